@@ -1,0 +1,125 @@
+"""The stream protocol: the immutable events every lmstream stream yields.
+
+Events are slotted, frozen dataclasses: they are created once per token on the hot path, so
+they must be cheap (a pydantic model costs ~10x more to build; see benchmarks/).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Literal, Union
+
+from .stats import GenerationStats
+
+Channel = Literal["content", "reasoning"]
+
+
+class StopReason(str, Enum):
+    """Why a stream ended; compares equal to its string value (``StopReason.STOP == "stop"``)."""
+
+    STOP = "stop"
+    """EOS, a stop token or a stop string."""
+    LENGTH = "length"
+    """``max_tokens`` generated, or the context window is full."""
+    CANCELLED = "cancelled"
+    """The consumer left the stream or cancelled its task."""
+    ERROR = "error"
+    """The backend (or a pipeline stage) failed mid-stream; ``Info.error`` says why."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A decoded text delta, the token ids it came from and the sequence position after it."""
+
+    text: str
+    tokens: tuple[int, ...] = ()
+    position: int = 0
+    channel: Channel = "content"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A complete, parsed tool call; ``arguments`` is always a dict."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedToolCall:
+    """Tool-call syntax that could not be accepted; ``text`` is the raw text, never lost.
+
+    ``reason`` is one of ``"malformed"``, ``"incomplete"``, ``"undeclared_tool"``,
+    ``"invalid_arguments"``; ``detail`` is a human-readable explanation.
+    """
+
+    text: str
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A raw token id and the sequence position after it (token streams only)."""
+
+    id: int
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class Info:
+    """The last event of every stream, exactly once: why it ended and what it cost."""
+
+    stop_reason: StopReason
+    stats: GenerationStats = field(default_factory=GenerationStats)
+    error: BaseException | None = None
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Prompt tokens prefilled this time (not counting tokens reused from a cache)."""
+        return self.stats.prompt_tokens
+
+    @property
+    def cached_prompt_tokens(self) -> int:
+        """Prompt tokens reused from a prompt cache."""
+        return self.stats.cached_prompt_tokens
+
+    @property
+    def generated_tokens(self) -> int:
+        """Tokens the model generated (a stop token included)."""
+        return self.stats.generated_tokens
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Decode speed in tokens per second."""
+        return self.stats.decode_tps
+
+    @property
+    def prompt_tokens_per_second(self) -> float:
+        """Prefill speed in tokens per second."""
+        return self.stats.prefill_tps
+
+    @property
+    def ttft_s(self) -> float:
+        """Time to first token, in seconds."""
+        return self.stats.ttft_s
+
+    @property
+    def peak_bytes(self) -> int | None:
+        """Peak memory during the generation, where the backend can tell."""
+        return self.stats.peak_bytes
+
+
+TextEvent = Union[Chunk, ToolCall, RejectedToolCall]
+"""What a tool-call parser emits."""
+
+Event = Union[Chunk, ToolCall, RejectedToolCall, Info]
+"""What a decoded stream yields."""
+
+TokenEvent = Union[Token, Info]
+"""What a token stream yields."""

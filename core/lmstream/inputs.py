@@ -1,0 +1,134 @@
+"""Input models: ChatMessage, ToolSpec, ChatTemplateOptions, UserInput and the prepared LMInput."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Role = Literal["system", "developer", "user", "assistant", "tool"]
+
+
+class ChatMessage(BaseModel):
+    """One chat message in OpenAI shape; extra keys are kept and passed to templates."""
+
+    model_config = ConfigDict(extra="allow")
+
+    role: Role
+    content: str | list[dict[str, Any]] | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
+    reasoning_content: str | None = None
+
+    @model_validator(mode="after")
+    def _has_payload(self) -> ChatMessage:
+        if self.content is None and not self.tool_calls and self.reasoning_content is None:
+            raise ValueError(f"a {self.role!r} message needs content or tool_calls")
+        return self
+
+    def to_template_dict(self) -> dict[str, Any]:
+        """The dict a chat template sees (None fields dropped, as transformers users pass them)."""
+        return self.model_dump(exclude_none=True)
+
+
+class ToolSpec(BaseModel):
+    """A tool the model may call. Accepts OpenAI-style ``{"type": "function", "function": {...}}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_openai_shape(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "function" in value:
+            if value.get("type", "function") != "function":
+                raise ValueError(f"unsupported tool type {value.get('type')!r}; only 'function'")
+            function = value["function"]
+            if not isinstance(function, dict):
+                raise ValueError("'function' must be an object with name, description, parameters")
+            return function
+        return value
+
+    def to_openai(self) -> dict[str, Any]:
+        """The OpenAI tool dict templates expect."""
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
+
+
+def coerce_tools(tools: Sequence[ToolSpec | dict[str, Any]] | None) -> list[ToolSpec] | None:
+    """Turn ToolSpecs, OpenAI tool dicts or plain dicts into ToolSpecs; names must be unique."""
+    if tools is None:
+        return None
+    specs = [t if isinstance(t, ToolSpec) else ToolSpec.model_validate(t) for t in tools]
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.name in seen:
+            raise ValueError(f"duplicate tool name {spec.name!r}")
+        seen.add(spec.name)
+    return specs
+
+
+class ChatTemplateOptions(BaseModel):
+    """How a chat template is rendered."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    add_generation_prompt: bool = True
+    enable_thinking: bool | None = None
+    template: str | None = Field(None, description="Override: a registered template name, a template string or a file path.")
+    documents: list[dict[str, Any]] | None = None
+    extra_context: dict[str, Any] = Field(default_factory=dict)
+
+
+class UserInput(BaseModel):
+    """What the user asks: a prompt or a list of messages, optional tools and template options.
+
+    A ``prompt`` becomes one user message rendered through the model's chat template (as
+    mlx-swift-lm's ``UserInput(prompt:)`` does); ``use_chat_template=False`` encodes it raw.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str | None = None
+    messages: list[ChatMessage] | None = None
+    tools: list[ToolSpec] | None = None
+    template_options: ChatTemplateOptions = Field(default_factory=ChatTemplateOptions)
+    use_chat_template: bool = True
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _coerce_tools(cls, value: Any) -> Any:
+        return coerce_tools(value) if value is not None else None
+
+    @model_validator(mode="after")
+    def _prompt_or_messages(self) -> UserInput:
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("give exactly one of prompt= or messages=")
+        if self.prompt is not None and not self.prompt.strip():
+            raise ValueError("prompt is empty")
+        if self.messages is not None and not self.messages:
+            raise ValueError("messages is empty")
+        return self
+
+
+@dataclass(frozen=True)
+class LMInput:
+    """A prepared input: the prompt's token ids, plus what the pipeline needs to know about it."""
+
+    tokens: tuple[int, ...]
+    text: str | None = None
+    tools: list[ToolSpec] | None = None
+    starts_in_reasoning: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.tokens:
+            raise ValueError("LMInput.tokens is empty: a prompt needs at least one token")

@@ -1,0 +1,206 @@
+"""The plugin system: one pluggy manager, entry points loaded once, typed registries.
+
+``LMSTREAM_DISABLE_PLUGINS=name,name`` blocks plugins by entry-point (or registered) name.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .backend import BackendFactory, ModelInfo
+from .registry import Registry
+from .templating import ChatTemplateRenderer
+from .toolparsing import ToolParserFactory
+
+logger = logging.getLogger("lmstream.plugins")
+
+ENTRY_POINT_GROUP = "lmstream"
+DISABLE_ENV = "LMSTREAM_DISABLE_PLUGINS"
+
+
+def disabled_plugin_names(env: str | None = None) -> set[str]:
+    """Plugin names blocked by ``LMSTREAM_DISABLE_PLUGINS`` (comma separated)."""
+    raw = os.environ.get(DISABLE_ENV, "") if env is None else env
+    return {part.strip() for part in raw.split(",") if part.strip()}
+
+
+class PluginSystem:
+    """A plugin manager plus the registries its plugins fill; build a fresh one for tests."""
+
+    def __init__(self, *, load_entry_points: bool = True, disabled: set[str] | None = None) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        self.disabled = disabled_plugin_names() if disabled is None else set(disabled)
+        for name in self.disabled:
+            self.pm.set_blocked(name)
+        self._lock = threading.RLock()
+        self._distributions: dict[str, str] = {}
+        self.load_errors: dict[str, str] = {}
+        """Entry points that failed to load: name -> error (shown by ``lmstream plugins``)."""
+        if load_entry_points:
+            self._load_entry_points()
+        self._registries: dict[str, Registry[Any]] | None = None
+
+    def _load_entry_points(self) -> None:
+        """Load every ``lmstream`` entry point once; a broken plugin is logged, not fatal."""
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if self.pm.is_blocked(ep.name) or self.pm.has_plugin(ep.name):
+                continue
+            try:
+                plugin = ep.load()
+                self.pm.register(plugin, name=ep.name)
+            except Exception as exc:  # a broken third-party plugin must not break lmstream
+                self.load_errors[ep.name] = f"{type(exc).__name__}: {exc}"
+                logger.warning("lmstream plugin %r failed to load: %s", ep.name, exc)
+                continue
+            dist = ep.dist
+            self._distributions[ep.name] = f"{dist.name} {dist.version}" if dist else "?"
+
+    # -- registration -------------------------------------------------------------------
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        """Register a plugin object or module at run time (refused if its name is disabled)."""
+        with self._lock:
+            if name is not None and name in self.disabled:
+                return None
+            registered = self.pm.register(plugin, name=name)
+            self._registries = None
+            return registered
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> None:
+        """Remove a plugin registered before."""
+        with self._lock:
+            self.pm.unregister(plugin=plugin, name=name)
+            self._registries = None
+
+    # -- registries ---------------------------------------------------------------------
+    def _build(self) -> dict[str, Registry[Any]]:
+        registries: dict[str, Registry[Any]] = {
+            "backend": Registry("backend"),
+            "tool parser": Registry("tool parser"),
+            "chat template": Registry("chat template"),
+            "observer": Registry("observer"),
+        }
+        hooks = {
+            "backend": self.pm.hook.lmstream_register_backends,
+            "tool parser": self.pm.hook.lmstream_register_tool_parsers,
+            "chat template": self.pm.hook.lmstream_register_chat_templates,
+            "observer": self.pm.hook.lmstream_register_observers,
+        }
+        for kind, hook in hooks.items():
+            registry = registries[kind]
+            for impl in hook.get_hookimpls():
+                owner = impl.plugin_name
+
+                def register(name: str, item: Any, _registry: Registry[Any] = registry,
+                             _owner: str = owner) -> None:
+                    _registry.register(name, item, owner=_owner)
+
+                impl.function(register=register)
+        return registries
+
+    def _registry(self, kind: str) -> Registry[Any]:
+        with self._lock:
+            if self._registries is None:
+                self._registries = self._build()
+            return self._registries[kind]
+
+    @property
+    def backends(self) -> Registry[BackendFactory]:
+        """Backend factories by name."""
+        return self._registry("backend")
+
+    @property
+    def tool_parsers(self) -> Registry[ToolParserFactory]:
+        """Tool-call parser factories by name."""
+        return self._registry("tool parser")
+
+    @property
+    def chat_templates(self) -> Registry[ChatTemplateRenderer]:
+        """Chat-template renderers by name."""
+        return self._registry("chat template")
+
+    @property
+    def observers(self) -> Registry[Callable[..., Any]]:
+        """Observer factories by name."""
+        return self._registry("observer")
+
+    # -- resolution ---------------------------------------------------------------------
+    def resolve_tool_parser(self, model: ModelInfo) -> str | None:
+        """The parser name the first resolver (third parties before built-ins) picks."""
+        result: str | None = self.pm.hook.lmstream_resolve_tool_parser(model=model)
+        return result
+
+    def resolve_chat_template(self, model: ModelInfo) -> str | None:
+        """The chat-template renderer name the first resolver picks."""
+        result: str | None = self.pm.hook.lmstream_resolve_chat_template(model=model)
+        return result
+
+    # -- introspection ------------------------------------------------------------------
+    def describe(self) -> list[PluginDescription]:
+        """Every registered plugin with its distribution and the hooks it implements."""
+        result = []
+        for name, plugin in self.pm.list_name_plugin():
+            if plugin is None:
+                continue
+            hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
+            result.append(PluginDescription(
+                name=name,
+                distribution=self._distributions.get(name, "(registered at run time)"),
+                hooks=hooks,
+            ))
+        return sorted(result, key=lambda d: d.name)
+
+
+@dataclass(frozen=True)
+class PluginDescription:
+    """One line of ``lmstream plugins``."""
+
+    name: str
+    distribution: str
+    hooks: list[str]
+
+
+_system: PluginSystem | None = None
+_system_lock = threading.Lock()
+
+
+def get_plugin_system() -> PluginSystem:
+    """The process-wide plugin system, built (and entry points loaded) on first use."""
+    global _system
+    if _system is None:
+        with _system_lock:
+            if _system is None:
+                _system = PluginSystem()
+    return _system
+
+
+def set_plugin_system(system: PluginSystem | None) -> PluginSystem | None:
+    """Replace the process-wide plugin system (None: rebuild on next use); returns the old one."""
+    global _system
+    with _system_lock:
+        old, _system = _system, system
+    return old
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide pluggy manager."""
+    return get_plugin_system().pm
+
+
+def register_plugin(plugin: object, name: str | None = None) -> str | None:
+    """Register a plugin object or module in the process-wide plugin system."""
+    return get_plugin_system().register(plugin, name=name)
+
+
+def entry_point_names() -> list[str]:
+    """Names of the installed ``lmstream`` entry points (loaded or not)."""
+    return sorted(ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
