@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .backend import BackendModel, GenerationControl, ModelInfo, PromptCache, Tokenizer
+from .context import ModelContext, load
 from .errors import (
     ContextLengthError,
     DuplicateNameError,
@@ -14,12 +15,22 @@ from .errors import (
     UnknownNameError,
 )
 from .events import Chunk, Event, Info, RejectedToolCall, StopReason, Token, TokenEvent, ToolCall
+from .generate import (
+    generate,
+    generate_task,
+    generate_token_task,
+    generate_tokens,
+    generate_tokens_task,
+)
 from .hookspecs import hookimpl
 from .inputs import ChatMessage, ChatTemplateOptions, LMInput, ToolSpec, UserInput
 from .observing import GenerationRecord, Observer
 from .parameters import GenerationParameters
 from .plugins import PluginSystem, get_plugin_manager, get_plugin_system, register_plugin
+from .rendering import render_chat_template
+from .result import GenerationResult
 from .stats import GenerationStats
+from .streams import EventStream, GenerationTask
 from .templating import TemplateRequest
 from .toolparsing import ToolParser, get_tool_parser
 
@@ -33,14 +44,18 @@ __all__ = [
     "ContextLengthError",
     "DuplicateNameError",
     "Event",
+    "EventStream",
     "GenerationControl",
     "GenerationError",
     "GenerationParameters",
     "GenerationRecord",
+    "GenerationResult",
     "GenerationStats",
+    "GenerationTask",
     "Info",
     "LMInput",
     "LmstreamError",
+    "ModelContext",
     "ModelInfo",
     "ModelLoadError",
     "Observer",
@@ -59,9 +74,16 @@ __all__ = [
     "ToolSpec",
     "UnknownNameError",
     "UserInput",
+    "generate",
+    "generate_task",
+    "generate_token_task",
+    "generate_tokens",
+    "generate_tokens_task",
     "get_plugin_manager",
     "get_plugin_system",
     "get_tool_parser",
     "hookimpl",
+    "load",
     "register_plugin",
+    "render_chat_template",
 ]

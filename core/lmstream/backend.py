@@ -150,7 +150,7 @@ class BackendModel(ABC):
         """Memory figures the backend can tell (see GenerationStats); empty when none."""
         return {}
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: most backends free memory on GC
         """Release the model's resources."""
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from .stats import GenerationStats
 
@@ -115,11 +115,11 @@ class Info:
         return self.stats.peak_bytes
 
 
-TextEvent = Union[Chunk, ToolCall, RejectedToolCall]
+TextEvent = Chunk | ToolCall | RejectedToolCall
 """What a tool-call parser emits."""
 
-Event = Union[Chunk, ToolCall, RejectedToolCall, Info]
+Event = Chunk | ToolCall | RejectedToolCall | Info
 """What a decoded stream yields."""
 
-TokenEvent = Union[Token, Info]
+TokenEvent = Token | Info
 """What a token stream yields."""

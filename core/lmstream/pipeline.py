@@ -1,0 +1,110 @@
+"""The decoded pipeline after the token id: detokenize -> stop strings -> reasoning -> tool parser.
+
+Pure and synchronous (no threads, no I/O): the producer feeds it one token id at a time and
+gets the events to deliver. Content chunks are stamped with the token ids they came from and
+the absolute sequence position after them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .detokenize import make_detokenizer
+from .events import Chunk
+from .parameters import GenerationParameters
+from .textstages import ReasoningSplitter, StopStrings
+from .toolparsing import ToolParser
+
+_NO_EVENTS: list[Any] = []
+
+
+class DecodedPipeline:
+    """Per-generation text state; ``token(id)`` and ``finish()`` return events to deliver."""
+
+    __slots__ = ("_detok", "_parser", "_pending", "_reasoning", "_stops", "position", "stopped")
+
+    def __init__(self, tokenizer: Any, parameters: GenerationParameters, *, position: int,
+                 parser: ToolParser | None = None, starts_in_reasoning: bool = False) -> None:
+        self._detok = make_detokenizer(tokenizer)
+        self._stops = StopStrings(parameters.stop) if parameters.stop else None
+        markers = parameters.reasoning_markers
+        self._reasoning = (ReasoningSplitter(markers[0], markers[1], start_in_reasoning=starts_in_reasoning)
+                           if markers else None)
+        self._parser = parser
+        self._pending: list[int] = []
+        self.position = position
+        self.stopped = False
+        """True once a stop string completed: the producer must end with ``stop``."""
+
+    def token(self, token_id: int) -> list[Any]:
+        """Feed one generated token id (not a stop token)."""
+        self.position += 1
+        self._pending.append(token_id)
+        text = self._detok.step(token_id)
+        if not text:
+            return _NO_EVENTS
+        return self._text(text)
+
+    def finish(self) -> list[Any]:
+        """Flush every stage at the end of the stream: nothing held is lost."""
+        events: list[Any] = []
+        if not self.stopped:
+            tail = self._detok.flush()
+            if tail:
+                events += self._text(tail)
+            if not self.stopped and self._stops is not None:
+                held = self._stops.flush()
+                if held:
+                    events += self._route(held)
+        if self._reasoning is not None:
+            for channel, text in self._reasoning.flush():
+                events += self._segment(channel, text)
+        if self._parser is not None:
+            events += self._stamp(self._parser.finish())
+        return events
+
+    # -- stages -------------------------------------------------------------------------
+    def _text(self, text: str) -> list[Any]:
+        stops = self._stops
+        if stops is not None:
+            text, hit = stops.feed(text)
+            if hit:
+                self.stopped = True
+            if not text:
+                return _NO_EVENTS
+        return self._route(text)
+
+    def _route(self, text: str) -> list[Any]:
+        reasoning = self._reasoning
+        if reasoning is None:
+            return self._segment("content", text)
+        if not reasoning.in_reasoning and reasoning.start[0] not in text and not reasoning._buffer:
+            return self._segment("content", text)  # fast path: no marker can start here
+        events: list[Any] = []
+        for channel, segment in reasoning.feed(text):
+            events += self._segment(channel, segment)
+        return events
+
+    def _segment(self, channel: str, text: str) -> list[Any]:
+        if channel == "content" and self._parser is not None:
+            return self._stamp(self._parser.feed(text))
+        return [Chunk(text, self._take_tokens(), self.position, channel)]  # type: ignore[arg-type]
+
+    def _stamp(self, events: list[Any]) -> list[Any]:
+        stamped: list[Any] = []
+        for event in events:
+            if type(event) is Chunk:
+                if event.text:
+                    stamped.append(Chunk(event.text, self._take_tokens(), self.position, event.channel))
+            else:
+                self._pending.clear()  # the call consumed these tokens
+                stamped.append(event)
+        return stamped
+
+    def _take_tokens(self) -> tuple[int, ...]:
+        pending = self._pending
+        if not pending:
+            return ()
+        tokens = tuple(pending)
+        pending.clear()
+        return tokens

@@ -1,0 +1,71 @@
+"""The worker thread a model context owns: all backend compute runs there, in order."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+logger = logging.getLogger("lmstream.worker")
+T = TypeVar("T")
+_STOP = object()
+
+
+class Worker:
+    """One daemon thread that runs submitted jobs in order (MLX streams are thread-local)."""
+
+    def __init__(self, name: str = "lmstream-worker") -> None:
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is _STOP:
+                return
+            try:
+                job()
+            except BaseException:  # a job must handle its own errors; never kill the worker
+                logger.exception("lmstream worker job failed")
+
+    @property
+    def is_current(self) -> bool:
+        """True when called from the worker thread itself."""
+        return threading.current_thread() is self._thread
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Queue ``job``; it runs after the jobs queued before it."""
+        if self._closed:
+            raise RuntimeError("this model context is closed")
+        self._jobs.put(job)
+
+    def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``function`` on the worker and return its result (inline when already there)."""
+        if self.is_current:
+            return function(*args, **kwargs)
+        future: Future[T] = Future()
+
+        def job() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(function(*args, **kwargs))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        self.submit(job)
+        return future.result()
+
+    def close(self, timeout: float | None = 10.0) -> None:
+        """Finish queued jobs, then stop the thread."""
+        if self._closed:
+            return
+        self._closed = True
+        self._jobs.put(_STOP)
+        if not self.is_current:
+            self._thread.join(timeout)
