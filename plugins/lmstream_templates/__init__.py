@@ -1,0 +1,16 @@
+"""Built-in chat-template renderers: Hugging Face Jinja templates in a hardened sandbox, named
+built-ins (chatml, llama3, mistral, gemma) and the loaders that find a model's template."""
+
+from __future__ import annotations
+
+from .builtins import BUILTIN_NAMES, builtin_source
+from .renderer import JinjaRenderer
+from .sources import chat_template_from_gguf_metadata, load_chat_template
+
+__all__ = [
+    "BUILTIN_NAMES",
+    "JinjaRenderer",
+    "builtin_source",
+    "chat_template_from_gguf_metadata",
+    "load_chat_template",
+]
