@@ -116,7 +116,7 @@ class ObserverSet:
             _guard(method, "end", record, info)
 
 
-def _guard(callback: Callable[..., None], what: str, *args: Any, **kwargs: Any) -> None:
+def _guard(callback: Callable[..., object], what: str, *args: Any, **kwargs: Any) -> None:
     try:
         callback(*args, **kwargs)
     except Exception:

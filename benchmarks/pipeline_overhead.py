@@ -1,0 +1,120 @@
+"""Per-token overhead of lmstream's core: the full decoded pipeline on the scripted backend.
+
+Runs 20,000 tokens with no delay, sync and async, with 0 and 3 observers, and prints µs/token
+and the ratio against a bare loop that only detokenizes the same ids (measured in this run).
+Budget (issue 2): <= 10 µs/token sync and <= 30 µs/token async on a 2-core machine.
+
+    python benchmarks/pipeline_overhead.py [--tokens 20000] [--repeats 5] [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Callable
+
+import lmstream
+from lmstream.detokenize import make_detokenizer
+
+REPLY = "The quick brown fox jumps over the lazy dog. " * 4
+BUDGET_US = {"sync": 10.0, "async": 30.0}
+
+
+class CountingObserver(lmstream.Observer):
+    """A cheap observer (what a real one does at the least)."""
+
+    def __init__(self) -> None:
+        self.events = 0
+
+    def on_event(self, generation, event):
+        self.events += 1
+
+
+def _context(tokens: int) -> lmstream.ModelContext:
+    return lmstream.load(backend="scripted", reply=REPLY, repeat=True, cut="chars",
+                         context_length=tokens + 64, model_chat_template=None)
+
+
+def bare_loop(context: lmstream.ModelContext, ids: list[int]) -> float:
+    """Only detokenize the same ids: the floor any streaming API pays."""
+    start = time.perf_counter()
+    detok = make_detokenizer(context.tokenizer)
+    parts = [detok.step(i) for i in ids]
+    parts.append(detok.flush())
+    "".join(parts)
+    return time.perf_counter() - start
+
+
+def run_sync(context: lmstream.ModelContext, tokens: int, observers: list[object]) -> float:
+    start = time.perf_counter()
+    events = 0
+    for _ in lmstream.generate("go", context=context, observers=observers,
+                               parameters={"max_tokens": tokens}):
+        events += 1
+    elapsed = time.perf_counter() - start
+    assert events == tokens + 1
+    return elapsed
+
+
+def run_async(context: lmstream.ModelContext, tokens: int, observers: list[object]) -> float:
+    async def main() -> float:
+        start = time.perf_counter()
+        events = 0
+        async for _ in lmstream.generate("go", context=context, observers=observers,
+                                         parameters={"max_tokens": tokens}):
+            events += 1
+        elapsed = time.perf_counter() - start
+        assert events == tokens + 1
+        return elapsed
+
+    return asyncio.run(main())
+
+
+def best_of(repeats: int, fn: Callable[[], float]) -> float:
+    return min(fn() for _ in range(repeats))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--check", action="store_true", help="exit 1 when over budget")
+    args = parser.parse_args(argv)
+    context = _context(args.tokens)
+    ids = [context.tokenizer.piece_id(c.encode()) for c in (REPLY * (args.tokens // len(REPLY) + 1))[: args.tokens]]
+    bare = best_of(args.repeats, lambda: bare_loop(context, ids))
+    bare_us = bare / args.tokens * 1e6
+    print(f"pipeline overhead, {args.tokens} tokens, best of {args.repeats} (scripted backend, no delay)")
+    print(f"{'case':<28}{'µs/token':>10}{'vs bare':>10}{'budget':>10}")
+    print(f"{'bare detokenize loop':<28}{bare_us:>10.2f}{1.0:>9.2f}x{'':>10}")
+    over = False
+    rows = []
+    for mode, runner in (("sync", run_sync), ("async", run_async)):
+        for n_obs in (0, 3):
+            elapsed = best_of(args.repeats, lambda run=runner, n=n_obs: run(
+                context, args.tokens, [CountingObserver() for _ in range(n)]))
+            us = elapsed / args.tokens * 1e6
+            rows.append((f"{mode}, {n_obs} observers", us))
+            over |= us > BUDGET_US[mode]
+            print(f"{f'{mode}, {n_obs} observers':<28}{us:>10.2f}{us / bare_us:>9.1f}x{BUDGET_US[mode]:>9.0f}µs")
+    extra = extra_rows(context, args.tokens, args.repeats, bare_us)
+    for name, us, mode in extra:
+        over |= us > BUDGET_US[mode]
+        print(f"{name:<28}{us:>10.2f}{us / bare_us:>9.1f}x{BUDGET_US[mode]:>9.0f}µs")
+    context.close()
+    print("within budget" if not over else "OVER BUDGET")
+    return 1 if (over and args.check) else 0
+
+
+def extra_rows(context: lmstream.ModelContext, tokens: int, repeats: int,
+               bare_us: float) -> list[tuple[str, float, str]]:
+    """Rows other issues add (stats observer, ...): (name, µs/token, budget mode)."""
+    rows: list[tuple[str, float, str]] = []
+    # --- observer rows (issue 6) -------------------------------------------------------
+    return rows
+
+
+if __name__ == "__main__":
+    sys.exit(main())

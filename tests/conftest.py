@@ -1,0 +1,38 @@
+"""Shared fixtures: a fresh plugin system per test, and scripted model contexts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import lmstream
+from lmstream.plugins import PluginSystem, set_plugin_system
+
+
+@pytest.fixture
+def plugin_system() -> Iterator[PluginSystem]:
+    """A fresh process-wide plugin system (entry points loaded anew), restored afterwards."""
+    system = PluginSystem()
+    old = set_plugin_system(system)
+    try:
+        yield system
+    finally:
+        set_plugin_system(old)
+
+
+@pytest.fixture
+def scripted() -> Iterator[Callable[..., lmstream.ModelContext]]:
+    """Factory of scripted contexts (closed after the test); raw prompts unless a template is asked for."""
+    contexts: list[lmstream.ModelContext] = []
+
+    def make(reply: Any = "Hello world", **options: Any) -> lmstream.ModelContext:
+        options.setdefault("model_chat_template", None)
+        context = lmstream.load(backend="scripted", reply=reply, **options)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
