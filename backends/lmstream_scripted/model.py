@@ -7,6 +7,8 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from lmstream.backend import (
     BackendModel,
     GenerationControl,
@@ -15,7 +17,6 @@ from lmstream.backend import (
     common_prefix_length,
 )
 from lmstream.parameters import GenerationParameters
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .cutting import Cut, cut_reply
 from .tokenizer import END_OF_TURN, EOS_TOKEN, ScriptedTokenizer
