@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
@@ -60,6 +61,8 @@ class ModelContext:
             info = dataclasses.replace(info, options={**info.options, **options})
         self.info: ModelInfo = info
         self._closed = False
+        # A context dropped without close() still stops its worker thread (queued work first).
+        self._finalizer = weakref.finalize(self, worker.close, 0.0)
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -153,6 +156,7 @@ class ModelContext:
         if self._closed:
             return
         self._closed = True
+        self._finalizer.detach()
         try:
             self.worker.call(self.backend_model.close)
         finally:

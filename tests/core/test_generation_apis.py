@@ -133,3 +133,22 @@ def lmstream_scripted_chatml() -> str:
     from lmstream_scripted.model import CHATML_TEMPLATE
 
     return CHATML_TEMPLATE
+
+
+def test_dropped_context_stops_its_worker_thread():
+    import gc
+
+    context = lmstream.load(backend="scripted", reply="x", model_chat_template=None)
+    thread = context.worker._thread
+    assert context.generate("hi").text == "x"
+    del context
+    gc.collect()
+    thread.join(2)
+    assert not thread.is_alive()
+
+
+def test_closed_context_refuses_new_generations(scripted):
+    context = scripted("x")
+    context.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        lmstream.generate("hi", context=context)
