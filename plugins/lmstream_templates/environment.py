@@ -102,8 +102,27 @@ class StrictSandbox(ImmutableSandboxedEnvironment):
         )
 
 
+MIN_JINJA2 = (3, 1, 6)
+"""Older jinja2 releases have known sandbox escapes (e.g. through ``|attr`` and ``format``)."""
+
+
+def check_jinja2_version(version: str) -> None:
+    """Refuse a jinja2 older than MIN_JINJA2: untrusted templates need its sandbox fixes."""
+    parts = []
+    for piece in version.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit()) or "0"
+        parts.append(int(digits))
+    if tuple(parts) < MIN_JINJA2:
+        wanted = ".".join(map(str, MIN_JINJA2))
+        raise ImportError(
+            f"lmstream's chat templates need jinja2>={wanted} (installed: {version}); older "
+            "versions have known sandbox escapes. Upgrade with: pip install -U jinja2"
+        )
+
+
 def build_environment() -> StrictSandbox:
     """A sandbox configured as transformers configures its chat-template environment."""
+    check_jinja2_version(jinja2.__version__)
     env = StrictSandbox(
         trim_blocks=True,
         lstrip_blocks=True,

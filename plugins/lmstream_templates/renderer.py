@@ -8,6 +8,7 @@ from typing import Any
 
 import jinja2
 from jinja2.exceptions import SecurityError
+
 from lmstream.rendering import TemplateRenderError
 from lmstream.templating import TemplateRequest
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from lmstream.plugins import PluginSystem, get_plugin_system, set_plugin_system
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "templates"

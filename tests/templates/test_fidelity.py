@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from lmstream import ChatTemplateOptions, TemplateError
 from lmstream.backend import ModelInfo
 from lmstream.rendering import render_chat_template, render_messages

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from lmstream import ChatTemplateOptions, TemplateError
 from lmstream.rendering import render_chat_template
 
@@ -123,3 +124,17 @@ def test_unbounded_recursion_is_a_template_error() -> None:
     template = "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"
     with pytest.raises(TemplateError, match="recursed too deeply"):
         render_chat_template(template, MESSAGES)
+
+
+@pytest.mark.parametrize(("version", "ok"), [
+    ("3.1.6", True), ("3.2.0", True), ("4.0.0rc1", True),
+    ("3.1.5", False), ("3.0.3", False), ("2.11.3", False),
+])
+def test_old_jinja2_with_sandbox_escapes_is_refused(version: str, ok: bool) -> None:
+    from lmstream_templates.environment import check_jinja2_version
+
+    if ok:
+        check_jinja2_version(version)
+    else:
+        with pytest.raises(ImportError, match=r"jinja2>=3\.1\.6"):
+            check_jinja2_version(version)
