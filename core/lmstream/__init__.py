@@ -27,7 +27,7 @@ from .inputs import ChatMessage, ChatTemplateOptions, LMInput, ToolSpec, UserInp
 from .observing import GenerationRecord, Observer
 from .parameters import GenerationParameters
 from .plugins import PluginSystem, get_plugin_manager, get_plugin_system, register_plugin
-from .rendering import render_chat_template
+from .rendering import render_chat_template, render_messages
 from .result import GenerationResult
 from .stats import GenerationStats
 from .streams import EventStream, GenerationTask
@@ -86,4 +86,5 @@ __all__ = [
     "load",
     "register_plugin",
     "render_chat_template",
+    "render_messages",
 ]
