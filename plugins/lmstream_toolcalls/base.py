@@ -1,0 +1,258 @@
+"""The streaming machinery every format shares: text scanning with marker hold-back, call
+regions, validation, ids and the accounting that proves no character is lost.
+
+A format is a list of ``Rule``s: a start marker, how the region ends (``scanning``) and how a
+complete region is parsed. ``StreamingParser`` does the rest, identically for every format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lmstream.events import Channel, Chunk, RejectedToolCall, TextEvent, ToolCall
+from lmstream.inputs import ToolSpec
+
+from .calls import (
+    INCOMPLETE,
+    MALFORMED,
+    BadCall,
+    CallSyntaxError,
+    ParsedCall,
+    ParseResult,
+    new_call_id,
+)
+from .matching import Marker, StartTable
+from .scanning import EndSpec
+from .tools import ToolBox
+
+ParseFunction = Callable[[str, ToolBox], ParseResult]
+"""``parse(region_text, tools) -> [ParsedCall | BadCall, ...]``; raise CallSyntaxError."""
+
+Handler = Callable[["StreamingParser", str, list[TextEvent]], None]
+"""Custom region handling (Harmony's channel headers): append events, account for the text."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One start marker of a format, how its region ends and what the region means."""
+
+    start: Marker
+    end: EndSpec
+    parse: ParseFunction | None = None
+    handle: Handler | None = None
+    what: str = "tool call"
+    """How an unclosed region is described in the ``incomplete`` detail."""
+
+    def __post_init__(self) -> None:
+        if (self.parse is None) == (self.handle is None):
+            raise ValueError("a rule needs exactly one of parse= or handle=")
+
+
+@dataclass
+class Format:
+    """A named tool-call syntax: its rules, compiled once and shared by every parser."""
+
+    name: str
+    rules: Sequence[Rule]
+    _table: StartTable | None = field(default=None, repr=False)
+
+    @property
+    def table(self) -> StartTable:
+        """The compiled start markers."""
+        if self._table is None:
+            self._table = StartTable([r.start for r in self.rules])
+        return self._table
+
+    def parser(self, tools: Sequence[ToolSpec | dict[str, Any]] | None = None) -> StreamingParser:
+        """A fresh parser for one generation (this is the registered factory)."""
+        return StreamingParser(self, tools)
+
+
+class StreamingParser:
+    """Feeds text through a Format; emits content, reasoning, ToolCall and RejectedToolCall events.
+
+    Invariant (tested for every format): replaying the events in order, with ``silent_text``
+    inserted before the event index it carries, gives back exactly the text that was fed.
+    """
+
+    def __init__(self, fmt: Format, tools: Sequence[ToolSpec | dict[str, Any]] | None = None,
+                 ) -> None:
+        self.format = fmt
+        self.tools = ToolBox(tools)
+        self.channel: Channel = "content"
+        """Channel of plain text (Harmony switches it to ``reasoning`` for analysis messages)."""
+        self.silent_text: list[tuple[int, str]] = []
+        """Text consumed without an event of its own (markers, raw text of accepted calls),
+        as (number of events emitted before it, text)."""
+        self.call_text: dict[str, str] = {}
+        """Raw text of each accepted call, by ToolCall id."""
+        self.state: dict[str, Any] = {}
+        """Scratch space for custom handlers."""
+        table = fmt.table
+        self._table = table
+        self._trigger_char = table.first_chars if len(table.first_chars) == 1 else None
+        self._trigger_search = table.trigger_search
+        self._buf = ""
+        self._rule: Rule | None = None
+        self._finder: Any = None
+        self._emitted = 0
+        self._merge_ok = False
+        self._ids: set[str] = set()
+
+    # -- the ToolParser protocol ----------------------------------------------------------
+    def feed(self, text: str) -> list[TextEvent]:
+        """Take the next text delta; return the events it decided."""
+        if not text:
+            return []
+        if self._finder is None and not self._buf:
+            char = self._trigger_char
+            if (char not in text) if char is not None else (self._trigger_search(text) is None):
+                self._emitted += 1
+                return [Chunk(text, channel=self.channel)]
+            self._buf = text
+        else:
+            self._buf += text
+        return self._run(final=False)
+
+    def finish(self) -> list[TextEvent]:
+        """End of stream: held text becomes content, an unclosed call is rejected."""
+        return self._run(final=True)
+
+    # -- helpers for handlers -------------------------------------------------------------
+    def emit_text(self, out: list[TextEvent], text: str, channel: Channel | None = None) -> None:
+        """Append content (or reasoning) text, merged into the previous chunk when adjacent."""
+        if not text:
+            return
+        channel = channel or self.channel
+        if self._merge_ok and out:
+            last = out[-1]
+            if isinstance(last, Chunk) and last.channel == channel:
+                out[-1] = Chunk(last.text + text, channel=channel)
+                return
+        out.append(Chunk(text, channel=channel))
+        self._merge_ok = True
+
+    def silent(self, out: list[TextEvent], text: str) -> None:
+        """Account for text that has no event of its own (it sits before the next event)."""
+        if text:
+            self.silent_text.append((self._emitted + len(out), text))
+            self._merge_ok = False
+
+    def reject(self, out: list[TextEvent], text: str, reason: str, detail: str) -> None:
+        """Emit a RejectedToolCall carrying the raw text."""
+        out.append(RejectedToolCall(text, reason, detail))
+        self._merge_ok = False
+
+    def accept(self, out: list[TextEvent], call: ParsedCall, text: str) -> None:
+        """Validate a parsed call against the declared tools; emit ToolCall or RejectedToolCall."""
+        problem = self.tools.check(call.name, call.arguments)
+        if problem is not None:
+            self.reject(out, text, *problem)
+            return
+        call_id = call.id if call.id and call.id not in self._ids else new_call_id()
+        self._ids.add(call_id)
+        self.silent(out, text)
+        self.call_text[call_id] = text
+        out.append(ToolCall(call_id, call.name, call.arguments))
+
+    def handle_parsed(self, out: list[TextEvent], text: str, items: ParseResult) -> None:
+        """Turn a region's parse result into events; text between the calls is silent."""
+        if len(items) == 1:
+            items = [_whole(items[0], len(text))]
+        cursor = 0
+        for item in items:
+            if item.span is None:
+                raise AssertionError(f"{self.format.name}: calls in a multi-call region need spans")
+            start, end = item.span
+            self.silent(out, text[cursor:start])
+            piece = text[start:end]
+            if isinstance(item, BadCall):
+                self.reject(out, piece, item.reason, item.detail)
+            else:
+                self.accept(out, item, piece)
+            cursor = end
+        self.silent(out, text[cursor:])
+
+    # -- the loop -------------------------------------------------------------------------
+    def _run(self, final: bool) -> list[TextEvent]:
+        out: list[TextEvent] = []
+        self._merge_ok = False
+        progressed = True
+        while progressed:
+            if self._finder is None:
+                progressed = self._scan_text(out, final)
+            else:
+                progressed = self._scan_region(out, final)
+        self._emitted += len(out)
+        return out
+
+    def _scan_text(self, out: list[TextEvent], final: bool) -> bool:
+        """Emit decided text; open a region at the first start marker (returns True then)."""
+        buf = self._buf
+        if not buf:
+            return False
+        table = self._table
+        m = table.search(buf)
+        cut = m.start() if m is not None else len(buf)
+        if not final:
+            p = table.partial_search(buf)
+            if p is not None and (p.start() < cut or (m is not None and p.start() == cut
+                                  and table.earlier_partial(buf, cut, _index(m)))):
+                self.emit_text(out, buf[:p.start()])
+                self._buf = buf[p.start():]
+                return False
+        self.emit_text(out, buf[:cut])
+        if m is None:
+            self._buf = ""
+            return False
+        rule = self.format.rules[_index(m)]
+        self._buf = buf[cut:]
+        self._rule, self._finder = rule, rule.end.new(m.end() - cut)
+        return True
+
+    def _scan_region(self, out: list[TextEvent], final: bool) -> bool:
+        """Close the open region when its end is known (returns True then)."""
+        rule, finder, buf = self._rule, self._finder, self._buf
+        assert rule is not None
+        end = finder.scan(buf)
+        if end is None:
+            if not final:
+                return False
+            end = finder.at_finish(buf)
+            if end is None:
+                self._rule = self._finder = None
+                self._buf = ""
+                self.reject(out, buf, INCOMPLETE, f"{rule.what} was not closed before the end")
+                return False
+        text, self._buf = buf[:end], buf[end:]
+        self._rule = self._finder = None
+        if rule.handle is not None:
+            rule.handle(self, text, out)
+            return True
+        assert rule.parse is not None
+        try:
+            items = rule.parse(text, self.tools)
+        except CallSyntaxError as exc:
+            self.reject(out, text, MALFORMED, str(exc))
+            return True
+        except Exception as exc:  # never raise on model output: a parser bug becomes a rejection
+            self.reject(out, text, MALFORMED, f"could not parse ({type(exc).__name__}: {exc})")
+            return True
+        if not items:
+            self.reject(out, text, MALFORMED, f"no {rule.what} found")
+            return True
+        self.handle_parsed(out, text, items)
+        return True
+
+
+def _index(m: Any) -> int:
+    return int(m.lastgroup[1:])
+
+
+def _whole(item: ParsedCall | BadCall, length: int) -> ParsedCall | BadCall:
+    """A region's only call owns the whole region text (markers included)."""
+    if isinstance(item, BadCall):
+        return BadCall(item.detail, (0, length), item.reason)
+    return ParsedCall(item.name, item.arguments, item.id, (0, length))

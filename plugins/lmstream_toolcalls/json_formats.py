@@ -1,0 +1,93 @@
+"""JSON tool calls: Hermes/Qwen ``json``, ``llama3_json``, ``granite`` and ``phi4_mini``."""
+
+from __future__ import annotations
+
+from .base import Format, Rule
+from .calls import (
+    BadCall,
+    CallSyntaxError,
+    ParseResult,
+    decode_at,
+    inner,
+    json_call,
+    json_calls,
+    loads,
+)
+from .matching import WS, Pattern
+from .scanning import BACKSLASH, JSON_QUOTES, Balanced, Delimited
+from .tools import ToolBox
+
+# -- json (Hermes, Qwen2.5, Qwen3): <tool_call>{"name": ..., "arguments": ...}</tool_call> -------
+HERMES_START, HERMES_END = "<tool_call>", "</tool_call>"
+
+
+def parse_hermes(text: str, tools: ToolBox) -> ParseResult:
+    """One JSON object between ``<tool_call>`` and ``</tool_call>``."""
+    return [json_call(loads(inner(text, HERMES_START, HERMES_END), "the tool call"))]
+
+
+HERMES = Format("json", [
+    Rule(HERMES_START, Delimited([HERMES_END], JSON_QUOTES, BACKSLASH), parse_hermes),
+])
+
+
+# -- llama3_json: [<|python_tag|>]{"name": ..., "parameters": {...}}; {...} ---------------------
+PYTHON_TAG = "<|python_tag|>"
+
+
+def parse_llama3(text: str, tools: ToolBox) -> ParseResult:
+    """JSON objects separated by ``;`` after an optional ``<|python_tag|>``."""
+    pos = len(PYTHON_TAG) if text.startswith(PYTHON_TAG) else 0
+    rest = text[pos:].lstrip()
+    if not rest.startswith("{"):
+        raise CallSyntaxError(f"expected a JSON object after {PYTHON_TAG}, got {rest[:20]!r}")
+    items: ParseResult = []
+    while True:
+        while text[pos:pos + 1].isspace():
+            pos += 1
+        start = pos
+        value, pos = decode_at(text, pos, "the tool call")
+        try:
+            items.append(json_call(value, ("parameters", "arguments"), span=(start, pos)))
+        except CallSyntaxError as exc:
+            items.append(BadCall(str(exc), (start, pos)))
+        while text[pos:pos + 1].isspace():
+            pos += 1
+        if text[pos:pos + 1] != ";":
+            break
+        pos += 1
+    if text[pos:].strip():
+        raise CallSyntaxError(f"unexpected text after the calls: {text[pos:pos + 20]!r}")
+    return items
+
+
+_LLAMA_BODY = Balanced(first="{", separator=";")
+_LLAMA_BARE = Balanced(first="{", separator=";", opens="start")
+LLAMA3_JSON = Format("llama3_json", [
+    Rule(PYTHON_TAG, _LLAMA_BODY, parse_llama3),
+    Rule(Pattern("{", WS, '"name"', WS, ":"), _LLAMA_BARE, parse_llama3),
+    Rule(Pattern("{", WS, '"type"', WS, ":", WS, '"function"'), _LLAMA_BARE, parse_llama3),
+])
+
+
+# -- granite: <|tool_call|>[{"name": ..., "arguments": {...}}, ...] ----------------------------
+GRANITE_START = "<|tool_call|>"
+
+
+def parse_granite(text: str, tools: ToolBox) -> ParseResult:
+    """A JSON list of calls (or one call object) after ``<|tool_call|>``."""
+    return json_calls(text, len(GRANITE_START))
+
+
+GRANITE = Format("granite", [Rule(GRANITE_START, Balanced(first="[{"), parse_granite)])
+
+
+# -- phi4_mini: functools[{"name": ..., "arguments": {...}}, ...] -----------------------------
+def parse_phi4(text: str, tools: ToolBox) -> ParseResult:
+    """A JSON list of calls after ``functools``."""
+    return json_calls(text, text.index("["))
+
+
+PHI4_MINI = Format("phi4_mini", [
+    Rule("functools[", Balanced(first="[", opens="last"), parse_phi4),
+])

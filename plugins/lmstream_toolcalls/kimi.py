@@ -1,0 +1,44 @@
+"""Kimi K2: ``<|tool_calls_section_begin|><|tool_call_begin|>functions.name:0
+<|tool_call_argument_begin|>{...}<|tool_call_end|>…<|tool_calls_section_end|>``.
+The call id (``functions.name:0``) comes from the text.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .base import Format, Rule
+from .calls import CallSyntaxError, ParsedCall, ParseResult, arguments_dict, inner, loads
+from .scanning import BACKSLASH, JSON_QUOTES, Delimited
+from .sections import SectionSplitter
+from .tools import ToolBox
+
+SECTION_BEGIN, SECTION_END = "<|tool_calls_section_begin|>", "<|tool_calls_section_end|>"
+CALL_BEGIN, CALL_END = "<|tool_call_begin|>", "<|tool_call_end|>"
+ARGS = "<|tool_call_argument_begin|>"
+
+_SPLITTER = SectionSplitter(CALL_BEGIN, CALL_END, JSON_QUOTES, BACKSLASH)
+_ID = re.compile(r"(?:functions\.)?(?P<name>[^\s:]+?)(?::\d+)?\Z")
+
+
+def _block(body: str, span: tuple[int, int]) -> ParsedCall:
+    call_id, sep, args = body.partition(ARGS)
+    call_id = call_id.strip()
+    m = _ID.match(call_id)
+    if not sep or m is None:
+        raise CallSyntaxError(f"expected functions.name:index{ARGS}{{arguments}}")
+    name = m.group("name")
+    arguments = arguments_dict(loads(args, f"the arguments of {name!r}"), name)
+    return ParsedCall(name, arguments, call_id, span)
+
+
+def parse_kimi(text: str, tools: ToolBox) -> ParseResult:
+    """Call blocks between the section markers."""
+    body = inner(text, SECTION_BEGIN, SECTION_END)
+    return _SPLITTER.calls(text, len(SECTION_BEGIN), len(SECTION_BEGIN) + len(body), _block)
+
+
+KIMI_K2 = Format("kimi_k2", [
+    Rule(SECTION_BEGIN, Delimited([SECTION_END], JSON_QUOTES, BACKSLASH), parse_kimi,
+         what=SECTION_BEGIN),
+])

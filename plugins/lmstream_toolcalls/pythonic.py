@@ -1,0 +1,152 @@
+"""Python-call tool calls: ``pythonic`` (``[f(a=1), g(b='x')]``, Llama 4's
+``<|python_start|>…<|python_end|>``) and ``lfm2`` (``<|tool_call_start|>[f(a='x')]<|tool_call_end|>``).
+
+Arguments are Python literals (JSON's ``true``/``false``/``null`` are accepted too), read with
+``ast`` and never executed.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any
+
+from .base import Format, Rule
+from .calls import BadCall, CallSyntaxError, ParsedCall, ParseResult, inner, json_call
+from .matching import IDENT, WS, Pattern
+from .scanning import BACKSLASH, PYTHON_QUOTES, Balanced, Delimited
+from .tools import ToolBox
+
+_JSON_NAMES = {"true": True, "false": False, "null": None}
+_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z").findall
+
+
+class _JsonLiterals(ast.NodeTransformer):
+    """``true``/``false``/``null`` -> Python constants (templates render nested values as JSON)."""
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        if node.id in _JSON_NAMES:
+            return ast.copy_location(ast.Constant(_JSON_NAMES[node.id]), node)
+        return node
+
+
+def literal(node: ast.expr) -> Any:
+    """The value of a literal expression; CallSyntaxError for anything else (never evaluated)."""
+    try:
+        return ast.literal_eval(_JsonLiterals().visit(node))
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as exc:
+        raise CallSyntaxError(f"argument is not a literal: {ast.unparse(node)[:60]!r}") from exc
+
+
+def _dotted(func: ast.expr) -> str | None:
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        parent = _dotted(func.value)
+        return f"{parent}.{func.attr}" if parent else None
+    return None
+
+
+class _Offsets:
+    """Converts ast (line, UTF-8 byte column) positions into string offsets."""
+
+    def __init__(self, source: str, base: int) -> None:
+        self.lines = _LINES(source) or [""]
+        self.starts = [base]
+        for line in self.lines:
+            self.starts.append(self.starts[-1] + len(line))
+
+    def __call__(self, lineno: int, col: int) -> int:
+        line = self.lines[lineno - 1].encode("utf-8")[:col]
+        return self.starts[lineno - 1] + len(line.decode("utf-8", errors="ignore"))
+
+    def span(self, node: ast.expr) -> tuple[int, int]:
+        end_line = node.end_lineno or node.lineno
+        end_col = node.end_col_offset if node.end_col_offset is not None else node.col_offset
+        return self(node.lineno, node.col_offset), self(end_line, end_col)
+
+
+def _call(node: ast.expr, span: tuple[int, int]) -> ParsedCall | BadCall:
+    if not isinstance(node, ast.Call):
+        return BadCall(f"expected a function call, got {ast.unparse(node)[:40]!r}", span)
+    name = _dotted(node.func)
+    if name is None:
+        return BadCall(f"cannot call {ast.unparse(node.func)[:40]!r}", span)
+    if node.args:
+        return BadCall(f"{name}(): positional arguments are not supported, use name=value", span)
+    arguments: dict[str, Any] = {}
+    for keyword in node.keywords:
+        if keyword.arg is None:
+            return BadCall(f"{name}(): **kwargs is not supported", span)
+        try:
+            arguments[keyword.arg] = literal(keyword.value)
+        except CallSyntaxError as exc:
+            return BadCall(f"{name}(): {exc}", span)
+    return ParsedCall(name, arguments, span=span)
+
+
+def python_calls(text: str, start: int, end: int) -> ParseResult:
+    """Calls in ``text[start:end]``: a list of calls, one call, or (LFM2) a JSON list of calls."""
+    source = text[start:end]
+    stripped = source.lstrip()
+    base = start + len(source) - len(stripped)
+    stripped = stripped.rstrip()
+    try:
+        tree = ast.parse(stripped, mode="eval").body
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
+        raise CallSyntaxError(f"not a Python call list: {getattr(exc, 'msg', exc)}") from None
+    offsets = _Offsets(stripped, base)
+    nodes = tree.elts if isinstance(tree, ast.List) else [tree]
+    if not nodes:
+        raise CallSyntaxError("the call list is empty")
+    items: ParseResult = []
+    for node in nodes:
+        span = offsets.span(node)
+        if isinstance(node, ast.Dict):  # LFM2 may answer in JSON: [{"name": ..., "arguments": ...}]
+            try:
+                items.append(json_call(literal(node), span=span))
+            except CallSyntaxError as exc:
+                items.append(BadCall(str(exc), span))
+        else:
+            items.append(_call(node, span))
+    return items
+
+
+# -- pythonic ---------------------------------------------------------------------------------
+PY_START, PY_END = "<|python_start|>", "<|python_end|>"
+
+
+def parse_wrapped(text: str, tools: ToolBox) -> ParseResult:
+    """Llama 4: calls between ``<|python_start|>`` and ``<|python_end|>``."""
+    body = inner(text, PY_START, PY_END)
+    return python_calls(text, len(PY_START), len(PY_START) + len(body))
+
+
+def parse_bare(text: str, tools: ToolBox) -> ParseResult:
+    """A bare call list ``[f(a=1), g()]``."""
+    return python_calls(text, 0, len(text))
+
+
+_PY_LIST = Balanced(first="[", brackets="{}[]()", quotes=PYTHON_QUOTES, escape=BACKSLASH,
+                    opens="start")
+PYTHONIC = Format("pythonic", [
+    Rule(PY_START, Delimited([PY_END], PYTHON_QUOTES, BACKSLASH), parse_wrapped),
+    # A bare list only counts when it looks like a call: [name() or [name(key=
+    Rule(Pattern("[", WS, IDENT, "(", WS, ")"), _PY_LIST, parse_bare),
+    Rule(Pattern("[", WS, IDENT, "(", WS, IDENT, WS, "="), _PY_LIST, parse_bare),
+])
+
+
+# -- lfm2 -------------------------------------------------------------------------------------
+LFM2_START, LFM2_END = "<|tool_call_start|>", "<|tool_call_end|>"
+
+
+def parse_lfm2(text: str, tools: ToolBox) -> ParseResult:
+    """Calls between ``<|tool_call_start|>`` and ``<|tool_call_end|>``."""
+    body = inner(text, LFM2_START, LFM2_END)
+    return python_calls(text, len(LFM2_START), len(LFM2_START) + len(body))
+
+
+LFM2 = Format("lfm2", [
+    Rule(LFM2_START, Delimited([LFM2_END], PYTHON_QUOTES, BACKSLASH), parse_lfm2),
+])

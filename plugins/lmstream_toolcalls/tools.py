@@ -1,0 +1,154 @@
+"""The declared tools of one generation: name lookup, schema validation and value typing.
+
+Validation uses ``jsonschema`` (imported on first use; validators are cached per schema).
+Formats whose arguments are plain text (Qwen3-Coder XML, GLM, MiniMax, ...) type each value by
+the parameter's schema with ``coerce_value``; without a schema a value stays a string.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from lmstream.inputs import ToolSpec, coerce_tools
+
+from .calls import INVALID_ARGUMENTS, UNDECLARED_TOOL
+
+
+@functools.lru_cache(maxsize=512)
+def _validator(schema_json: str) -> Any:
+    """A compiled validator for a schema (raises jsonschema.SchemaError if it is not valid)."""
+    import jsonschema
+
+    schema = json.loads(schema_json)
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def _schema_key(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, sort_keys=True, default=str)
+
+
+class ToolBox:
+    """Declared tools by name; ``None`` accepts every name and checks nothing."""
+
+    def __init__(self, tools: Sequence[ToolSpec | dict[str, Any]] | None) -> None:
+        specs = coerce_tools(tools)
+        self.declared = specs is not None
+        self.tools: dict[str, ToolSpec] = {t.name: t for t in specs or ()}
+        for spec in self.tools.values():
+            try:
+                _validator(_schema_key(spec.parameters))
+            except Exception as exc:  # jsonschema.SchemaError, or a schema json cannot hold
+                raise ValueError(f"tool {spec.name!r} has an invalid parameters schema: "
+                                 f"{getattr(exc, 'message', exc)}") from exc
+
+    def parameter_schema(self, tool: str, parameter: str) -> dict[str, Any] | None:
+        """The JSON schema of one parameter of a declared tool, or None when unknown."""
+        spec = self.tools.get(tool)
+        if spec is None:
+            return None
+        properties = spec.parameters.get("properties")
+        schema = properties.get(parameter) if isinstance(properties, dict) else None
+        return schema if isinstance(schema, dict) else None
+
+    def check(self, name: str, arguments: dict[str, Any]) -> tuple[str, str] | None:
+        """(reason, detail) when the call cannot be accepted, else None."""
+        if not self.declared:
+            return None
+        spec = self.tools.get(name)
+        if spec is None:
+            known = ", ".join(sorted(self.tools)) or "none"
+            return UNDECLARED_TOOL, f"tool {name!r} was not declared (declared: {known})"
+        validator = _validator(_schema_key(spec.parameters))
+        errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
+        if not errors:
+            return None
+        import jsonschema
+
+        best = jsonschema.exceptions.best_match(errors)
+        where = "/".join(str(p) for p in best.absolute_path)
+        return INVALID_ARGUMENTS, (f"arguments of {name!r} do not match its schema"
+                                   f"{f' at {where}' if where else ''}: {best.message}")
+
+
+def schema_types(schema: dict[str, Any] | None) -> set[str]:
+    """The JSON types a schema allows (from type, enum, anyOf/oneOf/allOf); empty if unknown."""
+    if not isinstance(schema, dict):
+        return set()
+    types: set[str] = set()
+    declared = schema.get("type")
+    if isinstance(declared, str):
+        types.add(declared)
+    elif isinstance(declared, list):
+        types.update(t for t in declared if isinstance(t, str))
+    for value in schema.get("enum", []) if isinstance(schema.get("enum"), list) else []:
+        types.add(_json_type(value))
+    if "const" in schema:
+        types.add(_json_type(schema["const"]))
+    for key in ("anyOf", "oneOf", "allOf"):
+        for sub in schema.get(key, []) if isinstance(schema.get(key), list) else []:
+            types |= schema_types(sub)
+    return types
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _container(text: str, kind: type) -> Any:
+    try:
+        value = json.loads(text, strict=False)
+    except ValueError:
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return None
+    return value if isinstance(value, kind) else None
+
+
+def coerce_value(raw: str, schema: dict[str, Any] | None) -> Any:
+    """Type a textual argument value by its parameter schema; a value that fits no declared type
+    stays a string (so schema validation reports it). No schema: the string itself."""
+    types = schema_types(schema)
+    if not types or types == {"string"}:
+        return raw
+    text = raw.strip()
+    lowered = text.lower()
+    if "null" in types and lowered in ("null", "none"):
+        return None
+    if "integer" in types:
+        try:
+            return int(text)
+        except ValueError:
+            pass
+    if "number" in types:
+        try:
+            number = float(text)
+        except ValueError:
+            number = None
+        if number is not None and math.isfinite(number):
+            return int(number) if number.is_integer() and "." not in text and "e" not in lowered \
+                else number
+    if "boolean" in types and lowered in ("true", "false"):
+        return lowered == "true"
+    if "object" in types and (value := _container(text, dict)) is not None:
+        return value
+    if "array" in types and (value := _container(text, list)) is not None:
+        return value
+    return raw

@@ -1,0 +1,160 @@
+"""XML-style tool calls whose values are plain text typed by the tool's schema:
+``qwen3_coder``, ``seed_oss``, ``minimax_m2`` and ``deepseek_v32`` (DSML).
+
+Parameter values are skipped while looking for the end marker, so code containing
+``</tool_call>`` inside a value does not end the call.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .base import Format, Rule
+from .calls import BadCall, CallSyntaxError, ParsedCall, ParseResult, inner, loads
+from .scanning import Delimited
+from .tools import ToolBox, coerce_value
+
+
+@dataclass(frozen=True)
+class XmlGrammar:
+    """How one family writes a function and its parameters."""
+
+    function: re.Pattern[str]
+    """Opens a function; group ``name``."""
+    function_end: str
+    parameter: re.Pattern[str]
+    """Opens a parameter; group ``key`` (and optionally ``string``: "true"/"false")."""
+    parameter_end: str
+    trim_newlines: bool = True
+    """Drop one newline right after the opening tag and one before the closing tag."""
+
+
+def _value(raw: str, grammar: XmlGrammar, string_flag: str | None, schema: dict[str, Any] | None,
+           key: str) -> Any:
+    if grammar.trim_newlines:
+        raw = raw[1:] if raw.startswith("\n") else raw
+        raw = raw[:-1] if raw.endswith("\n") else raw
+    if string_flag == "true":
+        return raw
+    if string_flag == "false":
+        return loads(raw, f"parameter {key!r}")
+    return coerce_value(raw, schema)
+
+
+def _read_function(body: str, pos: int, grammar: XmlGrammar, tools: ToolBox,
+                   ) -> tuple[ParsedCall, int]:
+    """Read one function whose opening tag starts at ``pos``; returns the call and its end."""
+    m = grammar.function.match(body, pos)
+    assert m is not None
+    name = m.group("name").strip()
+    if not name:
+        raise CallSyntaxError("a function tag needs a name")
+    arguments: dict[str, Any] = {}
+    pos = m.end()
+    while True:
+        while pos < len(body) and body[pos].isspace():
+            pos += 1
+        if body.startswith(grammar.function_end, pos):
+            pos += len(grammar.function_end)
+            break
+        if pos >= len(body):  # a missing closing tag at the very end is tolerated
+            break
+        p = grammar.parameter.match(body, pos)
+        if p is None:
+            raise CallSyntaxError(f"{name}: unexpected text {body[pos:pos + 30]!r}")
+        key = p.group("key").strip()
+        value_start = p.end()
+        close = body.find(grammar.parameter_end, value_start)
+        following = _search(grammar.parameter, body, value_start)
+        if close == -1 or (following != -1 and following < close):
+            # a missing </parameter>: the value runs to the next parameter (as vLLM reads it)
+            ends = [i for i in (following, body.find(grammar.function_end, value_start)) if i != -1]
+            close = pos = min(ends) if ends else len(body)
+        else:
+            pos = close + len(grammar.parameter_end)
+        flag = p.groupdict().get("string")
+        arguments[key] = _value(body[value_start:close], grammar, flag,
+                                tools.parameter_schema(name, key), key)
+    return ParsedCall(name, arguments), pos
+
+
+def _search(pattern: re.Pattern[str], text: str, pos: int) -> int:
+    m = pattern.search(text, pos)
+    return m.start() if m is not None else -1
+
+
+def xml_calls(text: str, start: int, stop: int, grammar: XmlGrammar, tools: ToolBox) -> ParseResult:
+    """Every function in ``text[start:stop]``, with spans in ``text``'s coordinates."""
+    body = text[:stop]
+    items: ParseResult = []
+    pos, found = start, False
+    while True:
+        m = grammar.function.search(body, pos)
+        stray = body[pos:m.start() if m else stop]
+        if stray.strip():
+            offset = pos + len(stray) - len(stray.lstrip())
+            items.append(BadCall(f"unexpected text outside a function: {stray.strip()[:40]!r}",
+                                 (offset, offset + len(stray.strip()))))
+        if m is None:
+            break
+        found = True
+        try:
+            call, end = _read_function(body, m.start(), grammar, tools)
+            items.append(ParsedCall(call.name, call.arguments, span=(m.start(), end)))
+        except CallSyntaxError as exc:
+            end = body.find(grammar.function_end, m.end())
+            end = stop if end == -1 else end + len(grammar.function_end)
+            items.append(BadCall(str(exc), (m.start(), end)))
+        pos = end
+    if not found:
+        raise CallSyntaxError("no function found in the tool call")
+    return items
+
+
+def _wrapped(start: str, end: str, grammar: XmlGrammar, value_open: str, name: str,
+             what: str) -> Format:
+    def parse(text: str, tools: ToolBox) -> ParseResult:
+        body = inner(text, start, end)
+        return xml_calls(text, len(start), len(start) + len(body), grammar, tools)
+
+    parse.__doc__ = f"Functions between {start} and {end}."
+    quotes = ((value_open, grammar.parameter_end),)
+    return Format(name, [Rule(start, Delimited([end], quotes), parse, what=what)])
+
+
+# Qwen3-Coder / Seed-OSS: <function=name><parameter=key>value</parameter></function>
+QWEN_GRAMMAR = XmlGrammar(
+    function=re.compile(r"<function=(?P<name>[^>\n]*)>"),
+    function_end="</function>",
+    parameter=re.compile(r"<parameter=(?P<key>[^>\n]*)>"),
+    parameter_end="</parameter>",
+)
+QWEN3_CODER = _wrapped("<tool_call>", "</tool_call>", QWEN_GRAMMAR, "<parameter=", "qwen3_coder",
+                       "<tool_call>")
+SEED_OSS = _wrapped("<seed:tool_call>", "</seed:tool_call>", QWEN_GRAMMAR, "<parameter=",
+                    "seed_oss", "<seed:tool_call>")
+
+# MiniMax-M2: <invoke name="f"><parameter name="k">v</parameter></invoke>
+MINIMAX_GRAMMAR = XmlGrammar(
+    function=re.compile(r"""<invoke\s+name\s*=\s*["']?(?P<name>[^"'>]*)["']?\s*>"""),
+    function_end="</invoke>",
+    parameter=re.compile(r"""<parameter\s+name\s*=\s*["']?(?P<key>[^"'>]*)["']?\s*>"""),
+    parameter_end="</parameter>",
+)
+MINIMAX_M2 = _wrapped("<minimax:tool_call>", "</minimax:tool_call>", MINIMAX_GRAMMAR,
+                      "<parameter", "minimax_m2", "<minimax:tool_call>")
+
+# DeepSeek-V3.2 DSML: <｜DSML｜invoke name="f"><｜DSML｜parameter name="k" string="true">v</...>
+DSML = "｜DSML｜"
+DSML_GRAMMAR = XmlGrammar(
+    function=re.compile(rf'<{DSML}invoke\s+name="(?P<name>[^"]*)"\s*>'),
+    function_end=f"</{DSML}invoke>",
+    parameter=re.compile(rf'<{DSML}parameter\s+name="(?P<key>[^"]*)"'
+                         rf'(?:\s+string="(?P<string>true|false)")?\s*>'),
+    parameter_end=f"</{DSML}parameter>",
+    trim_newlines=False,
+)
+DEEPSEEK_V32 = _wrapped(f"<{DSML}function_calls>", f"</{DSML}function_calls>", DSML_GRAMMAR,
+                        f"<{DSML}parameter", "deepseek_v32", f"<{DSML}function_calls>")
