@@ -1,0 +1,165 @@
+"""Argument parsing (argparse: stdlib, no dependency) and turning arguments into lmstream inputs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ..inputs import ChatMessage, UserInput
+from ..parameters import GenerationParameters
+from .exitcodes import UsageError
+
+SAMPLING_OPTIONS: tuple[tuple[str, str], ...] = (
+    ("max_tokens", "max_tokens"),
+    ("temperature", "temperature"),
+    ("top_p", "top_p"),
+    ("top_k", "top_k"),
+    ("min_p", "min_p"),
+    ("seed", "seed"),
+    ("tool_parser", "tool_parser"),
+    ("prefill_step_size", "prefill_step_size"),
+)
+"""(argparse dest, GenerationParameters field) of the options passed through when given."""
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` to ``(key, value)``; the value is parsed as JSON when it is valid JSON.
+
+    ``token_delay=0.05`` gives a float, ``repeat=true`` a bool, ``reply='"hi"'`` or ``reply=hi``
+    the string ``"hi"``, ``reply='["a", "b"]'`` a list.
+    """
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    if not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"option name {key!r} is not a valid identifier")
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key, value
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", "-m", help="model path or name (default: the backend's embedded default model)")
+    group.add_argument("--backend", "-b", help="backend name (default: mlx); see `lmstream plugins`")
+    group.add_argument("--option", "-o", dest="options", action="append", type=parse_option, default=[],
+                       metavar="KEY=VALUE",
+                       help="backend load option, repeatable; VALUE is JSON when it parses as JSON "
+                            "(e.g. --backend scripted --option reply='\"hi\"' --option token_delay=0.05)")
+    group.add_argument("--template", help="chat template: a registered name, a template string or a file path")
+
+
+def _sampling_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("generation")
+    group.add_argument("--max-tokens", "-n", type=int, help="tokens to generate at most (default: 256)")
+    group.add_argument("--temperature", "-t", type=float, help="sampling temperature; 0 is greedy (default: 0)")
+    group.add_argument("--top-p", type=float, help="nucleus sampling threshold (default: 1.0)")
+    group.add_argument("--top-k", type=int, help="sample from the k most likely tokens; 0 disables (default: 0)")
+    group.add_argument("--min-p", type=float, help="minimum probability relative to the top token (default: 0)")
+    group.add_argument("--seed", type=int, help="random seed for reproducible sampling")
+    group.add_argument("--stop", action="append", default=[], metavar="TEXT",
+                       help="stop string, repeatable (never printed)")
+    group.add_argument("--tool-parser", help="tool-call parser name ('none' disables tool-call parsing)")
+    group.add_argument("--prefill-step-size", type=int, help="prompt tokens per prefill step (default: 2048)")
+
+
+def _conversation_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("output")
+    group.add_argument("--system", "-s", help="system prompt")
+    group.add_argument("--stats", action="store_true", help="print the [STATS] block after each answer")
+    group.add_argument("--observer", dest="observers", action="append", default=[], metavar="NAME",
+                       help="registered observer to attach (e.g. log, jsonl), repeatable")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``lmstream`` parser with its four commands."""
+    parser = argparse.ArgumentParser(
+        prog="lmstream", description="Streaming LLM generation with pluggable backends.")
+    parser.add_argument("--verbose", "-v", action="count", default=0,
+                        help="log more (-v: INFO, shows the log observer; -vv: DEBUG and tracebacks)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    generate = commands.add_parser("generate", help="stream an answer to a prompt",
+                                   description="Stream the answer to PROMPT to stdout as it is produced.")
+    generate.add_argument("prompt", metavar="PROMPT", help="the prompt; '-' reads it from stdin")
+    _model_options(generate)
+    _sampling_options(generate)
+    _conversation_options(generate)
+    generate.add_argument("--json", action="store_true",
+                          help="print every event as one JSON line instead of text")
+    generate.add_argument("--raw", action="store_true",
+                          help="send PROMPT as is, without the chat template")
+
+    chat = commands.add_parser("chat", help="interactive chat (/clear, /stats, /exit)",
+                               description="An interactive chat. Commands: /clear, /stats, /exit. "
+                                           "Ctrl-C cancels the answer in progress; Ctrl-D exits.")
+    _model_options(chat)
+    _sampling_options(chat)
+    _conversation_options(chat)
+
+    commands.add_parser("plugins", help="list plugins, their hooks, registered names and load errors",
+                        description="List every plugin, its distribution, the hooks it implements, "
+                                    "the names it registered and plugins that failed to load.")
+
+    bench = commands.add_parser("bench", help="measure prefill / decode tok/s and TTFT",
+                                description="Run a few short generations and print prefill and decode "
+                                            "tokens per second and time to first token.")
+    _model_options(bench)
+    bench.add_argument("--runs", type=int, default=3, help="measured runs (default: %(default)s)")
+    bench.add_argument("--warmup", type=int, default=1, help="unmeasured runs first (default: %(default)s)")
+    bench.add_argument("--prompt-tokens", type=int, default=128,
+                       help="prompt length in tokens (default: %(default)s)")
+    bench.add_argument("--max-tokens", "-n", type=int, default=32,
+                       help="tokens to generate per run (default: %(default)s)")
+    return parser
+
+
+def generation_parameters(args: argparse.Namespace) -> GenerationParameters:
+    """The GenerationParameters the sampling options give (defaults where not given)."""
+    values: dict[str, Any] = {}
+    for dest, name in SAMPLING_OPTIONS:
+        value = getattr(args, dest, None)
+        if value is not None:
+            values[name] = value
+    if getattr(args, "stop", None):
+        values["stop"] = tuple(args.stop)
+    return GenerationParameters(**values)
+
+
+def load_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Backend load options from ``--option`` (a key given twice is an error) and ``--template``."""
+    options: dict[str, Any] = {}
+    for key, value in args.options:
+        if key in options:
+            raise UsageError(f"--option {key} given more than once")
+        options[key] = value
+    if args.template is not None:
+        if "chat_template" in options:
+            raise UsageError("give the chat template with --template or --option chat_template, not both")
+        options["chat_template"] = args.template
+    return options
+
+
+def read_prompt(prompt: str) -> str:
+    """The prompt argument, or stdin when it is ``-``; an empty prompt is a usage error."""
+    text = sys.stdin.read().removesuffix("\n") if prompt == "-" else prompt
+    if not text.strip():
+        raise UsageError("the prompt is empty" + (" (nothing on stdin)" if prompt == "-" else ""))
+    return text
+
+
+def user_input(prompt: str, system: str | None, *, raw: bool = False) -> UserInput:
+    """A UserInput: one user message (after the system prompt, if any), or the raw prompt."""
+    if raw:
+        if system is not None:
+            raise UsageError("--raw sends the prompt without a chat template, so it cannot take --system")
+        return UserInput(prompt=prompt, use_chat_template=False)
+    if system is None:
+        return UserInput(prompt=prompt)
+    return UserInput(messages=[ChatMessage(role="system", content=system),
+                               ChatMessage(role="user", content=prompt)])
