@@ -113,6 +113,34 @@ def extra_rows(context: lmstream.ModelContext, tokens: int, repeats: int,
     """Rows other issues add (stats observer, ...): (name, µs/token, budget mode)."""
     rows: list[tuple[str, float, str]] = []
     # --- observer rows (issue 6) -------------------------------------------------------
+    # The built-in observers: "stats" (the session aggregator behind --stats), "log" and
+    # "jsonl" act only when a generation ends, so they add nothing per token; prometheus
+    # observes the inter-token latency of every token.
+    import logging
+    import os
+    import tempfile
+
+    logging.getLogger("lmstream.generation").setLevel(logging.WARNING)  # the log observer stays quiet
+    with tempfile.TemporaryDirectory() as folder:
+        os.environ["LMSTREAM_JSONL_PATH"] = os.path.join(folder, "bench.jsonl")
+        cases: list[tuple[str, str, list[object]]] = [
+            ("sync, stats observer", "sync", ["stats"]),
+            ("async, stats observer", "async", ["stats"]),
+            ("sync, stats+log+jsonl", "sync", ["stats", "log", "jsonl"]),
+        ]
+        try:
+            from prometheus_client import CollectorRegistry
+
+            from lmstream_observers import PrometheusObserver
+
+            cases.append(("sync, prometheus observer", "sync", [PrometheusObserver(CollectorRegistry())]))
+        except ImportError:  # the optional extra is not installed
+            pass
+        for name, mode, observers in cases:
+            runner = run_sync if mode == "sync" else run_async
+            elapsed = best_of(repeats, lambda run=runner, chosen=observers: run(context, tokens, chosen))
+            rows.append((name, elapsed / tokens * 1e6, mode))
+        del os.environ["LMSTREAM_JSONL_PATH"]
     return rows
 
 
