@@ -58,14 +58,14 @@ class ChatSession:
         if isinstance(max_tool_rounds, bool) or not isinstance(max_tool_rounds, int) or max_tool_rounds < 0:
             raise ValueError(f"max_tool_rounds must be a non-negative int, got {max_tool_rounds!r}")
         self.context = context
-        self.instructions = instructions
+        self._instructions = instructions
         self.parameters = resolve_parameters(_as_parameters(parameters), {})
         self.max_tool_rounds = max_tool_rounds
         options = (template_options if isinstance(template_options, ChatTemplateOptions)
                    else ChatTemplateOptions.model_validate(template_options or {}))
         self.template_options = options.model_copy(update={"add_generation_prompt": True})
         self._dispatch = tools_from_dispatch(tool_dispatch)
-        self.tools: list[ToolSpec] | None = merge_specs(coerce_tools(tools), self._dispatch)  # type: ignore[arg-type]
+        self._tools: list[ToolSpec] | None = merge_specs(coerce_tools(tools), self._dispatch)  # type: ignore[arg-type]
         self._messages: list[ChatMessage] = self._initial_messages()
         for message in history or ():
             self._messages.append(_message(message))
@@ -77,6 +77,16 @@ class ChatSession:
         """The final Info of the last turn that ended (None before, or after a turn was left)."""
 
     # -- state --------------------------------------------------------------------------
+    @property
+    def instructions(self) -> str | None:
+        """The system prompt the session was made with (``clear()`` keeps it)."""
+        return self._instructions
+
+    @property
+    def tools(self) -> list[ToolSpec] | None:
+        """The tools the model is shown: ``tools=`` plus the schemas derived from ``tool_dispatch``."""
+        return list(self._tools) if self._tools is not None else None
+
     @property
     def history(self) -> list[ChatMessage]:
         """The conversation (a copy): the system message, then user, assistant and tool messages.
@@ -116,7 +126,7 @@ class ChatSession:
 
     def _prepare_input(self) -> LMInput:
         """Render the whole conversation (generation prompt on) and tokenize it."""
-        user_input = UserInput(messages=list(self._messages), tools=self.tools,
+        user_input = UserInput(messages=list(self._messages), tools=self._tools,
                                template_options=self.template_options)
         return self.context.prepare(user_input)
 

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from .backend import common_prefix_length
 from .errors import GenerationError, ToolCallRejected
 from .events import Chunk, Event, Info, RejectedToolCall, StopReason, ToolCall
-from .generate import generate_task
+from .generate import generate
 from .inputs import ChatMessage
 from .parameters import GenerationParameters
 from .stats import GenerationStats
-from .streams import EventStream, GenerationTask
+from .streams import EventStream
 from .tool_dispatch import Tool, ToolResult, acall_tool, call_tool
 
 if TYPE_CHECKING:
@@ -64,7 +64,6 @@ class ChatStream(Generic[T]):
         self._raise: BaseException | None = None
         self._cancel_requested = False
         self._stream: EventStream[Event] | None = None
-        self._task: GenerationTask | None = None
         self._cursor: Iterator[Event] | AsyncIterator[Event] | None = None
         self._mode: Literal["sync", "async"] | None = None
         self._round = _Round()
@@ -174,8 +173,8 @@ class ChatStream(Generic[T]):
         lm_input = session._prepare_input()
         self._round = _Round()
         self._cursor = None
-        self._stream, self._task = generate_task(lm_input, parameters=self._parameters,
-                                                 context=session.context, cache=session._cache)
+        self._stream = generate(lm_input, parameters=self._parameters, context=session.context,
+                                cache=session._cache)
 
     def _on_event(self, event: Event) -> None:
         kind = type(event)
