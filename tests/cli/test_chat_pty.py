@@ -120,3 +120,13 @@ def test_failed_answer_keeps_the_session(chat):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+def test_chat_reads_piped_input(run_cli):
+    """Without a terminal the REPL still works line by line; end of input exits 0."""
+    done = run_cli("chat", "--backend", "scripted", "--option", 'reply=["one", "two"]', "--observer", "stats",
+                   input="first\nsecond\n/stats\n")
+    assert done.returncode == 0, done.stderr
+    assert "one\n" in done.stdout and "two\n" in done.stdout
+    # --observer stats is the session /stats reads: each generation is counted once
+    assert "generations:            2 (stop 2)" in done.stdout

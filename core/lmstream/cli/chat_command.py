@@ -16,7 +16,7 @@ from ..events import Info, StopReason
 from .arguments import generation_parameters
 from .console import Console, error_text
 from .exitcodes import OK
-from .loading import open_context, stats_observer
+from .loading import named_observers, open_context, stats_observer
 from .observers import attached
 from .streaming import run_stream
 
@@ -124,16 +124,13 @@ def run_chat(args: argparse.Namespace, console: Console) -> int:
     _readline()
     context = open_context(args, console)
     try:
-        registry = context.plugin_system.observers
-        observers: list[Any] = [registry.get(name)() for name in args.observers]
         try:
             stats: Any | None = stats_observer(context)
         except UnknownNameError:
             if args.stats:
                 raise
             stats = None
-        if stats is not None:
-            observers.append(stats)
+        observers = named_observers(context, args.observers, *([stats] if stats is not None else []))
         with attached(context.plugin_system, observers):
             session = ChatSession(context, instructions=args.system, parameters=parameters)
             return Repl(session, console, stats, show_stats=args.stats).run()

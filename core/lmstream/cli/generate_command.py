@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from ..events import StopReason
 from ..generate import generate_task
 from .arguments import generation_parameters, read_prompt, user_input
 from .console import Console, error_text
 from .exitcodes import FAILED, INTERRUPTED, OK
-from .loading import open_context, stats_observer
+from .loading import named_observers, open_context, stats_observer
 from .progress import PrefillProgress
 from .streaming import run_stream
 
@@ -22,10 +21,8 @@ def run_generate(args: argparse.Namespace, console: Console) -> int:
     parameters = generation_parameters(args)
     context = open_context(args, console)
     try:
-        observers: list[Any] = list(args.observers)
         stats = stats_observer(context) if args.stats else None
-        if stats is not None:
-            observers.append(stats)
+        observers = named_observers(context, args.observers, *([stats] if stats is not None else []))
         progress = PrefillProgress(console)
         stream, _task = generate_task(request, parameters=parameters, context=context,
                                       observers=observers, on_prefill_progress=progress)

@@ -23,3 +23,13 @@ def open_context(args: argparse.Namespace, console: Console) -> ModelContext:
 def stats_observer(context: ModelContext) -> Any:
     """The registered ``stats`` observer (the observers plugin's session aggregator)."""
     return context.plugin_system.observers.get("stats")()
+
+
+def named_observers(context: ModelContext, names: list[str], *extra: Any) -> list[Any]:
+    """Registered observers by name plus ``extra`` objects, each object once (``stats`` is shared)."""
+    registry = context.plugin_system.observers
+    chosen: list[Any] = []
+    for observer in [*(registry.get(name)() for name in names), *extra]:
+        if not any(observer is seen for seen in chosen):
+            chosen.append(observer)
+    return chosen
