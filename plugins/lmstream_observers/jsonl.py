@@ -44,6 +44,8 @@ class JsonlObserver(Observer):
         resolved = Path(path) if path is not None else default_path()
         if resolved.is_dir():
             raise IsADirectoryError(f"jsonl observer path {str(resolved)!r} is a directory, not a file")
+        if not resolved.absolute().parent.is_dir():
+            raise FileNotFoundError(f"jsonl observer path {str(resolved)!r}: its folder does not exist")
         self.path = resolved.absolute()
         self.include_parameters = include_parameters
         self._lock = _lock_for(self.path)

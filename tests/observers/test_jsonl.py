@@ -109,3 +109,8 @@ def test_error_is_recorded_as_text(scripted, tmp_path):
 def test_a_directory_is_refused(tmp_path):
     with pytest.raises(IsADirectoryError, match="is a directory"):
         JsonlObserver(tmp_path)
+
+
+def test_a_missing_folder_is_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="folder does not exist"):
+        JsonlObserver(tmp_path / "no" / "such.jsonl")
