@@ -19,6 +19,9 @@ from .records import generation_record
 PATH_ENV = "LMSTREAM_JSONL_PATH"
 DEFAULT_PATH = "lmstream-generations.jsonl"
 
+LINE_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+"""Characters ``str.splitlines`` breaks on that JSON leaves unescaped: escaped in records."""
+
 _locks: dict[Path, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -53,7 +56,10 @@ class JsonlObserver(Observer):
     def on_end(self, generation: GenerationRecord, info: Info) -> None:
         """Append the generation's record as one line."""
         record = generation_record(generation, info, include_parameters=self.include_parameters)
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
+        for char, escape in LINE_BREAKS.items():
+            line = line.replace(char, escape)
+        line += "\n"
         with self._lock, open(self.path, "a", encoding="utf-8") as file:
             file.write(line)
             file.flush()

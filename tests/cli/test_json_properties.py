@@ -38,3 +38,15 @@ def test_text_mode_prints_the_reply_and_one_newline(reply, cut, capsys):
     out, err = capsys.readouterr()
     assert code == 0, err
     assert out == (reply if reply.endswith("\n") else reply + "\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.recursive(st.text() | st.integers() | st.none(),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+                    max_leaves=10))
+def test_a_json_line_is_one_line_and_round_trips(value):
+    from lmstream.cli.console import json_line
+
+    line = json_line(value)
+    assert len(line.splitlines()) == 1
+    assert json.loads(line) == value

@@ -114,3 +114,13 @@ def test_a_directory_is_refused(tmp_path):
 def test_a_missing_folder_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match="folder does not exist"):
         JsonlObserver(tmp_path / "no" / "such.jsonl")
+
+
+def test_records_stay_one_line_whatever_the_text(scripted, tmp_path):
+    path = tmp_path / "breaks.jsonl"
+    context = scripted("abc", name="model\u2028name\x85")
+    context.generate("hi", observers=[JsonlObserver(path)], stop=["\u2029", "é"])
+    text = path.read_text(encoding="utf-8")
+    assert len(text.splitlines()) == 1
+    record = json.loads(text)
+    assert record["model"] == "model\u2028name\x85" and record["parameters"]["stop"] == ["\u2029", "é"]

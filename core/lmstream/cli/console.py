@@ -13,6 +13,8 @@ from typing import Any, TextIO
 
 from ..events import Chunk, Info, RejectedToolCall, Token, ToolCall
 
+LINE_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+"""Characters ``str.splitlines`` breaks on that JSON leaves unescaped: escape them in JSON lines."""
 DIM = "\x1b[2m"
 UNDIM = "\x1b[22m"
 
@@ -28,6 +30,15 @@ def is_tty(stream: TextIO) -> bool:
 def error_text(error: BaseException | None) -> str | None:
     """``"TypeName: message"`` or None."""
     return None if error is None else f"{type(error).__name__}: {error}"
+
+
+def json_line(value: object) -> str:
+    """``value`` as one line of JSON (non-ASCII kept readable, every line break escaped)."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    for char, escape in LINE_BREAKS.items():
+        if char in text:
+            text = text.replace(char, escape)
+    return text
 
 
 def event_to_json(event: object) -> dict[str, Any]:
@@ -83,7 +94,7 @@ class Console:
     def json_line(self, value: dict[str, Any]) -> None:
         """Write one JSON line to stdout."""
         with self.lock:
-            self.out.write(json.dumps(value, ensure_ascii=False, default=str) + "\n")
+            self.out.write(json_line(value) + "\n")
             self.out.flush()
 
     def end_answer(self) -> None:
