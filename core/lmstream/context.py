@@ -63,6 +63,8 @@ class ModelContext:
         self._closed = False
         # A context dropped without close() still stops its worker thread (queued work first).
         self._finalizer = weakref.finalize(self, worker.close, 0.0)
+        # Not at interpreter exit: waking the daemon worker then would let it exit mid-shutdown.
+        self._finalizer.atexit = False
 
     @property
     def tokenizer(self) -> Tokenizer:

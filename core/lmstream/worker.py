@@ -15,11 +15,18 @@ _STOP = object()
 
 
 class Worker:
-    """One daemon thread that runs submitted jobs in order (MLX streams are thread-local)."""
+    """One daemon thread that runs submitted jobs in order (MLX streams are thread-local).
+
+    A stopped worker's thread parks instead of exiting: mlx keeps per-thread caches (compiled
+    functions, random state) whose C++ destructors take the GIL, and a thread that exits while
+    Python is finalizing dies inside such a destructor with ``std::terminate``. A parked (or
+    never woken) daemon thread runs no destructors, so the process exits cleanly.
+    """
 
     def __init__(self, name: str = "lmstream-worker") -> None:
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
+        self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -27,11 +34,18 @@ class Worker:
         while True:
             job = self._jobs.get()
             if job is _STOP:
-                return
+                break
             try:
                 job()
             except BaseException:  # a job must handle its own errors; never kill the worker
                 logger.exception("lmstream worker job failed")
+        del job
+        self._stopped.set()
+        threading.Event().wait()  # park for good (see the class docstring)
+
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        """Wait until the worker has finished its last job after ``close``; True once stopped."""
+        return self._stopped.wait(timeout)
 
     @property
     def is_current(self) -> bool:
@@ -68,4 +82,4 @@ class Worker:
         self._closed = True
         self._jobs.put(_STOP)
         if not self.is_current:
-            self._thread.join(timeout)
+            self._stopped.wait(timeout)

@@ -139,12 +139,11 @@ def test_dropped_context_stops_its_worker_thread():
     import gc
 
     context = lmstream.load(backend="scripted", reply="x", model_chat_template=None)
-    thread = context.worker._thread
+    worker = context.worker
     assert context.generate("hi").text == "x"
     del context
     gc.collect()
-    thread.join(2)
-    assert not thread.is_alive()
+    assert worker.wait_stopped(2)  # the thread then parks for good (see Worker's docstring)
 
 
 def test_closed_context_refuses_new_generations(scripted):
