@@ -16,7 +16,7 @@ pytest.importorskip("mlx_lm")
 
 pytestmark = pytest.mark.slow
 
-MAX_TOKENS = 6
+MAX_TOKENS = 4
 
 
 @pytest.fixture(scope="module")
