@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from .backend import BackendModel, GenerationControl, ModelInfo, PromptCache, Tokenizer
+from .chat_session import ChatSession
+from .chat_stream import ChatStream, SessionEvent
 from .context import ModelContext, load
 from .errors import (
     ContextLengthError,
@@ -32,6 +34,7 @@ from .result import GenerationResult
 from .stats import GenerationStats
 from .streams import EventStream, GenerationTask
 from .templating import TemplateRequest
+from .tool_dispatch import ToolResult
 from .toolparsing import ToolParser, get_tool_parser
 
 __version__ = "0.1.0"
@@ -39,6 +42,8 @@ __version__ = "0.1.0"
 __all__ = [
     "BackendModel",
     "ChatMessage",
+    "ChatSession",
+    "ChatStream",
     "ChatTemplateOptions",
     "Chunk",
     "ContextLengthError",
@@ -62,6 +67,7 @@ __all__ = [
     "PluginSystem",
     "PromptCache",
     "RejectedToolCall",
+    "SessionEvent",
     "StopReason",
     "TemplateError",
     "TemplateRequest",
@@ -71,6 +77,7 @@ __all__ = [
     "ToolCall",
     "ToolCallRejected",
     "ToolParser",
+    "ToolResult",
     "ToolSpec",
     "UnknownNameError",
     "UserInput",
