@@ -92,8 +92,7 @@ class StreamingParser:
         """Scratch space for custom handlers."""
         table = fmt.table
         self._table = table
-        self._trigger_char = table.first_chars if len(table.first_chars) == 1 else None
-        self._trigger_search = table.trigger_search
+        self._triggers = tuple(table.first_chars)
         self._buf = ""
         self._rule: Rule | None = None
         self._finder: Any = None
@@ -107,11 +106,13 @@ class StreamingParser:
         if not text:
             return []
         if self._finder is None and not self._buf:
-            char = self._trigger_char
-            if (char not in text) if char is not None else (self._trigger_search(text) is None):
+            for char in self._triggers:  # `in` is a C-speed scan; this is the common case
+                if char in text:
+                    self._buf = text
+                    break
+            else:
                 self._emitted += 1
                 return [Chunk(text, channel=self.channel)]
-            self._buf = text
         else:
             self._buf += text
         return self._run(final=False)
@@ -196,18 +197,24 @@ class StreamingParser:
         table = self._table
         m = table.search(buf)
         cut = m.start() if m is not None else len(buf)
+        index = table.rule_at(buf, cut) if m is not None else -1
         if not final:
-            p = table.partial_search(buf)
-            if p is not None and (p.start() < cut or (m is not None and p.start() == cut
-                                  and table.earlier_partial(buf, cut, _index(m)))):
-                self.emit_text(out, buf[:p.start()])
-                self._buf = buf[p.start():]
+            hold = -1
+            if m is None or table.nested:
+                p = table.partial_search(buf)
+                if p is not None and p.start() < cut:
+                    hold = p.start()
+            if hold == -1 and index > 0 and table.earlier_partial(buf, cut, index):
+                hold = cut
+            if hold != -1:
+                self.emit_text(out, buf[:hold])
+                self._buf = buf[hold:]
                 return False
         self.emit_text(out, buf[:cut])
         if m is None:
             self._buf = ""
             return False
-        rule = self.format.rules[_index(m)]
+        rule = self.format.rules[index]
         self._buf = buf[cut:]
         self._rule, self._finder = rule, rule.end.new(m.end() - cut)
         return True
@@ -245,10 +252,6 @@ class StreamingParser:
             return True
         self.handle_parsed(out, text, items)
         return True
-
-
-def _index(m: Any) -> int:
-    return int(m.lastgroup[1:])
 
 
 def _whole(item: ParsedCall | BadCall, length: int) -> ParsedCall | BadCall:

@@ -49,6 +49,17 @@ def new_call_id() -> str:
     return "call_" + uuid.uuid4().hex[:24]
 
 
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON types (tuples become lists); ValueError for sets, bytes, non-str keys."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: jsonable(v) for k, v in value.items()}
+    raise ValueError(f"{type(value).__name__} is not a JSON value")
+
+
 def inner(text: str, start: str, end: str) -> str:
     """The body between a region's start and end markers (the end may be missing)."""
     body = text[len(start):] if text.startswith(start) else text

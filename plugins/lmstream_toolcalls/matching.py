@@ -12,20 +12,22 @@ from dataclasses import dataclass
 
 
 class _Token:
-    """A pattern element that is not a literal string."""
+    """A pattern element that is not a literal string: a run of characters of one class."""
 
-    __slots__ = ("full", "name")
+    __slots__ = ("char", "full", "name")
 
-    def __init__(self, name: str, full: str) -> None:
+    def __init__(self, name: str, full: str, char: str) -> None:
         self.name, self.full = name, full
+        self.char = re.compile(char)
+        """Matches one character that may appear in the run."""
 
     def __repr__(self) -> str:
         return self.name
 
 
-WS = _Token("WS", r"\s*")
+WS = _Token("WS", r"\s*", r"\s")
 """Optional whitespace (any amount)."""
-IDENT = _Token("IDENT", r"[A-Za-z_][A-Za-z0-9_.]*")
+IDENT = _Token("IDENT", r"[A-Za-z_][A-Za-z0-9_.]*", r"[A-Za-z0-9_.]")
 """A (dotted) identifier such as ``get_weather`` or ``math.sqrt``."""
 
 PatternItem = str | _Token
@@ -71,6 +73,15 @@ class Pattern:
 Marker = str | Pattern
 
 
+def _can_hold(pattern: Pattern, char: str) -> bool:
+    """Whether ``char`` may appear in a match of ``pattern`` after its first character."""
+    rest = [pattern.items[0][1:], *pattern.items[1:]]
+    for item in rest:
+        if char in item if isinstance(item, str) else item.char.fullmatch(char):
+            return True
+    return False
+
+
 def as_pattern(marker: Marker) -> Pattern:
     """A literal string becomes a one-item pattern."""
     return marker if isinstance(marker, Pattern) else Pattern(marker)
@@ -83,18 +94,25 @@ class StartTable:
         patterns = [as_pattern(m) for m in markers]
         if not patterns:
             raise ValueError("a format needs at least one start marker")
-        self.search = re.compile(
-            "|".join(f"(?P<m{i}>{p.full_regex()})" for i, p in enumerate(patterns))
-        ).search
-        """Finds the leftmost complete marker; ``lastgroup`` is ``m<index>``."""
+        # No groups in the combined regex: with them sre loses its literal-prefix scan (~100x).
+        self.search = re.compile("|".join(f"(?:{p.full_regex()})" for p in patterns)).search
+        """Finds the leftmost complete marker (``rule_at`` tells which one)."""
+        self._full_each = [re.compile(p.full_regex()).match for p in patterns]
         self.partial_search = re.compile(
             "|".join(f"(?:{p.prefix_regex()})\\Z" for p in patterns)
         ).search
         """Finds the leftmost place where a marker may be starting and the buffer ends."""
         self._partial_each = [re.compile(f"(?:{p.prefix_regex()})\\Z").match for p in patterns]
         self.first_chars = "".join(sorted({p.first_char for p in patterns}))
-        self.trigger_search = re.compile(f"[{re.escape(self.first_chars)}]").search
-        """True-ish when a text holds any character that can start a marker."""
+        """Every character a marker can start with (the fast path looks for them with ``in``)."""
+
+        self.nested = any(_can_hold(a, b.first_char) for a in patterns for b in patterns)
+        """Whether a marker's prefix may contain another marker; if not, a partial marker can
+        only start after the last complete one, which saves a scan."""
+
+    def rule_at(self, buf: str, pos: int) -> int:
+        """Index of the first marker (in priority order) that matches completely at ``pos``."""
+        return next(i for i, match in enumerate(self._full_each) if match(buf, pos))
 
     def earlier_partial(self, buf: str, pos: int, index: int) -> bool:
         """Whether a marker listed before ``index`` may still match at ``pos`` (needs more text)."""

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from .base import Format, Rule
-from .calls import BadCall, CallSyntaxError, ParsedCall, ParseResult, inner, json_call
+from .calls import BadCall, CallSyntaxError, ParsedCall, ParseResult, inner, json_call, jsonable
 from .matching import IDENT, WS, Pattern
 from .scanning import BACKSLASH, PYTHON_QUOTES, Balanced, Delimited
 from .tools import ToolBox
@@ -31,11 +31,13 @@ class _JsonLiterals(ast.NodeTransformer):
 
 
 def literal(node: ast.expr) -> Any:
-    """The value of a literal expression; CallSyntaxError for anything else (never evaluated)."""
+    """The JSON-compatible value of a literal expression (tuples become lists); CallSyntaxError
+    for anything else. Nothing is ever evaluated."""
     try:
-        return ast.literal_eval(_JsonLiterals().visit(node))
+        return jsonable(ast.literal_eval(_JsonLiterals().visit(node)))
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as exc:
-        raise CallSyntaxError(f"argument is not a literal: {ast.unparse(node)[:60]!r}") from exc
+        raise CallSyntaxError(f"argument is not a JSON-like literal: {ast.unparse(node)[:60]!r}"
+                              ) from exc
 
 
 def _dotted(func: ast.expr) -> str | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from lmstream.inputs import ToolSpec, coerce_tools
 
-from .calls import INVALID_ARGUMENTS, UNDECLARED_TOOL
+from .calls import INVALID_ARGUMENTS, UNDECLARED_TOOL, jsonable
 
 
 @functools.lru_cache(maxsize=512)
@@ -112,11 +112,12 @@ def _json_type(value: Any) -> str:
 
 
 def _container(text: str, kind: type) -> Any:
+    """A JSON (or Python-literal) object or list, else None."""
     try:
         value = json.loads(text, strict=False)
     except ValueError:
         try:
-            value = ast.literal_eval(text)
+            value = jsonable(ast.literal_eval(text))
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             return None
     return value if isinstance(value, kind) else None

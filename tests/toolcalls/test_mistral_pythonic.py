@@ -55,6 +55,8 @@ PYTHONIC_CASES = [
     Case("malformed", '[get_weather(city="Paris", 5)] after',
          [rejected("malformed", '[get_weather(city="Paris", 5)]'), content(" after")]),
     Case("not_a_literal", "[search(q=open('x'))]", [rejected("malformed")]),
+    Case("tuples_become_lists_sets_are_refused", "[f(a=(1, (2,))), g(b={1})]",
+         [call("f", {"a": [1, [2]]}), rejected("malformed", "g(b={1})")]),
     Case("incomplete", '[search(q="unterminated', [rejected("incomplete")]),
     Case("invalid_arguments", "[search(q=1)]", [rejected("invalid_arguments")], tools=TOOLS),
 ]
