@@ -36,14 +36,18 @@ class StopStrings:
     def feed(self, text: str) -> tuple[str, bool]:
         """Return (text safe to emit, whether a stop string completed)."""
         buffer = self._buffer + text if self._buffer else text
-        earliest = -1
+        # The stop string that completes first wins (ties: the one that starts first): the
+        # only rule a stream can apply without seeing the future, whatever the cutting.
+        best: tuple[int, int] | None = None
         for stop in self.stops:
             index = buffer.find(stop)
-            if index != -1 and (earliest == -1 or index < earliest):
-                earliest = index
-        if earliest != -1:
+            if index != -1:
+                key = (index + len(stop), index)
+                if best is None or key < best:
+                    best = key
+        if best is not None:
             self._buffer = ""
-            return buffer[:earliest], True
+            return buffer[: best[1]], True
         if not any(c in buffer for c in self._first_chars):
             self._buffer = ""
             return buffer, False

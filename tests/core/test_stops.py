@@ -54,6 +54,13 @@ def test_earliest_of_several_stop_strings_wins(scripted):
     assert text == "one "
 
 
+def test_the_stop_string_that_completes_first_wins(scripted):
+    # "|a日E" starts first but "日" completes first: a stream cannot wait for the longer one.
+    for cut in ("chars", "bytes", lambda r: [r]):
+        text, _ = _run(scripted("|a日E", cut=cut), stop=["|a日E", "日"])
+        assert text == "|a"
+
+
 def test_partial_stop_string_at_end_is_flushed(scripted):
     text, info = _run(scripted("almost EN", cut="chars"), stop=["END"])
     assert text == "almost EN" and info.stop_reason == StopReason.STOP

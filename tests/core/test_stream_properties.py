@@ -19,10 +19,10 @@ def _cuts(data: bytes, draw_offsets: list[int]) -> list[int]:
 
 
 def _expected(reply: str, stops: list[str]) -> tuple[str, bool]:
-    """Reference semantics: text up to the earliest stop string."""
-    hits = [reply.find(s) for s in stops if s in reply]
+    """Reference semantics: text up to the stop string that completes first (ties: starts first)."""
+    hits = [(reply.find(s) + len(s), reply.find(s)) for s in stops if s in reply]
     if hits:
-        return reply[: min(hits)], True
+        return reply[: min(hits)[1]], True
     return reply, False
 
 
