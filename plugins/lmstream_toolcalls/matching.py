@@ -75,7 +75,9 @@ Marker = str | Pattern
 
 def _can_hold(pattern: Pattern, char: str) -> bool:
     """Whether ``char`` may appear in a match of ``pattern`` after its first character."""
-    rest = [pattern.items[0][1:], *pattern.items[1:]]
+    first = pattern.items[0]
+    assert isinstance(first, str)
+    rest = [first[1:], *pattern.items[1:]]
     for item in rest:
         if char in item if isinstance(item, str) else item.char.fullmatch(char):
             return True
