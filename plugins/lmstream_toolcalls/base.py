@@ -24,7 +24,7 @@ from .calls import (
     new_call_id,
 )
 from .matching import Marker, StartTable
-from .scanning import EndSpec
+from .scanning import EndSpec, Finder
 from .tools import ToolBox
 
 ParseFunction = Callable[[str, ToolBox], ParseResult]
@@ -95,7 +95,7 @@ class StreamingParser:
         self._triggers = tuple(table.first_chars)
         self._buf = ""
         self._rule: Rule | None = None
-        self._finder: Any = None
+        self._finder: Finder | None = None
         self._emitted = 0
         self._merge_ok = False
         self._ids: set[str] = set()
@@ -222,7 +222,7 @@ class StreamingParser:
     def _scan_region(self, out: list[TextEvent], final: bool) -> bool:
         """Close the open region when its end is known (returns True then)."""
         rule, finder, buf = self._rule, self._finder, self._buf
-        assert rule is not None
+        assert rule is not None and finder is not None
         end = finder.scan(buf)
         if end is None:
             if not final:
