@@ -8,8 +8,9 @@ the model already computes token n+1, so token n is fed to the cache before it i
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,8 +40,6 @@ class DecodeSetup:
     parameters: GenerationParameters
     history: mx.array | None = None
     """Every token fed so far (for the penalty processors); None when no processor needs it."""
-    forward: Callable[..., Any] | None = None
-    """A faster single-token forward (e.g. compiled); None uses the model directly."""
     stats: dict[str, int] = field(default_factory=dict)
 
     def quantize_kv(self) -> None:
@@ -64,11 +63,7 @@ class DecodeSetup:
     def step(self, ids: mx.array) -> mx.array:
         """Feed ``ids`` (1-D) and return the sampled next token (lazy)."""
         layers = self.cache.layers
-        if self.forward is not None and ids.shape[0] == 1:
-            logits = self.forward(ids[None], layers)
-        else:
-            logits = self.model(ids[None], cache=layers)
-        logits = logits[:, -1, :]
+        logits = self.model(ids[None], cache=layers)[:, -1, :]
         if self.processors:
             self.history = ids if self.history is None else mx.concatenate([self.history, ids])
             for processor in self.processors:
@@ -101,7 +96,7 @@ def decode_limit(parameters: GenerationParameters, prompt_len: int, context_leng
 def token_iterator(model: nn.Module, prompt: Sequence[int], parameters: GenerationParameters,
                    cache: MlxPromptCache | None, control: GenerationControl, *,
                    stream: Any, vocab_size: int, context_length: int | None,
-                   weights_bytes: int, forward: Callable[..., Any] | None = None) -> Iterator[int]:
+                   weights_bytes: int) -> Iterator[int]:
     """Prefill ``prompt`` (reusing ``cache``) and yield sampled token ids until closed."""
     prompt = [int(t) for t in prompt]
     if not prompt:
@@ -115,10 +110,11 @@ def token_iterator(model: nn.Module, prompt: Sequence[int], parameters: Generati
     owned = cache is None
     work = MlxPromptCache(model) if cache is None else cache
     setup = DecodeSetup(model, work, make_token_sampler(parameters, vocab_size),
-                        make_processors(parameters, vocab_size), parameters, forward=forward)
+                        make_processors(parameters, vocab_size), parameters)
     limit = decode_limit(parameters, len(prompt), context_length)
     figures = control.memory
     figures["weights_bytes"] = weights_bytes
+    pending: mx.array | None = None
     try:
         with mx.stream(stream):
             work.prepare(CacheLayout.of(parameters))
@@ -143,12 +139,13 @@ def token_iterator(model: nn.Module, prompt: Sequence[int], parameters: Generati
                 return
             y = setup.step(mx.array(rest[-1:], dtype=mx.uint32))
             mx.async_eval(y)
+            pending = y
             work.extend(rest[-1:])
             generated = 0
             while True:
                 next_y = None
                 if generated + 1 < limit:
-                    next_y = setup.step(y)
+                    next_y = pending = setup.step(y)
                     mx.async_eval(next_y)
                 token = int(y.item())
                 if next_y is not None:
@@ -160,13 +157,16 @@ def token_iterator(model: nn.Module, prompt: Sequence[int], parameters: Generati
                 generated += 1
                 yield token
                 if next_y is None:  # the consumer wants more than the limit foresaw
-                    next_y = setup.step(y)
+                    next_y = pending = setup.step(y)
                     mx.async_eval(next_y)
                     work.extend([token])
                 if generated % CLEAR_CACHE_EVERY == 0:
                     memory.clear_cache()
                 y = next_y
     finally:
+        if pending is not None:  # finish the step in flight so its buffers are released
+            with contextlib.suppress(Exception):  # an error here would hide the one propagating
+                mx.eval(pending)
         figures["after_decode_bytes"] = memory.active_bytes()
         figures["peak_bytes"] = memory.peak_bytes()
         figures["kv_cache_allocated_bytes"] = work.nbytes

@@ -50,8 +50,8 @@ class MlxBackendModel(BackendModel):
         self.device = device
         self._streams: dict[int, Any] = {}
         self.vocab_size = _vocab_size(loaded)
-        self.speed: SpeedPlan = apply_speed_plan(self.model, options, device)
         self.weights_bytes = memory.tree_nbytes(self.model.parameters())
+        self.speed: SpeedPlan = apply_speed_plan(self.model, options, device)
 
     def stream(self) -> Any:
         """This thread's generation stream on the model's device (mlx streams are per thread)."""
@@ -72,7 +72,7 @@ class MlxBackendModel(BackendModel):
             raise TypeError("cache must come from this model's new_cache() (context.new_cache())")
         return token_iterator(self.model, prompt, parameters, cache, control, stream=self.stream(),
                               vocab_size=self.vocab_size, context_length=self.info.context_length,
-                              weights_bytes=self.weights_bytes, forward=self.speed.forward)
+                              weights_bytes=self.weights_bytes)
 
     def memory_snapshot(self) -> dict[str, int | None]:
         """Memory mlx holds now, the peak since the last generation started, and the weights."""

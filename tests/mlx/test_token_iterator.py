@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mlx_lm.models.cache import QuantizedKVCache, RotatingKVCache
 
-from lmstream.backend import GenerationControl, PromptCache
+from lmstream.backend import GenerationControl, PromptCache, common_prefix_length
 from lmstream.parameters import GenerationParameters
 
 VOCAB = 268
@@ -44,9 +44,10 @@ def test_output_is_the_same_however_the_prompt_is_prefilled(tiny_context: Any, p
     chunked, _ = run_iterator(tiny_context, prompt, take=6, prefill_step_size=step)
     cache = new_cache(tiny_context)
     run_iterator(tiny_context, prompt[:min(split, len(prompt) - 1)], take=1, cache=cache)
+    expected_reuse = min(common_prefix_length(cache.tokens, prompt), len(prompt) - 1)
     reused, control = run_iterator(tiny_context, prompt, take=6, cache=cache)
     assert fresh == chunked == reused
-    assert control.cached_prompt_tokens == min(split, len(prompt) - 1)
+    assert control.cached_prompt_tokens == expected_reuse >= min(split, len(prompt) - 1)
 
 
 def test_diverging_prompt_trims_to_the_common_prefix(tiny_context: Any) -> None:
@@ -158,3 +159,18 @@ def test_bad_inputs_raise(tiny_context: Any) -> None:
 
     with pytest.raises(TypeError, match="new_cache"):
         run_iterator(tiny_context, [5], take=1, cache=Foreign())
+
+
+@pytest.mark.parametrize("options", [{"cpu_streams": 1}, {"cpu_streams": 3}, {"compile": True},
+                                     {"dtype": "float32", "cpu_streams": 2}])
+def test_speed_options_keep_the_output(tiny_gguf: Any, tiny_context: Any, options: dict[str, Any]) -> None:
+    import lmstream
+
+    reference, _ = run_iterator(tiny_context, [30, 31, 32, 33], take=8)
+    with lmstream.load(str(tiny_gguf), **options) as other:
+        out, _ = run_iterator(other, [30, 31, 32, 33], take=8)
+        assert other.backend_model.weights_bytes > 0
+    if "dtype" not in options:  # same arithmetic: identical tokens
+        assert out == reference
+    else:
+        assert len(out) == 8
