@@ -25,9 +25,10 @@ from .speed import SpeedPlan, apply_speed_plan
 
 def _vocab_size(loaded: LoadedModel) -> int:
     """Rows of the model's output layer (what sampling and logit_bias index)."""
-    args = getattr(loaded.model, "args", None)
-    for source in (args, loaded.config, loaded.config.get("text_config") or {}):
-        value = getattr(source, "vocab_size", None) if source is args else source.get("vocab_size")
+    candidates = [getattr(getattr(loaded.model, "args", None), "vocab_size", None),
+                  loaded.config.get("vocab_size"),
+                  (loaded.config.get("text_config") or {}).get("vocab_size")]
+    for value in candidates:
         if isinstance(value, int) and value > 0:
             return value
     return int(loaded.tokenizer.vocab_size)
