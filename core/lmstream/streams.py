@@ -106,8 +106,8 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-class _Cursor:
-    """A sync iterator over a stream; dropping it before the end (``break``) cancels."""
+class _CursorBase:
+    """Shared state of the sync and async cursors: the batch being read and the stream."""
 
     __slots__ = ("_batch", "_index", "_stream")
 
@@ -116,21 +116,12 @@ class _Cursor:
         self._batch: list[Any] = []
         self._index = 0
 
-    def __iter__(self) -> _Cursor:
-        return self
-
-    def __next__(self) -> Any:
-        if self._index < len(self._batch):
-            event = self._batch[self._index]
-            self._index += 1
-            return event
+    def _start_batch(self, batch: list[Any]) -> Any:
+        """Begin reading a fresh batch and return its first event; ``_END`` when it is empty."""
         stream = self._stream
-        if stream._ended:
-            raise StopIteration
-        batch = stream._channel.take()
         if not batch:
             stream._ended = True
-            raise StopIteration
+            return _END
         self._batch, self._index = batch, 1
         event = batch[0]
         if len(batch) == 1 and type(event) is Info:
@@ -141,15 +132,34 @@ class _Cursor:
         self._stream._left_early()
 
 
-class _AsyncCursor:
+_END = object()
+
+
+class _Cursor(_CursorBase):
+    """A sync iterator over a stream; dropping it before the end (``break``) cancels."""
+
+    __slots__ = ()
+
+    def __iter__(self) -> _Cursor:
+        return self
+
+    def __next__(self) -> Any:
+        if self._index < len(self._batch):
+            event = self._batch[self._index]
+            self._index += 1
+            return event
+        if self._stream._ended:
+            raise StopIteration
+        event = self._start_batch(self._stream._channel.take())
+        if event is _END:
+            raise StopIteration
+        return event
+
+
+class _AsyncCursor(_CursorBase):
     """An async iterator over a stream; dropping it before the end cancels."""
 
-    __slots__ = ("_batch", "_index", "_stream")
-
-    def __init__(self, stream: EventStream[Any]) -> None:
-        self._stream = stream
-        self._batch: list[Any] = []
-        self._index = 0
+    __slots__ = ()
 
     def __aiter__(self) -> _AsyncCursor:
         return self
@@ -172,17 +182,10 @@ class _AsyncCursor:
             except asyncio.CancelledError:
                 stream.cancel()
                 raise
-        if not got:
-            stream._ended = True
+        event = self._start_batch(got)
+        if event is _END:
             raise StopAsyncIteration
-        self._batch, self._index = got, 1
-        event = got[0]
-        if len(got) == 1 and type(event) is Info:
-            stream._ended = True
         return event
-
-    def __del__(self) -> None:
-        self._stream._left_early()
 
 
 class EventStream(Generic[E]):
