@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 import lmstream
+from lmstream_scripted.model import CHATML_TEMPLATE
 
 
 @pytest.fixture
-def chat_model() -> Iterator[Callable[..., lmstream.ModelContext]]:
+def chat_model(scripted: Callable[..., lmstream.ModelContext]) -> Callable[..., lmstream.ModelContext]:
     """Factory of scripted contexts with the ChatML template (closed after the test)."""
-    contexts: list[lmstream.ModelContext] = []
 
     def make(reply: Any = "Hello there.", **options: Any) -> lmstream.ModelContext:
-        context = lmstream.load(backend="scripted", reply=reply, **options)
-        contexts.append(context)
-        return context
+        options.setdefault("model_chat_template", CHATML_TEMPLATE)
+        return scripted(reply, **options)
 
-    yield make
-    for context in contexts:
-        context.close()
+    return make
