@@ -17,9 +17,11 @@ _STOP = object()
 class Worker:
     """One daemon thread that runs submitted jobs in order (MLX streams are thread-local).
 
-    A stopped worker's thread parks instead of exiting: mlx keeps per-thread caches (compiled
-    functions, random state) whose C++ destructors take the GIL, and a thread that exits while
-    Python is finalizing dies inside such a destructor with ``std::terminate``. A parked (or
+    A stopped worker's thread parks instead of exiting: mlx keeps per-thread state (compiled
+    functions, random state, CPU stream threads) whose C++ destructors abort the process with
+    ``std::terminate`` when the thread exits — measured even for an explicit close while Python
+    is fully alive, not only during interpreter shutdown. The cost is one idle, parked thread
+    per closed context. A parked (or
     never woken) daemon thread runs no destructors, so the process exits cleanly.
     """
 
