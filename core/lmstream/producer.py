@@ -48,7 +48,6 @@ def run(plan: ProducerPlan) -> None:
     error: BaseException | None = None
     iterator: Iterable[int] | None = None
     pipeline: DecodedPipeline | None = None
-    generated = 0
     observers.notify_start()
     try:
         if cancel.is_set():
@@ -59,9 +58,9 @@ def run(plan: ProducerPlan) -> None:
             pipeline = plan.pipeline() if plan.pipeline is not None else None
             iterator = plan.make_iterator(control)
             if pipeline is not None:
-                reason, generated = _decode_loop(plan, iterator, pipeline, timing, observers)
+                reason = _decode_loop(plan, iterator, pipeline, timing, observers)
             else:
-                reason, generated = _token_loop(plan, iterator, timing, observers)
+                reason = _token_loop(plan, iterator, timing, observers)
     except BaseException as exc:
         reason, error = StopReason.ERROR, exc
         logger.debug("generation failed", exc_info=exc)
@@ -101,7 +100,7 @@ def _deliver(channel: Channel, observers: ObserverSet, events: list[Any]) -> Non
 
 
 def _decode_loop(plan: ProducerPlan, iterator: Iterable[int], pipeline: DecodedPipeline,
-                 timing: TimingRecorder, observers: ObserverSet) -> tuple[StopReason, int]:
+                 timing: TimingRecorder, observers: ObserverSet) -> StopReason:
     cancel = plan.channel.cancel_event
     stop_ids = plan.stop_ids
     limit = plan.max_tokens
@@ -115,7 +114,7 @@ def _decode_loop(plan: ProducerPlan, iterator: Iterable[int], pipeline: DecodedP
         times.append(clock())
         generated += 1
         if token_id in stop_ids:
-            return StopReason.STOP, generated
+            return StopReason.STOP
         events = step(token_id)
         if events:
             if notify is not None:
@@ -123,16 +122,16 @@ def _decode_loop(plan: ProducerPlan, iterator: Iterable[int], pipeline: DecodedP
                     notify(event)
             push(events)
         if pipeline.stopped:
-            return StopReason.STOP, generated
+            return StopReason.STOP
         if generated >= limit:
-            return StopReason.LENGTH, generated
+            return StopReason.LENGTH
         if cancel.is_set():
-            return StopReason.CANCELLED, generated
-    return (StopReason.CANCELLED if cancel.is_set() else StopReason.STOP), generated
+            return StopReason.CANCELLED
+    return StopReason.CANCELLED if cancel.is_set() else StopReason.STOP
 
 
 def _token_loop(plan: ProducerPlan, iterator: Iterable[int], timing: TimingRecorder,
-                observers: ObserverSet) -> tuple[StopReason, int]:
+                observers: ObserverSet) -> StopReason:
     cancel = plan.channel.cancel_event
     stop_ids = plan.stop_ids
     limit = plan.max_tokens
@@ -154,16 +153,16 @@ def _token_loop(plan: ProducerPlan, iterator: Iterable[int], timing: TimingRecor
                 if notify is not None:
                     notify(event)
                 push([event])
-            return StopReason.STOP, generated
+            return StopReason.STOP
         event = Token(token_id, position)
         if notify is not None:
             notify(event)
         push([event])
         if generated >= limit:
-            return StopReason.LENGTH, generated
+            return StopReason.LENGTH
         if cancel.is_set():
-            return StopReason.CANCELLED, generated
-    return (StopReason.CANCELLED if cancel.is_set() else StopReason.STOP), generated
+            return StopReason.CANCELLED
+    return StopReason.CANCELLED if cancel.is_set() else StopReason.STOP
 
 
 def _as_token_id(value: Any) -> int:
