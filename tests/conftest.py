@@ -36,3 +36,22 @@ def scripted() -> Iterator[Callable[..., lmstream.ModelContext]]:
     yield make
     for context in contexts:
         context.close()
+
+
+class RaisingObserver(lmstream.Observer):
+    """An observer that raises in every callback (to test isolation)."""
+
+    def on_start(self, generation: Any) -> None:
+        raise RuntimeError("boom at start")
+
+    def on_event(self, generation: Any, event: Any) -> None:
+        raise RuntimeError("boom on event")
+
+    def on_end(self, generation: Any, info: Any) -> None:
+        raise RuntimeError("boom at end")
+
+
+@pytest.fixture
+def raising_observer() -> RaisingObserver:
+    """An observer that raises in on_start, on_event and on_end."""
+    return RaisingObserver()

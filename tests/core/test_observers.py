@@ -24,17 +24,6 @@ class Recorder(lmstream.Observer):
         self.ended.append(info)
 
 
-class Exploding(lmstream.Observer):
-    def on_start(self, generation):
-        raise RuntimeError("boom at start")
-
-    def on_event(self, generation, event):
-        raise RuntimeError("boom on event")
-
-    def on_end(self, generation, info):
-        raise RuntimeError("boom at end")
-
-
 def test_per_call_observer_sees_every_event(scripted):
     recorder = Recorder()
     events = list(lmstream.generate("hi", context=scripted("abc"), observers=[recorder]))
@@ -43,10 +32,10 @@ def test_per_call_observer_sees_every_event(scripted):
     assert recorder.ended == [events[-1]]
 
 
-def test_raising_observer_is_logged_and_isolated(scripted, caplog):
+def test_raising_observer_is_logged_and_isolated(scripted, caplog, raising_observer):
     before, after = Recorder(), Recorder()
     with caplog.at_level(logging.ERROR, logger="lmstream.observers"):
-        events = list(lmstream.generate("hi", context=scripted("abc"), observers=[before, Exploding(), after]))
+        events = list(lmstream.generate("hi", context=scripted("abc"), observers=[before, raising_observer, after]))
     assert "".join(e.text for e in events if isinstance(e, Chunk)) == "abc"
     assert events[-1].stop_reason == StopReason.STOP
     assert before.events == events and after.events == events

@@ -18,21 +18,10 @@ from lmstream_observers import (
 )
 
 
-class Exploding(lmstream.Observer):
-    def on_start(self, generation):
-        raise RuntimeError("boom at start")
-
-    def on_event(self, generation, event):
-        raise RuntimeError("boom on event")
-
-    def on_end(self, generation, info):
-        raise RuntimeError("boom at end")
-
-
-def test_builtins_keep_working_beside_a_raising_observer(scripted, tmp_path, caplog):
+def test_builtins_keep_working_beside_a_raising_observer(scripted, tmp_path, caplog, raising_observer):
     stats, path, registry = StatsObserver(), tmp_path / "g.jsonl", CollectorRegistry()
-    observers = [Exploding(), stats, Exploding(), JsonlObserver(path), LogObserver(),
-                 PrometheusObserver(registry), Exploding()]
+    observers = [raising_observer, stats, raising_observer, JsonlObserver(path), LogObserver(),
+                 PrometheusObserver(registry), raising_observer]
     with caplog.at_level(logging.INFO):
         events = list(lmstream.generate("hi", context=scripted("one two three", cut="words"),
                                         observers=observers))
@@ -46,9 +35,10 @@ def test_builtins_keep_working_beside_a_raising_observer(scripted, tmp_path, cap
     assert "boom on event" in caplog.text and "boom at end" in caplog.text
 
 
-def test_raising_observer_inside_a_global_plugin_is_isolated(scripted, plugin_system, caplog):
+def test_raising_observer_inside_a_global_plugin_is_isolated(scripted, plugin_system, caplog,
+                                                            raising_observer):
     stats = StatsObserver()
-    plugin = ObserverPlugin(Exploding(), stats)
+    plugin = ObserverPlugin(raising_observer, stats)
     plugin_system.register(plugin, name="test-global")
     with caplog.at_level(logging.ERROR, logger="lmstream.observers"):
         result = scripted("abc").generate("hi")
