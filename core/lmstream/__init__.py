@@ -16,7 +16,18 @@ from .errors import (
     ToolCallRejected,
     UnknownNameError,
 )
-from .events import Chunk, Event, Info, RejectedToolCall, StopReason, Token, TokenEvent, ToolCall
+from .events import (
+    Chunk,
+    Event,
+    Info,
+    RejectedToolCall,
+    StopReason,
+    Token,
+    TokenEvent,
+    TokenLogprob,
+    ToolCall,
+    ToolCallDelta,
+)
 from .generate import (
     generate,
     generate_task,
@@ -73,8 +84,10 @@ __all__ = [
     "TemplateRequest",
     "Token",
     "TokenEvent",
+    "TokenLogprob",
     "Tokenizer",
     "ToolCall",
+    "ToolCallDelta",
     "ToolCallRejected",
     "ToolParser",
     "ToolResult",

@@ -6,15 +6,19 @@ everything after the token id (detokenizing, stops, parsing, events, observers).
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .parameters import GenerationParameters
+
+if TYPE_CHECKING:
+    from .batching import BatchRunner
 
 
 @runtime_checkable
@@ -90,6 +94,8 @@ class GenerationControl:
     __slots__ = (
         "_cancel_event",
         "cached_prompt_tokens",
+        "constraint",
+        "max_tokens",
         "memory",
         "on_prefill_progress",
         "prefill_end",
@@ -97,9 +103,14 @@ class GenerationControl:
     )
 
     def __init__(self, cancel_event: threading.Event,
-                 on_prefill_progress: Callable[[int, int], None] | None = None) -> None:
+                 on_prefill_progress: Callable[[int, int], None] | None = None,
+                 max_tokens: float = math.inf, constraint: Any = None) -> None:
         self._cancel_event = cancel_event
         self.on_prefill_progress = on_prefill_progress
+        self.max_tokens = max_tokens
+        """Tokens the core will pull at most (max_tokens capped by the context window)."""
+        self.constraint = constraint
+        """A structured-output constraint whose token masks the backend applies, or None."""
         self.prefill_end: float | None = None
         self.prefilled_tokens: int | None = None
         self.cached_prompt_tokens = 0
@@ -145,6 +156,15 @@ class BackendModel(ABC):
         then closes the iterator: release per-generation resources in a ``finally``. Check
         ``control.cancelled`` between prefill chunks and return early when it is set.
         """
+
+    def validate(self, prompt: Sequence[int], parameters: GenerationParameters) -> None:  # noqa: B027
+        """Raise ValueError for input this model cannot run (ids outside the vocabulary,
+        ``top_k`` too large, bad KV-quantization settings); called before a stream starts."""
+
+    def new_batch_runner(self) -> BatchRunner | None:
+        """A runner that steps many sequences together, or None (the core then runs
+        ``token_iterator`` one sequence at a time). Called once, on the worker thread."""
+        return None
 
     def memory_snapshot(self) -> dict[str, int | None]:
         """Memory figures the backend can tell (see GenerationStats); empty when none."""

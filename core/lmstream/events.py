@@ -32,13 +32,30 @@ class StopReason(str, Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """One chosen token's log probability and, when asked, the most likely alternatives.
+
+    ``top`` holds ``(token id, logprob)`` pairs, most likely first (``top_logprobs`` of them).
+    """
+
+    id: int
+    logprob: float
+    top: tuple[tuple[int, float], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Chunk:
-    """A decoded text delta, the token ids it came from and the sequence position after it."""
+    """A decoded text delta, the token ids it came from and the sequence position after it.
+
+    ``logprobs`` (only with ``GenerationParameters.logprobs``) has one entry per token id in
+    ``tokens``, in order.
+    """
 
     text: str
     tokens: tuple[int, ...] = ()
     position: int = 0
     channel: Channel = "content"
+    logprobs: tuple[TokenLogprob, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +65,21 @@ class ToolCall:
     id: str
     name: str
     arguments: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A tool call while it is generated (only with ``GenerationParameters.stream_tool_calls``).
+
+    The first delta of a call carries ``index``, ``id`` and ``name``; later ones carry argument
+    text. The joined ``arguments_delta`` of one call is JSON that loads to exactly the final
+    ``ToolCall.arguments``; the final ``ToolCall`` (or a ``RejectedToolCall``) follows.
+    """
+
+    index: int
+    id: str
+    name: str
+    arguments_delta: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +97,15 @@ class RejectedToolCall:
 
 @dataclass(frozen=True, slots=True)
 class Token:
-    """A raw token id and the sequence position after it (token streams only)."""
+    """A raw token id and the sequence position after it (token streams only).
+
+    ``logprob`` and ``top_logprobs`` are set only with ``GenerationParameters.logprobs``.
+    """
 
     id: int
     position: int
+    logprob: float | None = None
+    top_logprobs: tuple[tuple[int, float], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +152,10 @@ class Info:
         return self.stats.peak_bytes
 
 
-TextEvent = Chunk | ToolCall | RejectedToolCall
+TextEvent = Chunk | ToolCall | ToolCallDelta | RejectedToolCall
 """What a tool-call parser emits."""
 
-Event = Chunk | ToolCall | RejectedToolCall | Info
+Event = Chunk | ToolCall | ToolCallDelta | RejectedToolCall | Info
 """What a decoded stream yields."""
 
 TokenEvent = Token | Info

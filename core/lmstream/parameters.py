@@ -36,6 +36,9 @@ class GenerationParameters(BaseModel):
     reasoning_markers: tuple[str, str] | None = Field(
         ("<think>", "</think>"), description="Start/end markers of reasoning text; None disables the split."
     )
+    logprobs: bool = Field(False, description="Carry each chosen token's logprob on Token / Chunk events.")
+    top_logprobs: int = Field(0, ge=0, le=20, description="Alternatives per token with logprobs (0-20).")
+    stream_tool_calls: bool = Field(False, description="Emit ToolCallDelta events while a call is generated.")
 
     @field_validator("stop", mode="before")
     @classmethod
@@ -73,6 +76,12 @@ class GenerationParameters(BaseModel):
         if value is not None and (not value[0] or not value[1]):
             raise ValueError("reasoning markers must be two non-empty strings")
         return value
+
+    @model_validator(mode="after")
+    def _top_logprobs_need_logprobs(self) -> GenerationParameters:
+        if self.top_logprobs and not self.logprobs:
+            raise ValueError("top_logprobs needs logprobs=True")
+        return self
 
     @model_validator(mode="after")
     def _kv_quantization_needs_unbounded_cache(self) -> GenerationParameters:
