@@ -16,6 +16,7 @@ from lmstream.backend import (
     PromptCache,
     common_prefix_length,
 )
+from lmstream.batching import BatchRunner
 from lmstream.parameters import GenerationParameters
 
 from .cutting import Cut, cut_reply
@@ -123,6 +124,19 @@ class ScriptedModel(BackendModel):
 
     def new_cache(self) -> PromptCache:
         return ScriptedCache()
+
+    def new_batch_runner(self) -> BatchRunner:
+        """Scripted sequences batch like a real model's: one ``token_delay`` per step."""
+        from .batch import ScriptedBatchRunner
+
+        return ScriptedBatchRunner(self)
+
+    def validate(self, prompt: Sequence[int], parameters: GenerationParameters) -> None:
+        """Prompt ids must be in the scripted vocabulary (bytes plus the special tokens)."""
+        size = self.tokenizer.vocab_size
+        bad = [t for t in prompt if not (isinstance(t, int) and 0 <= t < size)]
+        if bad:
+            raise ValueError(f"prompt token ids outside the vocabulary (size {size}): {bad[:8]}")
 
     def reply_for(self, prompt_text: str) -> str:
         """The reply text of the next generation."""
