@@ -30,6 +30,7 @@ class _Row:
     todo: list[int]
     cached: int
     source: Iterator[int]
+    fails: bool = False
     done: int = 0
     index: int = 0
     previous: int | None = None
@@ -63,7 +64,9 @@ class ScriptedBatchRunner(BatchRunner):
         else:
             end = [model.tokenizer.special_ids[options.end_token]] if options.eos else []
             source = iter(ids + end)
-        self._rows[request.seq_id] = _Row(request, prompt[cached:], cached, source)
+        fails = options.fail_at is not None and (
+            options.fail_prompt is None or options.fail_prompt in model.tokenizer.decode(prompt))
+        self._rows[request.seq_id] = _Row(request, prompt[cached:], cached, source, fails)
 
     def prefill(self, seq_id: int, max_tokens: int) -> bool:
         """Prefill up to ``max_tokens`` prompt tokens (``prefill_delay`` each, cancellable)."""
@@ -94,8 +97,7 @@ class ScriptedBatchRunner(BatchRunner):
         seq_id = request.seq_id
         if row.previous is not None and request.cache is not None:
             request.cache.tokens.append(row.previous)  # the previous token is now in the KV cache
-        fail_at = self._model.options.fail_at
-        if fail_at is not None and row.index == fail_at:
+        if row.fails and row.index == self._model.options.fail_at:
             row.previous = None
             return StepResult(seq_id, error=ScriptedFailure(f"scripted failure at token {row.index}"))
         token = next(row.source, None)

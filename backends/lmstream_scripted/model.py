@@ -51,6 +51,9 @@ class ScriptedOptions(BaseModel):
     """Seconds per prompt token prefilled (cancellable between prefill chunks)."""
     fail_at: int | None = Field(None, ge=0)
     """Raise ScriptedFailure when producing the token with this 0-based index."""
+    fail_prompt: str | None = None
+    """With ``fail_at``: only generations whose prompt text contains this fail (the rest of
+    a batch goes on)."""
     repeat: bool = False
     """Repeat the reply forever (no EOS): for length stops and benchmarks."""
     eos: bool = True
@@ -191,7 +194,8 @@ class ScriptedModel(BackendModel):
                 cache.tokens.append(previous)  # the previous token is now in the KV cache
             if options.token_delay and not control.sleep(options.token_delay):
                 return
-            if options.fail_at is not None and index == options.fail_at:
+            if options.fail_at is not None and index == options.fail_at and (
+                    options.fail_prompt is None or options.fail_prompt in self.tokenizer.decode(prompt)):
                 raise ScriptedFailure(f"scripted failure at token {index}")
             previous = token_id
             yield token_id
