@@ -21,7 +21,7 @@ def test_an_unread_stream_pauses_at_its_bound_and_the_others_go_on(scripted):
     assert unread._channel.paused
     # reading resumes it
     taken = 0
-    for event in unread:
+    for _event in unread:
         taken += 1
         if taken == 1000:
             break
@@ -67,7 +67,7 @@ def test_a_dropped_unread_stream_releases_its_events(scripted):
 def test_cancel_during_prefill_lands_fast_and_reports_what_was_prefilled(scripted):
     # 0.5 ms per prompt token: 3,000 tokens take 1.5 s to prefill
     context = scripted("answer", prefill_delay=0.0005, prefill_chunk_s=0.05)
-    stream, task = lmstream.generate_task("x" * 3000, context=context)
+    _stream, task = lmstream.generate_task("x" * 3000, context=context)
     time.sleep(0.4)
     cancelled_at = time.perf_counter()
     task.cancel()
@@ -86,7 +86,7 @@ def test_a_long_prefill_does_not_freeze_running_streams(scripted):
     gaps = []
     last = None
     started_long = False
-    for event in running:
+    for _event in running:
         now = time.perf_counter()
         if last is not None:
             gaps.append(now - last)
