@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import threading
 import weakref
 from collections.abc import Sequence
 from types import TracebackType
@@ -83,8 +85,40 @@ def load(model: str | None = None, backend: str | None = None, **options: Any) -
     except BaseException:
         worker.close()
         raise
-    return ModelContext(backend_model, worker, system, core_options, scheduler=scheduler,
-                        max_buffered_events=scheduling.max_buffered_events)
+    context = ModelContext(backend_model, worker, system, core_options, scheduler=scheduler,
+                           max_buffered_events=scheduling.max_buffered_events)
+    _track(context)
+    return context
+
+
+_live: weakref.WeakSet[ModelContext] = weakref.WeakSet()
+_live_lock = threading.Lock()
+_atexit_registered = False
+EXIT_CLOSE_TIMEOUT_S = 5.0
+"""How long interpreter exit waits for each open context's worker to go idle."""
+
+
+def _track(context: ModelContext) -> None:
+    """Remember an open context so interpreter exit can quiesce it (see ``_close_at_exit``)."""
+    global _atexit_registered
+    with _live_lock:
+        _live.add(context)
+        if not _atexit_registered:
+            atexit.register(_close_at_exit)
+            _atexit_registered = True
+
+
+def _close_at_exit() -> None:
+    """Cancel and close every context still open, so no worker runs backend compute while the
+    interpreter (and native libraries such as mlx) tear down: a clean exit without ``close()``."""
+    with _live_lock:
+        contexts = list(_live)
+    for context in contexts:
+        try:
+            context.cancel_all()
+            context.close(timeout=EXIT_CLOSE_TIMEOUT_S)
+        except Exception:  # exit must go on whatever one context does
+            pass
 
 
 class ModelContext:
@@ -214,7 +248,13 @@ class ModelContext:
         return result
 
     # -- lifetime -----------------------------------------------------------------------
-    def close(self) -> None:
+    def cancel_all(self) -> None:
+        """Cancel every queued and running generation of this context (from any thread)."""
+        if not self._closed:
+            scheduler = self.scheduler
+            self.worker.submit(scheduler.cancel_blocked)
+
+    def close(self, timeout: float | None = 10.0) -> None:
         """Stop the worker and release the model: queued and running generations finish first
         (a stream nobody reads is cancelled), then the worker thread goes back to the pool."""
         if self._closed:
@@ -229,7 +269,7 @@ class ModelContext:
             finally:
                 backend_model.close()
 
-        self.worker.close(on_stop=release)
+        self.worker.close(timeout, on_stop=release)
 
     def __enter__(self) -> ModelContext:
         return self
