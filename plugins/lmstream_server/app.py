@@ -48,12 +48,23 @@ async def _until_disconnect(request: Request, work: Awaitable[Any]) -> Any:
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
-            raise APIError(499, "the client disconnected", code="client_disconnected")
+            raise ClientGone()
         return task.result()
     finally:
         watcher.cancel()
         with contextlib.suppress(BaseException):
             await watcher
+
+
+class ClientGone(Exception):
+    """The client left before the answer was ready (its generation was cancelled)."""
+
+
+class NoResponse(Response):
+    """Nothing to send: the client is gone (a write would only fail)."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        return None
 
 
 def _post(state: ServerState, route: str, handler: Handler, *, anthropic: bool = False) -> Callable[[Request], Awaitable[Response]]:
@@ -69,6 +80,9 @@ def _post(state: ServerState, route: str, handler: Handler, *, anthropic: bool =
         except APIError as error:
             status = error.status
             return error_response(error, anthropic=anthropic)
+        except ClientGone:
+            status = 499  # nginx's "client closed request", for the metrics only
+            return NoResponse()
         except Exception as exc:
             logger.exception("%s failed", route)
             status = 500
