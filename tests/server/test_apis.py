@@ -132,3 +132,15 @@ async def test_models_tokenize_detokenize_health_metrics(served: Any) -> None:
     assert "lmstream_generated_tokens_total" in metrics and "lmstream_server_queue_depth" in metrics
     client = openai_client(app)
     assert [m.id async for m in client.models.list()] == ["scripted"]
+
+
+async def test_cors_is_off_unless_asked(served: Any) -> None:
+    headers = {"origin": "https://app.example", "access-control-request-method": "POST"}
+    async with http_client(served()) as http:
+        plain = await http.get("/v1/models", headers={"origin": "https://app.example"})
+        assert "access-control-allow-origin" not in plain.headers
+    async with http_client(served(app_options={"cors_origins": ["https://app.example"]})) as http:
+        preflight = await http.options("/v1/chat/completions", headers=headers)
+        assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+        other = await http.options("/v1/chat/completions", headers={**headers, "origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
