@@ -90,3 +90,29 @@ def test_default_model_answers_paris_through_every_api() -> None:
             model=name, max_tokens=12, messages=[{"role": "user", "content": question}]).content[0].text
         for api, text in answers.items():
             assert "Paris" in text, (api, text)
+
+
+def test_accepted_sockets_have_tcp_nodelay(served: Any) -> None:
+    import threading
+
+    import uvicorn
+
+    from .serve_process import free_port
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(served("x"), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            while not server.server_state.connections and time.monotonic() < deadline:
+                time.sleep(0.02)
+            (connection,) = server.server_state.connections
+            accepted = connection.transport.get_extra_info("socket")
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
