@@ -67,8 +67,8 @@ def _loc(parts: tuple[Any, ...]) -> str:
 def from_validation(exc: ValidationError, prefix: str = "") -> APIError:
     """A 400 from a pydantic error: an unknown field is 'unsupported', others name the field."""
     first = exc.errors()[0]
-    param = _loc(tuple(p for p in first.get("loc", ()) if not (isinstance(p, str) and "[" in p)))
-    param = f"{prefix}{param}" if param else prefix.rstrip(".") or None
+    loc = _loc(tuple(p for p in first.get("loc", ()) if not (isinstance(p, str) and "[" in p)))
+    param: str | None = f"{prefix}{loc}" if loc else prefix.rstrip(".") or None
     if first.get("type") == "extra_forbidden":
         return unsupported(param or "?", "this server does not support it")
     details = "; ".join(f"{_loc(e.get('loc', ())) or 'body'}: {e.get('msg', '')}" for e in exc.errors()[:5])

@@ -59,13 +59,26 @@ def build_parameters(values: dict[str, Any], param_names: dict[str, str] | None 
         raise error from None
 
 
+async def prepare(served: ServedModel, user_input: UserInput | LMInput) -> LMInput:
+    """Render and tokenize on a thread; bad input (template, tools, empty prompt) is a 400."""
+    if isinstance(user_input, LMInput):
+        return user_input
+    try:
+        return await asyncio.to_thread(served.context.prepare, user_input)
+    except ValidationError as exc:
+        raise from_validation(exc) from None
+    except (UnknownNameError, TemplateError, ValueError, TypeError) as exc:
+        raise APIError(400, str(exc), code="invalid_request") from None
+
+
 async def open_stream(state: ServerState, served: ServedModel, user_input: UserInput | LMInput,
                       params: GenerationParameters) -> EventStream[Event]:
     """Start one generation; creation errors are API errors (nothing generated yet)."""
     context = served.context
+    lm_input = await prepare(served, user_input)
 
     def create() -> EventStream[Event]:
-        return generate(user_input, parameters=params, context=context, observers=[state.metrics.observer])
+        return generate(lm_input, parameters=params, context=context, observers=[state.metrics.observer])
 
     try:
         return await asyncio.to_thread(create)
@@ -80,13 +93,14 @@ async def open_stream(state: ServerState, served: ServedModel, user_input: UserI
 async def open_streams(state: ServerState, served: ServedModel, user_input: UserInput | LMInput,
                        params: GenerationParameters, n: int) -> list[EventStream[Event]]:
     """``n`` generations of one input (``n`` > 1 with a seed: seed, seed+1, ...)."""
+    lm_input = await prepare(served, user_input)
     streams: list[EventStream[Event]] = []
     try:
         for index in range(n):
             choice_params = params
             if index and params.seed is not None:
                 choice_params = params.with_overrides(seed=params.seed + index)
-            streams.append(await open_stream(state, served, user_input, choice_params))
+            streams.append(await open_stream(state, served, lm_input, choice_params))
     except BaseException:
         for stream in streams:
             stream.cancel()
@@ -237,4 +251,4 @@ def usage(infos: list[Info]) -> dict[str, int]:
 
 def token_text(served: ServedModel, token_id: int) -> str:
     """One token's text (for logprobs)."""
-    return served.context.tokenizer.decode([token_id])
+    return str(served.context.tokenizer.decode([token_id]))

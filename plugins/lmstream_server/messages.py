@@ -9,7 +9,6 @@ then per block ``content_block_start`` / ``content_block_delta`` (``text_delta``
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any, Literal
@@ -32,7 +31,7 @@ from lmstream import (
 
 from .chat_request import parse, tool_specs
 from .errors import APIError, bad_request, unsupported
-from .generation import build_parameters, new_id, open_stream, parameters_supported
+from .generation import build_parameters, new_id, open_stream, parameters_supported, prepare
 from .sse import EventSourceResponse, sse_data
 from .state import ServedModel, ServerState
 
@@ -173,10 +172,7 @@ async def count_tokens(state: ServerState, body: dict[str, Any]) -> dict[str, An
     request: CountTokensRequest = parse(CountTokensRequest, body)
     served = state.model(request.model)
     user_input, _ = _input(request)
-    try:
-        prepared = await asyncio.to_thread(served.context.prepare, user_input)
-    except (ValueError, TypeError) as exc:
-        raise bad_request(str(exc), "messages") from None
+    prepared = await prepare(served, user_input)
     return {"input_tokens": len(prepared.tokens)}
 
 
@@ -205,14 +201,15 @@ async def messages(state: ServerState, body: dict[str, Any]) -> Any:
     if request.stop_sequences:
         values["stop"] = tuple(request.stop_sequences)
     params = build_parameters(values, {"stop": "stop_sequences"})
+    lm_input = await prepare(served, user_input)
     slot = state.acquire(1)
     try:
-        stream = await open_stream(state, served, user_input, params)
+        stream = await open_stream(state, served, lm_input, params)
     except BaseException:
         slot.release()
         raise
     if request.stream:
-        return EventSourceResponse(_stream(served, stream), keepalive_s=state.limits.keepalive_s,
+        return EventSourceResponse(_stream(served, stream, len(lm_input.tokens)), keepalive_s=state.limits.keepalive_s,
                                    on_close=slot.release)
     try:
         content: list[dict[str, Any]] = []
@@ -241,14 +238,14 @@ async def messages(state: ServerState, body: dict[str, Any]) -> Any:
         slot.release()
 
 
-async def _stream(served: ServedModel, stream: EventStream[Event]) -> AsyncIterator[bytes]:
+async def _stream(served: ServedModel, stream: EventStream[Event], prompt_tokens: int) -> AsyncIterator[bytes]:
     def event(kind: str, **fields: Any) -> bytes:
         return sse_data({"type": kind, **fields}, event=kind)
 
     yield event("message_start", message={
         "id": new_id("msg_"), "type": "message", "role": "assistant", "model": served.name, "content": [],
         "stop_reason": None, "stop_sequence": None,
-        "usage": {"input_tokens": 0, "output_tokens": 0}})
+        "usage": {"input_tokens": prompt_tokens, "output_tokens": 0}})
     index = -1
     open_kind: str | None = None
     open_call: str | None = None

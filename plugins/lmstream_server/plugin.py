@@ -29,6 +29,6 @@ SERVE = Command(
 )
 
 
-@lmstream.hookimpl
+@lmstream.hookimpl  # type: ignore[untyped-decorator]
 def lmstream_register_commands(register: Callable[[str, Command], None]) -> None:
     register("serve", SERVE)

@@ -238,7 +238,7 @@ class ResponseBuilder:
         index = self.output.index(self.open)
         self.open["content"][0]["text"] += text
         name = "response.output_text.delta" if kind == "message" else "response.reasoning_text.delta"
-        extra = {"logprobs": []} if kind == "message" else {}
+        extra: dict[str, Any] = {"logprobs": []} if kind == "message" else {}
         out.append(self.event(name, item_id=self.open["id"], output_index=index, content_index=0,
                               delta=text, **extra))
         return out

@@ -103,6 +103,7 @@ async def test_messages_event_order(weather_app: Any) -> None:
     assert flow == ["message_start", "start:thinking", "thinking_delta", "signature_delta", "content_block_stop",
                     "start:text", "text_delta", "content_block_stop", "start:tool_use", "input_json_delta",
                     "content_block_stop", "message_delta", "message_stop"]
+    assert json.loads(events[0][1])["message"]["usage"]["input_tokens"] > 5  # the prompt, known up front
     indexes = [json.loads(d)["index"] for n, d in events if n == "content_block_start"]
     assert indexes == [0, 1, 2]
     delta = json.loads(events[-2][1])
