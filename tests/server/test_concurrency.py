@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from typing import Any
 
@@ -53,3 +54,28 @@ def test_streamed_deltas_join_to_the_non_streamed_answer(served: Any, text: str,
     assert (content, reasoning) == (whole_content, whole_reasoning)
     if "<think>" not in text and "</think>" not in text:
         assert content == text
+
+
+TOOL_REPLY = ('<think>Need data.</think>On it. <tool_call>\n'
+              '{"name": "get_weather", "arguments": {"city": "Saint-Étienne", "days": [1, 2]}}\n</tool_call>')
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(offsets=st.sets(st.integers(1, len(TOOL_REPLY.encode()) - 1), max_size=30))
+def test_tool_call_and_reasoning_survive_any_token_cut(served: Any, offsets: set[int]) -> None:
+    cuts = sorted(offsets) or "chars"  # byte offsets: some cut inside "É" and inside the markers
+    client = openai_client(served(TOOL_REPLY, cut=cuts, tool_parser="json"))
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+
+    async def stream() -> tuple[str, str, str, str | None]:
+        chunks = [c async for c in await client.chat.completions.create(
+            model="scripted", stream=True, tools=[tool], messages=[{"role": "user", "content": "x"}]) if c.choices]
+        deltas = [d for c in chunks for d in c.choices[0].delta.tool_calls or []]
+        return ("".join(c.choices[0].delta.content or "" for c in chunks),
+                "".join(getattr(c.choices[0].delta, "reasoning_content", None) or "" for c in chunks),
+                "".join(d.function.arguments or "" for d in deltas), chunks[-1].choices[0].finish_reason)
+
+    content, reasoning, arguments, finish = asyncio.run(stream())
+    assert (content, reasoning, finish) == ("On it. ", "Need data.", "tool_calls")
+    assert json.loads(arguments) == {"city": "Saint-Étienne", "days": [1, 2]}
+
