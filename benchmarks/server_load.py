@@ -6,6 +6,7 @@ mlx-lm directory. For 1, 8 and 32 concurrent streaming chat clients (greedy, EOS
 with the same logit bias so every stream generates ``--max-tokens`` tokens) it measures, per
 server: aggregate tokens/s, TTFT p50/p95, inter-token latency p50/p95 and errors. Levels
 alternate between the servers (lmstream first on even rounds, mlx-lm first on odd ones).
+Every request starts with a unique line, so neither server answers from a prompt cache.
 Then the same at the highest level with 10% of clients disconnecting mid-stream: errors of
 the others (goal 0) and the server's RSS before and after (goal: flat).
 
@@ -21,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import signal
 import socket
 import statistics
@@ -168,15 +170,20 @@ async def level(server: str, base: str, model: str, clients: int, max_tokens: in
     """``clients`` concurrent streams; ``leave_fraction`` of them disconnect after 3 tokens."""
     import httpx
 
-    body = {"model": model, "stream": True, "max_tokens": max_tokens, "temperature": 0.0, "logit_bias": bias,
-            "stream_options": {"include_usage": True},
-            "messages": [{"role": "user", "content": PROMPT}]}
     leavers = round(clients * leave_fraction)
+
+    def body(index: int) -> dict[str, Any]:
+        # a unique first line per request: neither server can answer from a prompt cache
+        content = f"Request {secrets.token_hex(4)}-{index}.\n{PROMPT}"
+        return {"model": model, "stream": True, "max_tokens": max_tokens, "temperature": 0.0,
+                "logit_bias": bias, "stream_options": {"include_usage": True},
+                "messages": [{"role": "user", "content": content}]}
+
     limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
     async with httpx.AsyncClient(base_url=base, timeout=timeout, limits=limits) as client:
         begin = time.perf_counter()
         streams = await asyncio.gather(*(
-            one_stream(client, "/v1/chat/completions", body, 3 if i < leavers else None, timeout)
+            one_stream(client, "/v1/chat/completions", body(i), 3 if i < leavers else None, timeout)
             for i in range(clients)))
         wall = time.perf_counter() - begin
     stayed = list(streams[leavers:])
@@ -190,6 +197,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="measured rounds per level (after one warm-up)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per request at most")
     parser.add_argument("--startup-timeout", type=float, default=300.0)
+    parser.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
+                        help="an lmstream serve load option, e.g. cpu_streams=1 (repeatable)")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",") if x.strip()]
 
@@ -206,7 +215,7 @@ def main() -> None:
         converted = gguf_to_mlx_lm(default_model_path(), Path(tmp) / "model")
         ours = start([sys.executable, "-m", "lmstream.cli", "serve", "--host", "127.0.0.1", "--port",
                       str(ours_port), "--served-model-name", name, "--max-queue", "256",
-                      "--log-level", "warning"], ours_port, args.startup_timeout)
+                      "--log-level", "warning", *(a for o in args.option for a in ("-o", o))], ours_port, args.startup_timeout)
         theirs = start([sys.executable, "-m", "mlx_lm.server", "--model", str(converted), "--host", "127.0.0.1",
                         "--port", str(theirs_port), "--log-level", "WARNING"], theirs_port, args.startup_timeout)
         servers = {"lmstream": (f"http://127.0.0.1:{ours_port}", name, ours),

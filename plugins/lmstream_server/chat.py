@@ -73,7 +73,7 @@ async def chat_completions(state: ServerState, body: dict[str, Any]) -> Any:
     request: ChatRequest = parse(ChatRequest, body)
     served = state.model(request.model)
     check_store(request.store)
-    values = sampling_values(request, state.limits.max_n)
+    values = sampling_values(request, state.limits.max_n, state.limits.max_tokens_default)
     if request.max_completion_tokens is not None:
         values["max_tokens"] = request.max_completion_tokens
     if request.top_logprobs and not request.logprobs:

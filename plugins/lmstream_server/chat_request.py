@@ -71,11 +71,11 @@ def parse(model: type[BaseModel], body: dict[str, Any]) -> Any:
         raise from_validation(exc) from None
 
 
-def sampling_values(request: SamplingFields, max_n: int) -> dict[str, Any]:
+def sampling_values(request: SamplingFields, max_n: int, default_max_tokens: int) -> dict[str, Any]:
     """GenerationParameters values from the shared sampling fields."""
     if request.n > max_n:
         raise bad_request(f"n is {request.n}; this server allows at most {max_n}", "n")
-    values: dict[str, Any] = {"max_tokens": request.max_tokens}
+    values: dict[str, Any] = {"max_tokens": request.max_tokens or default_max_tokens}
     for name in ("temperature", "top_p", "top_k", "min_p", "repetition_penalty", "seed",
                  "presence_penalty", "frequency_penalty"):
         value = getattr(request, name)

@@ -37,6 +37,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                      help="generations waiting beyond the batch before 503 (default: %(default)s)")
     net.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024,
                      help="largest request body accepted, else 413 (default: %(default)s)")
+    net.add_argument("--default-max-tokens", type=int, default=512,
+                     help="max_tokens of chat / responses requests that give none (default: %(default)s)")
     net.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                      help="allow browser requests from ORIGIN, repeatable (default: CORS off)")
     net.add_argument("--drain-timeout", type=int, default=10,
@@ -95,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     api_key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_ENV) or None
     app = create_app({name: context}, api_key=api_key, max_batch_size=args.max_batch_size or 8,
                      max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
+                     default_max_tokens=args.default_max_tokens,
                      cors_origins=args.cors_origin)
     logging.getLogger("lmstream.server").setLevel(args.log_level.upper())
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,

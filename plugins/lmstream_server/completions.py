@@ -41,6 +41,8 @@ from .sse import EventSourceResponse, sse_data
 from .state import ServedModel, ServerState
 
 DONE = b"data: [DONE]\n\n"
+COMPLETIONS_DEFAULT_MAX_TOKENS = 16
+"""OpenAI's default ``max_tokens`` for legacy completions."""
 
 
 class CompletionRequest(SamplingFields):
@@ -93,7 +95,7 @@ async def completions(state: ServerState, body: dict[str, Any]) -> Any:
         raise unsupported("suffix", "fill-in-the-middle is not supported")
     if request.best_of is not None and request.best_of != request.n:
         raise unsupported("best_of", "only best_of equal to n (no server-side ranking)")
-    values = sampling_values(request, state.limits.max_n)
+    values = sampling_values(request, state.limits.max_n, COMPLETIONS_DEFAULT_MAX_TOKENS)
     if request.logprobs is not None:
         values["logprobs"] = True
         values["top_logprobs"] = request.logprobs

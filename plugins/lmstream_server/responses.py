@@ -315,7 +315,8 @@ async def responses(state: ServerState, body: dict[str, Any]) -> Any:
     check_store(request.store)
     if request.truncation not in (None, "disabled"):
         raise unsupported("truncation", "only 'disabled'")
-    values: dict[str, Any] = {"max_tokens": request.max_output_tokens, "stream_tool_calls": request.stream}
+    values: dict[str, Any] = {"max_tokens": request.max_output_tokens or state.limits.max_tokens_default,
+                              "stream_tool_calls": request.stream}
     for name in ("temperature", "top_p"):
         if getattr(request, name) is not None:
             values[name] = getattr(request, name)

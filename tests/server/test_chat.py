@@ -175,3 +175,14 @@ async def test_logprobs(served: Any) -> None:
         pytest.xfail("the core does not fill Chunk.logprobs yet (scripted backend)")
     assert "".join(entry.token for entry in logprobs.content) == "abc"
     assert all(entry.logprob <= 0 and len(entry.top_logprobs) <= 2 for entry in logprobs.content)
+
+
+async def test_default_max_tokens_bounds_requests_without_a_limit(served: Any) -> None:
+    app = served("tick ", repeat=True, app_options={"default_max_tokens": 7})
+    client = openai_client(app)
+    answer = await client.chat.completions.create(model="scripted", messages=USER)
+    assert answer.choices[0].finish_reason == "length" and answer.usage.completion_tokens == 7
+    response = await client.responses.create(model="scripted", input="x")
+    assert response.status == "incomplete" and response.usage.output_tokens == 7
+    completion = await client.completions.create(model="scripted", prompt="x")
+    assert completion.usage.completion_tokens == 16  # OpenAI's default for legacy completions
