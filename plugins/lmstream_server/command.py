@@ -60,22 +60,9 @@ def load_options(args: argparse.Namespace) -> dict[str, Any]:
             if key in options:
                 raise ValueError(f"give {key} with --{flag.replace('_', '-')} or --option, not both")
             options[key] = value
-    if args.max_batch_size is not None and core_batches():
-        options["max_batch_size"] = args.max_batch_size
+    if args.max_batch_size is not None:
+        options["max_batch_size"] = args.max_batch_size  # the core's continuous batching
     return options
-
-
-def core_batches() -> bool:
-    """Whether ``lmstream.load`` takes ``max_batch_size`` (the core's continuous batching).
-
-    Without it ``--max-batch-size`` still bounds the server's admission (batch + queue).
-    """
-    import inspect
-
-    from lmstream import context
-
-    return ("max_batch_size" in inspect.signature(context.load).parameters
-            or "max_batch_size" in getattr(context, "CORE_LOAD_OPTIONS", ()))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -170,9 +170,7 @@ async def test_logprobs(served: Any) -> None:
     client = openai_client(served("abc"))
     answer = await client.chat.completions.create(model="scripted", messages=USER, logprobs=True, top_logprobs=2)
     logprobs = answer.choices[0].logprobs
-    assert logprobs is not None
-    if not logprobs.content:
-        pytest.xfail("the core does not fill Chunk.logprobs yet (scripted backend)")
+    assert logprobs is not None and logprobs.content
     assert "".join(entry.token for entry in logprobs.content) == "abc"
     assert all(entry.logprob <= 0 and len(entry.top_logprobs) <= 2 for entry in logprobs.content)
     legacy = (await client.completions.create(model="scripted", prompt="x", logprobs=2)).choices[0].logprobs

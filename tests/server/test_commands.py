@@ -81,14 +81,15 @@ def test_serve_rejects_a_bad_load_option() -> None:
     assert main(["serve", "--backend", "scripted", "-o", "no_such_option=1", "--port", "1"]) == 2
 
 
-def test_max_batch_size_goes_to_load_only_when_the_core_batches(monkeypatch: Any) -> None:
-    from lmstream import context as core_context
+def test_max_batch_size_goes_to_the_core_scheduler() -> None:
     from lmstream_server import command
 
     parser = argparse.ArgumentParser()
     command.configure(parser)
     args = parser.parse_args(["--max-batch-size", "4", "--tool-parser", "json"])
-    monkeypatch.setattr(core_context, "CORE_LOAD_OPTIONS", ("tool_parser", "chat_template"))
-    assert command.load_options(args) == {"tool_parser": "json"}
-    monkeypatch.setattr(core_context, "CORE_LOAD_OPTIONS", ("tool_parser", "chat_template", "max_batch_size"))
     assert command.load_options(args) == {"tool_parser": "json", "max_batch_size": 4}
+    context = lmstream.load(backend="scripted", **command.load_options(args))
+    try:
+        assert context.scheduler.max_batch_size == 4
+    finally:
+        context.close()
