@@ -65,6 +65,8 @@ class ToolCall:
     id: str
     name: str
     arguments: dict[str, Any]
+    index: int | None = None
+    """The call's ``ToolCallDelta.index`` (set only with ``stream_tool_calls``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,8 @@ class RejectedToolCall:
     text: str
     reason: str
     detail: str
+    index: int | None = None
+    """The index of the call's ``ToolCallDelta``s when some were sent before it was rejected."""
 
 
 @dataclass(frozen=True, slots=True)

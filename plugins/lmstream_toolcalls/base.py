@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmstream.events import Channel, Chunk, RejectedToolCall, TextEvent, ToolCall
+from lmstream.events import Channel, Chunk, RejectedToolCall, TextEvent, ToolCall, ToolCallDelta
 from lmstream.inputs import ToolSpec
 
 from .calls import (
@@ -23,6 +23,7 @@ from .calls import (
     ParseResult,
     new_call_id,
 )
+from .deltas import RegionDeltas, Slot, StreamFactory, canonical, closing_text
 from .matching import Marker, StartTable
 from .scanning import EndSpec, Finder
 from .tools import ToolBox
@@ -44,6 +45,9 @@ class Rule:
     handle: Handler | None = None
     what: str = "tool call"
     """How an unclosed region is described in the ``incomplete`` detail."""
+    stream: StreamFactory | None = None
+    """Streams a call's name and arguments while the region is open (``deltas``); without
+    it, a call is sent as one ``ToolCallDelta`` when it is parsed."""
 
     def __post_init__(self) -> None:
         if (self.parse is None) == (self.handle is None):
@@ -99,6 +103,13 @@ class StreamingParser:
         self._emitted = 0
         self._merge_ok = False
         self._ids: set[str] = set()
+        self._deltas = False
+        self._region: RegionDeltas | None = None
+        self._next_index = 0
+
+    def stream_deltas(self, enabled: bool = True) -> None:
+        """Emit ``ToolCallDelta`` events while calls are generated (before the first feed)."""
+        self._deltas = enabled
 
     # -- the ToolParser protocol ----------------------------------------------------------
     def feed(self, text: str) -> list[TextEvent]:
@@ -141,22 +152,41 @@ class StreamingParser:
             self.silent_text.append((self._emitted + len(out), text))
             self._merge_ok = False
 
-    def reject(self, out: list[TextEvent], text: str, reason: str, detail: str) -> None:
-        """Emit a RejectedToolCall carrying the raw text."""
-        out.append(RejectedToolCall(text, reason, detail))
+    def reject(self, out: list[TextEvent], text: str, reason: str, detail: str,
+               _slot: Slot | None = None) -> None:
+        """Emit a RejectedToolCall carrying the raw text (and the index of a streamed call)."""
+        slot = _slot if _slot is not None else self._take_slot()
+        out.append(RejectedToolCall(text, reason, detail, slot.index if slot else None))
         self._merge_ok = False
 
     def accept(self, out: list[TextEvent], call: ParsedCall, text: str) -> None:
         """Validate a parsed call against the declared tools; emit ToolCall or RejectedToolCall."""
+        slot = self._take_slot()
         problem = self.tools.check(call.name, call.arguments)
         if problem is not None:
-            self.reject(out, text, *problem)
+            self.reject(out, text, *problem, _slot=slot)
             return
-        call_id = call.id if call.id and call.id not in self._ids else new_call_id()
-        self._ids.add(call_id)
-        self.silent(out, text)
+        index: int | None = None
+        if slot is not None:
+            tail = closing_text(slot, call.arguments) if slot.name == call.name else None
+            if tail is None:
+                self.reject(out, text, MALFORMED, f"the call to {call.name!r} changed after its "
+                            "arguments were streamed", _slot=slot)
+                return
+            assert slot.id is not None and slot.index is not None
+            call_id, index = slot.id, slot.index
+            self.silent(out, text)
+            if tail:
+                out.append(ToolCallDelta(index, call_id, call.name, tail))
+        else:
+            call_id = self._unique_id(call.id)
+            self.silent(out, text)
+            if self._deltas:
+                index = self._next_index
+                self._next_index += 1
+                out.append(ToolCallDelta(index, call_id, call.name, canonical(call.arguments)))
         self.call_text[call_id] = text
-        out.append(ToolCall(call_id, call.name, call.arguments))
+        out.append(ToolCall(call_id, call.name, call.arguments, index))
 
     def handle_parsed(self, out: list[TextEvent], text: str, items: ParseResult) -> None:
         """Turn a region's parse result into events; text between the calls is silent."""
@@ -175,6 +205,43 @@ class StreamingParser:
                 self.accept(out, item, piece)
             cursor = end
         self.silent(out, text[cursor:])
+
+    # -- argument deltas ------------------------------------------------------------------
+    def _unique_id(self, call_id: str | None) -> str:
+        """The model's id when it has one not used yet, else a fresh one."""
+        chosen = call_id if call_id and call_id not in self._ids else new_call_id()
+        self._ids.add(chosen)
+        return chosen
+
+    def _take_slot(self) -> Slot | None:
+        return self._region.take() if self._region is not None else None
+
+    def _stream_region(self, out: list[TextEvent], buf: str) -> None:
+        """Let the open region's streamer see ``buf``; emit the deltas it decided."""
+        region = self._region
+        if region is None or region.stream is None:
+            return
+
+        def open_call(slot: Slot) -> None:
+            assert slot.name is not None
+            if self.tools.declared and slot.name not in self.tools.tools:
+                return  # an undeclared tool is rejected, never streamed
+            slot.id, slot.index = self._unique_id(slot.id), self._next_index
+            self._next_index += 1
+            out.append(ToolCallDelta(slot.index, slot.id, slot.name))
+            self._merge_ok = False
+
+        def send(slot: Slot, text: str) -> None:
+            assert slot.index is not None and slot.id is not None and slot.name is not None
+            slot.sent.append(text)
+            last = out[-1] if out else None
+            if isinstance(last, ToolCallDelta) and last.index == slot.index:
+                out[-1] = ToolCallDelta(slot.index, slot.id, slot.name, last.arguments_delta + text)
+            else:
+                out.append(ToolCallDelta(slot.index, slot.id, slot.name, text))
+            self._merge_ok = False
+
+        region.update(buf, open_call, send)
 
     # -- the loop -------------------------------------------------------------------------
     def _run(self, final: bool) -> list[TextEvent]:
@@ -217,6 +284,9 @@ class StreamingParser:
         rule = self.format.rules[index]
         self._buf = buf[cut:]
         self._rule, self._finder = rule, rule.end.new(m.end() - cut)
+        if self._deltas:
+            stream = rule.stream(m.end() - cut, self.tools) if rule.stream is not None else None
+            self._region = RegionDeltas(stream)
         return True
 
     def _scan_region(self, out: list[TextEvent], final: bool) -> bool:
@@ -226,14 +296,20 @@ class StreamingParser:
         end = finder.scan(buf)
         if end is None:
             if not final:
+                if self._region is not None:
+                    self._stream_region(out, buf)
                 return False
             end = finder.at_finish(buf)
             if end is None:
                 self._rule = self._finder = None
                 self._buf = ""
+                if self._region is not None:
+                    self._stream_region(out, buf)
                 self.reject(out, buf, INCOMPLETE, f"{rule.what} was not closed before the end")
                 return False
         text, self._buf = buf[:end], buf[end:]
+        if self._region is not None:
+            self._stream_region(out, text)
         self._rule = self._finder = None
         if rule.handle is not None:
             rule.handle(self, text, out)

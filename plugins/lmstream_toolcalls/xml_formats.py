@@ -15,6 +15,7 @@ from .base import Format, Rule
 from .calls import BadCall, CallSyntaxError, ParsedCall, ParseResult, inner, loads
 from .scanning import Delimited
 from .tools import ToolBox, coerce_value
+from .xml_stream import XmlCallStream
 
 
 @dataclass(frozen=True)
@@ -120,8 +121,11 @@ def _wrapped(start: str, end: str, grammar: XmlGrammar, value_open: str, name: s
         return xml_calls(text, len(start), len(start) + len(body), grammar, tools)
 
     parse.__doc__ = f"Functions between {start} and {end}."
+    def stream(marker_end: int, tools: ToolBox) -> XmlCallStream:
+        return XmlCallStream(marker_end, grammar, tools, _value)
+
     quotes = ((value_open, grammar.parameter_end),)
-    return Format(name, [Rule(start, Delimited([end], quotes), parse, what=what)])
+    return Format(name, [Rule(start, Delimited([end], quotes), parse, what=what, stream=stream)])
 
 
 # Qwen3-Coder / Seed-OSS: <function=name><parameter=key>value</parameter></function>
