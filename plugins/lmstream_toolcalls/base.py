@@ -28,6 +28,9 @@ from .matching import Marker, StartTable
 from .scanning import EndSpec, Finder
 from .tools import ToolBox
 
+GROWTH = 64
+"""An open region's buffer is re-joined once the unread text reaches 1/GROWTH of it."""
+
 ParseFunction = Callable[[str, ToolBox], ParseResult]
 """``parse(region_text, tools) -> [ParsedCall | BadCall, ...]``; raise CallSyntaxError."""
 
@@ -98,6 +101,8 @@ class StreamingParser:
         self._table = table
         self._triggers = tuple(table.first_chars)
         self._buf = ""
+        self._pending: list[str] = []
+        self._pending_len = 0
         self._rule: Rule | None = None
         self._finder: Finder | None = None
         self._emitted = 0
@@ -125,12 +130,27 @@ class StreamingParser:
                 self._emitted += 1
                 return [Chunk(text, channel=self.channel)]
         else:
-            self._buf += text
+            pending = self._pending
+            pending.append(text)
+            self._pending_len += len(text)
+            if self._pending_len * GROWTH < len(self._buf):
+                return []
+            self._join_pending()
         return self._run(final=False)
 
     def finish(self) -> list[TextEvent]:
         """End of stream: held text becomes content, an unclosed call is rejected."""
+        if self._pending:
+            self._join_pending()
         return self._run(final=True)
+
+    def _join_pending(self) -> None:
+        """Append the pending deltas to the buffer. A long open call grows in steps of at least
+        1/GROWTH of its size, so the copies that growing an immutable string costs stay linear
+        in total (decisions wait for at most that much text; nothing runs ahead)."""
+        self._buf += "".join(self._pending)
+        self._pending.clear()
+        self._pending_len = 0
 
     # -- helpers for handlers -------------------------------------------------------------
     def emit_text(self, out: list[TextEvent], text: str, channel: Channel | None = None) -> None:
@@ -295,16 +315,14 @@ class StreamingParser:
         assert rule is not None and finder is not None
         end = finder.scan(buf)
         if end is None:
+            if self._region is not None:  # all of it, even when the call is cut at finish
+                self._stream_region(out, buf)
             if not final:
-                if self._region is not None:
-                    self._stream_region(out, buf)
                 return False
             end = finder.at_finish(buf)
             if end is None:
                 self._rule = self._finder = None
                 self._buf = ""
-                if self._region is not None:
-                    self._stream_region(out, buf)
                 self.reject(out, buf, INCOMPLETE, f"{rule.what} was not closed before the end")
                 return False
         text, self._buf = buf[:end], buf[end:]
