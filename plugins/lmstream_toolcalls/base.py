@@ -48,6 +48,9 @@ class Rule:
     handle: Handler | None = None
     what: str = "tool call"
     """How an unclosed region is described in the ``incomplete`` detail."""
+    complete_at_end: bool = False
+    """At the end of the stream, an unclosed region whose body parses completely (every call
+    valid) is accepted, as peers do for a missing end marker; otherwise it is ``incomplete``."""
     stream: StreamFactory | None = None
     """Streams a call's name and arguments while the region is open (``deltas``); without
     it, a call is sent as one ``ToolCallDelta`` when it is parsed."""
@@ -309,6 +312,16 @@ class StreamingParser:
             self._region = RegionDeltas(stream)
         return True
 
+    def _complete_body(self, rule: Rule, text: str) -> ParseResult | None:
+        """The calls of an unclosed region when its body is complete and every call parses."""
+        if not rule.complete_at_end or rule.parse is None:
+            return None
+        try:
+            items = rule.parse(text, self.tools)
+        except Exception:  # CallSyntaxError, or a parser bug: the region stays incomplete
+            return None
+        return items if items and all(isinstance(i, ParsedCall) for i in items) else None
+
     def _scan_region(self, out: list[TextEvent], final: bool) -> bool:
         """Close the open region when its end is known (returns True then)."""
         rule, finder, buf = self._rule, self._finder, self._buf
@@ -323,6 +336,10 @@ class StreamingParser:
             if end is None:
                 self._rule = self._finder = None
                 self._buf = ""
+                items = self._complete_body(rule, buf)
+                if items is not None:
+                    self.handle_parsed(out, buf, items)
+                    return False
                 self.reject(out, buf, INCOMPLETE, f"{rule.what} was not closed before the end")
                 return False
         text, self._buf = buf[:end], buf[end:]
@@ -330,7 +347,10 @@ class StreamingParser:
             self._stream_region(out, text)
         self._rule = self._finder = None
         if rule.handle is not None:
-            rule.handle(self, text, out)
+            try:
+                rule.handle(self, text, out)
+            except Exception as exc:  # never raise on model output
+                self.reject(out, text, MALFORMED, f"could not parse ({type(exc).__name__}: {exc})")
             return True
         assert rule.parse is not None
         try:

@@ -60,7 +60,8 @@ def _section(name: str, block: BlockParser,
 
     parse.__doc__ = "Call blocks between the tool-calls begin and end markers."
     end = Delimited([CALLS_END], JSON_QUOTES, BACKSLASH)
-    return Format(name, [Rule(CALLS_BEGIN, end, parse, what=CALLS_BEGIN, stream=stream)])
+    return Format(name, [Rule(CALLS_BEGIN, end, parse, what=CALLS_BEGIN, complete_at_end=True,
+                              stream=stream)])
 
 
 DEEPSEEK_V3 = _section("deepseek_v3", _v3_block)

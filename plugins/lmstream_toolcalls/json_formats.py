@@ -29,7 +29,7 @@ def parse_hermes(text: str, tools: ToolBox) -> ParseResult:
 
 HERMES = Format("json", [
     Rule(HERMES_START, Delimited([HERMES_END], JSON_QUOTES, BACKSLASH), parse_hermes,
-         stream=json_call_stream()),
+         complete_at_end=True, stream=json_call_stream()),
 ])
 
 
@@ -81,13 +81,21 @@ LLAMA3_JSON = Format("llama3_json", [
 GRANITE_START = "<|tool_call|>"
 
 
+GRANITE_TEXT_START = "<tool_call>"
+"""Granite 3.1 sometimes writes the marker as text: ``<tool_call>[{...}]``."""
+
+
 def parse_granite(text: str, tools: ToolBox) -> ParseResult:
-    """A JSON list of calls (or one call object) after ``<|tool_call|>``."""
-    return json_calls(text, len(GRANITE_START))
+    """A JSON list of calls (or one call object) after ``<|tool_call|>`` or ``<tool_call>``."""
+    start = GRANITE_START if text.startswith(GRANITE_START) else GRANITE_TEXT_START
+    return json_calls(text, len(start))
 
 
-GRANITE = Format("granite", [Rule(GRANITE_START, Balanced(first="[{"), parse_granite,
-                                  stream=json_call_stream(many=True, separators="[,"))])
+_GRANITE_STREAM = json_call_stream(many=True, separators="[,")
+GRANITE = Format("granite", [
+    Rule(GRANITE_START, Balanced(first="[{"), parse_granite, stream=_GRANITE_STREAM),
+    Rule(GRANITE_TEXT_START, Balanced(first="[{"), parse_granite, stream=_GRANITE_STREAM),
+])
 
 
 # -- phi4_mini: functools[{"name": ..., "arguments": {...}}, ...] -----------------------------

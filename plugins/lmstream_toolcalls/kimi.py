@@ -53,7 +53,19 @@ def parse_kimi(text: str, tools: ToolBox) -> ParseResult:
     return _SPLITTER.calls(text, len(SECTION_BEGIN), len(SECTION_BEGIN) + len(body), _block)
 
 
+def parse_bare_kimi(text: str, tools: ToolBox) -> ParseResult:
+    """One call block without the section markers around it."""
+    return [_block(inner(text, CALL_BEGIN, CALL_END), (0, len(text)))]
+
+
+def _bare_stream(marker_end: int, tools: ToolBox) -> HeaderStream:
+    return HeaderStream(0, _HEADER, repeat=False, name_of=_name)
+
+
 KIMI_K2 = Format("kimi_k2", [
     Rule(SECTION_BEGIN, Delimited([SECTION_END], JSON_QUOTES, BACKSLASH), parse_kimi,
-         what=SECTION_BEGIN, stream=_stream),
+         what=SECTION_BEGIN, complete_at_end=True, stream=_stream),
+    # calls without the section markers (models do drop them)
+    Rule(CALL_BEGIN, Delimited([CALL_END], JSON_QUOTES, BACKSLASH), parse_bare_kimi,
+         what=CALL_BEGIN, stream=_bare_stream),
 ])

@@ -132,7 +132,8 @@ def parse_bare(text: str, tools: ToolBox) -> ParseResult:
 _PY_LIST = Balanced(first="[", brackets="{}[]()", quotes=PYTHON_QUOTES, escape=BACKSLASH,
                     opens="start")
 PYTHONIC = Format("pythonic", [
-    Rule(PY_START, Delimited([PY_END], PYTHON_QUOTES, BACKSLASH), parse_wrapped),
+    Rule(PY_START, Delimited([PY_END], PYTHON_QUOTES, BACKSLASH), parse_wrapped,
+         complete_at_end=True),
     # A bare list only counts when it looks like a call: [name() or [name(key=
     Rule(Pattern("[", WS, IDENT, "(", WS, ")"), _PY_LIST, parse_bare),
     Rule(Pattern("[", WS, IDENT, "(", WS, IDENT, WS, "="), _PY_LIST, parse_bare),
@@ -150,5 +151,6 @@ def parse_lfm2(text: str, tools: ToolBox) -> ParseResult:
 
 
 LFM2 = Format("lfm2", [
-    Rule(LFM2_START, Delimited([LFM2_END], PYTHON_QUOTES, BACKSLASH), parse_lfm2),
+    Rule(LFM2_START, Delimited([LFM2_END], PYTHON_QUOTES, BACKSLASH), parse_lfm2,
+         complete_at_end=True),
 ])

@@ -13,7 +13,8 @@ from typing import Any
 
 from .base import Format, Rule
 from .calls import BadCall, CallSyntaxError, ParsedCall, ParseResult, inner, loads
-from .scanning import Delimited
+from .matching import IDENT, WS, Pattern
+from .scanning import Delimited, DelimitedFinder
 from .tools import ToolBox, coerce_value
 from .xml_stream import XmlCallStream
 
@@ -114,8 +115,21 @@ def xml_calls(text: str, start: int, stop: int, grammar: XmlGrammar, tools: Tool
     return items
 
 
+class _FromRegionStart:
+    """Scans a region from its first character (the start pattern may end inside a value)."""
+
+    def __init__(self, inner: Delimited) -> None:
+        self.inner = inner
+
+    def new(self, marker_end: int) -> DelimitedFinder:
+        """A finder that reads the whole region, start marker included."""
+        return self.inner.new(0)
+
+
 def _wrapped(start: str, end: str, grammar: XmlGrammar, value_open: str, name: str,
-             what: str) -> Format:
+             what: str, bare: str | None = None) -> Format:
+    """A format whose functions sit inside ``start … end``; ``bare``: the literal start of a
+    function tag that also opens a call without the wrapper (models drop ``<tool_call>``)."""
     def parse(text: str, tools: ToolBox) -> ParseResult:
         body = inner(text, start, end)
         return xml_calls(text, len(start), len(start) + len(body), grammar, tools)
@@ -124,8 +138,20 @@ def _wrapped(start: str, end: str, grammar: XmlGrammar, value_open: str, name: s
     def stream(marker_end: int, tools: ToolBox) -> XmlCallStream:
         return XmlCallStream(marker_end, grammar, tools, _value)
 
+    def parse_bare(text: str, tools: ToolBox) -> ParseResult:
+        return xml_calls(text, 0, len(text), grammar, tools)
+
+    def stream_bare(marker_end: int, tools: ToolBox) -> XmlCallStream:
+        return XmlCallStream(0, grammar, tools, _value)
+
     quotes = ((value_open, grammar.parameter_end),)
-    return Format(name, [Rule(start, Delimited([end], quotes), parse, what=what, stream=stream)])
+    rules = [Rule(start, Delimited([end], quotes), parse, what=what, stream=stream)]
+    if bare is not None:  # only a function tag followed by a parameter or its end counts
+        body = _FromRegionStart(Delimited([grammar.function_end], quotes))
+        for follow in (value_open, grammar.function_end):
+            rules.append(Rule(Pattern(bare, IDENT, ">", WS, follow), body, parse_bare,
+                              what=bare, stream=stream_bare))
+    return Format(name, rules)
 
 
 # Qwen3-Coder / Seed-OSS: <function=name><parameter=key>value</parameter></function>
@@ -136,7 +162,7 @@ QWEN_GRAMMAR = XmlGrammar(
     parameter_end="</parameter>",
 )
 QWEN3_CODER = _wrapped("<tool_call>", "</tool_call>", QWEN_GRAMMAR, "<parameter=", "qwen3_coder",
-                       "<tool_call>")
+                       "<tool_call>", bare="<function=")
 SEED_OSS = _wrapped("<seed:tool_call>", "</seed:tool_call>", QWEN_GRAMMAR, "<parameter=",
                     "seed_oss", "<seed:tool_call>")
 
