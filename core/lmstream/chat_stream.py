@@ -9,6 +9,8 @@ messages and the cache is trimmed back to what it held before the turn.
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
@@ -34,16 +36,28 @@ SessionEvent = Chunk | ToolCall | RejectedToolCall | ToolResult | Info
 
 _Dispatch = list[tuple[Tool, ToolCall]]
 
+ANSWERED_REJECTIONS = ("undeclared_tool", "invalid_arguments")
+"""Refused calls the session answers with an error result so the model can retry (unless
+``ChatSession(raise_on_rejected_calls=True)``); other rejections are text."""
+
+
+def new_call_id() -> str:
+    """An id for a refused call in the history (OpenAI's shape)."""
+    return "call_" + uuid.uuid4().hex[:24]
+
 
 class _Round:
     """What one generation of the turn produced so far."""
 
-    __slots__ = ("calls", "content", "reasoning")
+    __slots__ = ("calls", "content", "reasoning", "refused")
 
     def __init__(self) -> None:
         self.content: list[str] = []
         self.reasoning: list[str] = []
         self.calls: list[ToolCall] = []
+        self.refused: dict[str, ToolResult] = {}
+        """Calls the parser refused (undeclared tool, invalid arguments), by the id they get
+        in the history, with the error result the model reads."""
 
 
 class ChatStream(Generic[T]):
@@ -195,6 +209,16 @@ class ChatStream(Generic[T]):
                 self._emit(event)
         elif kind is RejectedToolCall:
             assert isinstance(event, RejectedToolCall)
+            if event.name is not None and event.reason in ANSWERED_REJECTIONS \
+                    and not self._session.raise_on_rejected_calls:
+                call = ToolCall(new_call_id(), event.name, event.arguments or {})
+                current.calls.append(call)
+                error = ToolCallRejected(f"{event.reason}: {event.detail}")
+                current.refused[call.id] = ToolResult(call.id, call.name, json.dumps(
+                    {"error": f"{event.reason}: {event.detail}"}, ensure_ascii=False), error)
+                if not self._text_only:
+                    self._emit(event)
+                return
             current.content.append(event.text)
             if self._text_only:
                 self._abort(ToolCallRejected(
@@ -216,24 +240,32 @@ class ChatStream(Generic[T]):
         self._session._messages.append(message)
         self.text = message.content if isinstance(message.content, str) else ""
         dispatch = self._session._dispatch
-        work = [(dispatch[call.name], call) for call in current.calls if call.name in dispatch]
-        if not work:
+        work = [(dispatch[call.name], call) for call in current.calls
+                if call.name in dispatch and call.id not in current.refused]
+        if not work and not current.refused:
             self._end_committed(info)
             return
         limit = self._session.max_tool_rounds
         if self._rounds_dispatched >= limit:
-            names = ", ".join(call.name for _, call in work)
+            names = ", ".join([call.name for _, call in work]
+                              + [r.name for r in current.refused.values()])
             error = GenerationError(
                 f"the model kept calling tools after {limit} tool rounds (max_tool_rounds={limit}); "
                 f"last calls: {names}. The turn was rolled back; raise max_tool_rounds or change the prompt"
             )
             self._end_failed(Info(StopReason.ERROR, info.stats, error))
             return
-        self._undispatched = len(work) < len(current.calls)
+        self._undispatched = len(work) + len(current.refused) < len(current.calls)
         self._pending_dispatch = work
+        if not work:  # only refused calls: answer them and go on
+            self._after_dispatch([])
 
     def _after_dispatch(self, results: list[ToolResult]) -> None:
         session = self._session
+        refused = self._round.refused
+        if refused:  # the error results of refused calls join the others, in call order
+            order = {call.id: i for i, call in enumerate(self._round.calls)}
+            results = sorted([*results, *refused.values()], key=lambda r: order[r.call_id])
         for result in results:
             session._messages.append(ChatMessage(role="tool", tool_call_id=result.call_id,
                                                  name=result.name, content=result.content))

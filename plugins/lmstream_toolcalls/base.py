@@ -176,10 +176,12 @@ class StreamingParser:
             self._merge_ok = False
 
     def reject(self, out: list[TextEvent], text: str, reason: str, detail: str,
-               _slot: Slot | None = None) -> None:
+               _slot: Slot | None = None, _call: ParsedCall | None = None) -> None:
         """Emit a RejectedToolCall carrying the raw text (and the index of a streamed call)."""
         slot = _slot if _slot is not None else self._take_slot()
-        out.append(RejectedToolCall(text, reason, detail, slot.index if slot else None))
+        name, arguments = (_call.name, _call.arguments) if _call is not None else (None, None)
+        out.append(RejectedToolCall(text, reason, detail, slot.index if slot else None, name,
+                                    arguments))
         self._merge_ok = False
 
     def accept(self, out: list[TextEvent], call: ParsedCall, text: str) -> None:
@@ -187,7 +189,7 @@ class StreamingParser:
         slot = self._take_slot()
         problem = self.tools.check(call.name, call.arguments)
         if problem is not None:
-            self.reject(out, text, *problem, _slot=slot)
+            self.reject(out, text, *problem, _slot=slot, _call=call)
             return
         index: int | None = None
         if slot is not None:
