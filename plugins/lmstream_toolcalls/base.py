@@ -131,7 +131,7 @@ class StreamingParser:
                     break
             else:
                 self._emitted += 1
-                return [Chunk(text, channel=self.channel)]
+                return [Chunk(text, (), 0, self.channel)]  # positional: cheaper on this path
         else:
             pending = self._pending
             pending.append(text)
