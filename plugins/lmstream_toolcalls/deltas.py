@@ -80,20 +80,27 @@ def closing_text(slot: Slot, arguments: dict[str, Any]) -> str | None:
 class RegionDeltas:
     """Streamed calls of the open region, matched in order to the region's parse result."""
 
-    __slots__ = ("cursor", "slots", "stream")
+    __slots__ = ("cursor", "seen", "slots", "stream")
 
     def __init__(self, stream: CallStream | None) -> None:
         self.stream = stream
         self.slots: list[Slot] = []
         self.cursor = 0
+        self.seen = 0
 
     def update(self, buf: str, open_call: Callable[[Slot], None],
                send: Callable[[Slot, str], None]) -> None:
         """Feed the streamer; new names open calls (``open_call``), argument text is sent."""
-        if self.stream is None:
+        if self.stream is None or len(buf) <= self.seen:
+            return  # streamers only ever see the region grow
+        self.seen = len(buf)
+        try:
+            pieces = self.stream.update(buf)
+        except Exception:  # a streamer bug must not raise on model output: stop streaming;
+            self.stream = None  # the calls are still parsed, and checked, when they close
             return
         slots = self.slots
-        for piece in self.stream.update(buf):
+        for piece in pieces:
             while piece.slot >= len(slots):
                 slots.append(Slot())
             slot = slots[piece.slot]
