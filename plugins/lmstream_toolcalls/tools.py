@@ -60,6 +60,12 @@ class ToolBox:
         schema = properties.get(parameter) if isinstance(properties, dict) else None
         return schema if isinstance(schema, dict) else None
 
+    def parameter_names(self, tool: str) -> set[str] | None:
+        """The parameters a declared tool's schema names, or None when unknown (any name)."""
+        schema = self.schemas.get(tool)
+        properties = schema.get("properties") if schema is not None else None
+        return set(properties) if isinstance(properties, dict) and properties else None
+
     def check(self, name: str, arguments: dict[str, Any]) -> tuple[str, str] | None:
         """(reason, detail) when the call cannot be accepted, else None."""
         if not self.declared:

@@ -16,7 +16,7 @@ from .calls import BadCall, CallSyntaxError, ParsedCall, ParseResult, inner, loa
 from .matching import IDENT, WS, Pattern
 from .scanning import Delimited, DelimitedFinder
 from .tools import ToolBox, coerce_value
-from .xml_stream import XmlCallStream
+from .xml_stream import XmlCallStream, end_pattern, value_end
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,8 @@ def _read_function(body: str, pos: int, grammar: XmlGrammar, tools: ToolBox,
     if not name:
         raise CallSyntaxError("a function tag needs a name")
     arguments: dict[str, Any] = {}
+    ends = _ENDS.get(grammar) or _ENDS.setdefault(grammar, end_pattern(grammar))
+    names = tools.parameter_names(name)
     pos = m.end()
     while True:
         while pos < len(body) and body[pos].isspace():
@@ -68,23 +70,15 @@ def _read_function(body: str, pos: int, grammar: XmlGrammar, tools: ToolBox,
             raise CallSyntaxError(f"{name}: unexpected text {body[pos:pos + 30]!r}")
         key = p.group("key").strip()
         value_start = p.end()
-        close = body.find(grammar.parameter_end, value_start)
-        following = _search(grammar.parameter, body, value_start)
-        if close == -1 or (following != -1 and following < close):
-            # a missing </parameter>: the value runs to the next parameter (as vLLM reads it)
-            ends = [i for i in (following, body.find(grammar.function_end, value_start)) if i != -1]
-            close = pos = min(ends) if ends else len(body)
-        else:
-            pos = close + len(grammar.parameter_end)
+        _status, close, pos = value_end(body, value_start, grammar, ends,
+                                        lambda k: names is None or k in names, True)
         flag = p.groupdict().get("string")
         arguments[key] = _value(body[value_start:close], grammar, flag,
                                 tools.parameter_schema(name, key), key)
     return ParsedCall(name, arguments), pos
 
 
-def _search(pattern: re.Pattern[str], text: str, pos: int) -> int:
-    m = pattern.search(text, pos)
-    return m.start() if m is not None else -1
+_ENDS: dict[XmlGrammar, re.Pattern[str]] = {}
 
 
 def xml_calls(text: str, start: int, stop: int, grammar: XmlGrammar, tools: ToolBox) -> ParseResult:
@@ -136,7 +130,7 @@ def _wrapped(start: str, end: str, grammar: XmlGrammar, value_open: str, name: s
 
     parse.__doc__ = f"Functions between {start} and {end}."
     def stream(marker_end: int, tools: ToolBox) -> XmlCallStream:
-        return XmlCallStream(marker_end, grammar, tools, _value)
+        return XmlCallStream(marker_end, grammar, tools, _value, (end,))
 
     def parse_bare(text: str, tools: ToolBox) -> ParseResult:
         return xml_calls(text, 0, len(text), grammar, tools)

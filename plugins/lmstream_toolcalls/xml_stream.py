@@ -43,6 +43,59 @@ ValueFunction = Callable[[str, Any, "str | None", "dict[str, Any] | None", str],
 """``xml_formats._value(raw, grammar, string_flag, schema, key)``."""
 
 
+def end_pattern(grammar: Grammar) -> re.Pattern[str]:
+    """Every tag that may end a parameter value: ``</parameter>``, ``</function>``, an opener."""
+    return re.compile("|".join([
+        f"(?P<pend>{re.escape(grammar.parameter_end)})",
+        f"(?P<fend>{re.escape(grammar.function_end)})",
+        f"(?P<open>{grammar.parameter.pattern})",
+    ]))
+
+
+def _pending_tag(buf: str, pos: int) -> bool:
+    return buf.startswith("<", pos) and buf.find(">", pos) == -1 and len(buf) - pos <= SHORT_LIMIT
+
+
+def value_end(buf: str, pos: int, grammar: Grammar, ends: re.Pattern[str],
+              accept: Callable[[str], bool], final: bool, body_ends: tuple[str, ...] = (),
+              ) -> tuple[str, int, int]:
+    """Where a parameter value that is open at ``pos`` ends, deciding by what follows each tag
+    (markers inside values: source code that writes ``</parameter>`` or ``</function>``).
+
+    ``</parameter>`` ends the value only when followed (after whitespace) by ``</function>``, a
+    parameter opener whose key ``accept``s, or the end of the body (``final``: the end of
+    ``buf``; before one of ``body_ends`` a streamer waits for the parse); an opener ends it (``</parameter>`` missing) only for a key
+    ``accept``ed; ``</function>`` only before another function or the end. Returns
+    ``("end", value_end, resume)``; unless ``final``, ``("wait", tag, 0)`` when the tag at
+    ``tag`` is undecided yet, or ``("none", 0, 0)`` when no tag follows ``pos``.
+    """
+    while True:
+        m = ends.search(buf, pos)
+        if m is None:
+            return ("end", len(buf), len(buf)) if final else ("none", 0, 0)
+        kind = m.lastgroup
+        if kind == "open":
+            if accept(m.group("key").strip()):
+                return "end", m.start(), m.start()
+            pos = m.end()
+            continue
+        after = _WS.match(buf, m.end()).end()  # type: ignore[union-attr]
+        if after >= len(buf) or (_pending_tag(buf, after) and not final):
+            if final:
+                return "end", m.start(), (m.end() if kind == "pend" else m.start())
+            return "wait", m.start(), 0
+        if not final and any(buf.startswith(e, after) for e in body_ends):
+            return "wait", m.start(), 0  # the region's end, or text inside a value: its parse decides
+        if kind == "pend":
+            opener = grammar.parameter.match(buf, after)
+            if buf.startswith(grammar.function_end, after) or (
+                    opener is not None and accept(opener.group("key").strip())):
+                return "end", m.start(), m.end()
+        elif grammar.function.match(buf, after):
+            return "end", m.start(), m.start()
+        pos = m.end()
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
@@ -50,13 +103,11 @@ def _dumps(value: Any) -> str:
 class XmlCallStream:
     """Streams the functions of one XML call region."""
 
-    def __init__(self, start: int, grammar: Grammar, tools: ToolBox, value: ValueFunction) -> None:
+    def __init__(self, start: int, grammar: Grammar, tools: ToolBox, value: ValueFunction,
+                 body_ends: tuple[str, ...] = ()) -> None:
         self.pos, self.grammar, self.tools, self.value_of = start, grammar, tools, value
-        self.ends = re.compile("|".join([
-            f"(?P<pend>{re.escape(grammar.parameter_end)})",
-            f"(?P<fend>{re.escape(grammar.function_end)})",
-            f"(?P<open>{grammar.parameter.pattern})",
-        ]))
+        self.body_ends = body_ends
+        self.ends = end_pattern(grammar)
         self.state = "between"
         self.slot = -1
         self.name = ""
@@ -66,7 +117,6 @@ class XmlCallStream:
         self.flag: str | None = None
         self.streaming = False
         self.value_start = self.sent_to = self.scan = 0
-        self.blocked = -1
 
     def update(self, buf: str) -> list[Piece]:
         """Pieces for the text added since the last call."""
@@ -120,29 +170,25 @@ class XmlCallStream:
         self.first = False
         out.append(Piece(self.slot, text=head + ('"' if self.streaming else "")))
         self.value_start = self.sent_to = self.scan = m.end()
-        self.blocked = -1
         self.pos, self.state = m.end(), "value"
         return True
 
     def _value(self, buf: str, out: list[Piece]) -> bool:
         """Send what is certain of the open value; close it when its end is certain."""
-        m = self.ends.search(buf, self.scan)
-        while m is not None and m.lastgroup == "fend":
-            if self.blocked == -1:
-                self.blocked = m.start()  # the value ends here only if no </parameter> follows
-            m = self.ends.search(buf, m.end())
-        if m is None:
-            lt = buf.rfind("<", self.scan)
-            hold = lt if lt != -1 and self._tag_pending(buf, lt) else len(buf)
-            self.scan = hold
-            self._send(buf, hold if self.blocked == -1 else self.blocked, False, out)
+        names = self.tools.parameter_names(self.name)
+        status, end, resume = value_end(buf, self.scan, self.grammar, self.ends,
+                                        lambda key: names is None or key in names, False,
+                                        self.body_ends)
+        if status != "end":
+            if status == "wait":
+                hold = self.scan = end  # text before an undecided tag is value text
+            else:
+                lt = buf.rfind("<", self.scan)
+                hold = lt if lt != -1 and self._tag_pending(buf, lt) else len(buf)
+                self.scan = hold
+            self._send(buf, hold, False, out)
             return False
-        if m.lastgroup == "pend":
-            end, self.pos = m.start(), m.end()
-        else:  # a new parameter opens: the value ran to it (or to an earlier </function>)
-            end = m.start() if self.blocked == -1 else self.blocked
-            self.pos = end
-        self.state = "params"
+        self.pos, self.state = resume, "params"
         self._send(buf, end, True, out)
         return self.state != "dead"
 

@@ -89,6 +89,41 @@ KIMI_IDS: list[tuple[str, Case]] = [
 ]
 
 
+
+def qwen(params: str) -> str:
+    return f"<tool_call>\n<function=search>\n{params}</function>\n</tool_call>"
+
+
+CODE = 'print("</parameter>")\nx = 1'
+MARKERS_IN_VALUES: list[tuple[str, Case]] = [
+    ("qwen3_coder", Case("closing_tag_in_code", qwen(f"<parameter=q>\n{CODE}\n</parameter>\n"),
+                         [call("search", {"q": CODE})], tools=TOOLS)),
+    ("qwen3_coder", Case("unknown_opener_in_value",
+                         qwen("<parameter=q>\nuse <parameter=html> here\n</parameter>\n"
+                              "<parameter=limit>\n3\n</parameter>\n"),
+                         [call("search", {"q": "use <parameter=html> here", "limit": 3})],
+                         tools=TOOLS)),
+    ("qwen3_coder", Case("function_end_in_value",
+                         qwen("<parameter=q>\nend with </function> then more\n</parameter>\n"),
+                         [call("search", {"q": "end with </function> then more"})], tools=TOOLS)),
+    ("qwen3_coder", Case("tool_call_tag_in_value",
+                         qwen("<parameter=q>\nwrite <tool_call> tags\n</parameter>\n"),
+                         [call("search", {"q": "write <tool_call> tags"})], tools=TOOLS)),
+    ("qwen3_coder", Case("known_opener_still_ends_a_value_without_close",
+                         qwen("<parameter=q>\nabc\n<parameter=limit>\n2\n</parameter>\n"),
+                         [call("search", {"q": "abc", "limit": 2})], tools=TOOLS)),
+    ("minimax_m2", Case("minimax_closing_tag_in_value",
+                        '<minimax:tool_call><invoke name="search"><parameter name="q">a</parameter>'
+                        ' b</parameter></invoke></minimax:tool_call>',
+                        [call("search", {"q": "a</parameter> b"})], tools=TOOLS)),
+]
+
+
+@pytest.mark.parametrize(("name", "case"), MARKERS_IN_VALUES, ids=lambda v: v.id if isinstance(v, Case) else v)
+def test_markers_inside_values(name: str, case: Case) -> None:
+    check_case(name, case)
+
+
 @pytest.mark.parametrize(("name", "case"), MISSING_END + MISSING_START + LENIENT_LITERALS + KIMI_IDS,
                          ids=lambda v: v.id if isinstance(v, Case) else v)
 def test_real_model_output(name: str, case: Case) -> None:
