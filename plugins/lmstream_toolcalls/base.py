@@ -51,6 +51,8 @@ class Rule:
     complete_at_end: bool = False
     """At the end of the stream, an unclosed region whose body parses completely (every call
     valid) is accepted, as peers do for a missing end marker; otherwise it is ``incomplete``."""
+    text_if_unclosed: bool = False
+    """A region still open at the end of the stream is plain text (a guessed start marker)."""
     stream: StreamFactory | None = None
     """Streams a call's name and arguments while the region is open (``deltas``); without
     it, a call is sent as one ``ToolCallDelta`` when it is parsed."""
@@ -341,6 +343,9 @@ class StreamingParser:
                 items = self._complete_body(rule, buf)
                 if items is not None:
                     self.handle_parsed(out, buf, items)
+                    return False
+                if rule.text_if_unclosed:
+                    self.emit_text(out, buf)
                     return False
                 self.reject(out, buf, INCOMPLETE, f"{rule.what} was not closed before the end")
                 return False

@@ -146,6 +146,16 @@ def handle_message(parser: StreamingParser, text: str, out: list[TextEvent]) -> 
     parser.accept(out, ParsedCall(name, arguments), text)
 
 
+def handle_recipient(parser: StreamingParser, text: str, out: list[TextEvent]) -> None:
+    """``to=functions.x<|channel|>…<|message|>{…}``: the recipient written in the role header
+    (after ``<|start|>assistant`` in the prompt, so the stream starts with it). In reasoning, or
+    without a message, it is just text."""
+    if parser.channel == "reasoning" or MESSAGE not in text:
+        parser.emit_text(out, text)
+        return
+    handle_message(parser, text, out)
+
+
 def handle_terminator(parser: StreamingParser, text: str, out: list[TextEvent]) -> None:
     """``<|end|>``, ``<|return|>``, ``<|call|>``: the message ends; back to content."""
     parser.silent(out, text)
@@ -157,4 +167,9 @@ HARMONY = Format("harmony", [
     Rule(CHANNEL, HarmonyEnd(), handle=handle_message, what="harmony message",
          stream=HarmonyStream),
     *(Rule(t, Immediate(), handle=handle_terminator) for t in TERMINATORS),
+    # sent whole when parsed: the handler decides whether it is a call at all
+    Rule(" to=functions.", HarmonyEnd(), handle=handle_recipient, what="harmony message",
+         text_if_unclosed=True),
+    Rule("to=functions.", HarmonyEnd(), handle=handle_recipient, what="harmony message",
+         text_if_unclosed=True),
 ])

@@ -11,7 +11,17 @@ from typing import Any
 
 import pytest
 from test_properties import FRAGMENTS
-from toolcall_harness import TOOLS, Case, call, check_case, content, rebuild, rejected, run
+from toolcall_harness import (
+    TOOLS,
+    Case,
+    call,
+    check_case,
+    content,
+    reasoning,
+    rebuild,
+    rejected,
+    run,
+)
 
 import lmstream
 from lmstream import Chunk, ToolCall
@@ -64,6 +74,21 @@ MISSING_START: list[tuple[str, Case]] = [
                      [call("search", {"q": "a"})])),
     ("granite", Case("granite_text_marker_object", 'x <tool_call>{"name": "search", "arguments": {}}',
                      [content("x "), call("search")])),
+]
+
+MISSING_START += [
+    ("harmony", Case("recipient_in_role_header",
+                     ' to=functions.search<|channel|>commentary json<|message|>{"q": "a"}<|call|>',
+                     [call("search", {"q": "a"})])),
+    ("harmony", Case("recipient_in_role_header_no_space",
+                     'to=functions.search<|channel|>commentary<|message|>{"q": "a"}',
+                     [call("search", {"q": "a"})])),
+    ("harmony", Case("recipient_in_prose_is_text", "Set it to=functions.x please, then go.",
+                     [content("Set it to=functions.x please, then go.")])),
+    ("harmony", Case("recipient_in_reasoning_is_reasoning",
+                     "<|channel|>analysis<|message|>call to=functions.search later<|end|>"
+                     "<|start|>assistant<|channel|>final<|message|>ok<|return|>",
+                     [reasoning("call to=functions.search later"), content("ok")])),
 ]
 
 LENIENT_LITERALS: list[tuple[str, Case]] = [
