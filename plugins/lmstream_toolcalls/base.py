@@ -68,6 +68,9 @@ class Format:
 
     name: str
     rules: Sequence[Rule]
+    opening: Sequence[Rule] = ()
+    """Rules whose (literal) start marker counts only at the very start of the stream, after
+    optional whitespace (Harmony's recipient in the role header); they cost plain text nothing."""
     _table: StartTable | None = field(default=None, repr=False)
 
     @property
@@ -116,6 +119,7 @@ class StreamingParser:
         self._deltas = False
         self._region: RegionDeltas | None = None
         self._next_index = 0
+        self._opening = [r for r in fmt.opening if isinstance(r.start, str)]
 
     def stream_deltas(self, enabled: bool = True) -> None:
         """Emit ``ToolCallDelta`` events while calls are generated (before the first feed)."""
@@ -126,6 +130,8 @@ class StreamingParser:
         """Take the next text delta; return the events it decided."""
         if not text:
             return []
+        if self._opening:
+            return self._feed_opening(text)
         if self._finder is None and not self._buf:
             for char in self._triggers:  # `in` is a C-speed scan; this is the common case
                 if char in text:
@@ -145,9 +151,37 @@ class StreamingParser:
 
     def finish(self) -> list[TextEvent]:
         """End of stream: held text becomes content, an unclosed call is rejected."""
+        if self._opening:
+            self._opening = []
+            held, self._buf = self._buf, ""
+            return self.feed(held) + self._run(final=True) if held else self._run(final=True)
         if self._pending:
             self._join_pending()
         return self._run(final=True)
+
+    def _feed_opening(self, text: str) -> list[TextEvent]:
+        """The start of the stream: does it open with one of the format's opening markers?"""
+        buf = self._buf + text
+        head = buf.lstrip()
+        for rule in self._opening:
+            marker = rule.start
+            assert isinstance(marker, str)
+            if head.startswith(marker):
+                self._opening = []
+                self._buf = ""
+                marker_end = len(buf) - len(head) + len(marker)
+                self._rule, self._finder = rule, rule.end.new(marker_end)
+                if self._deltas:
+                    stream = rule.stream(marker_end, self.tools) if rule.stream else None
+                    self._region = RegionDeltas(stream)
+                self._buf = buf
+                return self._run(final=False)
+            if marker.startswith(head):
+                self._buf = buf
+                return []  # may still become the marker
+        self._opening = []
+        self._buf = ""
+        return self.feed(buf)
 
     def _join_pending(self) -> None:
         """Append the pending deltas to the buffer. A long open call grows in steps of at least

@@ -148,8 +148,8 @@ def handle_message(parser: StreamingParser, text: str, out: list[TextEvent]) -> 
 
 def handle_recipient(parser: StreamingParser, text: str, out: list[TextEvent]) -> None:
     """``to=functions.x<|channel|>…<|message|>{…}``: the recipient written in the role header
-    (after ``<|start|>assistant`` in the prompt, so the stream starts with it). In reasoning, or
-    without a message, it is just text."""
+    (after ``<|start|>assistant`` in the prompt, so the stream starts with it); without a
+    message it is just text."""
     if parser.channel == "reasoning" or MESSAGE not in text:
         parser.emit_text(out, text)
         return
@@ -168,8 +168,8 @@ HARMONY = Format("harmony", [
          stream=HarmonyStream),
     *(Rule(t, Immediate(), handle=handle_terminator) for t in TERMINATORS),
     # sent whole when parsed: the handler decides whether it is a call at all
-    Rule(" to=functions.", HarmonyEnd(), handle=handle_recipient, what="harmony message",
-         text_if_unclosed=True),
+], opening=[
+    # only at the start of the stream (the prompt ended with `<|start|>assistant`)
     Rule("to=functions.", HarmonyEnd(), handle=handle_recipient, what="harmony message",
          text_if_unclosed=True),
 ])

@@ -85,6 +85,8 @@ MISSING_START += [
                      [call("search", {"q": "a"})])),
     ("harmony", Case("recipient_in_prose_is_text", "Set it to=functions.x please, then go.",
                      [content("Set it to=functions.x please, then go.")])),
+    ("harmony", Case("recipient_without_message_is_text", "to=functions.x and more",
+                     [content("to=functions.x and more")])),
     ("harmony", Case("recipient_in_reasoning_is_reasoning",
                      "<|channel|>analysis<|message|>call to=functions.search later<|end|>"
                      "<|start|>assistant<|channel|>final<|message|>ok<|return|>",
