@@ -9,8 +9,6 @@ messages and the cache is trimmed back to what it held before the turn.
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
@@ -24,7 +22,7 @@ from .inputs import ChatMessage
 from .parameters import GenerationParameters
 from .stats import GenerationStats
 from .streams import EventStream
-from .tool_dispatch import Tool, ToolResult, acall_tool, call_tool
+from .tool_dispatch import Tool, ToolResult, acall_tool, call_tool, refused_call
 
 if TYPE_CHECKING:
     from .chat_session import ChatSession
@@ -35,15 +33,6 @@ SessionEvent = Chunk | ToolCall | RejectedToolCall | ToolResult | Info
 """What ``ChatSession.stream_details`` yields."""
 
 _Dispatch = list[tuple[Tool, ToolCall]]
-
-ANSWERED_REJECTIONS = ("undeclared_tool", "invalid_arguments")
-"""Refused calls the session answers with an error result so the model can retry (unless
-``ChatSession(raise_on_rejected_calls=True)``); other rejections are text."""
-
-
-def new_call_id() -> str:
-    """An id for a refused call in the history (OpenAI's shape)."""
-    return "call_" + uuid.uuid4().hex[:24]
 
 
 class _Round:
@@ -209,13 +198,11 @@ class ChatStream(Generic[T]):
                 self._emit(event)
         elif kind is RejectedToolCall:
             assert isinstance(event, RejectedToolCall)
-            if event.name is not None and event.reason in ANSWERED_REJECTIONS \
-                    and not self._session.raise_on_rejected_calls:
-                call = ToolCall(new_call_id(), event.name, event.arguments or {})
+            refused = None if self._session.raise_on_rejected_calls else refused_call(event)
+            if refused is not None:
+                call, result = refused
                 current.calls.append(call)
-                error = ToolCallRejected(f"{event.reason}: {event.detail}")
-                current.refused[call.id] = ToolResult(call.id, call.name, json.dumps(
-                    {"error": f"{event.reason}: {event.detail}"}, ensure_ascii=False), error)
+                current.refused[call.id] = result
                 if not self._text_only:
                     self._emit(event)
                 return
