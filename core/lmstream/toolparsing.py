@@ -46,7 +46,9 @@ def with_deltas(parser: ToolParser) -> ToolParser:
 
     A parser with a ``stream_deltas()`` method streams calls itself (the built-in ones do);
     any other is wrapped so that each ``ToolCall`` is preceded by one delta carrying all of
-    its arguments, which keeps the delta contract for third-party parsers too.
+    its arguments, which keeps the delta contract for third-party parsers too. A wrapped
+    parser that emits ``ToolCallDelta`` events itself keeps them: a call it streamed gets no
+    second, synthesized delta.
     """
     enable = getattr(parser, "stream_deltas", None)
     if callable(enable):
@@ -61,6 +63,8 @@ class _WholeCallDeltas:
     def __init__(self, parser: ToolParser) -> None:
         self._parser = parser
         self._index = 0
+        self._streamed: set[str] = set()
+        """Ids of calls the wrapped parser streamed itself."""
         self.silent_text = getattr(parser, "silent_text", None)
 
     def feed(self, text: str) -> list[TextEvent]:
@@ -72,11 +76,16 @@ class _WholeCallDeltas:
         return self._add(self._parser.finish())
 
     def _add(self, events: list[TextEvent]) -> list[TextEvent]:
-        if not any(type(e) is ToolCall for e in events):
+        if not any(type(e) is ToolCall or type(e) is ToolCallDelta for e in events):
             return events
         out: list[TextEvent] = []
         for event in events:
-            if type(event) is ToolCall:
+            if type(event) is ToolCallDelta:
+                self._streamed.add(event.id)
+            elif type(event) is ToolCall and event.id in self._streamed:
+                self._streamed.discard(event.id)
+                self._index = max(self._index, (event.index or 0) + 1)
+            elif type(event) is ToolCall:
                 index, self._index = self._index, self._index + 1
                 out.append(ToolCallDelta(index, event.id, event.name,
                                          json.dumps(event.arguments, ensure_ascii=False)))
