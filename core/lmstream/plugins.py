@@ -33,6 +33,12 @@ def disabled_plugin_names(env: str | None = None) -> set[str]:
     return {part.strip() for part in raw.split(",") if part.strip()}
 
 
+def _is_builtin(ep: importlib.metadata.EntryPoint) -> bool:
+    """Whether ``ep`` is one of lmstream's own entry points."""
+    dist = ep.dist
+    return dist is not None and dist.name == "lmstream"
+
+
 class PluginSystem:
     """A plugin manager plus the registries its plugins fill; build a fresh one for tests."""
 
@@ -51,8 +57,14 @@ class PluginSystem:
         self._registries: dict[str, Registry[Any]] | None = None
 
     def _load_entry_points(self) -> None:
-        """Load every ``lmstream`` entry point once; a broken plugin is logged, not fatal."""
-        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        """Load every ``lmstream`` entry point once; a broken plugin is logged, not fatal.
+
+        Third-party entry points are registered first and lmstream's own last, so (pluggy calls
+        the last registered first) built-in registration hooks run first and keep their names.
+        """
+        entry_points = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
+                              key=lambda ep: (_is_builtin(ep), ep.name))
+        for ep in entry_points:
             if self.pm.is_blocked(ep.name) or self.pm.has_plugin(ep.name):
                 continue
             try:
@@ -96,16 +108,31 @@ class PluginSystem:
             "observer": self.pm.hook.lmstream_register_observers,
         }
         for kind, hook in hooks.items():
-            registry = registries[kind]
-            for impl in hook.get_hookimpls():
-                owner = impl.plugin_name
-
-                def register(name: str, item: Any, _registry: Registry[Any] = registry,
-                             _owner: str = owner) -> None:
-                    _registry.register(name, item, owner=_owner)
-
-                impl.function(register=register)
+            self._call_registration(hook, registries[kind])
         return registries
+
+    def _call_registration(self, hook: pluggy.HookCaller, registry: Registry[Any]) -> None:
+        """Call one registration hook through pluggy, one plugin at a time (so ``register``
+        knows the owner), in pluggy's call order; a plugin whose hook raises is logged,
+        kept in ``load_errors`` and skipped, never fatal to the others."""
+        plugins = {id(impl.plugin): impl.plugin for impl in hook.get_hookimpls()}
+        seen: set[int] = set()
+        for impl in reversed(hook.get_hookimpls()):
+            if id(impl.plugin) in seen or impl.wrapper or impl.hookwrapper:
+                continue
+            seen.add(id(impl.plugin))
+            owner = impl.plugin_name
+            others = [p for key, p in plugins.items() if key != id(impl.plugin)]
+            caller = self.pm.subset_hook_caller(hook.name, remove_plugins=others)
+
+            def register(name: str, item: Any, _owner: str = owner) -> None:
+                registry.register(name, item, owner=_owner)
+
+            try:
+                caller(register=register)
+            except Exception as exc:
+                self.load_errors[owner] = f"{hook.name}: {type(exc).__name__}: {exc}"
+                logger.warning("lmstream plugin %r failed in %s: %s", owner, hook.name, exc)
 
     def _registry(self, kind: str) -> Registry[Any]:
         with self._lock:
@@ -158,6 +185,14 @@ class PluginSystem:
                 hooks=hooks,
             ))
         return sorted(result, key=lambda d: d.name)
+
+
+    def clashes(self) -> dict[str, list[str]]:
+        """Names registered twice, by registry kind (``lmstream plugins`` shows them)."""
+        with self._lock:
+            if self._registries is None:
+                self._registries = self._build()
+            return {kind: list(r.clashes) for kind, r in self._registries.items() if r.clashes}
 
 
 @dataclass(frozen=True)

@@ -58,3 +58,24 @@ def test_bench_rejects_bad_counts(run_cli):
 def test_bench_failure_exits_1(run_cli):
     done = run_cli("bench", "--backend", "scripted", "--option", "fail_at=1", "--runs", "1")
     assert done.returncode == 1 and "run 1 failed: ScriptedFailure" in done.stderr
+
+
+def test_plugins_shows_a_name_clash_on_that_registrys_row_only(plugin_system):
+    import lmstream
+
+    class SecondJson:
+        @lmstream.hookimpl(trylast=True)
+        def lmstream_register_tool_parsers(self, register):
+            register("json", lambda tools: None)
+
+    plugin_system.register(SecondJson(), name="second-json")
+    lines = describe(plugin_system)
+    start = next(i for i, line in enumerate(lines) if line.startswith("registered names:"))
+    rows = lines[start + 1:]
+    warnings = [i for i, line in enumerate(rows) if "warning:" in line]
+    assert len(warnings) == 1
+    assert rows[warnings[0] - 1].lstrip().startswith("tool parsers:")
+    assert "json (toolcalls)" in rows[warnings[0] - 1]
+    assert rows[warnings[0]].strip() == (
+        "warning: tool parser 'json' registered twice: by toolcalls (kept) and by second-json (ignored)")
+    assert not any("error" in row for row in rows)
