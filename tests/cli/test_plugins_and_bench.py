@@ -79,3 +79,16 @@ def test_plugins_shows_a_name_clash_on_that_registrys_row_only(plugin_system):
     assert rows[warnings[0]].strip() == (
         "warning: tool parser 'json' registered twice: by toolcalls (kept) and by second-json (ignored)")
     assert not any("error" in row for row in rows)
+
+
+def test_stats_with_the_observers_plugin_disabled_names_the_plugin(run_cli):
+    done = run_cli("generate", "hi", "--backend", "scripted", "--stats",
+                   env={"LMSTREAM_DISABLE_PLUGINS": "observers"})
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].endswith(
+        "--stats needs the 'stats' observer of the 'observers' plugin, "
+        "which LMSTREAM_DISABLE_PLUGINS disables")
+    # without --stats the same command works
+    done = run_cli("generate", "hi", "--backend", "scripted", "--option", 'reply="ok"',
+                   env={"LMSTREAM_DISABLE_PLUGINS": "observers"})
+    assert done.returncode == 0 and done.stdout.startswith("ok"), done.stderr

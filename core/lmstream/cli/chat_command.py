@@ -11,12 +11,13 @@ import argparse
 from typing import Any
 
 from ..chat_session import ChatSession
-from ..errors import TemplateError, UnknownNameError
+from ..errors import TemplateError
 from ..events import Info, StopReason
+from ..plugins import get_plugin_system
 from .arguments import generation_parameters
 from .console import Console, error_text
 from .exitcodes import OK
-from .loading import named_observers, open_context, stats_observer
+from .loading import named_observers, open_context, stats_available, stats_observer
 from .observers import attached
 from .streaming import run_stream
 
@@ -122,14 +123,11 @@ def run_chat(args: argparse.Namespace, console: Console) -> int:
     """Load the model and run the REPL."""
     parameters = generation_parameters(args)
     _readline()
+    system = get_plugin_system()
+    stats: Any | None = (stats_observer(system) if args.stats or stats_available(system)
+                         else None)  # /stats works when the observers plugin is there
     context = open_context(args, console)
     try:
-        try:
-            stats: Any | None = stats_observer(context)
-        except UnknownNameError:
-            if args.stats:
-                raise
-            stats = None
         observers = named_observers(context, args.observers, *([stats] if stats is not None else []))
         with attached(context.plugin_system, observers):
             session = ChatSession(context, instructions=args.system, parameters=parameters)
