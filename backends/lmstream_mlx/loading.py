@@ -18,7 +18,7 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_map
 
-from lmstream.errors import ModelLoadError
+from lmstream import ModelLoadError
 
 from .options import MlxOptions
 from .tokenizer import HFTokenizerAdapter, TokenizersTokenizer

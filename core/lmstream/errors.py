@@ -41,3 +41,17 @@ class GenerationError(LmstreamError):
 
 class ToolCallRejected(GenerationError):
     """The model emitted a tool call that could not be accepted (ChatSession raises this)."""
+
+
+class TemplateRenderError(TemplateError):
+    """A TemplateError that keeps apart which template failed and what the problem was.
+
+    ``str(error)`` is ``"<template>: <problem>"``; ``lineno`` is the template line, when known.
+    """
+
+    def __init__(self, template: str, problem: str, lineno: int | None = None) -> None:
+        self.template, self.problem, self.lineno = template, problem, lineno
+        super().__init__(f"{template}: {problem}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])

@@ -48,80 +48,81 @@ class IsolatedHook:
 
     ``argnames`` are the hook specification's arguments, in the order ``__call__`` takes them.
     An IsolatedHook is a snapshot: build a new one when plugins are (un)registered.
+    ``on_error(impl, exc)`` is told about every isolated failure (default: log it).
     """
 
-    __slots__ = ("argnames", "calls", "name", "wrappers")
+    __slots__ = ("argnames", "calls", "name", "on_error", "plain", "wrappers")
 
-    def __init__(self, caller: pluggy.HookCaller, argnames: Sequence[str]) -> None:
+    def __init__(self, caller: pluggy.HookCaller, argnames: Sequence[str],
+                 on_error: Callable[[pluggy.HookImpl, Exception], None] | None = None) -> None:
         self.name = caller.name
         self.argnames = tuple(argnames)
-        plain: list[_Call] = []
+        self.on_error = on_error
+        plain: list[tuple[pluggy.HookImpl, _Call]] = []
         wrappers: list[tuple[pluggy.HookImpl, _Call]] = []
         for impl in reversed(caller.get_hookimpls()):  # pluggy calls the last registered first
             if impl.wrapper or impl.hookwrapper:
                 wrappers.append((impl, _adapter(impl, self.argnames)))
             else:
-                plain.append(_adapter(impl, self.argnames))
-        self.calls = plain
+                plain.append((impl, _adapter(impl, self.argnames)))
+        self.plain = plain
+        self.calls = [call for _, call in plain]
         """The non-wrapper implementations in call order (what the hot path iterates)."""
         self.wrappers = wrappers
 
     def __bool__(self) -> bool:
-        return bool(self.calls or self.wrappers)
+        return bool(self.plain or self.wrappers)
 
     def __call__(self, *values: object) -> list[object]:
         """Call every implementation; returns the results pluggy would (wrappers may replace them)."""
-        if not self.wrappers:
-            results: list[object] = []
-            for call in self.calls:
-                try:
-                    result = call(*values)
-                except Exception:
-                    logger.exception("%s implementation %r failed; the others go on", self.name, call)
-                    continue
-                if result is not None:
-                    results.append(result)
-            return results
-        return self._call_wrapped(values)
+        return self.call_with(lambda _impl: values)
 
-    def _call_wrapped(self, values: tuple[object, ...]) -> list[object]:
+    def call_with(self, values_for: Callable[[pluggy.HookImpl], Sequence[object]]) -> list[object]:
+        """Like calling the hook, but each implementation gets ``values_for(impl)`` (for
+        registration hooks, whose ``register`` callback must know its plugin)."""
         teardowns: list[tuple[pluggy.HookImpl, Generator[Any, Any, Any]]] = []
         for impl, call in self.wrappers:
             try:
-                generator: Any = call(*values)
+                generator: Any = call(*values_for(impl))
                 next(generator)
-            except Exception:
-                logger.exception("%s wrapper %s failed in its setup; skipped", self.name, impl.plugin_name)
+            except Exception as exc:
+                self._failed(impl, exc, "in its setup")
                 continue
             teardowns.append((impl, generator))
         results: Any = []
-        for plain in self.calls:
+        for impl, call in self.plain:
             try:
-                result = plain(*values)
-            except Exception:
-                logger.exception("%s implementation %r failed; the others go on", self.name, plain)
+                result = call(*values_for(impl))
+            except Exception as exc:
+                self._failed(impl, exc, "")
                 continue
             if result is not None:
                 results.append(result)
         for impl, generator in reversed(teardowns):
-            results = _teardown(self.name, impl, generator, results)
+            results = self._teardown(impl, generator, results)
         return list(results)
 
+    def _failed(self, impl: pluggy.HookImpl, exc: Exception, where: str) -> None:
+        if self.on_error is not None:
+            self.on_error(impl, exc)
+            return
+        logger.error("%s of plugin %s failed%s; the others go on", self.name, impl.plugin_name,
+                     f" {where}" if where else "", exc_info=exc)
 
-def _teardown(name: str, impl: pluggy.HookImpl, generator: Generator[Any, Any, Any],
-              results: Any) -> Any:
-    """Resume one wrapper after the inner calls; returns the (possibly replaced) result."""
-    outcome = pluggy.Result(results, None) if impl.hookwrapper else None
-    try:
-        generator.send(outcome if impl.hookwrapper else results)
-    except StopIteration as stop:
-        if impl.hookwrapper:
-            assert outcome is not None
-            return outcome.get_result()
-        return stop.value
-    except Exception:
-        logger.exception("%s wrapper %s failed in its teardown; skipped", name, impl.plugin_name)
+    def _teardown(self, impl: pluggy.HookImpl, generator: Generator[Any, Any, Any],
+                  results: Any) -> Any:
+        """Resume one wrapper after the inner calls; returns the (possibly replaced) result."""
+        outcome = pluggy.Result(results, None) if impl.hookwrapper else None
+        try:
+            generator.send(outcome if impl.hookwrapper else results)
+        except StopIteration as stop:
+            if outcome is not None:
+                return outcome.get_result()
+            return stop.value
+        except Exception as exc:
+            self._failed(impl, exc, "in its teardown")
+            return results
+        generator.close()
+        logger.error("%s wrapper of plugin %s yielded more than once; its result is ignored",
+                     self.name, impl.plugin_name)
         return results
-    generator.close()
-    logger.error("%s wrapper %s yielded more than once; its result is ignored", name, impl.plugin_name)
-    return results

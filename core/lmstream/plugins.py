@@ -17,6 +17,7 @@ import pluggy
 
 from . import hookspecs
 from .backend import BackendFactory, ModelInfo
+from .hookcalling import IsolatedHook
 from .registry import Registry
 from .templating import ChatTemplateRenderer
 from .toolparsing import ToolParserFactory
@@ -112,27 +113,22 @@ class PluginSystem:
         return registries
 
     def _call_registration(self, hook: pluggy.HookCaller, registry: Registry[Any]) -> None:
-        """Call one registration hook through pluggy, one plugin at a time (so ``register``
-        knows the owner), in pluggy's call order; a plugin whose hook raises is logged,
-        kept in ``load_errors`` and skipped, never fatal to the others."""
-        plugins = {id(impl.plugin): impl.plugin for impl in hook.get_hookimpls()}
-        seen: set[int] = set()
-        for impl in reversed(hook.get_hookimpls()):
-            if id(impl.plugin) in seen or impl.wrapper or impl.hookwrapper:
-                continue
-            seen.add(id(impl.plugin))
+        """Call one registration hook with pluggy's semantics (order, argument subsets,
+        wrappers), each plugin with a ``register`` that knows its owner; a plugin whose hook
+        raises is logged, kept in ``load_errors`` and skipped, never fatal to the others."""
+        registers: dict[str, Callable[[str, Any], object]] = {}
+
+        def register_for(impl: pluggy.HookImpl) -> tuple[Callable[[str, Any], object]]:
             owner = impl.plugin_name
-            others = [p for key, p in plugins.items() if key != id(impl.plugin)]
-            caller = self.pm.subset_hook_caller(hook.name, remove_plugins=others)
+            if owner not in registers:
+                registers[owner] = lambda name, item: registry.register(name, item, owner=owner)
+            return (registers[owner],)
 
-            def register(name: str, item: Any, _owner: str = owner) -> None:
-                registry.register(name, item, owner=_owner)
+        def failed(impl: pluggy.HookImpl, exc: Exception) -> None:
+            self.load_errors[impl.plugin_name] = f"{hook.name}: {type(exc).__name__}: {exc}"
+            logger.warning("lmstream plugin %r failed in %s: %s", impl.plugin_name, hook.name, exc)
 
-            try:
-                caller(register=register)
-            except Exception as exc:
-                self.load_errors[owner] = f"{hook.name}: {type(exc).__name__}: {exc}"
-                logger.warning("lmstream plugin %r failed in %s: %s", owner, hook.name, exc)
+        IsolatedHook(hook, ("register",), on_error=failed).call_with(register_for)
 
     def _registry(self, kind: str) -> Registry[Any]:
         with self._lock:

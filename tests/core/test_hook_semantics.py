@@ -319,3 +319,16 @@ def test_installed_entry_point_plugin_gets_pluggy_semantics(tmp_path, monkeypatc
         assert example.ORDER == ["first", "plain"]
     finally:
         lmstream.plugins.set_plugin_system(previous)
+
+
+def test_unhashable_plugin_objects_register_names(plugin_system):
+    """pluggy accepts any object as a plugin (a SimpleNamespace of functions, say)."""
+    from types import SimpleNamespace
+
+    @hookimpl
+    def lmstream_register_backends(register: Any) -> None:
+        register("namespace-backend", lambda model=None: None)
+
+    plugin_system.register(SimpleNamespace(lmstream_register_backends=lmstream_register_backends),
+                           name="namespace")
+    assert plugin_system.backends.owner("namespace-backend") == "namespace"
