@@ -40,7 +40,7 @@ def test_bench_prints_a_table(run_cli):
                    "--runs", "2", "--warmup", "1", "--prompt-tokens", "32", "--max-tokens", "8")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("model: scripted (backend scripted); 2 runs after 1 warm-up")
+    assert lines[0].startswith("model: scripted (backend scripted); 2 runs after 1 warm-up run, ")
     assert lines[1].split() == ["run", "prompt", "prefill", "tok/s", "generated", "decode", "tok/s", "ttft", "ms"]
     rows = [line.split() for line in lines[2:5]]
     assert [row[0] for row in rows] == ["1", "2", "mean"]
