@@ -53,8 +53,10 @@ class DecodedPipeline:
                 self.stopped = True
             if not text:
                 return _NO_EVENTS
-        if self._reasoning is not None:
-            return self._route(text)
+        reasoning = self._reasoning
+        if reasoning is not None and (reasoning.in_reasoning or reasoning._buffer
+                                      or reasoning.start[0] in text):
+            return self._route(text)  # a reasoning marker may start here: the full stage
         parser = self._parser
         if parser is None:
             return [Chunk(text, self._take_tokens(), self.position, "content", self._take_logprobs())]
