@@ -155,11 +155,17 @@ class ModelContext:
     # -- inputs -------------------------------------------------------------------------
     def render_prompt(self, messages: Sequence[ChatMessage | dict[str, Any]],
                       tools: Sequence[ToolSpec | dict[str, Any]] | None = None,
-                      options: ChatTemplateOptions | None = None) -> str:
-        """Render ``messages`` (and tools) with the model's chat template to the prompt text."""
+                      options: ChatTemplateOptions | None = None, *,
+                      template_options: ChatTemplateOptions | None = None) -> str:
+        """Render ``messages`` (and tools) with the model's chat template to the prompt text.
+
+        ``template_options`` (the name ``generate`` and ``UserInput`` use) and ``options`` are
+        the same argument.
+        """
         from .rendering import render_messages
 
-        return render_messages(self.info, messages, tools, options, plugin_system=self.plugin_system)
+        return render_messages(self.info, messages, tools, options, plugin_system=self.plugin_system,
+                               template_options=template_options)
 
     def tool_parser(self, name: str,
                     tools: Sequence[ToolSpec | dict[str, Any]] | None = None) -> ToolParser:

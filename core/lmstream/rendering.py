@@ -43,23 +43,25 @@ class _Choice:
 
 def render_chat_template(source: str, messages: MessagesLike, tools: ToolsLike = None,
                          options: OptionsLike = None, *, plugin_system: PluginSystem | None = None,
-                         **special_tokens: str) -> str:
+                         template_options: OptionsLike = None, **special_tokens: str) -> str:
     """Render ``messages`` (and ``tools``) with ``source``: a registered renderer name, a Jinja
     template string or a path to a template file. ``special_tokens`` become template variables
     (``bos_token="<s>"``). Raises TemplateError naming the template and the problem.
-    ``plugin_system`` (default: the process-wide one) supplies the renderers."""
-    opts = _options(options)
+    ``plugin_system`` (default: the process-wide one) supplies the renderers.
+    ``template_options`` is the same as ``options`` (the name generate and UserInput use)."""
+    opts = _options(_one_of(options, template_options))
     choice = _choose(source, origin="", model=None, system=plugin_system or get_plugin_system())
     return _render(choice, messages, tools, opts, special_tokens, model=None)
 
 
 def render_messages(model: ModelInfo, messages: MessagesLike, tools: ToolsLike = None,
-                    options: OptionsLike = None, *, plugin_system: PluginSystem | None = None) -> str:
+                    options: OptionsLike = None, *, plugin_system: PluginSystem | None = None,
+                    template_options: OptionsLike = None) -> str:
     """Render a chat for ``model``: ``options.template`` > the ``chat_template`` load option >
     the template the plugins resolve for the model. Special tokens come from the model.
     ``plugin_system`` (default: the process-wide one; a context passes its own) supplies the
-    renderers and resolvers."""
-    opts = _options(options)
+    renderers and resolvers. ``template_options`` is the same as ``options``."""
+    opts = _options(_one_of(options, template_options))
     system = plugin_system or get_plugin_system()
     if opts.template is not None:
         choice = _choose(opts.template, origin=" (options.template)", model=model, system=system)
@@ -74,6 +76,13 @@ def render_messages(model: ModelInfo, messages: MessagesLike, tools: ToolsLike =
     else:
         choice = _resolved(model, system)
     return _render(choice, messages, tools, opts, dict(model.special_tokens), model=model)
+
+
+def _one_of(options: OptionsLike, template_options: OptionsLike) -> OptionsLike:
+    """``options`` or its alias ``template_options``; both at once is an error."""
+    if options is not None and template_options is not None:
+        raise TypeError("give template_options (or its alias options), not both")
+    return template_options if template_options is not None else options
 
 
 def _options(options: OptionsLike) -> ChatTemplateOptions:

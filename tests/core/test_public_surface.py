@@ -112,3 +112,21 @@ class _Upper:
 
     def finish(self) -> list[lmstream.Chunk]:
         return []
+
+
+def test_template_options_is_one_name_everywhere(scripted):
+    """``template_options=`` works for generate/UserInput and the render functions alike."""
+    context = scripted("x", model_chat_template="{{ messages[0]['content'] }}"
+                       "{% if add_generation_prompt %}>{% endif %}")
+    messages = [{"role": "user", "content": "hi"}]
+    quiet = lmstream.ChatTemplateOptions(add_generation_prompt=False)
+    assert context.render_prompt(messages) == "hi>"
+    assert context.render_prompt(messages, template_options=quiet) == "hi"
+    assert context.render_prompt(messages, options=quiet) == "hi"  # the older name still works
+    assert lmstream.render_messages(context.info, messages, template_options=quiet) == "hi"
+    assert lmstream.render_chat_template("{{ messages[0]['content'] }}", messages,
+                                         template_options=quiet) == "hi"
+    user_input = lmstream.UserInput(messages=messages, template_options=quiet)
+    assert context.tokenizer.decode(list(context.prepare(user_input).tokens)).endswith("hi")
+    with pytest.raises(TypeError, match="not both"):
+        context.render_prompt(messages, options=quiet, template_options=quiet)
