@@ -38,7 +38,7 @@ class ReplayModel(lmstream.BackendModel):
         self.info = lmstream.ModelInfo(name="replay", backend=NAME, context_length=len(ids) + 4096)
 
     def new_cache(self) -> lmstream.PromptCache:
-        return lmstream.ListPromptCache()
+        return lmstream.ListPromptCache()  # token ids only: nothing to keep
 
     def token_iterator(self, prompt: Sequence[int], parameters: lmstream.GenerationParameters,
                        cache: lmstream.PromptCache | None,
