@@ -20,7 +20,10 @@ class UnknownNameError(LmstreamError, LookupError):
 
 
 class DuplicateNameError(LmstreamError, ValueError):
-    """Two plugins registered the same name in one registry."""
+    """Two plugins registered the same name in one registry.
+
+    Registries no longer raise it (the first registration keeps the name and the clash is a
+    warning, see registry.py); kept so code that catches it still imports."""
 
 
 class ContextLengthError(LmstreamError, ValueError):
