@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .events import TextEvent, ToolCall, ToolCallDelta
 from .inputs import ToolSpec, coerce_tools
+
+if TYPE_CHECKING:
+    from .plugins import PluginSystem
 
 
 @runtime_checkable
@@ -33,11 +36,18 @@ NO_TOOL_PARSER = "none"
 """Parser name that disables tool-call parsing (text passes through untouched)."""
 
 
-def get_tool_parser(name: str, tools: Sequence[ToolSpec | dict[str, Any]] | None = None) -> ToolParser:
-    """A fresh parser registered under ``name``; ``tools`` as ToolSpecs or (OpenAI) dicts."""
-    from .plugins import get_plugin_system
+def get_tool_parser(name: str, tools: Sequence[ToolSpec | dict[str, Any]] | None = None, *,
+                    plugin_system: PluginSystem | None = None) -> ToolParser:
+    """A fresh parser registered under ``name``; ``tools`` as ToolSpecs or (OpenAI) dicts.
 
-    factory = get_plugin_system().tool_parsers.get(name)
+    ``plugin_system`` (default: the process-wide one) supplies the parsers; with a context,
+    pass ``context.plugin_system`` (or call ``context.tool_parser``).
+    """
+    if plugin_system is None:
+        from .plugins import get_plugin_system
+
+        plugin_system = get_plugin_system()
+    factory = plugin_system.tool_parsers.get(name)
     return factory(coerce_tools(tools))
 
 
