@@ -1,0 +1,158 @@
+"""``lmstream_server.ray`` on a local Ray instance: 2 scripted replicas behind the same ASGI app,
+driven by the official openai client over 127.0.0.1.
+
+One Ray instance (2 CPUs, no dashboard, no Serve HTTP proxy) serves the whole module and is shut
+down after it. Replicas load tests/server/ray_plugin.py (PYTHONPATH) for the section tool parser
+and an observer that appends each generation's end to a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import lmstream
+
+ray = pytest.importorskip("ray")
+serve = pytest.importorskip("ray.serve")
+openai = pytest.importorskip("openai")
+httpx = pytest.importorskip("httpx")
+uvicorn = pytest.importorskip("uvicorn")
+
+from lmstream_server import create_app  # noqa: E402
+from lmstream_server.ray.launch import deploy  # noqa: E402
+from lmstream_server.ray.replica import LoadSpec  # noqa: E402
+from lmstream_server.ray.source import RaySource  # noqa: E402
+
+from . import ray_plugin  # noqa: E402
+from .conftest import WEATHER_TOOL, openai_client  # noqa: E402
+
+HERE = Path(__file__).parent
+OPTIONS: dict[str, Any] = {"reply": ray_plugin.reply_for, "tool_parser": "section", "token_delay": 0.02}
+TIMEOUT = 120.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Ingress:
+    """uvicorn serving ``app`` on 127.0.0.1 in a thread, for the test module."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = _free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+class Cluster:
+    """The Ray instance, the replicas' handle, the source, the ingress and the ends file."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.ends = tmp / "ends.txt"
+        self.ends.touch()
+        os.environ[ray_plugin.ENDS_ENV] = str(self.ends)
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1",
+                 runtime_env={"env_vars": {"PYTHONPATH": f"{HERE}:{HERE.parent.parent}",
+                                           ray_plugin.ENDS_ENV: str(self.ends)}})
+        spec = LoadSpec(backend="scripted", options=OPTIONS, plugins=["ray_plugin:TestPlugin"])
+        self.handle = deploy(spec, replicas=2, num_cpus=0.5)
+        lmstream.register_plugin(ray_plugin.TestPlugin(), name="ray-test-plugin")
+        self.context = lmstream.load(backend="scripted", **OPTIONS)
+        self.source = RaySource(self.handle, open_timeout_s=TIMEOUT)
+        self.app = create_app(self.context, sources={"scripted": self.source})
+        self.ingress = Ingress(self.app)
+        self.client = openai.OpenAI(base_url=f"{self.ingress.base}/v1", api_key="unused", max_retries=0,
+                                    timeout=TIMEOUT)
+
+    def close(self) -> None:
+        self.ingress.stop()
+        self.context.close()
+        serve.shutdown()
+        ray.shutdown()
+        os.environ.pop(ray_plugin.ENDS_ENV, None)
+
+    def metrics(self) -> dict[tuple[str, str], float]:
+        """``(series name, labels)`` -> value of the ingress's /metrics."""
+        text = httpx.get(f"{self.ingress.base}/metrics", timeout=TIMEOUT).text
+        values = {}
+        for line in text.splitlines():
+            match = re.match(r"^(\w+)(\{[^}]*\})? ([-\d.e+]+)$", line)
+            if match:
+                values[(match[1], match[2] or "")] = float(match[3])
+        return values
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    started = Cluster(tmp_path_factory.mktemp("ray"))
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+def _chat_deltas(client: Any, **request: Any) -> tuple[list[str], list[tuple[Any, ...]], list[str | None]]:
+    """Content deltas, tool-call deltas ``(index, id, name, arguments)`` and finish reasons of a stream."""
+    content, calls, finishes = [], [], []
+    for chunk in client.chat.completions.create(model="scripted", stream=True, **request):
+        for choice in chunk.choices:
+            if choice.delta.content:
+                content.append(choice.delta.content)
+            for call in choice.delta.tool_calls or []:
+                calls.append((call.index, call.id, call.function.name if call.function else None,
+                              call.function.arguments if call.function else None))
+            finishes.append(choice.finish_reason)
+    return content, calls, finishes
+
+
+async def _local_deltas(**request: Any) -> tuple[list[str], list[tuple[Any, ...]], list[str | None]]:
+    context = lmstream.load(backend="scripted", **OPTIONS)
+    try:
+        client = openai_client(create_app(context))
+        content, calls, finishes = [], [], []
+        async for chunk in await client.chat.completions.create(model="scripted", stream=True, **request):
+            for choice in chunk.choices:
+                if choice.delta.content:
+                    content.append(choice.delta.content)
+                for call in choice.delta.tool_calls or []:
+                    calls.append((call.index, call.id, call.function.name if call.function else None,
+                                  call.function.arguments if call.function else None))
+                finishes.append(choice.finish_reason)
+        return content, calls, finishes
+    finally:
+        context.close()
+
+
+def test_streamed_text_and_tool_deltas_match_the_single_process_server(cluster: Cluster) -> None:
+    user = [{"role": "user", "content": "Weather in Paris?"}]
+    for request in ({"messages": user}, {"messages": user, "tools": [WEATHER_TOOL]}):
+        remote = _chat_deltas(cluster.client, **request)
+        local = asyncio.run(_local_deltas(**request))
+        assert remote == local
+    content, calls, finishes = remote
+    assert "".join(content) == "Sure." and finishes[-1] == "tool_calls"
+    assert len(calls) > 5 and json.loads("".join(c[3] or "" for c in calls)) == {"city": "Paris", "days": 3}
