@@ -156,3 +156,109 @@ def test_streamed_text_and_tool_deltas_match_the_single_process_server(cluster: 
     content, calls, finishes = remote
     assert "".join(content) == "Sure." and finishes[-1] == "tool_calls"
     assert len(calls) > 5 and json.loads("".join(c[3] or "" for c in calls)) == {"city": "Paris", "days": 3}
+
+
+def _affinity(cluster: Cluster) -> dict[str, float]:
+    """Requests by prefix-routing outcome (same / moved / new), summed over replicas."""
+    totals: dict[str, float] = {}
+    for (name, labels), value in cluster.metrics().items():
+        if name == "lmstream_server_replica_prefix_routing_total":
+            outcome = re.search(r'outcome="(\w+)"', labels)
+            assert outcome is not None
+            totals[outcome[1]] = totals.get(outcome[1], 0) + value
+    return totals
+
+
+def test_prefix_routing_keeps_each_conversation_on_one_replica(cluster: Cluster) -> None:
+    before = _affinity(cluster)
+    conversations = [[{"role": "system", "content": f"You are assistant number {n}. " * 4}] for n in range(3)]
+    for turn in range(3):
+        for messages in conversations:
+            messages.append({"role": "user", "content": f"Question {turn}: what about the weather?"})
+            reply = cluster.client.chat.completions.create(model="scripted", messages=messages)
+            messages.append({"role": "assistant", "content": reply.choices[0].message.content})
+    after = _affinity(cluster)
+    # every follow-up turn (2 per conversation) went to the replica that served its prefix;
+    # random routing over 2 replicas would do that with probability 1/64
+    assert after.get("same", 0) - before.get("same", 0) == 6
+    assert after.get("new", 0) - before.get("new", 0) == 3
+    assert after.get("moved", 0) == before.get("moved", 0)
+    replicas = {labels for (name, labels) in cluster.metrics() if name == "lmstream_server_replica_generated_tokens_total"}
+    assert len(replicas) == 2  # per-replica series: both replicas served (least-loaded first turns)
+
+
+def _ends(cluster: Cluster) -> list[tuple[str, int]]:
+    lines = cluster.ends.read_text().split("\n")
+    return [(parts[1], int(parts[2])) for parts in (line.split() for line in lines) if len(parts) == 3]
+
+
+def test_disconnect_cancels_the_generation_in_the_replica(cluster: Cluster) -> None:
+    seen = len(_ends(cluster))
+    body = {"model": "scripted", "stream": True, "messages": [{"role": "user", "content": "a long answer"}]}
+    read = 0
+    with httpx.stream("POST", f"{cluster.ingress.base}/v1/chat/completions", json=body, timeout=TIMEOUT) as response:
+        for line in response.iter_lines():
+            read += line.startswith("data: ")
+            if read == 5:
+                break
+    started = time.monotonic()
+    while time.monotonic() - started < TIMEOUT:
+        ends = _ends(cluster)[seen:]
+        if ends:
+            break
+        time.sleep(0.1)
+    assert ends, "the replica's generation did not end after the client left"
+    reason, tokens = ends[0]
+    # the reply is 2000 words (10000 bytes, cut per token); it stopped far before its end
+    assert reason == "cancelled" and tokens < 1000, ends
+
+
+async def _two_streams_on_two_replicas(source: RaySource, context: lmstream.ModelContext) -> list[Any]:
+    streams: list[Any] = []
+    for attempt in range(6):
+        lm_input = context.prepare(lmstream.UserInput(messages=[
+            {"role": "user", "content": f"long story {attempt}: " + "x" * 40 * attempt}]))
+        streams.append(await source.open(lm_input, lmstream.GenerationParameters(max_tokens=5000)))
+        if len({stream.replica for stream in streams}) == 2:
+            break
+    return streams
+
+
+def test_a_replica_dying_mid_stream_ends_only_its_streams(cluster: Cluster) -> None:
+    async def scenario() -> tuple[list[Any], list[Any], int]:
+        streams = await _two_streams_on_two_replicas(cluster.source, cluster.context)
+        victim = streams[0].replica
+        assert {stream.replica for stream in streams} == {victim, streams[-1].replica} and victim != streams[-1].replica
+        iterators = [aiter(stream) for stream in streams]
+        for iterator in iterators:
+            await asyncio.wait_for(anext(iterator), TIMEOUT)
+        ray.kill(ray.get_actor(streams[0].actor_name, namespace="serve"), no_restart=False)
+        doomed, survivors = [], []
+        for stream, iterator in zip(streams, iterators, strict=True):
+            if stream.replica == victim:
+                events = [event async for event in iterator]
+                doomed.append(events[-1])
+            else:
+                survivors.append(iterator)
+        more = 0
+        for iterator in survivors:
+            for _ in range(20):
+                event = await asyncio.wait_for(anext(iterator), TIMEOUT)
+                assert not isinstance(event, lmstream.Info), event
+                more += 1
+        for stream in streams:
+            stream.cancel()
+        return doomed, survivors, more
+
+    doomed, survivors, more = asyncio.run(scenario())
+    assert doomed and all(info.stop_reason == "error" and "failed mid-stream" in str(info.error) for info in doomed)
+    assert survivors and more == 20 * len(survivors)
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:  # Serve replaces the dead replica
+        status = serve.status().applications["lmstream"].deployments["LMReplica"]
+        if status.replica_states.get("RUNNING", 0) == 2:
+            break
+        time.sleep(1)
+    assert status.replica_states.get("RUNNING", 0) == 2, status
+    assert cluster.client.chat.completions.create(
+        model="scripted", messages=[{"role": "user", "content": "Again?"}]).choices[0].message.content == "Sure."

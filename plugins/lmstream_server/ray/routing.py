@@ -1,9 +1,10 @@
 """``PrefixRouter``: Ray Serve request router sending a prompt to the replica that served its prefix.
 
 For each request it looks up the longest prefix key (see prefix.py) some live replica served and
-prefers that replica, unless that replica has ``imbalance`` more requests queued than the least
-loaded one; otherwise (and for prompts with no known prefix) it picks the least-loaded replica,
-as Ray's default router does. It remembers at most ``max_keys`` keys (least recently used dropped).
+prefers that replica when the match covers at least ``min_match`` of the prompt's blocks (a
+conversation's next turn; not just a shared chat-template header) and that replica has fewer than
+``imbalance`` more requests queued than the least loaded one; otherwise (and for prompts with no
+known prefix) it picks the least-loaded replica, as Ray's default router does. It remembers at most ``max_keys`` keys (least recently used dropped).
 """
 
 from __future__ import annotations
@@ -35,11 +36,14 @@ def _routed(pending: PendingRequest | None) -> RoutedRequest | None:
 class PrefixRouter(FIFOMixin, RequestRouter):
     """Prefix-affinity routing with a least-loaded fallback (see the module docstring)."""
 
-    def initialize_state(self, max_keys: int = 200_000, imbalance: int = 8, **_: Any) -> None:
-        """Bounds of the key table and the queue imbalance beyond which affinity yields to load."""
+    def initialize_state(self, max_keys: int = 200_000, imbalance: int = 4, min_match: float = 0.5,
+                         **_: Any) -> None:
+        """Bound of the key table, the queue imbalance beyond which affinity yields to load, and
+        the fraction of a prompt's blocks a replica must hold for affinity."""
         self._owners: OrderedDict[str, ReplicaID] = OrderedDict()
         self._max_keys = max_keys
         self._imbalance = imbalance
+        self._min_match = min_match
 
     def _queue_len(self, replica: RunningReplica) -> int:
         length = self._replica_queue_len_cache.get(replica.replica_id)
@@ -54,8 +58,11 @@ class PrefixRouter(FIFOMixin, RequestRouter):
         request = _routed(pending_request)
         if request is not None and request.prefix_keys:
             by_id = {replica.replica_id: replica for replica in candidate_replicas}
-            for key in reversed(request.prefix_keys):
-                owner = by_id.get(self._owners.get(key))  # type: ignore[arg-type]
+            keys = request.prefix_keys
+            for matched in range(len(keys), 0, -1):
+                if matched < self._min_match * len(keys):
+                    break
+                owner = by_id.get(self._owners.get(keys[matched - 1]))  # type: ignore[arg-type]
                 if owner is not None:
                     if self._queue_len(owner) - self._queue_len(ranked[0]) < self._imbalance:
                         return [[owner], ranked]

@@ -33,12 +33,13 @@ from .replica import Opened, RoutedRequest
 class ReplicaMetrics:
     """Prometheus series per replica: streams, tokens, in flight, stop reasons, prefix affinity.
 
-    ``affinity`` counts, for each request with a known prefix, whether it went to the replica
-    that served its longest known prefix (``same``) or to another one (``moved``); requests
-    with no known prefix count as ``new``. It remembers at most ``max_keys`` prefix keys.
+    ``affinity`` counts, for each request whose longest known prefix covers at least
+    ``min_match`` of its blocks (as the router judges it), whether it went to the replica that
+    served that prefix (``same``) or to another one (``moved``); other requests count as ``new``.
+    It remembers at most ``max_keys`` prefix keys.
     """
 
-    def __init__(self, registry: Any, max_keys: int = 200_000) -> None:
+    def __init__(self, registry: Any, max_keys: int = 200_000, min_match: float = 0.5) -> None:
         import prometheus_client as client
 
         common: dict[str, Any] = {"namespace": "lmstream_server", "registry": registry}
@@ -58,10 +59,17 @@ class ReplicaMetrics:
                                        ["replica", "outcome"], **common)
         self._owners: OrderedDict[str, str] = OrderedDict()
         self._max_keys = max_keys
+        self._min_match = min_match
 
     def routed(self, replica: str, keys: tuple[str, ...]) -> None:
         """Count where a request went compared with where its prefix was served."""
-        owner = next((self._owners[key] for key in reversed(keys) if key in self._owners), None)
+        owner = None
+        for matched in range(len(keys), 0, -1):
+            if matched < self._min_match * len(keys):
+                break
+            owner = self._owners.get(keys[matched - 1])
+            if owner is not None:
+                break
         outcome = "new" if owner is None else "same" if owner == replica else "moved"
         self.affinity.labels(replica, outcome).inc()
         for key in keys:
