@@ -4,7 +4,9 @@ For each request it looks up the longest prefix key (see prefix.py) some live re
 prefers that replica when the match covers at least ``min_match`` of the prompt's blocks (a
 conversation's next turn; not just a shared chat-template header) and that replica has fewer than
 ``imbalance`` more requests queued than the least loaded one; otherwise (and for prompts with no
-known prefix) it picks the least-loaded replica, as Ray's default router does. It remembers at most ``max_keys`` keys (least recently used dropped).
+known prefix) it picks the least-loaded replica. Load is this router's own count of the
+requests it sent to each replica that have not completed (exact for the one ingress, never
+stale), then Ray's cached queue lengths. It remembers at most ``max_keys`` keys (least recently used dropped).
 """
 
 from __future__ import annotations
@@ -44,8 +46,16 @@ class PrefixRouter(FIFOMixin, RequestRouter):
         self._max_keys = max_keys
         self._imbalance = imbalance
         self._min_match = min_match
+        self._sent: dict[ReplicaID, int] = {}
+        self._turn = 0
+        self._choosing: dict[str, ReplicaID] = {}
+        """Request id -> the replica chosen for it, until routed (a burst is chosen before any is routed)."""
 
     def _queue_len(self, replica: RunningReplica) -> int:
+        """Requests this router has in flight on ``replica`` (else Ray's cached queue length)."""
+        sent = self._sent.get(replica.replica_id)
+        if sent is not None or replica.replica_id in self._choosing.values():
+            return (sent or 0) + sum(1 for chosen in self._choosing.values() if chosen == replica.replica_id)
         length = self._replica_queue_len_cache.get(replica.replica_id)
         return 0 if length is None else int(length)
 
@@ -54,7 +64,12 @@ class PrefixRouter(FIFOMixin, RequestRouter):
         """Ranks: the prefix owner first (if loaded no worse than ``imbalance``), then all by load."""
         if not candidate_replicas:
             return []
-        ranked = sorted(candidate_replicas, key=self._queue_len)
+        # ties rotate: a burst of requests is chosen before any is routed (same loads seen)
+        self._turn += 1
+        count = len(candidate_replicas)
+        ranked = [replica for _, _, replica in sorted(
+            (self._queue_len(replica), (index + self._turn) % count, replica)
+            for index, replica in enumerate(candidate_replicas))]
         request = _routed(pending_request)
         if request is not None and request.prefix_keys:
             by_id = {replica.replica_id: replica for replica in candidate_replicas}
@@ -65,12 +80,21 @@ class PrefixRouter(FIFOMixin, RequestRouter):
                 owner = by_id.get(self._owners.get(keys[matched - 1]))  # type: ignore[arg-type]
                 if owner is not None:
                     if self._queue_len(owner) - self._queue_len(ranked[0]) < self._imbalance:
+                        self._note_choice(pending_request, owner)
                         return [[owner], ranked]
                     break
-        return [ranked]
+        self._note_choice(pending_request, ranked[0])
+        return [[ranked[0]], ranked[1:]] if len(ranked) > 1 else [ranked]
+
+    def _note_choice(self, pending_request: PendingRequest | None, replica: RunningReplica) -> None:
+        """Count ``replica``'s load +1 until the request is routed (bounded table)."""
+        if pending_request is not None and len(self._choosing) < 10_000:
+            self._choosing[pending_request.metadata.internal_request_id] = replica.replica_id
 
     def on_request_routed(self, pending_request: PendingRequest, replica_id: ReplicaID, result: Any) -> None:
-        """Remember that ``replica_id`` now holds this prompt's prefixes."""
+        """Count the request on ``replica_id``; remember that it now holds this prompt's prefixes."""
+        self._sent[replica_id] = self._sent.get(replica_id, 0) + 1
+        self._choosing.pop(pending_request.metadata.internal_request_id, None)
         request = _routed(pending_request)
         if request is None:
             return
@@ -80,8 +104,14 @@ class PrefixRouter(FIFOMixin, RequestRouter):
         while len(self._owners) > self._max_keys:
             self._owners.popitem(last=False)
 
+    def on_request_completed(self, replica_id: ReplicaID, internal_request_id: str) -> None:
+        """A request sent to ``replica_id`` completed (streamed to its end, failed or cancelled)."""
+        if self._sent.get(replica_id):
+            self._sent[replica_id] -= 1
+
     def on_replica_actor_died(self, replica_id: ReplicaID) -> None:
         """Forget what a dead replica held (its caches died with it)."""
         super().on_replica_actor_died(replica_id)
+        self._sent.pop(replica_id, None)
         for key in [key for key, owner in self._owners.items() if owner == replica_id]:
             del self._owners[key]
