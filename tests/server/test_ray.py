@@ -209,6 +209,7 @@ def test_disconnect_cancels_the_generation_in_the_replica(cluster: Cluster) -> N
         time.sleep(0.1)
     assert ends, "the replica's generation did not end after the client left"
     reason, tokens = ends[0]
+    print(f"client read {read} chunks; the replica's generation ended {reason} after {tokens} tokens")
     # the reply is 2000 words (10000 bytes, cut per token); it stopped far before its end
     assert reason == "cancelled" and tokens < 1000, ends
 
@@ -262,3 +263,21 @@ def test_a_replica_dying_mid_stream_ends_only_its_streams(cluster: Cluster) -> N
     assert status.replica_states.get("RUNNING", 0) == 2, status
     assert cluster.client.chat.completions.create(
         model="scripted", messages=[{"role": "user", "content": "Again?"}]).choices[0].message.content == "Sure."
+
+
+@pytest.mark.slow
+def test_a_default_model_replica_answers_paris(cluster: Cluster) -> None:
+    handle = deploy(LoadSpec(), app_name="default-model", replicas=1, num_cpus=0.5)
+    context = lmstream.load()
+    try:
+        async def ask() -> str:
+            client = openai_client(create_app(context, sources={context.info.name: RaySource(handle)}))
+            stream = await client.chat.completions.create(
+                model=context.info.name, max_tokens=8, temperature=0, stream=True,
+                messages=[{"role": "user", "content": "What is the capital of France? Answer in one word."}])
+            return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+        assert "Paris" in asyncio.run(ask())
+    finally:
+        context.close()
+        serve.delete("default-model")
