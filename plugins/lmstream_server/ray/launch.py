@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     if args.ray_address:
         ray.init(address=args.ray_address)
     else:
-        ray.init(include_dashboard=False)
+        # a local instance on the loopback interface, with a CPU slot for every replica
+        ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", num_cpus=max(os.cpu_count() or 1, top))
     try:
         print(f"lmstream serve --ray: starting {args.autoscale or replicas} replica(s) ...", file=sys.stderr,
               flush=True)
