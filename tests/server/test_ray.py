@@ -158,6 +158,12 @@ def test_streamed_text_and_tool_deltas_match_the_single_process_server(cluster: 
     assert len(calls) > 5 and json.loads("".join(c[3] or "" for c in calls)) == {"city": "Paris", "days": 3}
 
 
+def test_a_prompt_too_long_for_the_replica_is_the_same_400(cluster: Cluster) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        cluster.client.chat.completions.create(model="scripted", messages=[{"role": "user", "content": "x" * 5000}])
+    assert caught.value.code == "context_length_exceeded"
+
+
 def _affinity(cluster: Cluster) -> dict[str, float]:
     """Requests by prefix-routing outcome (same / moved / new), summed over replicas."""
     totals: dict[str, float] = {}
