@@ -106,14 +106,15 @@ class RemoteStream:
     async def _events(self) -> AsyncIterator[Event]:
         chunks = 0
         try:
-            async for event in self._response:
-                if isinstance(event, Chunk):
-                    chunks += 1
-                if isinstance(event, Info):
-                    self._end(event)
+            async for batch in self._response:
+                for event in batch:  # the events ready together on the replica (see replica.py)
+                    if isinstance(event, Chunk):
+                        chunks += 1
+                    if isinstance(event, Info):
+                        self._end(event)
+                        yield event
+                        return
                     yield event
-                    return
-                yield event
             self._end(Info(StopReason.ERROR, error=RuntimeError(f"replica {self.replica} ended without Info")))
         except asyncio.CancelledError:
             self.cancel()
