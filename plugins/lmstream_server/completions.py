@@ -125,7 +125,7 @@ async def completions(state: ServerState, body: dict[str, Any]) -> Any:
     want_logprobs = request.logprobs is not None
     if request.stream:
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        return EventSourceResponse(_stream(served, streams, include_usage, want_logprobs),
+        return EventSourceResponse(_stream(served, streams, include_usage, want_logprobs, request.n),
                                    keepalive_s=state.limits.keepalive_s, on_close=slot.release)
     try:
         choices, infos = [], []
@@ -137,7 +137,7 @@ async def completions(state: ServerState, body: dict[str, Any]) -> Any:
                             "logprobs": _logprobs(served, collected.logprobs) if want_logprobs else None,
                             "finish_reason": finish_reason(info, False)})
         return {"id": new_id("cmpl-"), "object": "text_completion", "created": int(time.time()),
-                "model": served.name, "choices": choices, "usage": usage(infos)}
+                "model": served.name, "choices": choices, "usage": usage(infos, request.n)}
     finally:
         for stream in streams:
             stream.cancel()
@@ -158,7 +158,7 @@ def _logprobs(served: ServedModel, items: Any, offset: int = 0) -> dict[str, Any
 
 
 async def _stream(served: ServedModel, streams: list[EventStream[Event]], include_usage: bool,
-                  want_logprobs: bool) -> AsyncIterator[bytes]:
+                  want_logprobs: bool, n: int) -> AsyncIterator[bytes]:
     ident, created = new_id("cmpl-"), int(time.time())
     base: dict[str, Any] = {"id": ident, "object": "text_completion", "created": created, "model": served.name}
     offsets = [0] * len(streams)
@@ -187,5 +187,5 @@ async def _stream(served: ServedModel, streams: list[EventStream[Event]], includ
             infos[index] = event
             yield piece(index, "", finish_reason(event, False))
     if include_usage:
-        yield sse_data({**base, "choices": [], "usage": usage([infos[i] for i in sorted(infos)])})
+        yield sse_data({**base, "choices": [], "usage": usage([infos[i] for i in sorted(infos)], n)})
     yield DONE

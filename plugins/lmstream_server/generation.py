@@ -243,9 +243,14 @@ def finish_reason(info: Info, has_calls: bool) -> str:
     return "stop"
 
 
-def usage(infos: list[Info]) -> dict[str, int]:
-    """OpenAI chat/completions usage over the choices (the prompt counted once)."""
-    prompt = infos[0].stats.prompt_tokens + infos[0].stats.cached_prompt_tokens if infos else 0
+def usage(infos: list[Info], choices_per_prompt: int | None = None) -> dict[str, int]:
+    """OpenAI chat/completions usage over the choices (each prompt counted once).
+
+    ``choices_per_prompt``: choices ``i * n ... i * n + n - 1`` share prompt ``i``
+    (default: all choices share one prompt).
+    """
+    step = choices_per_prompt or max(1, len(infos))
+    prompt = sum(info.stats.prompt_tokens + info.stats.cached_prompt_tokens for info in infos[::step])
     completion = sum(info.stats.generated_tokens for info in infos)
     result = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
     return result

@@ -190,7 +190,7 @@ class ResponseBuilder:
         return sse_data(payload, event=kind)
 
     # -- items ---------------------------------------------------------------------------
-    def _close_open(self) -> list[bytes]:
+    def _close_open(self, status: str = "completed") -> list[bytes]:
         item, self.open = self.open, None
         if item is None:
             return []
@@ -206,7 +206,7 @@ class ResponseBuilder:
             part = item["content"][0]
             out.append(self.event("response.reasoning_text.done", item_id=item["id"], output_index=index,
                                   content_index=0, text=part["text"]))
-        item["status"] = "completed"
+        item["status"] = status
         out.append(self.event("response.output_item.done", output_index=index, item=item))
         return out
 
@@ -277,6 +277,14 @@ class ResponseBuilder:
         out += self._close_open()
         return out
 
+    def rejected(self, text: str) -> list[bytes]:
+        """Tool-call text the parser rejected: a call item it announced ends ``incomplete``;
+        the text itself is content."""
+        out: list[bytes] = []
+        if self.open is not None and self.open["type"] == "function_call":
+            out += self._close_open("incomplete")
+        return out + self.text(text, "content")
+
     def finish(self) -> list[bytes]:
         """Close the item still open."""
         return self._close_open()
@@ -294,7 +302,7 @@ async def _events(builder: ResponseBuilder, stream: EventStream[Event], single_c
             if event.text:
                 yield builder.text(event.text, event.channel), None
         elif isinstance(event, RejectedToolCall):
-            yield builder.text(event.text, "content"), None
+            yield builder.rejected(event.text), None
         elif isinstance(event, ToolCallDelta):
             if not (single_call and calls):
                 yield builder.call_delta(event), None

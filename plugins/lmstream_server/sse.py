@@ -95,11 +95,21 @@ class EventSourceResponse:
         await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
         while True:
             try:
-                piece = await asyncio.wait_for(queue.get(), self.keepalive_s)
+                piece = queue.get_nowait() if not queue.empty() else \
+                    await asyncio.wait_for(queue.get(), self.keepalive_s)
             except asyncio.TimeoutError:
                 await send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
                 continue
             if piece is None:
                 break
-            await send({"type": "http.response.body", "body": piece, "more_body": True})
+            pieces, finished = [piece], False
+            while not queue.empty():  # what is ready goes out in one write; never waits for more
+                more = queue.get_nowait()
+                if more is None:
+                    finished = True
+                    break
+                pieces.append(more)
+            await send({"type": "http.response.body", "body": b"".join(pieces), "more_body": True})
+            if finished:
+                break
         await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -25,8 +25,10 @@ async def test_completions_text_and_token_ids(served: Any) -> None:
     chunks = [c async for c in stream]
     assert "".join(c.choices[0].text for c in chunks if c.choices) == "lo world"
     assert chunks[-1].usage.completion_tokens == len("lo world") + 1
-    two = await client.completions.create(model="scripted", prompt=["a", "b"], n=2)
+    two = await client.completions.create(model="scripted", prompt=["a", "b c"], n=2)
     assert [c.index for c in two.choices] == [0, 1, 2, 3]
+    assert two.usage.prompt_tokens == 4  # "a" once + "b c" once, not once per choice
+    assert two.usage.completion_tokens == 4 * (len("lo world") + 1)
 
 
 async def test_responses_non_streamed_has_reasoning_message_and_function_call(weather_app: Any) -> None:

@@ -175,6 +175,9 @@ async def test_logprobs(served: Any) -> None:
         pytest.xfail("the core does not fill Chunk.logprobs yet (scripted backend)")
     assert "".join(entry.token for entry in logprobs.content) == "abc"
     assert all(entry.logprob <= 0 and len(entry.top_logprobs) <= 2 for entry in logprobs.content)
+    legacy = (await client.completions.create(model="scripted", prompt="x", logprobs=2)).choices[0].logprobs
+    assert "".join(legacy.tokens) == "abc" and len(legacy.token_logprobs) == 3
+    assert legacy.text_offset == [0, 1, 2]
 
 
 async def test_default_max_tokens_bounds_requests_without_a_limit(served: Any) -> None:
@@ -186,3 +189,21 @@ async def test_default_max_tokens_bounds_requests_without_a_limit(served: Any) -
     assert response.status == "incomplete" and response.usage.output_tokens == 7
     completion = await client.completions.create(model="scripted", prompt="x")
     assert completion.usage.completion_tokens == 16  # OpenAI's default for legacy completions
+
+
+def test_logprob_shapes_from_token_logprobs(served: Any) -> None:
+    """The OpenAI logprob shapes built from TokenLogprob (independent of the backend filling them)."""
+    import lmstream
+    from lmstream_server.chat import logprob_entries
+    from lmstream_server.completions import _logprobs
+
+    model = next(iter(served("x").state.lmstream.models.values()))
+    a, b, c = (model.context.tokenizer.encode(ch, add_special_tokens=False)[0] for ch in "abc")
+    items = [lmstream.TokenLogprob(a, -0.1, ((a, -0.1), (b, -2.5))), lmstream.TokenLogprob(c, -0.7)]
+    entries = logprob_entries(model, items)
+    assert entries[0] == {"token": "a", "logprob": -0.1, "bytes": [97], "top_logprobs": [
+        {"token": "a", "logprob": -0.1, "bytes": [97]}, {"token": "b", "logprob": -2.5, "bytes": [98]}]}
+    assert entries[1]["token"] == "c" and entries[1]["top_logprobs"] == []
+    legacy = _logprobs(model, items, offset=5)
+    assert legacy == {"tokens": ["a", "c"], "token_logprobs": [-0.1, -0.7],
+                      "top_logprobs": [{"a": -0.1, "b": -2.5}, None], "text_offset": [5, 6]}

@@ -46,7 +46,11 @@ class SectionParser:
     def finish(self) -> list[Any]:
         if not self.in_call:
             return []
-        return [lmstream.ToolCall("call_s1", "get_weather", json.loads("".join(self.arguments)))]
+        text = "".join(self.arguments)
+        try:
+            return [lmstream.ToolCall("call_s1", "get_weather", json.loads(text))]
+        except ValueError:
+            return [lmstream.RejectedToolCall("§" + text, "incomplete", "the arguments never closed")]
 
 
 class SectionPlugin:
@@ -59,6 +63,12 @@ class SectionPlugin:
 def section_app(plugin_system: Any, served: Any) -> Iterator[Any]:
     plugin_system.register(SectionPlugin(), name="section-plugin")
     yield served(REPLY, tool_parser="section")
+
+
+@pytest.fixture
+def broken_app(plugin_system: Any, served: Any) -> Iterator[Any]:
+    plugin_system.register(SectionPlugin(), name="section-plugin")
+    yield served('Sure.§{"city": "Par', tool_parser="section")
 
 
 async def test_chat_deltas_are_the_parsers_fragments(section_app: Any) -> None:
@@ -93,3 +103,21 @@ async def test_responses_and_messages_stream_the_fragments(section_app: Any) -> 
         final = await stream.get_final_message()
     assert len(partials) > 5
     assert final.content[-1].type == "tool_use" and final.content[-1].input == {"city": "Paris", "days": 3}
+
+
+async def test_a_streamed_call_that_is_rejected_becomes_content(broken_app: Any) -> None:
+    client = openai_client(broken_app)
+    stream = await client.chat.completions.create(model="scripted", stream=True, tools=[WEATHER_TOOL],
+                                                  messages=[{"role": "user", "content": "Weather?"}])
+    chunks = [c async for c in stream if c.choices]
+    content = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert content == 'Sure.§{"city": "Par'  # nothing lost
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    exchange = await call(broken_app, "/v1/responses", {
+        "model": "scripted", "input": "Weather?", "stream": True,
+        "tools": [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}]})
+    events = [json.loads(d) for _, d in sse_events(exchange.body)]
+    output = events[-1]["response"]["output"]
+    assert [(i["type"], i["status"]) for i in output] == [
+        ("message", "completed"), ("function_call", "incomplete"), ("message", "completed")]
+    assert output[2]["content"][0]["text"] == '§{"city": "Par'
