@@ -113,11 +113,6 @@ class LMReplica:
             stream.cancel()
             task.cancel()
 
-    async def check_health(self) -> None:
-        """Ray Serve's health check: the replica is healthy while its model is loaded."""
-        if self.context is None:
-            raise RuntimeError("the model context is closed")
-
     def __del__(self) -> None:
         context = getattr(self, "context", None)
         if context is not None:
