@@ -23,6 +23,7 @@ from lmstream import ModelContext
 from . import chat, completions, messages, misc, responses
 from .errors import APIError
 from .httpio import check_key, error_response, read_json
+from .source import GenerationSource
 from .sse import EventSourceResponse
 from .state import ServerLimits, ServerState
 
@@ -96,19 +97,20 @@ def _post(state: ServerState, route: str, handler: Handler, *, anthropic: bool =
 def create_app(contexts: ModelContext | Mapping[str, ModelContext], *, api_key: str | None = None,
                max_batch_size: int = 8, max_queue: int = 64, max_body_bytes: int = 4 * 1024 * 1024,
                max_n: int = 8, keepalive_s: float = 10.0, cors_origins: list[str] | None = None,
-               default_max_tokens: int = 512) -> Starlette:
+               default_max_tokens: int = 512, sources: Mapping[str, GenerationSource] | None = None) -> Starlette:
     """The ASGI app serving ``contexts`` (one context, or served name -> context).
 
     ``api_key``: required as ``Authorization: Bearer`` (or ``x-api-key`` on /v1/messages).
     ``max_batch_size`` + ``max_queue`` bound the generations in flight (then 503 + Retry-After);
     ``max_body_bytes`` bounds request bodies (413); ``cors_origins`` enables CORS for them only;
-    ``default_max_tokens`` applies when a chat or responses request gives no limit.
+    ``default_max_tokens`` applies when a chat or responses request gives no limit;
+    ``sources``: served name -> where its generations run (default: in process; see source.py).
     """
     if isinstance(contexts, ModelContext):
         contexts = {contexts.info.name: contexts}
     limits = ServerLimits(max_batch_size=max_batch_size, max_queue=max_queue, max_body_bytes=max_body_bytes,
                           max_n=max_n, keepalive_s=keepalive_s, max_tokens_default=default_max_tokens)
-    state = ServerState(contexts, limits, api_key)
+    state = ServerState(contexts, limits, api_key, sources)
 
     async def list_models(request: Request) -> Response:
         try:

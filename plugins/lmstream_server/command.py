@@ -43,8 +43,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
                      help="allow browser requests from ORIGIN, repeatable (default: CORS off)")
     net.add_argument("--drain-timeout", type=int, default=10,
                      help="seconds in-flight streams may finish after Ctrl-C / SIGTERM (default: %(default)s)")
+    scale = parser.add_argument_group("scale-out on Ray Serve (extra lmstream[ray]; see docs/scaling.md)")
+    scale.add_argument("--ray", action="store_true", help="run the model in Ray Serve replicas behind this server")
+    count = scale.add_mutually_exclusive_group()
+    count.add_argument("--replicas", type=int, help="number of replicas (default: 1)")
+    count.add_argument("--autoscale", metavar="MIN:MAX", type=_autoscale, help="autoscale between MIN and MAX replicas")
+    scale.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (default: start a local one)")
     net.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                      help="uvicorn log level (default: %(default)s)")
+
+
+def _autoscale(value: str) -> tuple[int, int]:
+    """``--autoscale MIN:MAX`` (parsed without importing Ray)."""
+    from .ray.launch import parse_autoscale
+
+    return parse_autoscale(value)
 
 
 def load_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -67,6 +80,12 @@ def load_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model, build the app and serve until Ctrl-C / SIGTERM."""
+    if getattr(args, "ray", False):
+        from .ray.launch import run as run_on_ray
+
+        return run_on_ray(args)
+    if getattr(args, "replicas", None) or getattr(args, "autoscale", None) or getattr(args, "ray_address", None):
+        raise ValueError("--replicas, --autoscale and --ray-address need --ray")
     try:
         import uvicorn
     except ImportError:

@@ -81,6 +81,8 @@ async def open_stream(state: ServerState, served: ServedModel, user_input: UserI
         return generate(lm_input, parameters=params, context=context, observers=[state.metrics.observer])
 
     try:
+        if served.source is not None:
+            return await served.source.open(lm_input, params)
         return await asyncio.to_thread(create)
     except ContextLengthError as exc:
         raise APIError(400, str(exc), param="messages", code="context_length_exceeded") from None

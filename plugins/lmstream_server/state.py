@@ -15,6 +15,7 @@ from lmstream import ModelContext
 
 from .errors import APIError
 from .metrics import ServerMetrics
+from .source import GenerationSource
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class ServedModel:
     name: str
     context: ModelContext
     created: int = field(default_factory=lambda: int(time.time()))
+    source: GenerationSource | None = None
+    """Where generations run when not in process (e.g. Ray replicas); the context still prepares."""
 
 
 @dataclass(frozen=True)
@@ -51,13 +54,21 @@ class ServerLimits:
 class ServerState:
     """Models, limits, API key, metrics and the count of generations in flight."""
 
-    def __init__(self, models: Mapping[str, ModelContext], limits: ServerLimits, api_key: str | None) -> None:
+    def __init__(self, models: Mapping[str, ModelContext], limits: ServerLimits, api_key: str | None,
+                 sources: Mapping[str, GenerationSource] | None = None) -> None:
         if not models:
             raise ValueError("create_app needs at least one model context")
-        self.models = {name: ServedModel(name, context) for name, context in models.items()}
+        sources = dict(sources or {})
+        unknown = sorted(set(sources) - set(models))
+        if unknown:
+            raise ValueError(f"sources for models not served: {unknown}")
+        self.models = {name: ServedModel(name, context, source=sources.get(name))
+                       for name, context in models.items()}
         self.limits = limits
         self.api_key = api_key
         self.metrics = ServerMetrics()
+        for source in sources.values():
+            source.attach(self.metrics.registry)
         self.in_flight = 0
 
     def model(self, name: object, param: str = "model") -> ServedModel:
