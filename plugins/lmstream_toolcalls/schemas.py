@@ -39,7 +39,7 @@ def refuse_retrieve(uri: str) -> NoReturn:
     """The registry's retrieve function: nothing outside the schema itself is ever fetched."""
     from referencing.exceptions import NoSuchResource
 
-    raise NoSuchResource(ref=uri)  # type: ignore[call-arg]  (attrs class)
+    raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
 
 
 def check_shape(schema: Any) -> None:
