@@ -25,10 +25,9 @@ from .events import Info, ToolCall
 from .generate import generate_tokens_task
 from .inputs import ChatMessage, ChatTemplateOptions, LMInput, ToolSpec, UserInput, coerce_tools
 from .parameters import GenerationParameters, resolve_parameters
+from .session_file import SESSION_FORMAT, SESSION_VERSION, read_session_file
 from .tool_dispatch import ToolDispatch, encode_result, merge_specs, tools_from_dispatch
 
-SESSION_FORMAT = "lmstream.chat_session"
-SESSION_VERSION = 1
 DEFAULT_MAX_TOOL_ROUNDS = 8
 
 ParametersLike = GenerationParameters | Mapping[str, Any] | None
@@ -281,31 +280,28 @@ class ChatSession:
         ``tool_dispatch``. With ``restore_cache`` the saved token ids are prefilled into a
         fresh cache now (the file must come from the same model), so the next turn reuses them."""
         source = Path(path)
-        try:
-            data = json.loads(source.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"cannot read chat session file {str(source)!r}: {exc}") from exc
-        if not isinstance(data, dict) or data.get("format") != SESSION_FORMAT:
-            raise ValueError(f"{str(source)!r} is not a saved lmstream chat session")
-        if data.get("version") != SESSION_VERSION:
-            raise ValueError(f"{str(source)!r} has session format version {data.get('version')!r}; "
-                             f"this lmstream reads version {SESSION_VERSION}")
-        instructions = data.get("instructions")
-        messages = list(data.get("messages") or [])
+        if not isinstance(context, ModelContext):
+            raise TypeError(f"context must be a ModelContext from lmstream.load(), not {type(context).__name__}")
+        saved = read_session_file(source, _registered_templates(), context.info.chat_template)
+        instructions = saved.instructions
+        messages = list(saved.messages)
         if instructions is not None and messages and messages[0].get("role") == "system":
             messages = messages[1:]
-        session = cls(
-            context, instructions,
-            parameters=parameters if parameters is not None else data.get("parameters"),
-            tools=data.get("tools") or None,
-            tool_dispatch=tool_dispatch,
-            max_tool_rounds=data.get("max_tool_rounds", DEFAULT_MAX_TOOL_ROUNDS),
-            template_options=data.get("template_options"),
-            history=messages,
-        )
-        tokens = (data.get("cache") or {}).get("tokens") or []
+        try:
+            session = cls(
+                context, instructions,
+                parameters=parameters if parameters is not None else saved.parameters,
+                tools=saved.tools or None,
+                tool_dispatch=tool_dispatch,
+                max_tool_rounds=saved.max_tool_rounds,
+                template_options=saved.template_options,
+                history=messages,
+            )
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"cannot read chat session file {str(source)!r}: {exc}") from exc
+        tokens = saved.cache.tokens
         if restore_cache and tokens:
-            session._restore_cache(tokens, data.get("model") or {}, source)
+            session._restore_cache(tokens, saved.model.model_dump(), source)
         return session
 
     def _restore_cache(self, tokens: list[Any], model: Mapping[str, Any], source: Path) -> None:
@@ -331,6 +327,13 @@ class ChatSession:
 
     def __repr__(self) -> str:
         return f"<ChatSession {self.context.info.name!r} messages={len(self._messages)}>"
+
+
+def _registered_templates() -> set[str]:
+    """The chat template names registered with the process-wide plugin system."""
+    from .plugins import get_plugin_system
+
+    return set(get_plugin_system().chat_templates.names())
 
 
 def _as_parameters(parameters: ParametersLike) -> GenerationParameters | dict[str, Any] | None:
