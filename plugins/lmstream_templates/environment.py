@@ -1,15 +1,19 @@
 """The sandboxed Jinja2 environment chat templates run in, with transformers' globals and filters.
 
 Chat templates ship with downloaded models, so they are untrusted code. They run in jinja2's
-``ImmutableSandboxedEnvironment`` with one hardening on top: where jinja2 would quietly
+``ImmutableSandboxedEnvironment`` with hardening on top: where jinja2 would quietly
 render an unsafe attribute (``''.__class__``) as an empty string, we raise, so a probing
-template fails loudly instead of rendering something subtly different.
+template fails loudly instead of rendering something subtly different; and every render is
+bounded in time and size (``limits.py``): loops, macros and calls check a deadline, binary
+operators, padding, joins and formats check the size of what they build, there is no
+``lipsum``, and ``range``/``|batch``/``|slice`` are capped.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -20,6 +24,9 @@ import jinja2.parser
 import jinja2.utils
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from . import limits
+from .limits import TemplateLimitError
 
 
 class TemplateRaised(jinja2.exceptions.TemplateError):
@@ -39,8 +46,22 @@ def tojson(value: Any, ensure_ascii: bool = False, indent: int | str | None = No
 
 
 def strftime_now(format: str) -> str:
-    """``strftime_now(fmt)`` global: the local time formatted (Llama 3.x templates print a date)."""
+    """``strftime_now(fmt)`` global: the local time formatted (Llama 3.x templates print a date).
+    The format may be at most ``max_format_length`` characters."""
+    if not isinstance(format, str):
+        raise TypeError(f"strftime_now() needs a format string, got {type(format).__name__}")
+    bound = limits.current_limits().max_format_length
+    if len(format) > bound:
+        raise TemplateLimitError(f"strftime_now format is longer than the limit ({bound} "
+                                 "characters; set_template_limits(max_format_length=...))")
     return datetime.now().strftime(format)
+
+
+def bounded_range(*args: int) -> range:
+    """``range`` with at most ``max_items`` items."""
+    numbers = range(*args)
+    limits.check_items(len(numbers), "range()")
+    return numbers
 
 
 class TemplateDict:
@@ -88,6 +109,74 @@ class GenerationTag(jinja2.ext.Extension):
         return jinja2.nodes.Scope(body).set_lineno(lineno)
 
 
+class LimitsExtension(jinja2.ext.Extension):
+    """Holds the deadline check that ``StrictSandbox._parse`` plants in every loop and macro
+    body (reached as an extension attribute, which no template can shadow)."""
+
+    identifier = "lmstream_templates.limits"
+
+    def tick(self) -> str:
+        """Check the render's deadline; renders nothing."""
+        limits.tick()
+        return ""
+
+
+def _tick_node() -> jinja2.nodes.Stmt:
+    call = jinja2.nodes.Call(jinja2.nodes.ExtensionAttribute(LimitsExtension.identifier, "tick"),
+                             [], [], None, None)
+    return jinja2.nodes.ExprStmt(call)
+
+
+def _bounded_filter(check: Callable[..., None], original: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter that runs ``check(value, *args)`` before the original (without the context
+    argument jinja passes first to context-taking filters)."""
+    skip = 1 if getattr(original, "jinja_pass_arg", None) is not None else 0
+
+    @functools.wraps(original)
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        check(*args[skip:], **kwargs)
+        return original(*args, **kwargs)
+    return bounded
+
+
+def _check_center(value: Any, width: int = 80) -> None:
+    if isinstance(width, int):
+        limits.check_length(width, "|center")
+
+
+def _check_indent(value: Any, width: Any = 4, *args: Any, **kwargs: Any) -> None:
+    if isinstance(width, int) and isinstance(value, str):
+        limits.check_length(len(value) + (value.count("\n") + 1) * width, "|indent")
+    elif isinstance(width, str) and isinstance(value, str):
+        limits.check_length(len(value) + (value.count("\n") + 1) * len(width), "|indent")
+
+
+def _check_join(value: Any, d: str = "", *args: Any, **kwargs: Any) -> None:
+    if isinstance(d, str):
+        limits.check_joined(d, value)
+
+
+def _check_replace(value: Any, old: Any = "", new: Any = "", *args: Any,
+                   **kwargs: Any) -> None:
+    if isinstance(value, str) and isinstance(old, str) and isinstance(new, str):
+        limits.check_length(limits.replaced_length(value, old, new), "|replace")
+
+
+def _check_slices(value: Any, count: Any = 1, *args: Any, **kwargs: Any) -> None:
+    if isinstance(count, int):
+        limits.check_items(count, "|slice")
+
+
+def _check_batch(value: Any, count: Any = 1, *args: Any, **kwargs: Any) -> None:
+    if isinstance(count, int):
+        limits.check_items(count, "|batch")
+
+
+def _check_format(value: Any, *args: Any, **kwargs: Any) -> None:
+    if isinstance(value, str):
+        limits.check_printf_format(value)
+
+
 class StrictSandbox(ImmutableSandboxedEnvironment):
     """The immutable sandbox, except that touching an unsafe attribute raises at once.
 
@@ -96,10 +185,42 @@ class StrictSandbox(ImmutableSandboxedEnvironment):
     would render silently. Here each raises ``SecurityError`` naming the attribute.
     """
 
+    intercepted_binops = frozenset({"*", "+", "%", "**"})
+
     def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
         raise SecurityError(
             f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe"
         )
+
+    def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any,
+                   right: Any) -> Any:
+        """Operators, once their result is known to stay within the limits."""
+        limits.check_binop(operator, left, right)
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: jinja2.runtime.Context, __obj: Any,
+             *args: Any, **kwargs: Any) -> Any:
+        """Every call from a template checks the deadline and the size of what it builds."""
+        limits.tick()
+        limits.check_call(__obj, args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """``str.format`` with field widths bounded like the other operations."""
+        wrapper = super().wrap_str_format(value)
+        if wrapper is None:
+            return None
+        limits.check_format_spec(value.__self__)
+        return wrapper
+
+    def _parse(self, source: str, name: str | None,
+               filename: str | None) -> jinja2.nodes.Template:
+        """Parse, then plant a deadline check at the top of every loop and macro body."""
+        tree = super()._parse(source, name, filename)
+        for node in tree.find_all((jinja2.nodes.For, jinja2.nodes.Macro,
+                                   jinja2.nodes.CallBlock)):
+            node.body.insert(0, _tick_node())  # type: ignore[attr-defined]
+        return tree
 
 
 MIN_JINJA2 = (3, 1, 6)
@@ -120,6 +241,13 @@ def check_jinja2_version(version: str) -> None:
         )
 
 
+def _count_output(value: Any) -> Any:
+    """``finalize``: count every printed value against the render's output limit."""
+    text = value if isinstance(value, str) else str(value)
+    limits.produce(len(text))
+    return text
+
+
 def build_environment() -> StrictSandbox:
     """A sandbox configured as transformers configures its chat-template environment."""
     check_jinja2_version(jinja2.__version__)
@@ -127,8 +255,16 @@ def build_environment() -> StrictSandbox:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,  # transformers leaves jinja2's default
-        extensions=[jinja2.ext.loopcontrols, GenerationTag],
+        extensions=[jinja2.ext.loopcontrols, GenerationTag, LimitsExtension],
+        finalize=_count_output,
     )
+    env.globals.pop("lipsum", None)
+    env.globals["range"] = bounded_range
+    for name, check in (("center", _check_center), ("indent", _check_indent),
+                        ("join", _check_join), ("replace", _check_replace),
+                        ("slice", _check_slices), ("batch", _check_batch),
+                        ("format", _check_format)):
+        env.filters[name] = _bounded_filter(check, env.filters[name])
     env.filters["tojson"] = tojson
     env.globals["raise_exception"] = raise_exception
     env.globals["strftime_now"] = strftime_now
