@@ -27,6 +27,7 @@ from .inputs import ChatMessage, ChatTemplateOptions, LMInput, ToolSpec, UserInp
 from .parameters import GenerationParameters, resolve_parameters
 from .session_file import SESSION_FORMAT, SESSION_VERSION, read_session_file
 from .tool_dispatch import ToolDispatch, encode_result, merge_specs, tools_from_dispatch
+from .validation import check_path
 
 DEFAULT_MAX_TOOL_ROUNDS = 8
 
@@ -66,7 +67,14 @@ class ChatSession:
         self._dispatch = tools_from_dispatch(tool_dispatch)
         self._tools: list[ToolSpec] | None = merge_specs(coerce_tools(tools), self._dispatch)  # type: ignore[arg-type]
         self._messages: list[ChatMessage] = self._initial_messages()
-        for message in history or ():
+        if history is not None and (isinstance(history, (str, bytes, Mapping))
+                                    or not isinstance(history, Sequence)):
+            raise TypeError(f"history must be a list of ChatMessage or dicts, not "
+                            f"{type(history).__name__}")
+        for index, message in enumerate(history or ()):
+            if not isinstance(message, (ChatMessage, Mapping)):
+                raise TypeError(f"history[{index}] must be a ChatMessage or a dict, not "
+                                f"{type(message).__name__}")
             self._messages.append(_message(message))
         if instructions is not None and any(m.role == "system" for m in self._messages[1:2]):
             raise ValueError("give the system prompt as instructions= or as history's first message, not both")
@@ -246,6 +254,7 @@ class ChatSession:
         """Write the session to a JSON file: messages, instructions, tools, parameters,
         template options and the token ids the prompt cache holds (not the KV tensors:
         ``load`` recomputes them by prefilling those ids)."""
+        check_path(path)
         if self._active_turn() is not None:
             raise RuntimeError("a turn is running; save after it ended")
         cache = self._cache
@@ -279,6 +288,7 @@ class ChatSession:
         """Read a session ``save`` wrote. Tool callables cannot be saved: pass them again as
         ``tool_dispatch``. With ``restore_cache`` the saved token ids are prefilled into a
         fresh cache now (the file must come from the same model), so the next turn reuses them."""
+        check_path(path)
         source = Path(path)
         if not isinstance(context, ModelContext):
             raise TypeError(f"context must be a ModelContext from lmstream.load(), not {type(context).__name__}")

@@ -28,6 +28,9 @@ def load(model: str | None = None, backend: str | None = None, **options: Any) -
     ``tool_parser=`` and ``chat_template=`` override what the model's metadata implies; every
     other option goes to the backend, which rejects the ones it does not know.
     """
+    from .validation import check_backend_name, check_chat_template_option
+
+    check_backend_name(backend)
     system = get_plugin_system()
     backend_name = backend or DEFAULT_BACKEND
     factory = system.backends.get(backend_name)
@@ -45,7 +48,13 @@ def load(model: str | None = None, backend: str | None = None, **options: Any) -
     if not isinstance(backend_model, BackendModel):
         worker.close()
         raise TypeError(f"backend {backend_name!r} returned {type(backend_model).__name__}, not a BackendModel")
-    return ModelContext(backend_model, worker, system, core_options)
+    context = ModelContext(backend_model, worker, system, core_options)
+    try:
+        check_chat_template_option(core_options.get("chat_template"), context.info)
+    except BaseException:
+        context.close()
+        raise
+    return context
 
 
 class ModelContext:

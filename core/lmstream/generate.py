@@ -20,6 +20,7 @@ from .pipeline import DecodedPipeline
 from .producer import ProducerPlan, run
 from .streams import Channel, EventStream, GenerationTask
 from .toolparsing import NO_TOOL_PARSER, ToolParser
+from .validation import check_count, check_generation_call, checked_token_ids
 
 if TYPE_CHECKING:
     from .context import ModelContext
@@ -40,6 +41,7 @@ def generate_task(input: LMInput | UserInput | str, *,
                   on_prefill_progress: Callable[[int, int], None] | None = None,
                   ) -> tuple[EventStream[Event], GenerationTask]:
     """Like ``generate``, plus a task handle for deterministic early stop and the final Info."""
+    check_generation_call(context, input)
     params = resolve_parameters(parameters, {})
     lm_input = _prepare(context, input)
     parser = _tool_parser(context, params, lm_input)
@@ -72,6 +74,7 @@ def generate_tokens_task(input: LMInput | UserInput | str, *,
                          include_stop_token: bool = False,
                          ) -> tuple[EventStream[TokenEvent], GenerationTask]:
     """Like ``generate_tokens``, plus a task handle."""
+    check_generation_call(context, input, include_stop_token)
     params = resolve_parameters(parameters, {})
     if params.stop:
         raise ValueError("stop strings need decoded text: use generate() for parameters.stop, "
@@ -91,16 +94,19 @@ def generate_token_task(*, prompt_token_count: int, context: ModelContext, itera
     Stops on the tokenizer's EOS set and ``stop_token_ids``, on ``max_tokens`` (unlimited unless
     ``parameters`` says so), on cancel, or when the iterator ends (``stop``).
     """
-    if not isinstance(prompt_token_count, int) or prompt_token_count < 0:
-        raise ValueError(f"prompt_token_count must be a non-negative int, got {prompt_token_count!r}")
+    check_generation_call(context, None, include_stop_token)
+    check_count(prompt_token_count, "prompt_token_count")
     if not isinstance(iterator, Iterable):
         raise TypeError(f"iterator must be an iterable of token ids, got {type(iterator).__name__}")
     params = resolve_parameters(parameters, {}) if parameters is not None else GenerationParameters(max_tokens=None)
+    if params.stop:
+        raise ValueError("stop strings need decoded text: use generate() for parameters.stop, "
+                         "or stop_token_ids with token streams")
     channel = Channel()
     record = GenerationRecord(model=context.info, parameters=params, prompt_tokens=prompt_token_count, kind="tokens")
     plan = ProducerPlan(
         channel=channel,
-        make_iterator=lambda control: iter(iterator),
+        make_iterator=lambda control: checked_token_ids(iterator),
         stop_ids=context.stop_token_ids(params),
         max_tokens=params.max_tokens if params.max_tokens is not None else math.inf,
         prompt_tokens=prompt_token_count,

@@ -149,6 +149,11 @@ def _choose(spec: str, *, origin: str, model: ModelInfo | None) -> _Choice:
     )
 
 
+def choose_template(spec: str, model: ModelInfo | None) -> None:
+    """Check that ``spec`` names a usable template (raises TemplateError as rendering would)."""
+    _choose(spec, origin=" (load option chat_template)", model=model)
+
+
 def _resolved(model: ModelInfo) -> _Choice:
     """The renderer the plugins pick for ``model``, or an error saying how to choose one."""
     system = get_plugin_system()
