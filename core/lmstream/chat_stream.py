@@ -245,7 +245,12 @@ class ChatStream(Generic[T]):
             self._end_committed(last)
             return
         self._rounds_dispatched += 1
-        self._start_round()
+        try:
+            self._start_round()
+        except Exception as exc:  # e.g. a tool result that overflows the context
+            # Mid-turn, a round that cannot start ends the turn as documented: with
+            # Info(error) from stream_details, raised by the text-only streams.
+            self._end_failed(Info(StopReason.ERROR, last.stats, exc))
 
     def _end_committed(self, info: Info) -> None:
         self.info = info

@@ -189,11 +189,12 @@ def merge_specs(explicit: Sequence[ToolSpec] | None, tools: Mapping[str, Tool]) 
 
 # -- results ------------------------------------------------------------------------------
 def encode_result(value: Any) -> str:
-    """Tool output as message content: strings as they are, anything else as JSON."""
+    """Tool output as message content: strings as they are, anything else as JSON (standard
+    JSON: NaN and infinities become the strings "NaN", "Infinity", "-Infinity")."""
     if isinstance(value, str):
         return value
     try:
-        return pydantic_core.to_json(value).decode()
+        return pydantic_core.to_json(value, inf_nan_mode="strings").decode()
     except pydantic_core.PydanticSerializationError as exc:
         raise TypeError(f"tool result of type {type(value).__name__} is not JSON-serializable: {exc}") from exc
 
