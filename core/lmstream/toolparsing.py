@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from .events import TextEvent
+from .events import Chunk, TextEvent
 from .inputs import ToolSpec, coerce_tools
 
 
@@ -32,9 +32,28 @@ NO_TOOL_PARSER = "none"
 """Parser name that disables tool-call parsing (text passes through untouched)."""
 
 
+class PassThroughParser:
+    """The ``none`` parser: every delta is content, nothing is ever parsed as a call."""
+
+    def feed(self, text: str) -> list[TextEvent]:
+        """The delta as one content Chunk (nothing for an empty delta)."""
+        if not isinstance(text, str):
+            raise TypeError(f"feed() takes the next text delta (a str), not {type(text).__name__}")
+        return [Chunk(text)] if text else []
+
+    def finish(self) -> list[TextEvent]:
+        """Nothing is held back, so nothing is flushed."""
+        return []
+
+
 def get_tool_parser(name: str, tools: Sequence[ToolSpec | dict[str, Any]] | None = None) -> ToolParser:
-    """A fresh parser registered under ``name``; ``tools`` as ToolSpecs or (OpenAI) dicts."""
+    """A fresh parser registered under ``name``; ``tools`` as ToolSpecs or (OpenAI) dicts.
+    ``"none"`` gives a pass-through parser (text untouched), as the docs promise."""
     from .plugins import get_plugin_system
+
+    if name == NO_TOOL_PARSER:
+        coerce_tools(tools)  # the tools are still checked
+        return PassThroughParser()
 
     factory = get_plugin_system().tool_parsers.get(name)
     return factory(coerce_tools(tools))

@@ -57,3 +57,13 @@ def strict_json(text: str) -> Any:
 def test_tool_results_are_standard_json(value: Any) -> None:
     decoded = strict_json(encode_result(value))
     assert "NaN" in json.dumps(decoded) or "Infinity" in json.dumps(decoded)
+
+
+def test_none_tool_parser_passes_text_through() -> None:
+    from lmstream.toolparsing import ToolParser, get_tool_parser
+
+    parser = get_tool_parser("none")
+    assert isinstance(parser, ToolParser)
+    events = parser.feed('<tool_call>{"name": "f"}</tool_call>') + parser.finish()
+    assert [type(e).__name__ for e in events] == ["Chunk"]
+    assert events[0].text == '<tool_call>{"name": "f"}</tool_call>'
