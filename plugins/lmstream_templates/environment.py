@@ -113,18 +113,16 @@ class LimitsExtension(jinja2.ext.Extension):
     """Holds the deadline check that ``StrictSandbox._parse`` plants in every loop and macro
     body (reached as an extension attribute, which no template can shadow)."""
 
-    identifier = "lmstream_templates.limits"
-
-    def tick(self) -> str:
-        """Check the render's deadline; renders nothing."""
+    @property
+    def deadline(self) -> None:
+        """Reading it checks the render's deadline (a plain attribute read in the compiled
+        template: no sandboxed call, so a loop iteration costs almost nothing more)."""
         limits.tick()
-        return ""
 
 
 def _tick_node() -> jinja2.nodes.Stmt:
-    call = jinja2.nodes.Call(jinja2.nodes.ExtensionAttribute(LimitsExtension.identifier, "tick"),
-                             [], [], None, None)
-    return jinja2.nodes.ExprStmt(call)
+    return jinja2.nodes.ExprStmt(
+        jinja2.nodes.ExtensionAttribute(LimitsExtension.identifier, "deadline"))
 
 
 def _bounded_filter(check: Callable[..., None], original: Callable[..., Any]) -> Callable[..., Any]:
@@ -196,7 +194,7 @@ class StrictSandbox(ImmutableSandboxedEnvironment):
                    right: Any) -> Any:
         """Operators, once their result is known to stay within the limits."""
         limits.check_binop(operator, left, right)
-        return super().call_binop(context, operator, left, right)
+        return self.binop_table[operator](left, right)
 
     def call(__self, __context: jinja2.runtime.Context, __obj: Any,
              *args: Any, **kwargs: Any) -> Any:

@@ -15,7 +15,7 @@ import dataclasses
 import re
 import string
 import time
-from collections.abc import Iterator, Sized
+from collections.abc import Iterator
 from typing import Any
 
 import jinja2
@@ -143,13 +143,18 @@ def check_items(count: int, what: str) -> None:
 
 
 def _len(value: Any) -> int:
-    return len(value) if isinstance(value, Sized) else 0
+    try:
+        return len(value)
+    except TypeError:
+        return 0
 
 
 def check_binop(operator: str, left: Any, right: Any) -> None:
     """Refuse ``*``, ``+``, ``%`` and ``**`` whose result would be over a bound."""
     sequence = (str, list, tuple)
-    if operator == "*":
+    if operator == "+" and type(left) is str and type(right) is str:  # the common case
+        check_length(len(left) + len(right), "concatenation")
+    elif operator == "*":
         for seq, count in ((left, right), (right, left)):
             if isinstance(seq, sequence) and isinstance(count, int):
                 check_length(len(seq) * max(count, 0), "repetition")
