@@ -39,6 +39,9 @@ class ChatMessage(BaseModel):
         check_text(self.tool_call_id, "tool_call_id")
         check_text(self.tool_calls, "tool_calls")
         check_text(self.model_extra, "message")
+        from .validation import check_tool_calls
+
+        check_tool_calls(self.tool_calls)
         return self
 
     def to_template_dict(self) -> dict[str, Any]:

@@ -202,3 +202,28 @@ def check_path(path: Any, field: str = "path") -> None:
         raise TypeError(f"{field} must be a file path, not {type(path).__name__}")
     if not os.fspath(path):
         raise ValueError(f"{field} must not be empty")
+
+
+def check_tool_calls(calls: Any) -> None:
+    """An assistant message's ``tool_calls``: OpenAI shape (``{"type": "function", "function":
+    {"name", "arguments"}}``) or flat (``{"name", "arguments"}``); a name is required and the
+    arguments are a JSON string or an object."""
+    for index, call in enumerate(calls or ()):
+        where = f"tool_calls[{index}]"
+        if not isinstance(call, Mapping):
+            raise ValueError(f"{where} must be an object, not {type(call).__name__}")
+        if call.get("type", "function") != "function":
+            raise ValueError(f"{where}.type must be 'function', got {call.get('type')!r}")
+        function = call.get("function", call)
+        if not isinstance(function, Mapping):
+            raise ValueError(f"{where}.function must be an object with name and arguments")
+        name = function.get("name")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"{where} needs a non-empty function name, got {name!r}")
+        arguments = function.get("arguments", {})
+        if not isinstance(arguments, (str, Mapping)):
+            raise ValueError(f"{where}.arguments must be a JSON string or an object, "
+                             f"not {type(arguments).__name__}")
+        call_id = call.get("id")
+        if call_id is not None and not isinstance(call_id, str):
+            raise ValueError(f"{where}.id must be a string, not {type(call_id).__name__}")

@@ -142,3 +142,23 @@ def test_feed_takes_text_only() -> None:
     with pytest.raises(TypeError, match="feed"):
         parser.feed(None)  # type: ignore[arg-type]
     assert parser.feed("") == []
+
+
+@pytest.mark.parametrize(("calls", "match"), [
+    ([42], "tool_calls"),
+    ([{"type": "web", "function": {"name": "f"}}], "type must be 'function'"),
+    ([{"function": "f"}], "function must be an object"),
+    ([{"function": {"arguments": "{}"}}], "needs a non-empty function name"),
+    ([{"name": ""}], "needs a non-empty function name"),
+    ([{"name": "f", "arguments": 3}], "arguments must be a JSON string or an object"),
+    ([{"id": 7, "function": {"name": "f"}}], "id must be a string"),
+])
+def test_bogus_tool_calls_in_assistant_messages(calls: list[Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        lmstream.ChatMessage(role="assistant", tool_calls=calls)
+
+
+def test_real_tool_call_shapes_are_accepted() -> None:
+    for call in ({"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+                 {"name": "f", "arguments": {"a": 1}}, {"function": {"name": "f"}}):
+        assert lmstream.ChatMessage(role="assistant", tool_calls=[call]).tool_calls == [call]
