@@ -76,7 +76,7 @@ def check_architecture(header: GGUFHeader) -> None:
     kv_heads = _count(metadata, f"{arch}.attention.head_count_kv", MAX_HEADS)
     head_dim = _count(metadata, f"{arch}.attention.key_length", MAX_WIDTH)
     _count(metadata, f"{arch}.context_length", MAX_CONTEXT_LENGTH)
-    _count(metadata, f"{arch}.vocab_size", MAX_WIDTH * 16)
+    vocab = _count(metadata, f"{arch}.vocab_size", MAX_WIDTH * 16)
     _positive_float(metadata, f"{arch}.attention.layer_norm_rms_epsilon")
     _positive_float(metadata, f"{arch}.rope.freq_base")
     kv_heads = kv_heads or heads
@@ -98,6 +98,9 @@ def check_architecture(header: GGUFHeader) -> None:
     if embedding is None or embedding.shape[0] != hidden:
         raise ModelLoadError(f"GGUF tensor token_embd.weight does not match embedding_length "
                              f"{hidden}")
+    if vocab is not None and embedding.shape[-1] != vocab:
+        raise ModelLoadError(f"GGUF metadata {arch}.vocab_size={vocab}, but token_embd.weight "
+                             f"holds {embedding.shape[-1]} tokens")
     for layer in range(blocks):
         prefix = f"blk.{layer}."
         _expect_shape(tensors, f"{prefix}attn_q.weight", (hidden, heads * head_dim))

@@ -147,6 +147,7 @@ ARCHITECTURE_CASES: dict[str, tuple[dict[str, Any], str]] = {
     "bool count": ({"llama.feed_forward_length": True}, "feed_forward_length=True"),
     "nan epsilon": ({"llama.attention.layer_norm_rms_epsilon": float("nan")}, "epsilon"),
     "wrong ffn": ({"llama.feed_forward_length": 64}, "ffn_up"),
+    "huge vocabulary": ({"llama.vocab_size": 10_000_000}, "vocab_size=10000000"),
 }
 
 
