@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lmstream.errors import ModelLoadError
 from lmstream.gguf_reader import GGUFFormatError, read_gguf_header
@@ -178,3 +180,26 @@ def test_valid_tiny_model_passes_the_checks(tmp_path: Path) -> None:
     from lmstream_mlx.gguf_checks import check_architecture
 
     check_architecture(read_gguf_header(write_tiny_llama(tmp_path / "tiny.gguf")))
+
+
+VALID: list[bytes] = []
+
+
+@settings(max_examples=150, deadline=1000,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1,
+                      max_size=6))
+def test_mutated_bytes_read_or_refuse(edits: list[tuple[int, int]], tmp_path: Path) -> None:
+    """Any byte mutation of a valid file either reads or is a GGUFFormatError, quickly."""
+    path = tmp_path / "mutated.gguf"
+    if not VALID:
+        VALID.append(small_file(tmp_path / "valid.gguf").read_bytes())
+    data = bytearray(VALID[0])
+    for position, value in edits:
+        data[position % len(data)] = value
+    path.write_bytes(bytes(data))
+    try:
+        header = read_gguf_header(path)
+    except GGUFFormatError:
+        return
+    assert header.version in (2, 3)
