@@ -25,7 +25,12 @@ from .events import Info, ToolCall
 from .generate import generate_tokens_task
 from .inputs import ChatMessage, ChatTemplateOptions, LMInput, ToolSpec, UserInput, coerce_tools
 from .parameters import GenerationParameters, resolve_parameters
-from .session_file import SESSION_FORMAT, SESSION_VERSION, read_session_file
+from .session_file import (
+    SESSION_FORMAT,
+    SESSION_VERSION,
+    read_session_file,
+    saved_template_options,
+)
 from .tool_dispatch import ToolDispatch, encode_result, merge_specs, tools_from_dispatch
 from .validation import check_path
 
@@ -266,7 +271,9 @@ class ChatSession:
             "instructions": self.instructions,
             "max_tool_rounds": self.max_tool_rounds,
             "parameters": self.parameters.model_dump(mode="json"),
-            "template_options": self.template_options.model_dump(mode="json"),
+            "template_options": saved_template_options(self.template_options.model_dump(mode="json"),
+                                                       _registered_templates(),
+                                                       self.context.info.chat_template),
             "tools": [spec.model_dump(mode="json") for spec in self.tools or []],
             "messages": [m.model_dump(mode="json", exclude_none=True) for m in self._messages],
             "cache": {"tokens": tokens},

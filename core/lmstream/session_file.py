@@ -108,6 +108,20 @@ def check_template_spec(spec: Any, registered: set[str], model_templates: Any) -
             "Jinja text; a session file may not name a template file")
 
 
+def saved_template_options(options: dict[str, Any], registered: set[str],
+                           model_templates: Any) -> dict[str, Any]:
+    """Template options as ``save`` writes them: a template given as a file path is stored as
+    its text, since ``load`` never reads a path from a session file."""
+    spec = options.get("template")
+    if not isinstance(spec, str) or check_template_spec(spec, registered, model_templates) is None:
+        return options
+    try:
+        text = Path(spec).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, ValueError):
+        return options  # load will refuse it with a clear error
+    return {**options, "template": text}
+
+
 def read_session_file(path: Path, registered: set[str], model_templates: Any) -> SessionFile:
     """Read and validate a session file; any problem is a ValueError naming the file."""
     import json

@@ -104,3 +104,18 @@ def test_every_malformed_file_is_one_clear_value_error(
         ChatSession.load(path, context)
     assert str(path) in str(caught.value)
     assert not isinstance(caught.value, UnicodeError)
+
+
+def test_a_session_using_a_template_file_saves_its_text(
+        scripted: Callable[..., lmstream.ModelContext], tmp_path: Path) -> None:
+    template = tmp_path / "t.jinja"
+    template.write_text("{% for m in messages %}<{{ m.content }}>{% endfor %}", encoding="utf-8")
+    context = scripted(reply="ok")
+    session = ChatSession(context, template_options={"template": str(template)})
+    assert session.respond("hi") == "ok"
+    path = tmp_path / "s.json"
+    session.save(path)
+    saved = json.loads(path.read_text(encoding="utf-8"))["template_options"]["template"]
+    assert saved == template.read_text(encoding="utf-8")
+    restored = ChatSession.load(path, context)
+    assert restored.respond("again") == "ok"
