@@ -22,6 +22,7 @@ import jinja2.ext
 import jinja2.nodes
 import jinja2.parser
 import jinja2.utils
+import jinja2.visitor
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -119,6 +120,31 @@ class LimitsExtension(jinja2.ext.Extension):
         template: no sandboxed call, so a loop iteration costs almost nothing more)."""
         limits.tick()
 
+    def concat(self, *values: Any) -> str:
+        """The ``~`` operator, once the joined text is known to stay within the limits."""
+        for value in values:
+            if not isinstance(value, str):
+                limits.check_text_size(value, "concatenation (~)")
+        pieces = [value if isinstance(value, str) else str(value) for value in values]
+        limits.check_length(sum(map(len, pieces)), "concatenation (~)")
+        return "".join(pieces)
+
+
+class _Bounds(jinja2.visitor.NodeTransformer):
+    """Plants a deadline check at the top of every loop and macro body and routes ``~``
+    through ``LimitsExtension.concat`` (jinja compiles it to a join no sandbox hook sees)."""
+
+    def visit_Concat(self, node: jinja2.nodes.Concat) -> jinja2.nodes.Node:
+        self.generic_visit(node)
+        method = jinja2.nodes.ExtensionAttribute(LimitsExtension.identifier, "concat")
+        return jinja2.nodes.Call(method, node.nodes, [], None, None).set_lineno(node.lineno)
+
+    def generic_visit(self, node: jinja2.nodes.Node, *args: Any, **kwargs: Any) -> Any:
+        result = super().generic_visit(node, *args, **kwargs)
+        if isinstance(node, (jinja2.nodes.For, jinja2.nodes.Macro, jinja2.nodes.CallBlock)):
+            node.body.insert(0, _tick_node())
+        return result
+
 
 def _tick_node() -> jinja2.nodes.Stmt:
     return jinja2.nodes.ExprStmt(
@@ -173,6 +199,20 @@ def _check_batch(value: Any, count: Any = 1, *args: Any, **kwargs: Any) -> None:
 def _check_format(value: Any, *args: Any, **kwargs: Any) -> None:
     if isinstance(value, str):
         limits.check_printf_format(value)
+        limits.check_binop("%", value, kwargs if kwargs else tuple(args))
+
+
+def _check_text(value: Any, *args: Any, **kwargs: Any) -> None:
+    limits.check_text_size(value, "converting a value to text")
+
+
+def _check_tojson(value: Any, *args: Any, **kwargs: Any) -> None:
+    indent = kwargs.get("indent", args[1] if len(args) > 1 else None)
+    width = indent if isinstance(indent, int) and not isinstance(indent, bool) else \
+        len(indent) if isinstance(indent, str) else 0
+    limits.check_length(width, "tojson indent")
+    bound = limits.current_limits().max_sequence_length
+    limits.check_length(limits.text_size(value, bound) * (1 + max(width, 0)), "tojson")
 
 
 class StrictSandbox(ImmutableSandboxedEnvironment):
@@ -208,17 +248,22 @@ class StrictSandbox(ImmutableSandboxedEnvironment):
         wrapper = super().wrap_str_format(value)
         if wrapper is None:
             return None
-        limits.check_format_spec(value.__self__)
-        return wrapper
+        fmt = value.__self__
+        limits.check_format_spec(fmt)
+
+        @functools.wraps(wrapper)
+        def bounded(*args: Any, **kwargs: Any) -> str:
+            limits.check_format_call(fmt, args, kwargs)
+            return wrapper(*args, **kwargs)
+        return bounded
 
     def _parse(self, source: str, name: str | None,
                filename: str | None) -> jinja2.nodes.Template:
-        """Parse, then plant a deadline check at the top of every loop and macro body."""
+        """Parse, then bound the tree (``_Bounds``): deadline checks in loops and macros,
+        ``~`` through a size check."""
         tree = super()._parse(source, name, filename)
-        for node in tree.find_all((jinja2.nodes.For, jinja2.nodes.Macro,
-                                   jinja2.nodes.CallBlock)):
-            node.body.insert(0, _tick_node())  # type: ignore[attr-defined]
-        return tree
+        bounded: jinja2.nodes.Template = _Bounds().visit(tree)
+        return bounded
 
 
 MIN_JINJA2 = (3, 1, 6)
@@ -241,6 +286,8 @@ def check_jinja2_version(version: str) -> None:
 
 def _count_output(value: Any) -> Any:
     """``finalize``: count every printed value against the render's output limit."""
+    if not isinstance(value, str):
+        limits.check_text_size(value, "printing a value")
     text = value if isinstance(value, str) else str(value)
     limits.produce(len(text))
     return text
@@ -261,9 +308,10 @@ def build_environment() -> StrictSandbox:
     for name, check in (("center", _check_center), ("indent", _check_indent),
                         ("join", _check_join), ("replace", _check_replace),
                         ("slice", _check_slices), ("batch", _check_batch),
-                        ("format", _check_format)):
+                        ("format", _check_format), ("string", _check_text),
+                        ("pprint", _check_text)):
         env.filters[name] = _bounded_filter(check, env.filters[name])
-    env.filters["tojson"] = tojson
+    env.filters["tojson"] = _bounded_filter(_check_tojson, tojson)
     env.globals["raise_exception"] = raise_exception
     env.globals["strftime_now"] = strftime_now
     env.globals["dict"] = TemplateDict()

@@ -149,6 +149,36 @@ def _len(value: Any) -> int:
         return 0
 
 
+def text_size(value: Any, bound: int) -> int:
+    """About how long ``str(value)`` would be, stopping as soon as it passes ``bound`` (so a
+    list holding the same long string 100,000 times costs two steps, not 100 GB)."""
+    total = 0
+    stack = [value]
+    while stack and total <= bound:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item) + 2
+        elif isinstance(item, dict):
+            total += 2 + 2 * len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            total += 2 + 2 * len(item)
+            stack.extend(item)
+        else:
+            total += 24
+    return total
+
+
+def check_text_size(value: Any, what: str) -> None:
+    """Refuse turning ``value`` into text when that text would pass max_sequence_length."""
+    if isinstance(value, str):
+        check_length(len(value), what)
+    else:
+        bound = current_limits().max_sequence_length
+        check_length(text_size(value, bound), what)
+
+
 def check_binop(operator: str, left: Any, right: Any) -> None:
     """Refuse ``*``, ``+``, ``%`` and ``**`` whose result would be over a bound."""
     sequence = (str, list, tuple)
@@ -158,12 +188,20 @@ def check_binop(operator: str, left: Any, right: Any) -> None:
         for seq, count in ((left, right), (right, left)):
             if isinstance(seq, sequence) and isinstance(count, int):
                 check_length(len(seq) * max(count, 0), "repetition")
+                if count > 0 and not isinstance(seq, str):
+                    bound = current_limits().max_sequence_length
+                    check_length(text_size(seq, bound) * count, "list repetition (as text)")
     elif operator == "+" and isinstance(left, sequence) and isinstance(right, sequence):
         check_length(len(left) + len(right), "concatenation")
+        if not isinstance(left, str):
+            check_text_size([left, right], "list concatenation")
     elif operator == "%" and isinstance(left, str):
         check_printf_format(left)
-        check_length(len(left) + sum(_len(v) for v in (right if isinstance(right, tuple)
-                                                        else (right,))), "string formatting")
+        values = right.values() if isinstance(right, dict) else \
+            right if isinstance(right, tuple) else (right,)
+        bound = current_limits().max_sequence_length
+        biggest = max((text_size(v, bound) for v in values), default=0)
+        check_length(len(left) + left.count("%") * biggest, "string formatting")
     elif operator == "**" and isinstance(left, int) and isinstance(right, int) \
             and abs(left) > 1 and right > 0 and right * abs(left).bit_length() > 64 * 1024:
         raise TemplateLimitError(f"{left} ** {right} is too large a number for a template")
@@ -181,6 +219,16 @@ def check_printf_format(fmt: str) -> None:
                 raise TemplateLimitError("'*' widths in % formatting are not allowed in templates")
             if group is not None:
                 check_length(int(group), "a % format width")
+
+
+def check_format_call(fmt: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Refuse ``str.format`` calls whose result would pass max_sequence_length."""
+    bound = current_limits().max_sequence_length
+    values = list(args) + list(kwargs.values())
+    if len(values) == 1 and isinstance(values[0], dict):  # format_map
+        values = list(values[0].values())
+    biggest = max((text_size(v, bound) for v in values), default=0)
+    check_length(len(fmt) + fmt.count("{") * biggest, "str.format")
 
 
 def check_format_spec(fmt: str) -> None:
@@ -227,5 +275,10 @@ def replaced_length(text: str, old: str, new: str) -> int:
 def check_joined(separator: str, items: Any) -> None:
     """Refuse a join whose result would be over max_sequence_length."""
     if isinstance(items, (list, tuple)):
-        total = sum(_len(item) for item in items) + len(separator) * max(len(items) - 1, 0)
+        bound = current_limits().max_sequence_length
+        total = len(separator) * max(len(items) - 1, 0)
+        for item in items:
+            total += text_size(item, bound)
+            if total > bound:
+                break
         check_length(total, "join")

@@ -32,13 +32,30 @@ SIZE_BOMBS = {
     "center filter": ("{{ 'a'|center(10**9) }}", r"\|center"),
     "replace": ("{{ ('x'*100000).replace('', 'y'*100000) }}", "str.replace"),
     "replace filter": ("{{ ('x'*100000)|replace('', 'y'*100000) }}", r"\|replace"),
-    "join filter": ("{{ ([('x'*100000)] * 100000)|join }}", "join"),
-    "join method": ("{{ ''.join([('x'*100000)] * 100000) }}", "join"),
+    "join filter": ("{% set big = 'x' * 600000 %}{{ [big, big]|join }}", "join"),
+    "join method": ("{% set big = 'x' * 600000 %}{{ ''.join([big, big]) }}", "join"),
     "slice": ("{{ [1]|slice(10**9)|list|length }}", r"\|slice"),
     "batch": ("{{ [1]|batch(10**9, 0)|list|length }}", r"\|batch"),
     "range": ("{{ range(10**9)|length }}", r"range\(\)"),
     "indent": ("{{ ('\n'*100000)|indent(100000) }}", r"\|indent"),
     "power": ("{% set n = 10**9 %}{{ 2 ** n }}", "too large a number"),
+    "tilde doubling": ("{% set ns = namespace(s='x') %}{% for i in range(60) %}"
+                       "{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}", r"concatenation \(~\)"),
+    "printed references": ("{% set big = 'x' * 1000000 %}{{ [big] * 100000 }}", "list repetition"),
+    "printed dict": ("{% set big = 'x' * 1000000 %}{{ dict.fromkeys(range(1000), big) }}",
+                     "printing a value"),
+    "string filter": ("{% set big = 'x' * 1000000 %}{{ (dict.fromkeys(range(1000), big)|string)"
+                      "|length }}", "converting a value to text"),
+    "tojson refs": ("{% set big = 'x' * 1000000 %}{{ dict.fromkeys(range(1000), big)|tojson }}",
+                    "tojson"),
+    "tojson indent": ("{{ range(1000)|list|tojson(indent=100000) }}", "tojson"),
+    "format repeat": ("{% set big = 'x' * 1000000 %}{{ ('{0}' * 1000).format(big) }}",
+                      "str.format"),
+    "printf mapping": ("{% set big = 'x' * 1000000 %}{{ ('%(a)s' * 1000) % {'a': big} }}",
+                       "string formatting"),
+    "list append refs": ("{% set big = 'x' * 1000000 %}{% set ns = namespace(l=[]) %}"
+                         "{% for i in range(100000) %}{% set ns.l = ns.l + [big] %}{% endfor %}"
+                         "{{ ns.l|length }}", "list concatenation"),
     "captured output": ("{% set s %}{% for i in range(100000) %}{{ 'x'*1000 }}{% endfor %}"
                         "{% endset %}{{ s|length }}", "output limit"),
 }
