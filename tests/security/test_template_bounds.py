@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import tracemalloc
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -138,3 +139,47 @@ def test_the_deadline_cannot_be_shadowed(short_limit: None) -> None:
     error, elapsed, _ = measured(source)
     assert error is not None and "time limit" in str(error)
     assert elapsed < 2
+
+
+ATOMS = ["'ab'", "'x' * 1000", "[1, 2]", "[big]", "big", "10", "1000", "100000", "none",
+         "range(1000)", "dict.fromkeys(range(100), big)", "messages"]
+BINARY = ["*", "+", "~", "%"]
+FILTERS = ["|join", "|list", "|string", "|tojson", "|center(1000)", "|batch(3)", "|length",
+           "|reverse", "|indent(8)", "|format(big)", "|replace('', big)", "|sort"]
+
+
+def expressions() -> Any:
+    from hypothesis import strategies as st
+
+    return st.recursive(
+        st.sampled_from(ATOMS),
+        lambda inner: st.one_of(
+            st.builds(lambda a, op, b: f"({a} {op} {b})", inner, st.sampled_from(BINARY), inner),
+            st.builds(lambda a, f: f"({a}{f})", inner, st.sampled_from(FILTERS)),
+        ),
+        max_leaves=6,
+    )
+
+
+def test_random_expressions_stay_bounded(short_limit: None) -> None:
+    """Any mix of the operations that build text either renders small or trips a bound."""
+    from hypothesis import HealthCheck, given, settings
+
+    @settings(max_examples=60, deadline=3000, suppress_health_check=[HealthCheck.too_slow])
+    @given(expression=expressions(), loop=st_booleans())
+    def check(expression: str, loop: bool) -> None:
+        body = f"{{{{ {expression} }}}}"
+        if loop:
+            body = f"{{% for i in range(50) %}}{body}{{% endfor %}}"
+        error, elapsed, peak = measured("{% set big = 'y' * 900000 %}" + body)
+        assert elapsed < 3
+        assert peak < 4 * PEAK_BYTES
+        assert error is None or isinstance(error, TemplateError)
+
+    check()
+
+
+def st_booleans() -> Any:
+    from hypothesis import strategies as st
+
+    return st.booleans()
