@@ -5,6 +5,7 @@ from __future__ import annotations
 from .backend import BackendModel, GenerationControl, ModelInfo, PromptCache, Tokenizer
 from .chat_session import ChatSession
 from .chat_stream import ChatStream, SessionEvent
+from .commands import Command
 from .context import ModelContext, load
 from .errors import (
     ContextLengthError,
@@ -57,6 +58,7 @@ __all__ = [
     "ChatStream",
     "ChatTemplateOptions",
     "Chunk",
+    "Command",
     "ContextLengthError",
     "DuplicateNameError",
     "Event",

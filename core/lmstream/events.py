@@ -65,6 +65,8 @@ class ToolCall:
     id: str
     name: str
     arguments: dict[str, Any]
+    index: int | None = None
+    """The call's ``ToolCallDelta.index`` (set only with ``stream_tool_calls``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,13 @@ class RejectedToolCall:
     text: str
     reason: str
     detail: str
+    index: int | None = None
+    """The index of the call's ``ToolCallDelta``s when some were sent before it was rejected."""
+    name: str | None = None
+    """The tool's name when the call parsed but was refused (``undeclared_tool``,
+    ``invalid_arguments``); ChatSession answers such a call with an error result."""
+    arguments: dict[str, Any] | None = None
+    """The parsed arguments of such a call."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from .detokenize import make_detokenizer
 from .events import Chunk, TokenLogprob
 from .parameters import GenerationParameters
 from .textstages import ReasoningSplitter, StopStrings
-from .toolparsing import ToolParser
+from .toolparsing import ToolParser, with_deltas
 
 _NO_EVENTS: list[Any] = []
 
@@ -31,6 +31,8 @@ class DecodedPipeline:
         markers = parameters.reasoning_markers
         self._reasoning = (ReasoningSplitter(markers[0], markers[1], start_in_reasoning=starts_in_reasoning)
                            if markers else None)
+        if parser is not None and parameters.stream_tool_calls:
+            parser = with_deltas(parser)
         self._parser = parser
         self._pending: list[int] = []
         self._logprobs: list[TokenLogprob] | None = [] if parameters.logprobs else None

@@ -17,6 +17,8 @@ import pluggy
 
 from . import hookspecs
 from .backend import BackendFactory, ModelInfo
+from .commands import Command
+from .errors import DuplicateNameError
 from .registry import Registry
 from .templating import ChatTemplateRenderer
 from .toolparsing import ToolParserFactory
@@ -105,7 +107,22 @@ class PluginSystem:
                     _registry.register(name, item, owner=_owner)
 
                 impl.function(register=register)
+        registries["command"] = self._build_commands()
         return registries
+
+    def _build_commands(self) -> Registry[Any]:
+        """The ``command`` registry; a name registered twice is a warning, the first one wins."""
+        registry: Registry[Any] = Registry("command")
+        for impl in self.pm.hook.lmstream_register_commands.get_hookimpls():
+
+            def register(name: str, command: Any, _owner: str = impl.plugin_name) -> None:
+                try:
+                    registry.register(name, command, owner=_owner)
+                except DuplicateNameError as exc:
+                    logger.warning("%s; keeping the first", exc)
+
+            impl.function(register=register)
+        return registry
 
     def _registry(self, kind: str) -> Registry[Any]:
         with self._lock:
@@ -127,6 +144,11 @@ class PluginSystem:
     def chat_templates(self) -> Registry[ChatTemplateRenderer]:
         """Chat-template renderers by name."""
         return self._registry("chat template")
+
+    @property
+    def commands(self) -> Registry[Command]:
+        """``lmstream`` subcommands added by plugins, by name."""
+        return self._registry("command")
 
     @property
     def observers(self) -> Registry[Callable[..., Any]]:

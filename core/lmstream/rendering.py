@@ -9,6 +9,8 @@ goes to the renderer registered as ``jinja`` (the built-in templates plugin).
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,4 +201,32 @@ def _render(choice: _Choice, messages: MessagesLike, tools: ToolsLike, options: 
     if not isinstance(rendered, str):
         label = choice.label or f"chat template {choice.renderer_name!r}"
         raise TemplateRenderError(label, f"renderer returned {type(rendered).__name__}, not str")
+    if request.tools:
+        _warn_if_tools_ignored(choice, request, rendered)
     return rendered
+
+
+_CHECKED_FOR_TOOLS: set[tuple[str | None, str, str | None]] = set()
+
+
+class ToolsIgnoredWarning(UserWarning):
+    """The chat template does not render tools: the model never sees them."""
+
+
+def _warn_if_tools_ignored(choice: _Choice, request: TemplateRequest, rendered: str) -> None:
+    """Once per model and template: warn when rendering without the tools gives the same text
+    (the default model's template, for one, has no tool section)."""
+    model = request.model
+    key = (model.name if model is not None else None, choice.renderer_name, choice.source)
+    if key in _CHECKED_FOR_TOOLS:
+        return
+    _CHECKED_FOR_TOOLS.add(key)
+    try:
+        without = choice.renderer(dataclasses.replace(request, tools=None))
+    except Exception:  # a template that needs tools renders them: nothing to warn about
+        return
+    if without == rendered:
+        who = f"model {model.name!r}" if model is not None else (choice.label or "template")
+        warnings.warn(f"the chat template of {who} does not render tools, so the model never "
+                      "sees them; pass a template that does (options.template or the "
+                      "chat_template load option)", ToolsIgnoredWarning, stacklevel=4)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from .events import Chunk, TextEvent
+from .events import Chunk, TextEvent, ToolCall, ToolCallDelta
 from .inputs import ToolSpec, coerce_tools
 
 
@@ -57,3 +58,47 @@ def get_tool_parser(name: str, tools: Sequence[ToolSpec | dict[str, Any]] | None
 
     factory = get_plugin_system().tool_parsers.get(name)
     return factory(coerce_tools(tools))
+
+
+def with_deltas(parser: ToolParser) -> ToolParser:
+    """``parser`` emitting ``ToolCallDelta`` events (``GenerationParameters.stream_tool_calls``).
+
+    A parser with a ``stream_deltas()`` method streams calls itself (the built-in ones do);
+    any other is wrapped so that each ``ToolCall`` is preceded by one delta carrying all of
+    its arguments, which keeps the delta contract for third-party parsers too.
+    """
+    enable = getattr(parser, "stream_deltas", None)
+    if callable(enable):
+        enable(True)
+        return parser
+    return _WholeCallDeltas(parser)
+
+
+class _WholeCallDeltas:
+    """Adds one ``ToolCallDelta`` before each ``ToolCall`` of a parser that cannot stream."""
+
+    def __init__(self, parser: ToolParser) -> None:
+        self._parser = parser
+        self._index = 0
+        self.silent_text = getattr(parser, "silent_text", None)
+
+    def feed(self, text: str) -> list[TextEvent]:
+        """The wrapped parser's events, deltas added."""
+        return self._add(self._parser.feed(text))
+
+    def finish(self) -> list[TextEvent]:
+        """The wrapped parser's last events, deltas added."""
+        return self._add(self._parser.finish())
+
+    def _add(self, events: list[TextEvent]) -> list[TextEvent]:
+        if not any(type(e) is ToolCall for e in events):
+            return events
+        out: list[TextEvent] = []
+        for event in events:
+            if type(event) is ToolCall:
+                index, self._index = self._index, self._index + 1
+                out.append(ToolCallDelta(index, event.id, event.name,
+                                         json.dumps(event.arguments, ensure_ascii=False)))
+                event = ToolCall(event.id, event.name, event.arguments, index)
+            out.append(event)
+        return out

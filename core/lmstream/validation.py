@@ -227,3 +227,20 @@ def check_tool_calls(calls: Any) -> None:
         call_id = call.get("id")
         if call_id is not None and not isinstance(call_id, str):
             raise ValueError(f"{where}.id must be a string, not {type(call_id).__name__}")
+
+
+MAX_SCHEMA_DEPTH = 64
+"""How deeply a tool's parameters schema may nest (walked before any recursive processing)."""
+
+
+def check_depth(value: Any, field: str, limit: int = MAX_SCHEMA_DEPTH) -> None:
+    """Refuse dicts/lists nested deeper than ``limit`` (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            raise ValueError(f"{field} nests deeper than {limit} levels")
+        if isinstance(node, Mapping):
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend((child, depth + 1) for child in node)

@@ -202,6 +202,14 @@ def _check_format(value: Any, *args: Any, **kwargs: Any) -> None:
         limits.check_binop("%", value, kwargs if kwargs else tuple(args))
 
 
+def _check_sized(value: Any, *args: Any, **kwargs: Any) -> None:
+    try:
+        count = len(value)
+    except TypeError:
+        return
+    limits.check_items(count, "a filter over a collection")
+
+
 def _check_text(value: Any, *args: Any, **kwargs: Any) -> None:
     limits.check_text_size(value, "converting a value to text")
 
@@ -309,7 +317,9 @@ def build_environment() -> StrictSandbox:
                         ("join", _check_join), ("replace", _check_replace),
                         ("slice", _check_slices), ("batch", _check_batch),
                         ("format", _check_format), ("string", _check_text),
-                        ("pprint", _check_text)):
+                        ("pprint", _check_text), ("sort", _check_sized),
+                        ("unique", _check_sized), ("list", _check_sized),
+                        ("dictsort", _check_sized), ("groupby", _check_sized)):
         env.filters[name] = _bounded_filter(check, env.filters[name])
     env.filters["tojson"] = _bounded_filter(_check_tojson, tojson)
     env.globals["raise_exception"] = raise_exception

@@ -57,6 +57,7 @@ SIZE_BOMBS = {
     "list append refs": ("{% set big = 'x' * 1000000 %}{% set ns = namespace(l=[]) %}"
                          "{% for i in range(100000) %}{% set ns.l = ns.l + [big] %}{% endfor %}"
                          "{{ ns.l|length }}", "list concatenation"),
+    "sort a long string": ("{{ ('x' * 900000)|sort|length }}", "filter over a collection"),
     "captured output": ("{% set s %}{% for i in range(100000) %}{{ 'x'*1000 }}{% endfor %}"
                         "{% endset %}{{ s|length }}", "output limit"),
 }

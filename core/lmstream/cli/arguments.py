@@ -77,7 +77,7 @@ def _conversation_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``lmstream`` parser with its four commands."""
+    """The ``lmstream`` parser with its four built-in commands and those plugins register."""
     parser = argparse.ArgumentParser(
         prog="lmstream", description="Streaming LLM generation with pluggable backends.")
     parser.add_argument("--verbose", "-v", action="count", default=0,
@@ -116,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="prompt length in tokens (default: %(default)s)")
     bench.add_argument("--max-tokens", "-n", type=int, default=32,
                        help="tokens to generate per run (default: %(default)s)")
+    from .plugin_commands import add_plugin_commands
+
+    add_plugin_commands(commands)
     return parser
 
 

@@ -53,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.verbose)
     console = Console(sys.stdout, sys.stderr)
     try:
+        plugin_command = getattr(args, "plugin_command", None)
+        if plugin_command is not None:
+            code: int = plugin_command.run(args)
+            return code
         return _command(args.command)(args, console)
     except KeyboardInterrupt:
         console.end_answer()
