@@ -13,12 +13,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import mlx.core as mx
 import mlx.nn as nn
 
-from lmstream.errors import ModelLoadError
+from lmstream import ModelLoadError
 from lmstream.gguf_reader import read_gguf_header
 
 from .gguf_checks import check_architecture
@@ -76,9 +76,10 @@ def read_gguf(path: Path) -> tuple[dict[str, mx.array], dict[str, Any]]:
             "(expanded to float16).")
     check_architecture(header)
     try:
-        weights, raw = mx.load(str(path), return_metadata=True)
+        loaded = mx.load(str(path), return_metadata=True)
     except (RuntimeError, ValueError) as exc:
         raise ModelLoadError(f"mlx could not load GGUF file {path}: {exc}") from exc
+    weights, raw = cast("tuple[dict[str, mx.array], dict[str, Any]]", loaded)  # mlx's stub: a union
     return weights, plain_metadata(raw)
 
 
@@ -177,7 +178,7 @@ def quantization_of(weights: Mapping[str, mx.array], in_dims: Mapping[str, int])
     return result
 
 
-class FrequencyRoPE(nn.Module):
+class FrequencyRoPE(nn.Module):  # type: ignore[misc]  # mlx.nn is untyped
     """Rotary embedding with per-dimension frequency factors (GGUF ``rope_freqs``, Llama 3.1)."""
 
     def __init__(self, dims: int, base: float, factors: mx.array) -> None:

@@ -278,9 +278,10 @@ class ChatSession:
             "instructions": self.instructions,
             "max_tool_rounds": self.max_tool_rounds,
             "parameters": self.parameters.model_dump(mode="json"),
-            "template_options": saved_template_options(self.template_options.model_dump(mode="json"),
-                                                       _registered_templates(),
-                                                       self.context.info.chat_template),
+            "template_options": saved_template_options(
+                self.template_options.model_dump(mode="json"),
+                set(self.context.plugin_system.chat_templates.names()),
+                self.context.info.chat_template),
             "tools": [spec.model_dump(mode="json") for spec in self.tools or []],
             "messages": [m.model_dump(mode="json", exclude_none=True) for m in self._messages],
             "cache": {"tokens": tokens},
@@ -306,7 +307,8 @@ class ChatSession:
         source = Path(path)
         if not isinstance(context, ModelContext):
             raise TypeError(f"context must be a ModelContext from lmstream.load(), not {type(context).__name__}")
-        saved = read_session_file(source, _registered_templates(), context.info.chat_template)
+        saved = read_session_file(source, set(context.plugin_system.chat_templates.names()),
+                                  context.info.chat_template)
         instructions = saved.instructions
         messages = list(saved.messages)
         if instructions is not None and messages and messages[0].get("role") == "system":
@@ -351,13 +353,6 @@ class ChatSession:
 
     def __repr__(self) -> str:
         return f"<ChatSession {self.context.info.name!r} messages={len(self._messages)}>"
-
-
-def _registered_templates() -> set[str]:
-    """The chat template names registered with the process-wide plugin system."""
-    from .plugins import get_plugin_system
-
-    return set(get_plugin_system().chat_templates.names())
 
 
 def _as_parameters(parameters: ParametersLike) -> GenerationParameters | dict[str, Any] | None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .events import Chunk, TextEvent, ToolCall, ToolCallDelta
 from .inputs import ToolSpec, coerce_tools
+
+if TYPE_CHECKING:
+    from .plugins import PluginSystem
 
 
 @runtime_checkable
@@ -47,16 +50,22 @@ class PassThroughParser:
         return []
 
 
-def get_tool_parser(name: str, tools: Sequence[ToolSpec | dict[str, Any]] | None = None) -> ToolParser:
+def get_tool_parser(name: str, tools: Sequence[ToolSpec | dict[str, Any]] | None = None, *,
+                    plugin_system: PluginSystem | None = None) -> ToolParser:
     """A fresh parser registered under ``name``; ``tools`` as ToolSpecs or (OpenAI) dicts.
-    ``"none"`` gives a pass-through parser (text untouched), as the docs promise."""
-    from .plugins import get_plugin_system
+    ``"none"`` gives a pass-through parser (text untouched), as the docs promise.
 
+    ``plugin_system`` (default: the process-wide one) supplies the parsers; with a context,
+    pass ``context.plugin_system`` (or call ``context.tool_parser``).
+    """
     if name == NO_TOOL_PARSER:
         coerce_tools(tools)  # the tools are still checked
         return PassThroughParser()
+    if plugin_system is None:
+        from .plugins import get_plugin_system
 
-    factory = get_plugin_system().tool_parsers.get(name)
+        plugin_system = get_plugin_system()
+    factory = plugin_system.tool_parsers.get(name)
     return factory(coerce_tools(tools))
 
 
@@ -65,7 +74,9 @@ def with_deltas(parser: ToolParser) -> ToolParser:
 
     A parser with a ``stream_deltas()`` method streams calls itself (the built-in ones do);
     any other is wrapped so that each ``ToolCall`` is preceded by one delta carrying all of
-    its arguments, which keeps the delta contract for third-party parsers too.
+    its arguments, which keeps the delta contract for third-party parsers too. A wrapped
+    parser that emits ``ToolCallDelta`` events itself keeps them: a call it streamed gets no
+    second, synthesized delta.
     """
     enable = getattr(parser, "stream_deltas", None)
     if callable(enable):
@@ -80,6 +91,8 @@ class _WholeCallDeltas:
     def __init__(self, parser: ToolParser) -> None:
         self._parser = parser
         self._index = 0
+        self._streamed: set[str] = set()
+        """Ids of calls the wrapped parser streamed itself."""
         self.silent_text = getattr(parser, "silent_text", None)
 
     def feed(self, text: str) -> list[TextEvent]:
@@ -91,11 +104,16 @@ class _WholeCallDeltas:
         return self._add(self._parser.finish())
 
     def _add(self, events: list[TextEvent]) -> list[TextEvent]:
-        if not any(type(e) is ToolCall for e in events):
+        if not any(type(e) is ToolCall or type(e) is ToolCallDelta for e in events):
             return events
         out: list[TextEvent] = []
         for event in events:
-            if type(event) is ToolCall:
+            if type(event) is ToolCallDelta:
+                self._streamed.add(event.id)
+            elif type(event) is ToolCall and event.id in self._streamed:
+                self._streamed.discard(event.id)
+                self._index = max(self._index, (event.index or 0) + 1)
+            elif type(event) is ToolCall:
                 index, self._index = self._index, self._index + 1
                 out.append(ToolCallDelta(index, event.id, event.name,
                                          json.dumps(event.arguments, ensure_ascii=False)))

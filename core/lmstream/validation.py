@@ -177,7 +177,7 @@ def check_backend_name(backend: Any) -> None:
                          f"got {backend!r}")
 
 
-def check_chat_template_option(value: Any, info: Any) -> None:
+def check_chat_template_option(value: Any, info: Any, system: Any = None) -> None:
     """``load(chat_template=...)``: a template the model can use, checked right after loading
     (registered name, one of the model's templates, a file or Jinja text)."""
     if value is None:
@@ -189,7 +189,7 @@ def check_chat_template_option(value: Any, info: Any) -> None:
         raise TypeError(f"chat_template must be a non-empty string, not {value!r}")
     check_text(value, "chat_template")
     try:
-        choose_template(value, info)
+        choose_template(value, info, system)
     except TemplateError as exc:
         raise ValueError(f"chat_template: {exc}") from None
 

@@ -11,8 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmstream.events import Channel, Chunk, RejectedToolCall, TextEvent, ToolCall, ToolCallDelta
-from lmstream.inputs import ToolSpec
+from lmstream import Channel, Chunk, RejectedToolCall, TextEvent, ToolCall, ToolCallDelta, ToolSpec
 
 from .calls import (
     INCOMPLETE,

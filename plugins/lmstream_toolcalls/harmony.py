@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from lmstream.events import TextEvent
+from lmstream import TextEvent
 
 from .base import Format, Rule, StreamingParser
 from .calls import INCOMPLETE, MALFORMED, CallSyntaxError, ParsedCall, arguments_dict, loads

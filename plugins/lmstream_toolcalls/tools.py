@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from lmstream.inputs import ToolSpec, coerce_tools
+from lmstream import ToolSpec, coerce_tools
 
 from .calls import INVALID_ARGUMENTS, UNDECLARED_TOOL, jsonable
 from .schemas import check_shape, compile_schema
