@@ -22,7 +22,7 @@ from .inputs import ChatMessage
 from .parameters import GenerationParameters
 from .stats import GenerationStats
 from .streams import EventStream
-from .tool_dispatch import Tool, ToolResult, acall_tool, call_tool, refused_call
+from .tool_dispatch import Tool, ToolResult, acall_tool, call_tool, next_round, refused_call
 
 if TYPE_CHECKING:
     from .chat_session import ChatSession
@@ -264,12 +264,7 @@ class ChatStream(Generic[T]):
             self._end_committed(last)
             return
         self._rounds_dispatched += 1
-        try:
-            self._start_round()
-        except Exception as exc:  # e.g. a tool result that overflows the context
-            # Mid-turn, a round that cannot start ends the turn as documented: with
-            # Info(error) from stream_details, raised by the text-only streams.
-            self._end_failed(Info(StopReason.ERROR, last.stats, exc))
+        next_round(self._start_round, self._end_failed, last)
 
     def _end_committed(self, info: Info) -> None:
         self.info = info

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic.json_schema import GenerateJsonSchema
 
 from .errors import ToolCallRejected
-from .events import RejectedToolCall, ToolCall
+from .events import Info, RejectedToolCall, StopReason, ToolCall
 from .inputs import ToolSpec
 
 T = TypeVar("T")
@@ -279,3 +279,13 @@ def refused_call(event: RejectedToolCall) -> tuple[ToolCall, ToolResult] | None:
     message = f"{event.reason}: {event.detail}"
     content = json.dumps({"error": message}, ensure_ascii=False)
     return call, ToolResult(call.id, call.name, content, ToolCallRejected(message))
+
+
+def next_round(start: Callable[[], None], fail: Callable[[Info], None], last: Info) -> None:
+    """Start the generation that reads the tool results; one that cannot start (a result that
+    overflows the context, a template error) ends the turn with ``Info(error)``, as documented
+    for ``stream_details``, instead of raising in the middle of the iteration."""
+    try:
+        start()
+    except Exception as exc:
+        fail(Info(StopReason.ERROR, last.stats, exc))
