@@ -14,8 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from lmstream.errors import ModelLoadError
-from lmstream.gguf_reader import GGUFHeader, TensorInfo
+from lmstream import GGUFHeader, ModelLoadError, TensorInfo
 
 MAX_BLOCKS = 4096
 MAX_WIDTH = 1 << 20

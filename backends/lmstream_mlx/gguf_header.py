@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lmstream.gguf_reader import GGML_TYPE_NAMES, GGUFFormatError, read_gguf_header
+from lmstream import GGML_TYPE_NAMES, GGUFFormatError, read_gguf_header
 
 __all__ = ["GGML_TYPE_NAMES", "GGUFFormatError", "read_tensor_types", "unsupported_tensors"]
 

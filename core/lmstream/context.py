@@ -65,7 +65,7 @@ def load(model: str | None = None, backend: str | None = None, **options: Any) -
     ``tool_parser=`` and ``chat_template=`` override what the model's metadata implies; every
     other option goes to the backend, which rejects the ones it does not know.
     """
-    from .validation import check_backend_name, check_chat_template_option
+    from .validation import check_backend_name
 
     check_backend_name(backend)
     system = get_plugin_system()
@@ -93,8 +93,7 @@ def load(model: str | None = None, backend: str | None = None, **options: Any) -
                            max_buffered_events=scheduling.max_buffered_events)
     _track(context)
     try:
-        check_chat_template_option(core_options.get("chat_template"), context.info,
-                                   context.plugin_system)
+        _check_chat_template_option(core_options.get("chat_template"), context)
     except BaseException:
         context.close()
         raise
@@ -129,6 +128,24 @@ def _close_at_exit() -> None:
             context.close(timeout=EXIT_CLOSE_TIMEOUT_S)
         except Exception:  # exit must go on whatever one context does
             pass
+
+
+def _check_chat_template_option(value: Any, context: ModelContext) -> None:
+    """``load(chat_template=...)``: a template the model can use (registered name, one of the
+    model's templates, a file or Jinja text), checked right after loading."""
+    if value is None:
+        return
+    from .errors import TemplateError
+    from .rendering import choose_template
+    from .validation import check_text
+
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"chat_template must be a non-empty string, not {value!r}")
+    check_text(value, "chat_template")
+    try:
+        choose_template(value, context.info, context.plugin_system)
+    except TemplateError as exc:
+        raise ValueError(f"chat_template: {exc}") from None
 
 
 class ModelContext:

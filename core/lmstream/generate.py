@@ -41,6 +41,7 @@ def generate_task(input: LMInput | UserInput | str, *,
                   on_prefill_progress: Callable[[int, int], None] | None = None,
                   ) -> tuple[EventStream[Event], GenerationTask]:
     """Like ``generate``, plus a task handle for deterministic early stop and the final Info."""
+    _check_context(context)
     check_generation_call(context, input)
     params = resolve_parameters(parameters, {})
     lm_input = _prepare(context, input)
@@ -74,6 +75,7 @@ def generate_tokens_task(input: LMInput | UserInput | str, *,
                          include_stop_token: bool = False,
                          ) -> tuple[EventStream[TokenEvent], GenerationTask]:
     """Like ``generate_tokens``, plus a task handle."""
+    _check_context(context)
     check_generation_call(context, input, include_stop_token)
     params = resolve_parameters(parameters, {})
     if params.stop:
@@ -94,6 +96,7 @@ def generate_token_task(*, prompt_token_count: int, context: ModelContext, itera
     Stops on the tokenizer's EOS set and ``stop_token_ids``, on ``max_tokens`` (unlimited unless
     ``parameters`` says so), on cancel, or when the iterator ends (``stop``).
     """
+    _check_context(context)
     check_generation_call(context, None, include_stop_token)
     check_count(prompt_token_count, "prompt_token_count")
     if not isinstance(iterator, Iterable):
@@ -120,6 +123,15 @@ def generate_token_task(*, prompt_token_count: int, context: ModelContext, itera
 
 
 # -- shared machinery ---------------------------------------------------------------------
+def _check_context(context: object) -> None:
+    """``context`` must be a ModelContext (not None, not a model name): a TypeError naming it."""
+    from .context import ModelContext
+
+    if not isinstance(context, ModelContext):
+        raise TypeError(f"context must be a ModelContext from lmstream.load(), "
+                        f"not {type(context).__name__}")
+
+
 def _prepare(context: ModelContext, input: LMInput | UserInput | str) -> LMInput:
     if isinstance(input, LMInput):
         return input

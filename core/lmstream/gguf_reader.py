@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelLoadError
+from .errors import GGUFFormatError
+
+__all__ = ["GGUFFormatError", "GGUFHeader", "TensorInfo", "read_gguf_header"]
 
 GGUF_MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
@@ -51,10 +53,6 @@ GGML_BLOCKS: dict[int, tuple[int, int]] = {
     14: (256, 210), 15: (256, 292), 24: (1, 1), 25: (1, 2), 26: (1, 4), 27: (1, 8),
     28: (1, 8), 30: (1, 2),
 }
-
-
-class GGUFFormatError(ModelLoadError, ValueError):
-    """The file is not a GGUF file this reader understands (the message names the problem)."""
 
 
 @dataclass(frozen=True)

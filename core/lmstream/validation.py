@@ -95,15 +95,6 @@ def checked_token_ids(iterator: Iterable[Any]) -> Iterator[int]:
         yield value
 
 
-def check_context(context: Any, field: str = "context") -> None:
-    """``context`` must be a ModelContext (not None, not a model name)."""
-    from .context import ModelContext
-
-    if not isinstance(context, ModelContext):
-        raise TypeError(f"{field} must be a ModelContext from lmstream.load(), "
-                        f"not {type(context).__name__}")
-
-
 def check_input(value: Any, field: str = "input") -> None:
     """A generation input's text may not hold lone surrogates (models and inputs check the rest)."""
     if isinstance(value, str):
@@ -111,8 +102,8 @@ def check_input(value: Any, field: str = "input") -> None:
 
 
 def check_generation_call(context: Any, input: Any, include_stop_token: Any = False) -> None:
-    """The checks every generation API runs on its arguments before doing any work."""
-    check_context(context)
+    """The checks every generation API runs on its arguments before doing any work (the caller
+    checks ``context`` is a ModelContext first: this module imports nothing of lmstream)."""
     check_input(input)
     check_flag(include_stop_token, "include_stop_token")
 
@@ -175,23 +166,6 @@ def check_backend_name(backend: Any) -> None:
     if backend is not None and (not isinstance(backend, str) or not backend.strip()):
         raise ValueError(f"backend must be a backend name (or None for the default), "
                          f"got {backend!r}")
-
-
-def check_chat_template_option(value: Any, info: Any, system: Any = None) -> None:
-    """``load(chat_template=...)``: a template the model can use, checked right after loading
-    (registered name, one of the model's templates, a file or Jinja text)."""
-    if value is None:
-        return
-    from .errors import TemplateError
-    from .rendering import choose_template
-
-    if not isinstance(value, str) or not value:
-        raise TypeError(f"chat_template must be a non-empty string, not {value!r}")
-    check_text(value, "chat_template")
-    try:
-        choose_template(value, info, system)
-    except TemplateError as exc:
-        raise ValueError(f"chat_template: {exc}") from None
 
 
 def check_path(path: Any, field: str = "path") -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lmstream.gguf_reader import GGUF_MAGIC, GGUFFormatError, read_gguf_header
+from lmstream import GGUF_MAGIC, GGUFFormatError, read_gguf_header
 
 GGUFError = GGUFFormatError
 """The file is not a GGUF file this reader understands (a ValueError and a ModelLoadError)."""
