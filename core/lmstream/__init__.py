@@ -14,7 +14,7 @@ from .backend import (
 from .batching import BatchRunner, SequenceEnded, SequenceRequest, StepResult
 from .chat_session import ChatSession
 from .chat_stream import ChatStream, SessionEvent
-from .commands import Command
+from .commands import Command, parse_option
 from .context import ModelContext, load
 from .errors import (
     ContextLengthError,
@@ -147,6 +147,7 @@ __all__ = [
     "get_tool_parser",
     "hookimpl",
     "load",
+    "parse_option",
     "read_gguf_header",
     "register_plugin",
     "render_chat_template",

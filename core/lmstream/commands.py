@@ -9,8 +9,10 @@ the parsed namespace; exceptions map to exit codes exactly as for the built-in c
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -29,3 +31,22 @@ class Command:
     def __post_init__(self) -> None:
         if not callable(self.configure) or not callable(self.run):
             raise TypeError("Command.configure and Command.run must be callables")
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` to ``(key, value)``; the value is parsed as JSON when it is valid JSON.
+
+    ``token_delay=0.05`` gives a float, ``repeat=true`` a bool, ``reply='"hi"'`` or ``reply=hi``
+    the string ``"hi"``, ``reply='["a", "b"]'`` a list.
+    """
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    if not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"option name {key!r} is not a valid identifier")
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key, value

@@ -17,7 +17,7 @@ API_KEY_ENV = "LMSTREAM_API_KEY"
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the serve arguments (no heavy imports here: this runs for every ``lmstream`` call)."""
-    from lmstream.cli.arguments import parse_option
+    from lmstream import parse_option
 
     model = parser.add_argument_group("model")
     model.add_argument("--model", "-m", help="model path or name (default: the backend's embedded default model)")

@@ -127,11 +127,11 @@ async def merged(streams: list[EventStream[Event]]) -> AsyncIterator[tuple[int, 
     try:
         live = len(streams)
         while live:
-            index, event = await queue.get()
-            if event is None:
+            index, item = await queue.get()
+            if item is None:
                 live -= 1
                 continue
-            yield index, event
+            yield index, item
     finally:
         for task in tasks:
             task.cancel()

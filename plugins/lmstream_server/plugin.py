@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import lmstream
-from lmstream.commands import Command
+from lmstream import Command
 
 
 def _configure(parser: object) -> None:

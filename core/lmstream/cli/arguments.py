@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from .. import __version__
+from ..commands import parse_option
 from ..inputs import ChatMessage, UserInput
 from ..parameters import GenerationParameters
 from .exitcodes import UsageError
@@ -24,25 +24,6 @@ SAMPLING_OPTIONS: tuple[tuple[str, str], ...] = (
     ("max_kv_size", "max_kv_size"),
 )
 """(argparse dest, GenerationParameters field) of the options passed through when given."""
-
-
-def parse_option(text: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` to ``(key, value)``; the value is parsed as JSON when it is valid JSON.
-
-    ``token_delay=0.05`` gives a float, ``repeat=true`` a bool, ``reply='"hi"'`` or ``reply=hi``
-    the string ``"hi"``, ``reply='["a", "b"]'`` a list.
-    """
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    if not key.isidentifier():
-        raise argparse.ArgumentTypeError(f"option name {key!r} is not a valid identifier")
-    try:
-        value: Any = json.loads(raw)
-    except ValueError:
-        value = raw
-    return key, value
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
