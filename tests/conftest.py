@@ -55,3 +55,43 @@ class RaisingObserver(lmstream.Observer):
 def raising_observer() -> RaisingObserver:
     """An observer that raises in on_start, on_event and on_end."""
     return RaisingObserver()
+
+
+class NetworkGuard:
+    """Records every outbound socket connection attempted while it is installed (and refuses it)."""
+
+    def __init__(self) -> None:
+        self.attempts: list[str] = []
+
+    def refuse(self, address: Any) -> OSError:
+        """Record an attempt and the error the caller gets instead of a connection."""
+        self.attempts.append(repr(address))
+        return ConnectionRefusedError(f"network access is forbidden in this test: {address!r}")
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[NetworkGuard]:
+    """Fail the test if any socket connection (or DNS look-up) is attempted."""
+    import socket
+
+    guard = NetworkGuard()
+
+    def connect(self: socket.socket, address: Any) -> None:
+        raise guard.refuse(address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        raise guard.refuse(address)
+
+    def create_connection(address: Any, *args: Any, **kwargs: Any) -> socket.socket:
+        raise guard.refuse(address)
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        raise guard.refuse((host, port))
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "create_connection", create_connection)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield guard
+    if guard.attempts:
+        pytest.fail(f"the test attempted network connections: {guard.attempts}")

@@ -18,9 +18,10 @@ from typing import Any, cast
 import mlx.core as mx
 import mlx.nn as nn
 
-from lmstream import ModelLoadError
+from lmstream import ModelLoadError, read_gguf_header
 
-from .gguf_header import GGUFFormatError, unsupported_tensors
+from .gguf_checks import check_architecture
+from .gguf_header import SUPPORTED_TYPES
 from .gguf_tokenizer import tokenizer_from_gguf_metadata
 from .tokenizer import TokenizersTokenizer
 
@@ -55,11 +56,16 @@ def plain_metadata(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def read_gguf(path: Path) -> tuple[dict[str, mx.array], dict[str, Any]]:
-    """Tensors and plain metadata of a GGUF file; unreadable files raise ModelLoadError."""
-    try:
-        unsupported = unsupported_tensors(path)
-    except (OSError, GGUFFormatError) as exc:
-        raise ModelLoadError(f"cannot read GGUF file {path}: {exc}") from exc
+    """Tensors and plain metadata of a GGUF file; unreadable files raise ModelLoadError.
+
+    The header is read and checked first (bounded reader, declared architecture against the
+    tensors present), so a malformed or inconsistent file fails before mlx allocates anything.
+    """
+    header = read_gguf_header(path, keep=lambda key: not key.startswith("tokenizer."))
+    unsupported: dict[str, list[str]] = {}
+    for tensor in header.tensors:
+        if tensor.type_name not in SUPPORTED_TYPES:
+            unsupported.setdefault(tensor.type_name, []).append(tensor.name)
     if unsupported:
         listing = "; ".join(f"{kind} ({len(names)} tensors, e.g. {names[0]})"
                             for kind, names in sorted(unsupported.items()))
@@ -67,6 +73,7 @@ def read_gguf(path: Path) -> tuple[dict[str, mx.array], dict[str, Any]]:
             f"GGUF file {path} has tensor types mlx cannot read: {listing}. "
             "Supported: F32, F16, BF16, Q4_0, Q4_1, Q8_0 (kept quantized), Q2_K, Q4_K, Q6_K "
             "(expanded to float16).")
+    check_architecture(header)
     try:
         loaded = mx.load(str(path), return_metadata=True)
     except (RuntimeError, ValueError) as exc:

@@ -48,6 +48,14 @@ from .generate import (
     generate_tokens,
     generate_tokens_task,
 )
+from .gguf_reader import (
+    GGML_TYPE_NAMES,
+    GGUF_MAGIC,
+    GGUFFormatError,
+    GGUFHeader,
+    TensorInfo,
+    read_gguf_header,
+)
 from .hookspecs import hookimpl
 from .inputs import ChatMessage, ChatTemplateOptions, LMInput, ToolSpec, UserInput, coerce_tools
 from .observer_plugin import EventObserverPlugin, ObserverPlugin
@@ -65,6 +73,9 @@ from .toolparsing import ToolParser, ToolParserFactory, get_tool_parser
 __version__ = "0.1.0"
 
 __all__ = [
+    # the one hardened GGUF header reader (lmstream.gguf_reader)
+    "GGML_TYPE_NAMES",
+    "GGUF_MAGIC",
     "BackendModel",
     "BatchRunner",
     "Channel",
@@ -80,6 +91,8 @@ __all__ = [
     "Event",
     "EventObserverPlugin",
     "EventStream",
+    "GGUFFormatError",
+    "GGUFHeader",
     "GenerationControl",
     "GenerationError",
     "GenerationParameters",
@@ -107,6 +120,7 @@ __all__ = [
     "TemplateError",
     "TemplateRenderError",
     "TemplateRequest",
+    "TensorInfo",
     "TextEvent",
     "Token",
     "TokenEvent",
@@ -134,6 +148,7 @@ __all__ = [
     "hookimpl",
     "load",
     "parse_option",
+    "read_gguf_header",
     "register_plugin",
     "render_chat_template",
     "render_messages",

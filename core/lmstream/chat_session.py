@@ -25,10 +25,15 @@ from .events import Info, ToolCall
 from .generate import generate_tokens_task
 from .inputs import ChatMessage, ChatTemplateOptions, LMInput, ToolSpec, UserInput, coerce_tools
 from .parameters import GenerationParameters, resolve_parameters
+from .session_file import (
+    SESSION_FORMAT,
+    SESSION_VERSION,
+    read_session_file,
+    saved_template_options,
+)
 from .tool_dispatch import ToolDispatch, encode_result, merge_specs, tools_from_dispatch
+from .validation import check_path
 
-SESSION_FORMAT = "lmstream.chat_session"
-SESSION_VERSION = 1
 DEFAULT_MAX_TOOL_ROUNDS = 8
 
 ParametersLike = GenerationParameters | Mapping[str, Any] | None
@@ -74,7 +79,14 @@ class ChatSession:
         self._dispatch = tools_from_dispatch(tool_dispatch)
         self._tools: list[ToolSpec] | None = merge_specs(coerce_tools(tools), self._dispatch)  # type: ignore[arg-type]
         self._messages: list[ChatMessage] = self._initial_messages()
-        for message in history or ():
+        if history is not None and (isinstance(history, (str, bytes, Mapping))
+                                    or not isinstance(history, Sequence)):
+            raise TypeError(f"history must be a list of ChatMessage or dicts, not "
+                            f"{type(history).__name__}")
+        for index, message in enumerate(history or ()):
+            if not isinstance(message, (ChatMessage, Mapping)):
+                raise TypeError(f"history[{index}] must be a ChatMessage or a dict, not "
+                                f"{type(message).__name__}")
             self._messages.append(_message(message))
         if instructions is not None and any(m.role == "system" for m in self._messages[1:2]):
             raise ValueError("give the system prompt as instructions= or as history's first message, not both")
@@ -254,6 +266,7 @@ class ChatSession:
         """Write the session to a JSON file: messages, instructions, tools, parameters,
         template options and the token ids the prompt cache holds (not the KV tensors:
         ``load`` recomputes them by prefilling those ids)."""
+        check_path(path)
         if self._active_turn() is not None:
             raise RuntimeError("a turn is running; save after it ended")
         cache = self._cache
@@ -265,7 +278,10 @@ class ChatSession:
             "instructions": self.instructions,
             "max_tool_rounds": self.max_tool_rounds,
             "parameters": self.parameters.model_dump(mode="json"),
-            "template_options": self.template_options.model_dump(mode="json"),
+            "template_options": saved_template_options(
+                self.template_options.model_dump(mode="json"),
+                set(self.context.plugin_system.chat_templates.names()),
+                self.context.info.chat_template),
             "tools": [spec.model_dump(mode="json") for spec in self.tools or []],
             "messages": [m.model_dump(mode="json", exclude_none=True) for m in self._messages],
             "cache": {"tokens": tokens},
@@ -287,32 +303,31 @@ class ChatSession:
         """Read a session ``save`` wrote. Tool callables cannot be saved: pass them again as
         ``tool_dispatch``. With ``restore_cache`` the saved token ids are prefilled into a
         fresh cache now (the file must come from the same model), so the next turn reuses them."""
+        check_path(path)
         source = Path(path)
-        try:
-            data = json.loads(source.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"cannot read chat session file {str(source)!r}: {exc}") from exc
-        if not isinstance(data, dict) or data.get("format") != SESSION_FORMAT:
-            raise ValueError(f"{str(source)!r} is not a saved lmstream chat session")
-        if data.get("version") != SESSION_VERSION:
-            raise ValueError(f"{str(source)!r} has session format version {data.get('version')!r}; "
-                             f"this lmstream reads version {SESSION_VERSION}")
-        instructions = data.get("instructions")
-        messages = list(data.get("messages") or [])
+        if not isinstance(context, ModelContext):
+            raise TypeError(f"context must be a ModelContext from lmstream.load(), not {type(context).__name__}")
+        saved = read_session_file(source, set(context.plugin_system.chat_templates.names()),
+                                  context.info.chat_template)
+        instructions = saved.instructions
+        messages = list(saved.messages)
         if instructions is not None and messages and messages[0].get("role") == "system":
             messages = messages[1:]
-        session = cls(
-            context, instructions,
-            parameters=parameters if parameters is not None else data.get("parameters"),
-            tools=data.get("tools") or None,
-            tool_dispatch=tool_dispatch,
-            max_tool_rounds=data.get("max_tool_rounds", DEFAULT_MAX_TOOL_ROUNDS),
-            template_options=data.get("template_options"),
-            history=messages,
-        )
-        tokens = (data.get("cache") or {}).get("tokens") or []
+        try:
+            session = cls(
+                context, instructions,
+                parameters=parameters if parameters is not None else saved.parameters,
+                tools=saved.tools or None,
+                tool_dispatch=tool_dispatch,
+                max_tool_rounds=saved.max_tool_rounds,
+                template_options=saved.template_options,
+                history=messages,
+            )
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"cannot read chat session file {str(source)!r}: {exc}") from exc
+        tokens = saved.cache.tokens
         if restore_cache and tokens:
-            session._restore_cache(tokens, data.get("model") or {}, source)
+            session._restore_cache(tokens, saved.model.model_dump(), source)
         return session
 
     def _restore_cache(self, tokens: list[Any], model: Mapping[str, Any], source: Path) -> None:

@@ -22,7 +22,7 @@ from .inputs import ChatMessage
 from .parameters import GenerationParameters
 from .stats import GenerationStats
 from .streams import EventStream
-from .tool_dispatch import Tool, ToolResult, acall_tool, call_tool, refused_call
+from .tool_dispatch import Tool, ToolResult, acall_tool, call_tool, next_round, refused_call
 
 if TYPE_CHECKING:
     from .chat_session import ChatSession
@@ -264,7 +264,7 @@ class ChatStream(Generic[T]):
             self._end_committed(last)
             return
         self._rounds_dispatched += 1
-        self._start_round()
+        next_round(self._start_round, self._end_failed, last)
 
     def _end_committed(self, info: Info) -> None:
         self.info = info

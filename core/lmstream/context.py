@@ -65,6 +65,9 @@ def load(model: str | None = None, backend: str | None = None, **options: Any) -
     ``tool_parser=`` and ``chat_template=`` override what the model's metadata implies; every
     other option goes to the backend, which rejects the ones it does not know.
     """
+    from .validation import check_backend_name
+
+    check_backend_name(backend)
     system = get_plugin_system()
     backend_name = backend or DEFAULT_BACKEND
     factory = system.backends.get(backend_name)
@@ -89,6 +92,11 @@ def load(model: str | None = None, backend: str | None = None, **options: Any) -
     context = ModelContext(backend_model, worker, system, core_options, scheduler=scheduler,
                            max_buffered_events=scheduling.max_buffered_events)
     _track(context)
+    try:
+        _check_chat_template_option(core_options.get("chat_template"), context)
+    except BaseException:
+        context.close()
+        raise
     return context
 
 
@@ -120,6 +128,24 @@ def _close_at_exit() -> None:
             context.close(timeout=EXIT_CLOSE_TIMEOUT_S)
         except Exception:  # exit must go on whatever one context does
             pass
+
+
+def _check_chat_template_option(value: Any, context: ModelContext) -> None:
+    """``load(chat_template=...)``: a template the model can use (registered name, one of the
+    model's templates, a file or Jinja text), checked right after loading."""
+    if value is None:
+        return
+    from .errors import TemplateError
+    from .rendering import choose_template
+    from .validation import check_text
+
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"chat_template must be a non-empty string, not {value!r}")
+    check_text(value, "chat_template")
+    try:
+        choose_template(value, context.info, context.plugin_system)
+    except TemplateError as exc:
+        raise ValueError(f"chat_template: {exc}") from None
 
 
 class ModelContext:

@@ -58,3 +58,7 @@ class TemplateRenderError(TemplateError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class GGUFFormatError(ModelLoadError, ValueError):
+    """A GGUF file is malformed or unsupported (the message names the file and the problem)."""

@@ -20,6 +20,7 @@ from .pipeline import DecodedPipeline
 from .sequence import SequencePlan
 from .streams import EventStream, GenerationTask
 from .toolparsing import NO_TOOL_PARSER, ToolParser
+from .validation import check_count, check_generation_call, checked_token_ids
 
 if TYPE_CHECKING:
     from .context import ModelContext
@@ -40,6 +41,8 @@ def generate_task(input: LMInput | UserInput | str, *,
                   on_prefill_progress: Callable[[int, int], None] | None = None,
                   ) -> tuple[EventStream[Event], GenerationTask]:
     """Like ``generate``, plus a task handle for deterministic early stop and the final Info."""
+    _check_context(context)
+    check_generation_call(context, input)
     params = resolve_parameters(parameters, {})
     lm_input = _prepare(context, input)
     parser = _tool_parser(context, params, lm_input)
@@ -72,6 +75,8 @@ def generate_tokens_task(input: LMInput | UserInput | str, *,
                          include_stop_token: bool = False,
                          ) -> tuple[EventStream[TokenEvent], GenerationTask]:
     """Like ``generate_tokens``, plus a task handle."""
+    _check_context(context)
+    check_generation_call(context, input, include_stop_token)
     params = resolve_parameters(parameters, {})
     if params.stop:
         raise ValueError("stop strings need decoded text: use generate() for parameters.stop, "
@@ -91,11 +96,15 @@ def generate_token_task(*, prompt_token_count: int, context: ModelContext, itera
     Stops on the tokenizer's EOS set and ``stop_token_ids``, on ``max_tokens`` (unlimited unless
     ``parameters`` says so), on cancel, or when the iterator ends (``stop``).
     """
-    if not isinstance(prompt_token_count, int) or prompt_token_count < 0:
-        raise ValueError(f"prompt_token_count must be a non-negative int, got {prompt_token_count!r}")
+    _check_context(context)
+    check_generation_call(context, None, include_stop_token)
+    check_count(prompt_token_count, "prompt_token_count")
     if not isinstance(iterator, Iterable):
         raise TypeError(f"iterator must be an iterable of token ids, got {type(iterator).__name__}")
     params = resolve_parameters(parameters, {}) if parameters is not None else GenerationParameters(max_tokens=None)
+    if params.stop:
+        raise ValueError("stop strings need decoded text: use generate() for parameters.stop, "
+                         "or stop_token_ids with token streams")
     channel = context.new_channel()
     record = GenerationRecord(model=context.info, parameters=params, prompt_tokens=prompt_token_count, kind="tokens")
     plan = SequencePlan(
@@ -107,13 +116,22 @@ def generate_token_task(*, prompt_token_count: int, context: ModelContext, itera
         prompt_tokens=prompt_token_count,
         observers=ObserverSet(record, context.plugin_system, observers),
         include_stop_token=include_stop_token,
-        iterator=lambda control: iterator,
+        iterator=lambda control: checked_token_ids(iterator),
     )
     context.submit(plan)
     return EventStream(channel), GenerationTask(channel)
 
 
 # -- shared machinery ---------------------------------------------------------------------
+def _check_context(context: object) -> None:
+    """``context`` must be a ModelContext (not None, not a model name): a TypeError naming it."""
+    from .context import ModelContext
+
+    if not isinstance(context, ModelContext):
+        raise TypeError(f"context must be a ModelContext from lmstream.load(), "
+                        f"not {type(context).__name__}")
+
+
 def _prepare(context: ModelContext, input: LMInput | UserInput | str) -> LMInput:
     if isinstance(input, LMInput):
         return input

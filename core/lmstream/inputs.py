@@ -32,6 +32,21 @@ class ChatMessage(BaseModel):
             raise ValueError(f"a {self.role!r} message needs content or tool_calls")
         return self
 
+    @model_validator(mode="after")
+    def _valid_unicode(self) -> ChatMessage:
+        from .validation import check_text
+
+        check_text(self.content, "content")
+        check_text(self.reasoning_content, "reasoning_content")
+        check_text(self.name, "name")
+        check_text(self.tool_call_id, "tool_call_id")
+        check_text(self.tool_calls, "tool_calls")
+        check_text(self.model_extra, "message")
+        from .validation import check_tool_calls
+
+        check_tool_calls(self.tool_calls)
+        return self
+
     def to_template_dict(self) -> dict[str, Any]:
         """The dict a chat template sees (None fields dropped, as transformers users pass them)."""
         return self.model_dump(exclude_none=True)
@@ -142,6 +157,15 @@ class ChatTemplateOptions(BaseModel):
     documents: list[dict[str, Any]] | None = None
     extra_context: dict[str, Any] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _valid_unicode(self) -> ChatTemplateOptions:
+        from .validation import check_text
+
+        check_text(self.template, "template")
+        check_text(self.documents, "documents")
+        check_text(self.extra_context, "extra_context")
+        return self
+
 
 class UserInput(BaseModel):
     """What the user asks: a prompt or a list of messages, optional tools and template options.
@@ -169,6 +193,9 @@ class UserInput(BaseModel):
             raise ValueError("give exactly one of prompt= or messages=")
         if self.prompt is not None and not self.prompt.strip():
             raise ValueError("prompt is empty")
+        from .validation import check_text
+
+        check_text(self.prompt, "prompt")
         if self.messages is not None and not self.messages:
             raise ValueError("messages is empty")
         return self
@@ -187,3 +214,12 @@ class LMInput:
     def __post_init__(self) -> None:
         if not self.tokens:
             raise ValueError("LMInput.tokens is empty: a prompt needs at least one token")
+        from .validation import MAX_TOKEN_ID, check_token_ids
+
+        tokens = self.tokens
+        fast = isinstance(tokens, (tuple, list)) and all(type(t) is int for t in tokens)
+        if not (fast and 0 <= min(tokens) and max(tokens) <= MAX_TOKEN_ID):
+            if isinstance(tokens, (str, bytes)) or not isinstance(tokens, (tuple, list)):
+                raise TypeError(f"LMInput.tokens must be a tuple of token ids, not "
+                                f"{type(tokens).__name__}")
+            check_token_ids(tokens, "LMInput.tokens")

@@ -89,6 +89,20 @@ class GenerationParameters(BaseModel):
             raise ValueError("kv_bits cannot be combined with max_kv_size (a rotating cache cannot be quantized)")
         return self
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_lax_numbers(cls, data: Any) -> Any:
+        from .validation import check_raw_parameters
+
+        return check_raw_parameters(data)
+
+    @model_validator(mode="after")
+    def _usable_values(self) -> GenerationParameters:
+        from .validation import check_parameter_values
+
+        check_parameter_values(self)
+        return self
+
     def with_overrides(self, **overrides: Any) -> GenerationParameters:
         """A validated copy with ``overrides`` applied (unknown names raise)."""
         if not overrides:

@@ -147,6 +147,12 @@ def _choose(spec: str, *, origin: str, model: ModelInfo | None, system: PluginSy
     )
 
 
+def choose_template(spec: str, model: ModelInfo | None, system: PluginSystem | None = None) -> None:
+    """Check that ``spec`` names a usable template (raises TemplateError as rendering would)."""
+    _choose(spec, origin=" (load option chat_template)", model=model,
+            system=system or get_plugin_system())
+
+
 def _resolved(model: ModelInfo, system: PluginSystem) -> _Choice:
     """The renderer the plugins pick for ``model``, or an error saying how to choose one."""
     name = system.resolve_chat_template(model)

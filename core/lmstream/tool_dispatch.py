@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic.json_schema import GenerateJsonSchema
 
 from .errors import ToolCallRejected
-from .events import RejectedToolCall, ToolCall
+from .events import Info, RejectedToolCall, StopReason, ToolCall
 from .inputs import ToolSpec
 
 T = TypeVar("T")
@@ -191,11 +191,12 @@ def merge_specs(explicit: Sequence[ToolSpec] | None, tools: Mapping[str, Tool]) 
 
 # -- results ------------------------------------------------------------------------------
 def encode_result(value: Any) -> str:
-    """Tool output as message content: strings as they are, anything else as JSON."""
+    """Tool output as message content: strings as they are, anything else as JSON (standard
+    JSON: NaN and infinities become the strings "NaN", "Infinity", "-Infinity")."""
     if isinstance(value, str):
         return value
     try:
-        return pydantic_core.to_json(value).decode()
+        return pydantic_core.to_json(value, inf_nan_mode="strings").decode()
     except pydantic_core.PydanticSerializationError as exc:
         raise TypeError(f"tool result of type {type(value).__name__} is not JSON-serializable: {exc}") from exc
 
@@ -278,3 +279,13 @@ def refused_call(event: RejectedToolCall) -> tuple[ToolCall, ToolResult] | None:
     message = f"{event.reason}: {event.detail}"
     content = json.dumps({"error": message}, ensure_ascii=False)
     return call, ToolResult(call.id, call.name, content, ToolCallRejected(message))
+
+
+def next_round(start: Callable[[], None], fail: Callable[[Info], None], last: Info) -> None:
+    """Start the generation that reads the tool results; one that cannot start (a result that
+    overflows the context, a template error) ends the turn with ``Info(error)``, as documented
+    for ``stream_details``, instead of raising in the middle of the iteration."""
+    try:
+        start()
+    except Exception as exc:
+        fail(Info(StopReason.ERROR, last.stats, exc))

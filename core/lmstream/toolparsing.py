@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from .events import TextEvent, ToolCall, ToolCallDelta
+from .events import Chunk, TextEvent, ToolCall, ToolCallDelta
 from .inputs import ToolSpec, coerce_tools
 
 if TYPE_CHECKING:
@@ -36,13 +36,31 @@ NO_TOOL_PARSER = "none"
 """Parser name that disables tool-call parsing (text passes through untouched)."""
 
 
+class PassThroughParser:
+    """The ``none`` parser: every delta is content, nothing is ever parsed as a call."""
+
+    def feed(self, text: str) -> list[TextEvent]:
+        """The delta as one content Chunk (nothing for an empty delta)."""
+        if not isinstance(text, str):
+            raise TypeError(f"feed() takes the next text delta (a str), not {type(text).__name__}")
+        return [Chunk(text)] if text else []
+
+    def finish(self) -> list[TextEvent]:
+        """Nothing is held back, so nothing is flushed."""
+        return []
+
+
 def get_tool_parser(name: str, tools: Sequence[ToolSpec | dict[str, Any]] | None = None, *,
                     plugin_system: PluginSystem | None = None) -> ToolParser:
     """A fresh parser registered under ``name``; ``tools`` as ToolSpecs or (OpenAI) dicts.
+    ``"none"`` gives a pass-through parser (text untouched), as the docs promise.
 
     ``plugin_system`` (default: the process-wide one) supplies the parsers; with a context,
     pass ``context.plugin_system`` (or call ``context.tool_parser``).
     """
+    if name == NO_TOOL_PARSER:
+        coerce_tools(tools)  # the tools are still checked
+        return PassThroughParser()
     if plugin_system is None:
         from .plugins import get_plugin_system
 

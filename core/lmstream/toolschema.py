@@ -60,6 +60,10 @@ def json_schema(schema: Any, where: str = "parameters") -> Any:
     input is not changed). ValueError naming the place of a type that means nothing."""
     if not isinstance(schema, dict):
         return schema
+    if where == "parameters":  # the top-level call: refuse a schema too deep to walk first
+        from .validation import check_depth
+
+        check_depth(schema, where)
     out = dict(schema)
     if "type" in schema:
         declared = schema["type"]

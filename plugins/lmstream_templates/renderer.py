@@ -11,8 +11,10 @@ from jinja2.exceptions import SecurityError
 
 from lmstream import TemplateRenderError, TemplateRequest
 
+from . import limits
 from .context import template_variables
 from .environment import TemplateRaised, compile_template
+from .limits import TemplateLimitError
 
 
 def _template_line(tb: types.TracebackType | None) -> int | None:
@@ -31,6 +33,10 @@ def _problem(exc: Exception) -> tuple[str, int | None]:
         return f"syntax error at line {exc.lineno}: {exc.message}", exc.lineno
     line = _template_line(exc.__traceback__)
     where = f" at line {line}" if line is not None else ""
+    if isinstance(exc, TemplateLimitError):
+        return f"{exc.message}{where}", line
+    if isinstance(exc, MemoryError):
+        return f"the template ran out of memory{where}", line
     if isinstance(exc, TemplateRaised):
         return f"the template raised an exception{where}: {exc.message}", line
     if isinstance(exc, SecurityError):
@@ -41,10 +47,15 @@ def _problem(exc: Exception) -> tuple[str, int | None]:
 
 
 def render_source(source: str, label: str, variables: Mapping[str, Any]) -> str:
-    """Compile (cached by text) and render ``source``; any failure is a TemplateRenderError."""
+    """Compile (cached by text) and render ``source`` within the template limits; any failure
+    is a TemplateRenderError (a bound that tripped is named in it)."""
     try:
         template = compile_template(source)
-        return template.render(**variables)
+        with limits.render_budget() as budget:
+            rendered = template.render(**variables)
+            budget.produced = 0
+            budget.produce(len(rendered))
+        return rendered
     except RecursionError:
         raise TemplateRenderError(label, "the template recursed too deeply") from None
     except Exception as exc:  # everything a template can do wrong, named with its line

@@ -127,6 +127,8 @@ class StreamingParser:
     # -- the ToolParser protocol ----------------------------------------------------------
     def feed(self, text: str) -> list[TextEvent]:
         """Take the next text delta; return the events it decided."""
+        if not isinstance(text, str):
+            raise TypeError(f"feed() takes the next text delta (a str), not {type(text).__name__}")
         if not text:
             return []
         if self._opening:

@@ -1,6 +1,7 @@
 """The declared tools of one generation: name lookup, schema validation and value typing.
 
-Validation uses ``jsonschema`` (imported on first use; validators are cached per schema).
+Validation uses ``jsonschema`` (imported on first use; validators are cached per schema) and
+never fetches anything: only local ``#...`` references resolve (``schemas.py``).
 Formats whose arguments are plain text (Qwen3-Coder XML, GLM, MiniMax, ...) type each value by
 the parameter's schema with ``coerce_value``; without a schema a value stays a string.
 """
@@ -8,7 +9,6 @@ the parameter's schema with ``coerce_value``; without a schema a value stays a s
 from __future__ import annotations
 
 import ast
-import functools
 import json
 import math
 from collections.abc import Sequence
@@ -17,21 +17,17 @@ from typing import Any
 from lmstream import ToolSpec, coerce_tools
 
 from .calls import INVALID_ARGUMENTS, UNDECLARED_TOOL, jsonable
+from .schemas import check_shape, compile_schema
 
 
-@functools.lru_cache(maxsize=512)
 def _validator(schema_json: str) -> Any:
-    """A compiled validator for a schema (raises jsonschema.SchemaError if it is not valid)."""
-    import jsonschema
-
-    schema = json.loads(schema_json)
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    cls.check_schema(schema)
-    return cls(schema)
+    """A compiled validator for a schema (local ``$ref`` only; see ``schemas.compile_schema``)."""
+    return compile_schema(schema_json)
 
 
 def _schema_key(schema: dict[str, Any]) -> str:
-    return json.dumps(schema, sort_keys=True, default=str)
+    check_shape(schema)
+    return json.dumps(schema, sort_keys=True, default=str, allow_nan=False)
 
 
 class ToolBox:
@@ -75,7 +71,10 @@ class ToolBox:
             known = ", ".join(sorted(self.tools)) or "none"
             return UNDECLARED_TOOL, f"tool {name!r} was not declared (declared: {known})"
         validator = _validator(_schema_key(self.schemas[name]))
-        errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
+        try:
+            errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
+        except RecursionError:  # arguments nested too deeply for the validator
+            return INVALID_ARGUMENTS, f"arguments of {name!r} nest too deeply to validate"
         if not errors:
             return None
         import jsonschema

@@ -101,3 +101,8 @@ def plugin_system() -> Iterator[PluginSystem]:
 def sources_manifest() -> dict[str, Any]:
     """tests/data/templates/SOURCES.json: where each stored template comes from."""
     return dict(json.loads((DATA / "SOURCES.json").read_text(encoding="utf-8")))
+
+
+@pytest.fixture(autouse=True)
+def _offline(no_network: object) -> None:
+    """Every test in this suite runs with the network guard: any connection attempt fails it."""

@@ -20,3 +20,8 @@ def harness() -> ModuleType:
     import toolcall_harness
 
     return toolcall_harness
+
+
+@pytest.fixture(autouse=True)
+def _offline(no_network: object) -> None:
+    """Every test in this suite runs with the network guard: any connection attempt fails it."""
