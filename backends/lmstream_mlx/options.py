@@ -28,6 +28,8 @@ class MlxOptions:
     blas: bool | None = None
     """Multi-row products (prefill, batched decode) through numpy's BLAS on float32 weight
     copies; None: on for CPU when the copies fit in 1 GiB and ``compile`` is off (docs/backends.md)."""
+    blas_threads: int = 1
+    """Threads numpy's BLAS may use for those products (1: measured steadier on a shared machine)."""
     lazy: bool = False
     """mlx-lm directories only: leave weights lazy until first use."""
     trust_remote_code: bool = False
@@ -55,6 +57,9 @@ class MlxOptions:
         if parsed.blas and parsed.compile:
             raise ValueError("blas=True and compile=True do not mix: a compiled block cannot hand "
                              "its products to numpy; choose one")
+        threads = parsed.blas_threads
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"blas_threads must be a positive int, not {threads!r}")
         streams = parsed.cpu_streams
         if streams is not None and (isinstance(streams, bool) or not isinstance(streams, int) or streams < 1):
             raise ValueError(f"cpu_streams must be a positive int, not {streams!r}")

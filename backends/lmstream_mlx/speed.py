@@ -11,7 +11,9 @@ Measured on the project's 2-core machine with the default model (docs/backends.m
   cost 8x one row (a batched decode step of 8 sequences took ~10x a single one), and mlx's
   bundled reference BLAS is no faster for dense weights. numpy's OpenBLAS on a float32 copy
   of the weights makes 8 rows cost ~1.2x one row and a 512-row prefill chunk ~40x faster,
-  at the price of the float32 copy in memory (counted in ``weights_bytes``).
+  at the price of the float32 copy in memory (counted in ``weights_bytes``). Each product
+  runs with numpy's BLAS limited to ``blas_threads`` threads (threadpoolctl, when installed):
+  on the loaded shared machine two OpenBLAS threads were 2-3x faster or 50x slower by turns.
 
 Nothing in the model's structure changes: the layers keep their class hierarchy (a subclass
 whose call picks the path), their ``weight``/``scales``/``biases`` and their parameters, so
@@ -20,8 +22,10 @@ architectures that read ``embed_tokens.weight`` or check ``isinstance`` keep wor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +66,27 @@ def extra_streams(count: int, device: mx.Device) -> list[Any]:
     return streams
 
 
+_blas_pools: list[Any] = []
+
+
+@contextlib.contextmanager
+def blas_thread_limit(threads: int) -> Iterator[None]:
+    """Limit numpy's BLAS to ``threads`` threads inside the block (no-op without threadpoolctl)."""
+    if not _blas_pools:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _blas_pools.append(None)
+        else:
+            _blas_pools.append(ThreadpoolController().select(user_api="blas"))
+    pool = _blas_pools[0]
+    if pool is None:
+        yield
+        return
+    with pool.limit(limits=threads):
+        yield
+
+
 def _bounds(rows: int, parts: int) -> list[tuple[int, int]]:
     step, extra = divmod(rows, parts)
     bounds, start = [], 0
@@ -86,7 +111,8 @@ class FastMatmul:
     A plain object (not an ``nn.Module``), so nothing here shows up in the model's parameters.
     """
 
-    def __init__(self, source: nn.Module, parts: int, device: mx.Device, blas: bool) -> None:
+    def __init__(self, source: nn.Module, parts: int, device: mx.Device, blas: bool,
+                 blas_threads: int = 1) -> None:
         quantized = hasattr(source, "scales")
         names = ("weight", "scales", "biases") if quantized else ("weight",)
         rows = source.weight.shape[0]
@@ -97,6 +123,7 @@ class FastMatmul:
         self._quantization = ((source.group_size, source.bits, getattr(source, "mode", "affine"))
                               if quantized else None)
         self._device = device
+        self._blas_threads = blas_threads
         self.dense: np.ndarray | None = None
         if blas:
             weight = dense_weight(source)
@@ -121,7 +148,8 @@ class FastMatmul:
         assert self.dense is not None
         flat = x.reshape(rows, x.shape[-1]).astype(mx.float32)
         mx.eval(flat)
-        out = np.asarray(flat) @ self.dense.T
+        with blas_thread_limit(self._blas_threads):
+            out = np.asarray(flat) @ self.dense.T
         y = mx.array(out).reshape(*x.shape[:-1], self.dense.shape[0])
         return y if x.dtype == mx.float32 else y.astype(x.dtype)
 
@@ -237,11 +265,11 @@ def float32_bytes(modules: list[nn.Module]) -> int:
     return total
 
 
-def speed_up(model: nn.Module, parts: int, device: mx.Device, blas: bool) -> SpeedPlan:
+def speed_up(model: nn.Module, parts: int, device: mx.Device, blas: bool, blas_threads: int = 1) -> SpeedPlan:
     """Give every Linear/QuantizedLinear/Embedding/QuantizedEmbedding its fast paths."""
     plan = SpeedPlan(cpu_streams=parts)
     for module in _candidates(model):
-        fast = FastMatmul(module, parts, device, blas)
+        fast = FastMatmul(module, parts, device, blas, blas_threads)
         if not fast.parts and fast.dense is None:
             continue
         object.__setattr__(module, FAST_ATTRIBUTE, fast)
@@ -262,7 +290,7 @@ def apply_speed_plan(model: nn.Module, options: MlxOptions, device: mx.Device) -
     blas = options.blas
     if blas is None:
         blas = on_cpu and not options.compile and float32_bytes(_candidates(model)) <= BLAS_AUTO_MAX_BYTES
-    plan = speed_up(model, streams, device, blas) if streams > 1 or blas else SpeedPlan()
+    plan = speed_up(model, streams, device, blas, options.blas_threads) if streams > 1 or blas else SpeedPlan()
     if plan.split_layers:
         plan.applied.append(f"{plan.split_layers} matmuls split over {streams} streams")
     if plan.blas_layers:
