@@ -23,7 +23,7 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx_lm.models.cache import BatchKVCache, KVCache
 
-from lmstream.batching import BatchRunner, SequenceRequest, StepResult
+from lmstream import BatchRunner, SequenceRequest, StepResult
 
 from . import memory
 from .cache import CacheLayout, MlxPromptCache
@@ -186,15 +186,18 @@ class MlxBatchRunner(BatchRunner):
 
     def _result(self, seq_id: int, arrays: tuple[mx.array, ...]) -> StepResult:
         row = self._rows[seq_id]
-        token = int(arrays[0].item())
+        sampled: list[int] = arrays[0].tolist()  # type: ignore[assignment]
+        token = int(sampled[0])
         row.next_input = token
         if len(arrays) == 1:
             return StepResult(seq_id, token)
         top = None
         if len(arrays) == 4:
-            top = tuple(zip((int(t) for t in arrays[2].tolist()),  # type: ignore[union-attr]
-                            (float(v) for v in arrays[3].tolist()), strict=True))  # type: ignore[union-attr]
-        return StepResult(seq_id, token, float(arrays[1].item()), top)
+            ids: list[int] = arrays[2].tolist()  # type: ignore[assignment]
+            values: list[float] = arrays[3].tolist()  # type: ignore[assignment]
+            top = tuple(zip(map(int, ids), map(float, values), strict=True))
+        chosen: list[float] = arrays[1].tolist()  # type: ignore[assignment]
+        return StepResult(seq_id, token, float(chosen[0]), top)
 
     def _sync_batch(self, ids: list[int]) -> None:
         """Make the batch caches hold exactly ``ids``' rows: extract leavers, merge newcomers."""

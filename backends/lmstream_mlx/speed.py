@@ -102,7 +102,8 @@ def dense_weight(module: nn.Module) -> mx.array:
     if hasattr(module, "scales"):
         return mx.dequantize(module.weight, module.scales, module.get("biases"), module.group_size,
                              module.bits, mode=getattr(module, "mode", "affine")).astype(mx.float32)
-    return module.weight.astype(mx.float32)
+    weight: mx.array = module.weight
+    return weight.astype(mx.float32)
 
 
 class FastMatmul:
@@ -179,21 +180,21 @@ def _linear_call(module: Any, x: mx.array, own: Any) -> mx.array:
     return y + module["bias"] if "bias" in module else y
 
 
-class FastLinear(nn.Linear):
+class FastLinear(nn.Linear):  # type: ignore[misc]  # mlx.nn is untyped
     """An ``nn.Linear`` whose product takes the fast paths (set up by ``speed_up``)."""
 
     def __call__(self, x: mx.array) -> mx.array:
         return _linear_call(self, x, super().__call__)
 
 
-class FastQuantizedLinear(nn.QuantizedLinear):
+class FastQuantizedLinear(nn.QuantizedLinear):  # type: ignore[misc]  # mlx.nn is untyped
     """An ``nn.QuantizedLinear`` whose product takes the fast paths."""
 
     def __call__(self, x: mx.array) -> mx.array:
         return _linear_call(self, x, super().__call__)
 
 
-class FastEmbedding(nn.Embedding):
+class FastEmbedding(nn.Embedding):  # type: ignore[misc]  # mlx.nn is untyped
     """An ``nn.Embedding`` whose ``as_linear`` (a tied output head) takes the fast paths."""
 
     def as_linear(self, x: mx.array) -> mx.array:
@@ -201,7 +202,7 @@ class FastEmbedding(nn.Embedding):
         return super().as_linear(x) if y is None else y
 
 
-class FastQuantizedEmbedding(nn.QuantizedEmbedding):
+class FastQuantizedEmbedding(nn.QuantizedEmbedding):  # type: ignore[misc]  # mlx.nn is untyped
     """An ``nn.QuantizedEmbedding`` whose ``as_linear`` takes the fast paths."""
 
     def as_linear(self, x: mx.array) -> mx.array:
@@ -214,7 +215,7 @@ FAST_CLASSES: dict[type, type] = {nn.Linear: FastLinear, nn.QuantizedLinear: Fas
 """Exactly these classes are sped up (subclasses may compute something else: left alone)."""
 
 
-class CompiledBlock(nn.Module):
+class CompiledBlock(nn.Module):  # type: ignore[misc]  # mlx.nn is untyped
     """A sub-module whose call is ``mx.compile``d (traced once per input shape)."""
 
     def __init__(self, inner: nn.Module) -> None:

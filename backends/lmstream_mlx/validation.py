@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lmstream.parameters import GenerationParameters
+from lmstream import GenerationParameters
 
 KV_GROUP_SIZES = (32, 64, 128)
 """Group sizes mlx's quantization supports (for ``kv_bits``)."""
