@@ -22,7 +22,14 @@ from lmstream import GenerationControl, GenerationParameters, common_prefix_leng
 
 from . import memory
 from .cache import CacheLayout, MlxPromptCache
-from .sampling import LogitsProcessor, Sampler, make_processors, make_token_sampler
+from .sampling import (
+    LogitsProcessor,
+    Sampler,
+    make_processors,
+    make_token_sampler,
+    sequence_logprobs,
+)
+from .validation import validate_request
 
 CLEAR_CACHE_EVERY = 256
 """Decode steps between returns of mlx's buffer cache (mlx-lm does the same)."""
@@ -55,24 +62,24 @@ class DecodeSetup:
         self.quantize_kv()
         assert layers is not None
         mx.eval([c.state for c in layers])
-        if self.processors:
-            self.history = ids if self.history is None else mx.concatenate([self.history, ids])
+        self.record(ids)
         self.cache.extend(list(chunk))
 
     def step(self, ids: mx.array) -> mx.array:
         """Feed ``ids`` (1-D) and return the sampled next token (lazy)."""
         layers = self.cache.layers
         logits = self.model(ids[None], cache=layers)[:, -1, :]
+        self.record(ids)
+        self.quantize_kv()
+        return self.sampler(sequence_logprobs(logits, self.processors, self.history))
+
+    def record(self, ids: mx.array) -> None:
+        """Add fed ids to the history the penalty processors read (when any needs it)."""
         if self.processors:
             self.history = ids if self.history is None else mx.concatenate([self.history, ids])
-            for processor in self.processors:
-                logits = processor(self.history, logits)
-        self.quantize_kv()
-        logprobs = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
-        return self.sampler(logprobs)
 
 
-def _reuse_cache(cache: MlxPromptCache, prompt: Sequence[int]) -> int:
+def reuse_cache(cache: MlxPromptCache, prompt: Sequence[int]) -> int:
     """Trim ``cache`` to its common prefix with ``prompt`` (one prompt token always stays to
     prefill, so the model yields logits); returns how many prompt tokens the cache covers."""
     held = cache.tokens
@@ -98,14 +105,7 @@ def token_iterator(model: nn.Module, prompt: Sequence[int], parameters: Generati
                    weights_bytes: int) -> Iterator[int]:
     """Prefill ``prompt`` (reusing ``cache``) and yield sampled token ids until closed."""
     prompt = [int(t) for t in prompt]
-    if not prompt:
-        raise ValueError("the prompt is empty; a generation needs at least one prompt token")
-    bad = [t for t in prompt if not 0 <= t < vocab_size]
-    if bad:
-        raise ValueError(f"prompt token ids outside the vocabulary (size {vocab_size}): {bad[:8]}")
-    if parameters.kv_bits is not None and parameters.kv_group_size not in (32, 64, 128):
-        raise ValueError(f"kv_group_size must be 32, 64 or 128 for a quantized KV cache, "
-                         f"not {parameters.kv_group_size}")
+    validate_request(prompt, parameters, vocab_size)
     owned = cache is None
     work = MlxPromptCache(model) if cache is None else cache
     setup = DecodeSetup(model, work, make_token_sampler(parameters, vocab_size),
@@ -119,7 +119,7 @@ def token_iterator(model: nn.Module, prompt: Sequence[int], parameters: Generati
             work.prepare(CacheLayout.of(parameters))
             memory.reset_peak()
             figures["baseline_bytes"] = memory.active_bytes()
-            cached = _reuse_cache(work, prompt)
+            cached = reuse_cache(work, prompt)
             if setup.processors and cached:
                 setup.history = mx.array(prompt[:cached], dtype=mx.uint32)
             rest = prompt[cached:]

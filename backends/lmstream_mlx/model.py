@@ -15,11 +15,13 @@ import mlx.core as mx
 from lmstream import BackendModel, GenerationControl, GenerationParameters, ModelInfo, PromptCache
 
 from . import memory
+from .batch import MlxBatchRunner
 from .cache import MlxPromptCache
 from .generation import token_iterator
 from .loading import LoadedModel, load_model
 from .options import MlxOptions
 from .speed import SpeedPlan, apply_speed_plan
+from .validation import validate_request
 
 
 def _vocab_size(loaded: LoadedModel) -> int:
@@ -50,8 +52,9 @@ class MlxBackendModel(BackendModel):
         self.device = device
         self._streams: dict[int, Any] = {}
         self.vocab_size = _vocab_size(loaded)
-        self.weights_bytes = memory.tree_nbytes(self.model.parameters())
         self.speed: SpeedPlan = apply_speed_plan(self.model, options, device)
+        self.weights_bytes = memory.tree_nbytes(self.model.parameters()) + self.speed.blas_bytes
+        """The model's parameters plus the float32 copies the BLAS path multiplies with."""
 
     def stream(self) -> Any:
         """This thread's generation stream on the model's device (mlx streams are per thread)."""
@@ -65,11 +68,25 @@ class MlxBackendModel(BackendModel):
         """A fresh, empty prompt cache for this model."""
         return MlxPromptCache(self.model)
 
+    def check_cache(self, cache: PromptCache | None) -> MlxPromptCache | None:
+        """``cache`` if it is this model's prompt cache (or None); a TypeError otherwise."""
+        if cache is not None and not (isinstance(cache, MlxPromptCache) and cache._model is self.model):
+            raise TypeError("cache must come from this model's new_cache() (context.new_cache())")
+        return cache
+
+    def validate(self, prompt: Sequence[int], parameters: GenerationParameters) -> None:
+        """Raise ValueError for ids outside the vocabulary, ``top_k`` >= the vocabulary,
+        ``logit_bias`` ids out of range or a bad ``kv_group_size`` (before the stream starts)."""
+        validate_request(prompt, parameters, self.vocab_size)
+
+    def new_batch_runner(self) -> MlxBatchRunner:
+        """A runner that decodes many sequences in one batched model call per step."""
+        return MlxBatchRunner(self)
+
     def token_iterator(self, prompt: Sequence[int], parameters: GenerationParameters,
                        cache: PromptCache | None, control: GenerationControl) -> Iterator[int]:
         """Prefill ``prompt`` (reusing ``cache``) and yield sampled token ids."""
-        if cache is not None and not (isinstance(cache, MlxPromptCache) and cache._model is self.model):
-            raise TypeError("cache must come from this model's new_cache() (context.new_cache())")
+        cache = self.check_cache(cache)
         return token_iterator(self.model, prompt, parameters, cache, control, stream=self.stream(),
                               vocab_size=self.vocab_size, context_length=self.info.context_length,
                               weights_bytes=self.weights_bytes)

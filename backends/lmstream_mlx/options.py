@@ -25,6 +25,11 @@ class MlxOptions:
     """``"cpu"`` or ``"gpu"``; None: mlx's default device."""
     cpu_streams: int | None = None
     """Split each matmul over this many CPU streams (threads); None: the usable cores on CPU, 1 on GPU."""
+    blas: bool | None = None
+    """Multi-row products (prefill, batched decode) through numpy's BLAS on float32 weight
+    copies; None: on for CPU when the copies fit in 1 GiB and ``compile`` is off (docs/backends.md)."""
+    blas_threads: int = 1
+    """Threads numpy's BLAS may use for those products (1: measured steadier on a shared machine)."""
     lazy: bool = False
     """mlx-lm directories only: leave weights lazy until first use."""
     trust_remote_code: bool = False
@@ -47,6 +52,14 @@ class MlxOptions:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {parsed.device!r}")
         if not isinstance(parsed.compile, bool):
             raise TypeError(f"compile must be True or False, not {parsed.compile!r}")
+        if parsed.blas is not None and not isinstance(parsed.blas, bool):
+            raise TypeError(f"blas must be True, False or None, not {parsed.blas!r}")
+        if parsed.blas and parsed.compile:
+            raise ValueError("blas=True and compile=True do not mix: a compiled block cannot hand "
+                             "its products to numpy; choose one")
+        threads = parsed.blas_threads
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"blas_threads must be a positive int, not {threads!r}")
         streams = parsed.cpu_streams
         if streams is not None and (isinstance(streams, bool) or not isinstance(streams, int) or streams < 1):
             raise ValueError(f"cpu_streams must be a positive int, not {streams!r}")

@@ -55,20 +55,15 @@ class KeyedSampler:
 
 def make_token_sampler(parameters: GenerationParameters, vocab_size: int) -> Sampler:
     """The sampler for one generation (greedy when temperature is 0)."""
-    if parameters.top_k >= vocab_size:
-        raise ValueError(f"top_k={parameters.top_k} must be smaller than the vocabulary ({vocab_size})")
     if parameters.temperature == 0.0:
         return greedy
     return KeyedSampler(parameters, vocab_size)
 
 
 def make_processors(parameters: GenerationParameters, vocab_size: int) -> list[LogitsProcessor]:
-    """Logit bias and repetition/presence/frequency penalties, in mlx-lm's order."""
+    """Logit bias and repetition/presence/frequency penalties, in mlx-lm's order (the ids were
+    checked by ``validation.validate_request``)."""
     bias = parameters.logit_bias
-    if bias:
-        bad = sorted(t for t in bias if not 0 <= t < vocab_size)
-        if bad:
-            raise ValueError(f"logit_bias token ids outside the vocabulary (size {vocab_size}): {bad[:8]}")
     processors: list[LogitsProcessor] = make_logits_processors(
         logit_bias=bias or None,
         repetition_penalty=parameters.repetition_penalty,
@@ -79,3 +74,26 @@ def make_processors(parameters: GenerationParameters, vocab_size: int) -> list[L
         frequency_context_size=parameters.frequency_context_size,
     )
     return processors
+
+
+def sequence_logprobs(logits: mx.array, processors: list[LogitsProcessor], history: mx.array | None) -> mx.array:
+    """One sequence's next-token logits (1, vocab) -> the log-probabilities its sampler draws from.
+
+    The one place where a sequence's logits are processed (logit bias, penalties over
+    ``history``, then normalization), for single streams and batch rows alike: per-row
+    masks (structured output) belong here too.
+    """
+    if processors:
+        assert history is not None
+        for processor in processors:
+            logits = processor(history, logits)
+    return logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+
+
+def top_logprobs(logprobs: mx.array, count: int) -> tuple[mx.array, mx.array]:
+    """The ``count`` most likely ids of a (1, vocab) row and their logprobs, best first (lazy)."""
+    row = logprobs[0]
+    ids = mx.argpartition(-row, count - 1)[:count]
+    values = row[ids]
+    order = mx.argsort(-values)
+    return ids[order], values[order]

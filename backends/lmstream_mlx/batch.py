@@ -1,0 +1,266 @@
+"""MlxBatchRunner: many sequences, one batched decode step (the core's BatchRunner contract).
+
+Each sequence prefills alone, in chunks, into its own MlxPromptCache (reusing its prefix),
+like the single-stream token iterator. Decoding steps every ready sequence together: rows
+with plain KV caches share one mlx-lm ``BatchKVCache`` per layer (merged in with
+``merge``/``extend``, dropped with ``extract``/``filter``), so one model call serves them
+all; a row whose cache cannot batch (rotating ``max_kv_size``, quantized ``kv_bits``, a
+model with non-attention caches) is stepped alone in the same ``step`` call.
+
+A step feeds each row one token (the last prompt token first, then its last sampled
+token), so ``cache.tokens`` always lists exactly the ids whose keys/values were written;
+``remove`` moves a row's keys/values back into its MlxPromptCache, so a ChatSession's next
+turn reuses them as it does without batching.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import mlx.core as mx
+import mlx.nn as nn
+from mlx_lm.models.cache import BatchKVCache, KVCache
+
+from lmstream import BatchRunner, SequenceRequest, StepResult
+
+from . import memory
+from .cache import CacheLayout, MlxPromptCache
+from .generation import DecodeSetup, reuse_cache
+from .sampling import make_processors, make_token_sampler, sequence_logprobs, top_logprobs
+
+DEFAULT_MAX_BATCH_SIZE = 16
+"""Rows stepped together at most (the measured gain flattens past 16 on CPU: docs/backends.md)."""
+
+
+@dataclass
+class Row:
+    """One sequence's state in the runner."""
+
+    request: SequenceRequest
+    setup: DecodeSetup
+    owned: bool
+    rest: list[int]
+    """Prompt ids the cache did not hold at ``add``; all but the last are prefilled."""
+    cached: int
+    batchable: bool
+    done: int = 0
+    next_input: int = -1
+    prefilled: bool = False
+
+    @property
+    def cache(self) -> MlxPromptCache:
+        """The sequence's prompt cache."""
+        return self.setup.cache
+
+
+class MlxBatchRunner(BatchRunner):
+    """Steps the sequences of one mlx model together (see the module docstring)."""
+
+    def __init__(self, backend: Any, max_batch_size: int = DEFAULT_MAX_BATCH_SIZE) -> None:
+        self._backend = backend
+        self.max_batch_size = max_batch_size
+        self._rows: dict[int, Row] = {}
+        self._members: list[int] = []
+        """Sequence ids whose keys/values live in ``_batch`` (in its row order)."""
+        self._batch: list[BatchKVCache] | None = None
+
+    @property
+    def _model(self) -> nn.Module:
+        return self._backend.model
+
+    def add(self, request: SequenceRequest) -> None:
+        """Check the request, set up its sampler, reuse its cache's prefix (no compute yet)."""
+        if request.seq_id in self._rows:
+            raise ValueError(f"sequence {request.seq_id} was already added")
+        backend, parameters = self._backend, request.parameters
+        prompt = [int(t) for t in request.prompt]
+        backend.validate(prompt, parameters)
+        cache = backend.check_cache(request.cache)
+        owned = cache is None
+        work = MlxPromptCache(self._model) if cache is None else cache
+        setup = DecodeSetup(self._model, work, make_token_sampler(parameters, backend.vocab_size),
+                            make_processors(parameters, backend.vocab_size), parameters)
+        figures = request.control.memory
+        figures["weights_bytes"] = backend.weights_bytes
+        with mx.stream(backend.stream()):
+            work.prepare(CacheLayout.of(parameters))
+            if not self._rows:
+                memory.reset_peak()
+            figures["baseline_bytes"] = memory.active_bytes()
+            cached = reuse_cache(work, prompt)
+            if setup.processors and cached:
+                setup.history = mx.array(prompt[:cached], dtype=mx.uint32)
+        layers = work.layers or []
+        batchable = (parameters.max_kv_size is None and parameters.kv_bits is None
+                     and all(type(c) is KVCache for c in layers))
+        row = Row(request, setup, owned, prompt[cached:], cached, batchable, next_input=prompt[-1])
+        self._rows[request.seq_id] = row
+        request.control.prefill_progress(0, len(row.rest))
+
+    def prefill(self, seq_id: int, max_tokens: int) -> bool:
+        """Prefill up to ``max_tokens`` more prompt ids; True once the sequence can be stepped."""
+        row = self._rows[seq_id]
+        if row.prefilled:
+            return True
+        todo = len(row.rest) - 1 - row.done  # the last prompt id is fed by the first step
+        if todo > 0:
+            n = min(max(int(max_tokens), 1), todo)
+            with mx.stream(self._backend.stream()):
+                row.setup.prefill(row.rest[row.done:row.done + n])
+                memory.clear_cache()
+            row.done += n
+            todo -= n
+            row.request.control.prefill_progress(row.done, len(row.rest))
+        if todo > 0:
+            return False
+        row.prefilled = True
+        control = row.request.control
+        control.prefill_progress(len(row.rest), len(row.rest))
+        control.mark_prefill_done(len(row.rest), row.cached)
+        control.memory["after_prefill_bytes"] = memory.active_bytes()
+        return True
+
+    def step(self, seq_ids: Sequence[int]) -> list[StepResult]:
+        """One decode step of these prefilled sequences; one result per id, in order."""
+        rows = [self._rows[i] for i in seq_ids]
+        if any(not r.prefilled for r in rows):
+            raise ValueError(f"step() needs prefilled sequences; not ready: "
+                             f"{[i for i, r in zip(seq_ids, rows, strict=True) if not r.prefilled]}")
+        results: dict[int, StepResult] = {}
+        with mx.stream(self._backend.stream()):
+            batched = [i for i in seq_ids if self._rows[i].batchable]
+            if len(batched) < 2:
+                batched = []
+            self._sync_batch(batched)
+            if self._members:
+                results.update(self._step_rows(self._members, self._batch))
+            for i in seq_ids:
+                if i not in results:
+                    results.update(self._step_rows([i], self._rows[i].cache.layers))
+        return [results[i] for i in seq_ids]
+
+    def _step_rows(self, ids: list[int], layers: Any) -> dict[int, StepResult]:
+        """Feed each row its next input in one model call; sample every row on its own."""
+        rows = [self._rows[i] for i in ids]
+        inputs = mx.array([[r.next_input] for r in rows], dtype=mx.uint32)
+        logits = self._model(inputs, cache=layers)[:, -1, :]
+        if len(ids) == 1:
+            rows[0].setup.quantize_kv()
+        pending: dict[int, tuple[mx.array, ...]] = {}
+        failed: dict[int, BaseException] = {}
+        for index, (seq_id, row) in enumerate(zip(ids, rows, strict=True)):
+            row.cache.extend([row.next_input])
+            try:
+                pending[seq_id] = self._sample(row, logits[index:index + 1], inputs[index])
+            except Exception as exc:
+                failed[seq_id] = exc
+        try:
+            mx.eval([a for arrays in pending.values() for a in arrays])
+        except Exception:
+            for seq_id, arrays in list(pending.items()):
+                try:
+                    mx.eval(list(arrays))
+                except Exception as exc:
+                    failed[seq_id] = exc
+                    del pending[seq_id]
+        results = {i: StepResult(i, error=e) for i, e in failed.items()}
+        for seq_id, arrays in pending.items():
+            results[seq_id] = self._result(seq_id, arrays)
+        return results
+
+    def _sample(self, row: Row, logits: mx.array, fed: mx.array) -> tuple[mx.array, ...]:
+        """Lazy arrays for one row: the sampled id, then (when asked) logprobs and top ids."""
+        setup = row.setup
+        setup.record(fed)
+        logprobs = sequence_logprobs(logits, setup.processors, setup.history)
+        token = setup.sampler(logprobs).reshape(-1)[:1]
+        parameters = row.request.parameters
+        if not parameters.logprobs:
+            return (token,)
+        chosen = mx.take_along_axis(logprobs, token[:, None], axis=-1).reshape(-1)
+        if not parameters.top_logprobs:
+            return token, chosen
+        return (token, chosen, *top_logprobs(logprobs, parameters.top_logprobs))
+
+    def _result(self, seq_id: int, arrays: tuple[mx.array, ...]) -> StepResult:
+        row = self._rows[seq_id]
+        sampled: list[int] = arrays[0].tolist()  # type: ignore[assignment]
+        token = int(sampled[0])
+        row.next_input = token
+        if len(arrays) == 1:
+            return StepResult(seq_id, token)
+        top = None
+        if len(arrays) == 4:
+            ids: list[int] = arrays[2].tolist()  # type: ignore[assignment]
+            values: list[float] = arrays[3].tolist()  # type: ignore[assignment]
+            top = tuple(zip(map(int, ids), map(float, values), strict=True))
+        chosen: list[float] = arrays[1].tolist()  # type: ignore[assignment]
+        return StepResult(seq_id, token, float(chosen[0]), top)
+
+    def _sync_batch(self, ids: list[int]) -> None:
+        """Make the batch caches hold exactly ``ids``' rows: extract leavers, merge newcomers."""
+        if ids == self._members:
+            return
+        wanted = set(ids)
+        keep = [k for k, s in enumerate(self._members) if s in wanted]
+        for k, s in enumerate(self._members):
+            if s not in wanted:
+                self._extract(k, s)
+        members = [self._members[k] for k in keep]
+        if self._batch is not None and len(keep) < len(self._members):
+            if keep:
+                for layer in self._batch:
+                    layer.filter(mx.array(keep))
+            else:
+                self._batch = None
+        newcomers = [s for s in ids if s not in set(members)]
+        if newcomers:
+            per_layer = zip(*(self._rows[s].cache.layers or [] for s in newcomers), strict=True)
+            merged = [BatchKVCache.merge(list(layer)) for layer in per_layer]
+            if self._batch is None:
+                self._batch = merged
+            else:
+                for layer, extra in zip(self._batch, merged, strict=True):
+                    layer.extend(extra)
+            for s in newcomers:  # the batch holds their keys/values now
+                self._rows[s].cache.layers = None
+            members += newcomers
+        self._members = members
+
+    def _extract(self, index: int, seq_id: int) -> None:
+        """Copy one member's keys/values out of the batch back into its own layer caches."""
+        assert self._batch is not None
+        row = self._rows[seq_id]
+        layers = [layer.extract(index) for layer in self._batch]
+        row.cache.layers = layers
+
+    def remove(self, seq_id: int) -> None:
+        """Free the sequence's slot; its prompt cache keeps exactly the ids it was fed."""
+        row = self._rows.get(seq_id)
+        if row is None:
+            return
+        with mx.stream(self._backend.stream()):
+            if seq_id in self._members:
+                self._sync_batch([s for s in self._members if s != seq_id])
+            del self._rows[seq_id]
+            if len(self._members) == 1:  # a batch of one is stepped alone
+                self._sync_batch([])
+            control = row.request.control
+            if not row.prefilled:
+                control.mark_prefill_done(row.done, row.cached)
+            figures = control.memory
+            figures["after_decode_bytes"] = memory.active_bytes()
+            figures["peak_bytes"] = memory.peak_bytes()
+            figures["kv_cache_allocated_bytes"] = row.cache.nbytes
+            figures["kv_cache_used_bytes"] = row.cache.used_bytes
+            if row.owned:
+                row.cache.reset()
+            if not self._rows:
+                memory.clear_cache()
+
+    def close(self) -> None:
+        """Forget every sequence (their caches stay as ``remove`` would leave them)."""
+        for seq_id in list(self._rows):
+            self.remove(seq_id)
