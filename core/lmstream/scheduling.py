@@ -133,14 +133,14 @@ class Scheduler:
                 self._end(lane, lane.waiting.popleft(), StopReason.CANCELLED, None, added=False)
 
     def run_once(self) -> None:
-        """Admit, prefill one chunk, step every ready sequence once."""
+        """Admit, prefill for about ``prefill_chunk_s``, step every ready sequence once."""
         for lane in self._lanes:
             if not (lane.decoding or lane.prefilling or lane.waiting):
                 continue  # an idle lane (the user-iterator one, mostly) costs nothing per token
             self._retire_cancelled(lane)
             self._admit(lane)
             if lane.prefilling:
-                self._prefill_chunk(lane, lane.prefilling[0])
+                self._prefill(lane)
             self._step(lane)
         if self._deferred:
             self._run_deferred()
@@ -166,17 +166,27 @@ class Scheduler:
                 continue
             lane.prefilling.append(sequence)
 
-    def _chunk_size(self, sequence: ActiveSequence) -> int:
+    def _prefill(self, lane: _Lane) -> None:
+        """Prefill chunks, of one prompt or several in arrival order, for about
+        ``prefill_chunk_s``; then the running streams get their step. Short prompts arriving
+        together are all prefilled before the next step instead of one per step."""
+        started = time.perf_counter()
+        while lane.prefilling:
+            sequence = lane.prefilling[0]
+            left = self._prefill_chunk_s - (time.perf_counter() - started)
+            if sequence.cancelled or left <= 0:
+                return
+            self._prefill_chunk(lane, sequence, left)
+
+    def _chunk_size(self, sequence: ActiveSequence, seconds: float) -> int:
         step = sequence.plan.parameters.prefill_step_size
         rate = self._prefill_rate
         if rate is None:
             return min(step, FIRST_PREFILL_CHUNK)
-        return max(MIN_PREFILL_CHUNK, min(step, int(rate * self._prefill_chunk_s)))
+        return max(MIN_PREFILL_CHUNK, min(step, int(rate * seconds)))
 
-    def _prefill_chunk(self, lane: _Lane, sequence: ActiveSequence) -> None:
-        if sequence.cancelled:
-            return
-        size = self._chunk_size(sequence)
+    def _prefill_chunk(self, lane: _Lane, sequence: ActiveSequence, seconds: float) -> None:
+        size = self._chunk_size(sequence, seconds)
         before = sequence.control.progress_tokens or 0
         started = time.perf_counter()
         try:

@@ -238,3 +238,20 @@ def test_a_third_party_runner_is_driven_through_the_contract(scripted):
     texts = ["".join(e.text for e in _collect(s) if isinstance(e, Chunk)) for s in streams]
     assert texts == [f"echo {i}" for i in range(4)]
     assert max(runner.step_sizes) == 4 and runner.rows == {}
+
+
+def test_prompts_arriving_together_are_prefilled_before_the_next_step(scripted):
+    context = scripted("abcdefgh", prefill_delay=0.001, token_delay=0.01, max_batch_size=8)
+    seen = []
+    original = context.scheduler._backend_lane.runner.step
+
+    def spy(ids):
+        seen.append(len(ids))
+        return original(ids)
+
+    context.scheduler._backend_lane.runner.step = spy
+    streams = [lmstream.generate(f"prompt {i}", context=context) for i in range(8)]
+    for s in streams:
+        _collect(s)
+    # not one newcomer per step (1, 2, 3, ... 8): the prefill budget takes them all at once
+    assert 8 in seen[:3], seen
