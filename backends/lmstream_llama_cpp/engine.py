@@ -60,14 +60,24 @@ class Engine:
         self._logits = np.ctypeslib.as_array(b.logits, shape=(n_batch,))
         self._n_seq[:] = 1
         self._free = list(range(n_seq_max - 1, -1, -1))
+        self._limit = n_seq_max
         self._lengths: dict[int, int] = {}
         """Tokens each busy slot holds (for the KV figures)."""
 
     # -- slots --------------------------------------------------------------------------
+    @property
+    def slot_limit(self) -> int:
+        """Slots in use at most (``n_seq_max`` unless ``limit_slots`` lowered it)."""
+        return self._limit
+
+    def limit_slots(self, count: int) -> None:
+        """Use at most ``count`` of the ``n_seq_max`` slots (the scheduler's max_batch_size)."""
+        self._limit = max(1, min(count, self.n_seq_max))
+
     def acquire(self) -> int:
         """A free, empty slot; RuntimeError when all ``n_seq_max`` are running."""
-        if not self._free:
-            raise RuntimeError(f"all {self.n_seq_max} llama.cpp sequence slots are busy; load with a "
+        if not self._free or self.busy_slots >= self._limit:
+            raise RuntimeError(f"all {self._limit} llama.cpp sequence slots are busy; load with a "
                                "larger n_seq_max to run more sequences at once")
         slot = self._free.pop()
         llama_cpp.llama_memory_seq_rm(self.memory, slot, -1, -1)

@@ -122,16 +122,11 @@ class LlamaCppBackendModel(BackendModel):
                                   parameters=parameters, cache=cache, control=control)
         try:
             runner.add(request)
-            done, total = runner.prefilled_tokens(0)
-            start = done
-            control.prefill_progress(0, total - start)
-            while True:
+            control.prefill_progress(0, runner.prefill_todo(0))
+            while True:  # the runner reports progress after each chunk
                 if control.cancelled:
                     return
-                finished = runner.prefill(0, parameters.prefill_step_size)
-                done, _ = runner.prefilled_tokens(0)
-                control.prefill_progress(done - start, total - start)
-                if finished:
+                if runner.prefill(0, parameters.prefill_step_size):
                     break
             while True:
                 (result,) = runner.step([0])

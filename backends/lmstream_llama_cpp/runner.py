@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import logging
+
 from lmstream.backend import common_prefix_length
 from lmstream.batching import BatchRunner, SequenceRequest, StepResult
 from lmstream.parameters import GenerationParameters
@@ -21,6 +23,8 @@ from . import memory
 from .cache import LlamaCppPromptCache
 from .engine import DecodeError, DecodeItem, Engine
 from .sampling import SamplerChain, check_sampling, logprobs
+
+logger = logging.getLogger("lmstream.llama_cpp")
 
 
 def check_request(prompt: Sequence[int], parameters: GenerationParameters, engine: Engine) -> None:
@@ -64,8 +68,24 @@ class LlamaCppBatchRunner(BatchRunner):
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.max_batch_size = engine.n_seq_max
         self._seqs: dict[int, _Sequence] = {}
+
+    @property  # type: ignore[override]
+    def max_batch_size(self) -> int:
+        """Sequences stepped together at most: the context's ``n_seq_max`` slots (or fewer)."""
+        return self.engine.slot_limit
+
+    @max_batch_size.setter
+    def max_batch_size(self, value: int) -> None:
+        """The scheduler's ``max_batch_size`` option: above ``n_seq_max`` it is capped (logged)."""
+        if value >= self.engine.n_seq_max:
+            self.engine.limit_slots(self.engine.n_seq_max)
+        if value > self.engine.n_seq_max:
+            logger.warning("max_batch_size=%d is more than the context's n_seq_max=%d sequence "
+                           "slots; decoding at most %d together (load with n_seq_max=%d)",
+                           value, self.engine.n_seq_max, self.engine.n_seq_max, value)
+        elif value >= 1:
+            self.engine.limit_slots(value)
 
     # -- admission ----------------------------------------------------------------------
     def add(self, request: SequenceRequest) -> None:
@@ -120,6 +140,7 @@ class LlamaCppBatchRunner(BatchRunner):
         last = done + n == len(seq.prompt)
         (index,) = engine.decode([DecodeItem(seq.slot, chunk, done, last)])
         seq.fed.extend(chunk)
+        seq.request.control.prefill_progress(len(seq.fed) - seq.cached, len(seq.prompt) - seq.cached)
         if last:
             seq.prefilled = True
             seq.pending = self._sample(seq, index)
@@ -128,10 +149,10 @@ class LlamaCppBatchRunner(BatchRunner):
             seq.figures["after_prefill_bytes"] = memory.rss_bytes()
         return last
 
-    def prefilled_tokens(self, seq_id: int) -> tuple[int, int]:
-        """(prompt tokens in the KV now, prompt length) of one sequence, for progress reports."""
+    def prefill_todo(self, seq_id: int) -> int:
+        """Prompt tokens of one sequence its cache did not cover (what prefill runs)."""
         seq = self._seqs[seq_id]
-        return len(seq.fed), len(seq.prompt)
+        return len(seq.prompt) - seq.cached
 
     # -- decode -------------------------------------------------------------------------
     def step(self, seq_ids: Sequence[int]) -> list[StepResult]:

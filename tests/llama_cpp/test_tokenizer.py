@@ -37,8 +37,13 @@ def test_the_core_streams_with_the_exact_byte_detokenizer(llama_context: Any) ->
         assert "".join(detok.step(i) for i in ids) + detok.flush() == text == tok.decode(ids)
 
 
+ASSIGNED = st.characters(exclude_categories=("Cn", "Co", "Cs"))
+"""llama.cpp's tokenizer is lossy for unassigned and private-use code points (U+40000 comes
+back as three U+FFFD): its own behaviour, shared by llama-cpp-python; assigned text round-trips."""
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(text=st.text(max_size=40))
+@given(text=st.text(ASSIGNED, max_size=40))
 def test_any_text_round_trips_through_ids_and_streamed_bytes(llama_context: Any, text: str) -> None:
     tok = llama_context.tokenizer
     ids = tok.encode(text, add_special_tokens=False)
