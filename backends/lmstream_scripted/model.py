@@ -16,6 +16,7 @@ from lmstream.backend import (
     PromptCache,
     common_prefix_length,
 )
+from lmstream.batching import BatchRunner
 from lmstream.parameters import GenerationParameters
 
 from .cutting import Cut, cut_reply
@@ -50,6 +51,9 @@ class ScriptedOptions(BaseModel):
     """Seconds per prompt token prefilled (cancellable between prefill chunks)."""
     fail_at: int | None = Field(None, ge=0)
     """Raise ScriptedFailure when producing the token with this 0-based index."""
+    fail_prompt: str | None = None
+    """With ``fail_at``: only generations whose prompt text contains this fail (the rest of
+    a batch goes on)."""
     repeat: bool = False
     """Repeat the reply forever (no EOS): for length stops and benchmarks."""
     eos: bool = True
@@ -124,6 +128,19 @@ class ScriptedModel(BackendModel):
     def new_cache(self) -> PromptCache:
         return ScriptedCache()
 
+    def new_batch_runner(self) -> BatchRunner:
+        """Scripted sequences batch like a real model's: one ``token_delay`` per step."""
+        from .batch import ScriptedBatchRunner
+
+        return ScriptedBatchRunner(self)
+
+    def validate(self, prompt: Sequence[int], parameters: GenerationParameters) -> None:
+        """Prompt ids must be in the scripted vocabulary (bytes plus the special tokens)."""
+        size = self.tokenizer.vocab_size
+        bad = [t for t in prompt if not (isinstance(t, int) and 0 <= t < size)]
+        if bad:
+            raise ValueError(f"prompt token ids outside the vocabulary (size {size}): {bad[:8]}")
+
     def reply_for(self, prompt_text: str) -> str:
         """The reply text of the next generation."""
         reply = self.options.reply
@@ -177,7 +194,8 @@ class ScriptedModel(BackendModel):
                 cache.tokens.append(previous)  # the previous token is now in the KV cache
             if options.token_delay and not control.sleep(options.token_delay):
                 return
-            if options.fail_at is not None and index == options.fail_at:
+            if options.fail_at is not None and index == options.fail_at and (
+                    options.fail_prompt is None or options.fail_prompt in self.tokenizer.decode(prompt)):
                 raise ScriptedFailure(f"scripted failure at token {index}")
             previous = token_id
             yield token_id
