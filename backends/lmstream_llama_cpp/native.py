@@ -45,7 +45,7 @@ class _LogState:
 _state = _LogState()
 
 
-@llama_cpp.llama_log_callback  # type: ignore[misc]
+@llama_cpp.llama_log_callback  # type: ignore[misc,untyped-decorator]
 def _log_callback(level: int, text: bytes, _user_data: Any) -> None:
     message = text.decode("utf-8", errors="replace") if text else ""
     py_level = _state.last_level if level == _CONT else _LEVELS.get(level, logging.DEBUG)

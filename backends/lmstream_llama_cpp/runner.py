@@ -10,10 +10,9 @@ sequence from its own output row.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-import logging
 
 from lmstream.backend import common_prefix_length
 from lmstream.batching import BatchRunner, SequenceRequest, StepResult

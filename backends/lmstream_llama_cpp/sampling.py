@@ -50,7 +50,8 @@ class SamplerChain:
         if p.logit_bias:
             entries = (llama_cpp.llama_logit_bias * len(p.logit_bias))()
             for i, (token, bias) in enumerate(p.logit_bias.items()):
-                entries[i].token, entries[i].bias = int(token), float(bias)
+                entries[i].token = int(token)  # type: ignore[assignment]
+                entries[i].bias = float(bias)
             add(llama_cpp.llama_sampler_init_logit_bias(n_vocab, len(p.logit_bias), entries))
         windows: list[int] = []
         if p.repetition_penalty is not None and p.repetition_penalty != 1.0:

@@ -37,9 +37,11 @@ def test_the_core_streams_with_the_exact_byte_detokenizer(llama_context: Any) ->
         assert "".join(detok.step(i) for i in ids) + detok.flush() == text == tok.decode(ids)
 
 
-ASSIGNED = st.characters(exclude_categories=("Cn", "Co", "Cs"))
+ASSIGNED = st.characters(exclude_categories=("Cn", "Co", "Cs", "Cc"), include_characters="\t\n\r")
 """llama.cpp's tokenizer is lossy for unassigned and private-use code points (U+40000 comes
-back as three U+FFFD): its own behaviour, shared by llama-cpp-python; assigned text round-trips."""
+back as three U+FFFD), and this vocabulary has no tokens for a few control bytes (0x04, 0x06,
+0x13, 0x14, 0x16, 0x1d are dropped): llama.cpp's own behaviour, shared by llama-cpp-python.
+Everything else round-trips."""
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
