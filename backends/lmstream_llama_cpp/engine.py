@@ -109,6 +109,18 @@ class Engine:
         self._lengths[slot] = keep
         return ok
 
+    @property
+    def can_shift(self) -> bool:
+        """Whether llama.cpp can move KV positions (context shifting) for this model."""
+        return bool(llama_cpp.llama_memory_can_shift(self.memory))
+
+    def shift(self, slot: int, keep: int, discard: int) -> None:
+        """Drop positions ``[keep, keep + discard)`` of a slot and move the rest down (llama.cpp
+        re-rotates their keys), as llama-server's context shift does."""
+        llama_cpp.llama_memory_seq_rm(self.memory, slot, keep, keep + discard)
+        llama_cpp.llama_memory_seq_add(self.memory, slot, keep + discard, -1, -discard)
+        self._lengths[slot] = self._lengths.get(slot, 0) - discard
+
     def save(self, slot: int) -> bytes:
         """The slot's KV entries as bytes (``restore`` reads them back into any slot)."""
         size = int(llama_cpp.llama_state_seq_get_size(self.ctx, slot))

@@ -25,6 +25,9 @@ from .sampling import SamplerChain, check_sampling, logprobs
 
 logger = logging.getLogger("lmstream.llama_cpp")
 
+SHIFT_KEEP = 4
+"""Tokens a context shift never drops (attention sinks, as the mlx backend's rotating cache)."""
+
 
 def check_request(prompt: Sequence[int], parameters: GenerationParameters, engine: Engine) -> None:
     """Raise ValueError for input this backend cannot run (the field is named)."""
@@ -39,9 +42,17 @@ def check_request(prompt: Sequence[int], parameters: GenerationParameters, engin
     if parameters.kv_bits is not None:
         raise ValueError("kv_bits is not supported by the llama_cpp backend (llama.cpp sets the KV "
                          "cache type per context, not per generation)")
-    if parameters.max_kv_size is not None:
-        raise ValueError("max_kv_size is not supported by the llama_cpp backend; load with a "
-                         "larger n_ctx instead")
+    window = parameters.max_kv_size
+    if window is not None:
+        if not engine.can_shift:
+            raise ValueError("max_kv_size needs context shifting, which llama.cpp does not support "
+                             "for this model; load with a larger n_ctx instead")
+        if not SHIFT_KEEP + 2 <= window <= engine.n_ctx:
+            raise ValueError(f"max_kv_size must be between {SHIFT_KEEP + 2} and n_ctx "
+                             f"({engine.n_ctx}), not {window}")
+        if len(prompt) >= window:
+            raise ValueError(f"the prompt has {len(prompt)} tokens; max_kv_size={window} must be "
+                             "larger than the prompt on the llama_cpp backend")
     check_sampling(parameters, n_vocab)
 
 
@@ -59,6 +70,8 @@ class _Sequence:
     next_token: int = -1
     generated: int = 0
     prefilled: bool = False
+    shifted: bool = False
+    """True once a context shift dropped tokens (the KV no longer matches a token prefix)."""
     figures: dict[str, int | None] = field(default_factory=dict)
 
 
@@ -169,10 +182,11 @@ class LlamaCppBatchRunner(BatchRunner):
             elif seq.generated >= seq.request.control.max_tokens:
                 results[seq_id] = StepResult(seq_id, error=RuntimeError(
                     f"sequence {seq_id} is past its token limit ({seq.request.control.max_tokens})"))
-            elif len(seq.fed) >= limit:
+            elif len(seq.fed) >= limit and seq.request.parameters.max_kv_size is None:
                 results[seq_id] = StepResult(seq_id, error=DecodeError(
                     f"the sequence filled the context ({limit} tokens)"))
             else:
+                self._shift_if_full(seq)
                 batch.append(seq)
         if batch:
             items = [DecodeItem(s.slot, (s.next_token,), len(s.fed), True) for s in batch]
@@ -186,6 +200,17 @@ class LlamaCppBatchRunner(BatchRunner):
                     seq.fed.append(seq.next_token)
                     results[seq.request.seq_id] = self._sample(seq, index)
         return [results[seq_id] for seq_id in seq_ids]
+
+    def _shift_if_full(self, seq: _Sequence) -> None:
+        """With ``max_kv_size``: once the window is full, drop the older half of what follows
+        the first ``SHIFT_KEEP`` tokens and move the rest down (llama.cpp's context shift)."""
+        window = seq.request.parameters.max_kv_size
+        if window is None or len(seq.fed) < window:
+            return
+        discard = (len(seq.fed) - SHIFT_KEEP) // 2
+        self.engine.shift(seq.slot, SHIFT_KEEP, discard)
+        del seq.fed[SHIFT_KEEP:SHIFT_KEEP + discard]
+        seq.shifted = True
 
     def _sample(self, seq: _Sequence, index: int) -> StepResult:
         """Sample one token of ``seq`` from output ``index`` (with its logprobs when asked)."""
@@ -213,7 +238,8 @@ class LlamaCppBatchRunner(BatchRunner):
         figures = seq.figures
         try:
             if isinstance(cache, LlamaCppPromptCache):
-                state = engine.save(seq.slot) if seq.fed else None
+                # a shifted sequence's entries no longer match a token prefix: start afresh
+                state = engine.save(seq.slot) if seq.fed and not seq.shifted else None
                 cache.store(state, seq.fed)
         finally:
             if isinstance(cache, LlamaCppPromptCache):

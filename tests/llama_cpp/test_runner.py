@@ -210,3 +210,27 @@ def test_slots_and_kv_cells_are_bounded(small_context: Any) -> None:
         model.validate(prompt, GenerationParameters(logit_bias={-1: 1.0}))
     with pytest.raises(ValueError, match="context holds 256"):
         model.validate(prompt * 3, GenerationParameters())
+
+
+def test_max_kv_size_shifts_the_context(small_context: Any) -> None:
+    """A 64-token window on a 256-cell context: generation runs past the window (llama.cpp's
+    context shift), the tokens before the first shift are the unshifted ones, and a shifted
+    sequence leaves its prompt cache empty (its entries no longer match a token prefix)."""
+    import lmstream
+
+    no_eos = {eos: -100.0 for eos in small_context.tokenizer.eos_token_ids}
+    prompt = "Once upon a time"
+    plain = small_context.generate(prompt, max_tokens=20, logit_bias=no_eos)
+    cache = small_context.new_cache()
+    shifted = small_context.generate(prompt, max_tokens=80, max_kv_size=64, logit_bias=no_eos,
+                                     cache=cache)
+    assert shifted.info.stop_reason is lmstream.StopReason.LENGTH
+    assert shifted.generated_tokens == 80
+    assert len(small_context.prepare(prompt).tokens) + 20 < 64  # no shift within 20 tokens
+    assert shifted.text.startswith(plain.text)
+    assert small_context.worker.call(lambda: cache.tokens) == []
+    model = small_context.backend_model
+    with pytest.raises(ValueError, match="max_kv_size must be between"):
+        model.validate([1, 2], GenerationParameters(max_kv_size=3))
+    with pytest.raises(ValueError, match="larger than the prompt"):
+        model.validate(list(range(40)), GenerationParameters(max_kv_size=32))
