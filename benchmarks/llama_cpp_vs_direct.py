@@ -27,7 +27,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-PROMPT = "The history of Paris begins"
+PROMPT = [{"role": "user", "content": "Write a long story about a dragon who learns to fly."}]
+"""Rendered with the model's chat template (as benchmarks/mlx_vs_mlx_lm.py), then the same
+token ids go to both sides."""
 
 
 @dataclass
@@ -118,7 +120,7 @@ def main() -> None:
     threads = {"n_threads": args.threads, "n_threads_batch": args.threads} if args.threads else {}
     context = lmstream.load(backend="llama_cpp", **threads)
     options = context.backend_model.options
-    prompt = context.tokenizer.encode(PROMPT)
+    prompt = list(context.prepare(lmstream.UserInput(messages=PROMPT)).tokens)
     llm = Llama(model_path=str(context.info.path), n_ctx=2048, n_batch=options.n_batch,
                 n_ubatch=options.n_ubatch, n_threads=options.threads,
                 n_threads_batch=options.threads_batch, verbose=False)
