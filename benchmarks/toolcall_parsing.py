@@ -3,7 +3,8 @@
 Texts: ``plain`` prose without any character that can start a marker (the common case, served
 by the fast path), ``markdown`` prose with brackets, braces and angle brackets (the slow path
 without calls), and ``calls``: about half of the text is tool calls of the format. Each is fed
-in token-sized deltas (4 characters, what a pipeline feeds) and in 4096-character deltas.
+in token-sized deltas (4 characters, what a pipeline feeds) and in 4096-character deltas;
+the ``+d`` columns feed 4-character deltas with argument deltas on (``stream_tool_calls``).
 The baseline runs ``delta.find("<")`` over the same deltas in a bare loop, in the same run.
 
     python benchmarks/toolcall_parsing.py [--size MB] [--formats json,mistral] [--repeat N]
@@ -113,8 +114,10 @@ def pieces(text: str, size: int) -> list[str]:
     return [text[i:i + size] for i in range(0, len(text), size)]
 
 
-def parse_seconds(name: str, deltas: list[str]) -> float:
+def parse_seconds(name: str, deltas: list[str], stream: bool = False) -> float:
     parser = lmstream.get_tool_parser(name)
+    if stream:
+        parser.stream_deltas(True)  # type: ignore[attr-defined]
     feed = parser.feed
     started = time.perf_counter()
     for delta in deltas:
@@ -151,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"baseline (bare str.find loop): {base[4]:.0f} MB/s in 4-char deltas, "
           f"{base[4096]:.0f} MB/s in 4096-char deltas")
     header = (f"{'format':<15}" + "".join(f"{c:>12}" for c in (
-        "plain/4", "plain/4096", "md/4", "md/4096", "calls/4", "calls/4096")) + f"{'vs find':>9}")
+        "plain/4", "plain/4096", "md/4", "md/4096", "calls/4", "calls/4096", "plain/4+d",
+        "calls/4+d")) + f"{'vs find':>9}")
     print(header)
     print("-" * len(header))
     failed = []
@@ -164,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
                 deltas = pieces(text, d)
                 seconds = best(lambda n=name, ds=deltas: parse_seconds(n, ds), opts.repeat)
                 row.append(len(text) / 1e6 / seconds)
+        for kind in ("plain", "calls"):
+            deltas = pieces(texts[kind], 4)
+            seconds = best(lambda n=name, ds=deltas: parse_seconds(n, ds, True), opts.repeat)
+            row.append(len(texts[kind]) / 1e6 / seconds)
         ratio = row[1] / base[4096]
         print(f"{name:<15}" + "".join(f"{v:>12.1f}" for v in row) + f"{ratio:>9.3f}")
         if row[1] < BUDGET_MB_S:

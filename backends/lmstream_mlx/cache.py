@@ -14,8 +14,7 @@ from typing import Any
 import mlx.nn as nn
 from mlx_lm.models.cache import KVCache, RotatingKVCache, make_prompt_cache
 
-from lmstream.backend import PromptCache
-from lmstream.parameters import GenerationParameters
+from lmstream import GenerationParameters, PromptCache
 
 ROTATING_KEEP = 4
 """Tokens a rotating cache never evicts (attention sinks), as in mlx-lm."""
@@ -39,7 +38,7 @@ class CacheLayout:
 
 def make_layer_caches(model: nn.Module, layout: CacheLayout) -> list[Any]:
     """mlx-lm layer caches for ``model``; a rotating cache when ``layout.max_kv_size`` is set."""
-    layers = make_prompt_cache(model)
+    layers: list[Any] = make_prompt_cache(model)
     if layout.max_kv_size is None:
         return layers
     if not all(type(c) is KVCache for c in layers):

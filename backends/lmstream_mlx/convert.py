@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lmstream.errors import ModelLoadError
+from lmstream import ModelLoadError
 
 
 def gguf_to_mlx_lm(gguf_path: str | Path, out_dir: str | Path) -> Path:

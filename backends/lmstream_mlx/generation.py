@@ -18,8 +18,7 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx_lm.generate import maybe_quantize_kv_cache
 
-from lmstream.backend import GenerationControl, common_prefix_length
-from lmstream.parameters import GenerationParameters
+from lmstream import GenerationControl, GenerationParameters, common_prefix_length
 
 from . import memory
 from .cache import CacheLayout, MlxPromptCache
@@ -138,7 +137,7 @@ def token_iterator(model: nn.Module, prompt: Sequence[int], parameters: Generati
             if control.cancelled:
                 return
             y = setup.step(mx.array(rest[-1:], dtype=mx.uint32))
-            mx.async_eval(y)
+            mx.async_eval(y)  # type: ignore[no-untyped-call]  # untyped in mlx's stubs
             pending = y
             work.extend(rest[-1:])
             generated = 0
@@ -146,8 +145,8 @@ def token_iterator(model: nn.Module, prompt: Sequence[int], parameters: Generati
                 next_y = None
                 if generated + 1 < limit:
                     next_y = pending = setup.step(y)
-                    mx.async_eval(next_y)
-                token = int(y.item())
+                    mx.async_eval(next_y)  # type: ignore[no-untyped-call]
+                token = int(y.item())  # type: ignore[arg-type]  # mlx types item() as int|float|complex
                 if next_y is not None:
                     work.extend([token])
                 if generated == 0:
@@ -158,7 +157,7 @@ def token_iterator(model: nn.Module, prompt: Sequence[int], parameters: Generati
                 yield token
                 if next_y is None:  # the consumer wants more than the limit foresaw
                     next_y = pending = setup.step(y)
-                    mx.async_eval(next_y)
+                    mx.async_eval(next_y)  # type: ignore[no-untyped-call]
                     work.extend([token])
                 if generated % CLEAR_CACHE_EVERY == 0:
                     memory.clear_cache()

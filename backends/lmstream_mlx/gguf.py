@@ -13,12 +13,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import mlx.core as mx
 import mlx.nn as nn
 
-from lmstream.errors import ModelLoadError
+from lmstream import ModelLoadError
 
 from .gguf_header import GGUFFormatError, unsupported_tensors
 from .gguf_tokenizer import tokenizer_from_gguf_metadata
@@ -68,9 +68,10 @@ def read_gguf(path: Path) -> tuple[dict[str, mx.array], dict[str, Any]]:
             "Supported: F32, F16, BF16, Q4_0, Q4_1, Q8_0 (kept quantized), Q2_K, Q4_K, Q6_K "
             "(expanded to float16).")
     try:
-        weights, raw = mx.load(str(path), return_metadata=True)
+        loaded = mx.load(str(path), return_metadata=True)
     except (RuntimeError, ValueError) as exc:
         raise ModelLoadError(f"mlx could not load GGUF file {path}: {exc}") from exc
+    weights, raw = cast("tuple[dict[str, mx.array], dict[str, Any]]", loaded)  # mlx's stub: a union
     return weights, plain_metadata(raw)
 
 
@@ -169,7 +170,7 @@ def quantization_of(weights: Mapping[str, mx.array], in_dims: Mapping[str, int])
     return result
 
 
-class FrequencyRoPE(nn.Module):
+class FrequencyRoPE(nn.Module):  # type: ignore[misc]  # mlx.nn is untyped
     """Rotary embedding with per-dimension frequency factors (GGUF ``rope_freqs``, Llama 3.1)."""
 
     def __init__(self, dims: int, base: float, factors: mx.array) -> None:

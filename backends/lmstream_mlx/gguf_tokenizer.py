@@ -24,7 +24,7 @@ from tokenizers import (
     processors,
 )
 
-from lmstream.errors import ModelLoadError
+from lmstream import ModelLoadError
 
 from .tokenizer import TokenizersTokenizer
 

@@ -17,6 +17,7 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_map
 
+from lmstream import ModelLoadError
 from lmstream.default_model import (  # noqa: F401 - re-exported for callers of this module
     DEFAULT_FILE,
     DEFAULT_NAME,
@@ -25,7 +26,6 @@ from lmstream.default_model import (  # noqa: F401 - re-exported for callers of 
     default_model_path,
     gguf_tokenizer_config,
 )
-from lmstream.errors import ModelLoadError
 
 from .options import MlxOptions
 from .tokenizer import HFTokenizerAdapter, TokenizersTokenizer
@@ -114,6 +114,25 @@ def _context_length(config: dict[str, Any], hf_tokenizer: Any) -> int | None:
     return value if isinstance(value, int) and 0 < value < 10_000_000 else None
 
 
+_OFFLINE_ERRORS = ("LocalEntryNotFoundError", "OfflineModeIsEnabled", "ConnectError",
+                   "ConnectionError", "ConnectTimeout")
+_MISSING_ERRORS = ("RepositoryNotFoundError", "RevisionNotFoundError", "GatedRepoError")
+
+
+def _load_failure(reference: str, exc: BaseException) -> str:
+    """One plain sentence for a failed mlx-lm load: the Hub's connection noise becomes what it
+    means (not cached here and not downloadable), other errors keep their message."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if names & set(_MISSING_ERRORS):
+        return (f"{reference!r} is not a model on the Hugging Face Hub (or it is gated); "
+                "pass a local mlx-lm directory, a GGUF file, or a hub id you can access")
+    if names & set(_OFFLINE_ERRORS):
+        return (f"{reference!r} is not a local directory or file, not in the Hugging Face cache, "
+                "and the Hub cannot be reached to download it; pass a local path or download it first")
+    message = " ".join(str(exc).split())
+    return f"mlx-lm could not load {reference!r}: {message}"
+
+
 def load_mlx_lm_model(reference: str, options: MlxOptions) -> LoadedModel:
     """An mlx-lm directory or hub id through ``mlx_lm.utils.load``."""
     from mlx_lm.utils import load
@@ -123,7 +142,7 @@ def load_mlx_lm_model(reference: str, options: MlxOptions) -> LoadedModel:
                                       revision=options.revision,
                                       trust_remote_code=options.trust_remote_code)
     except (OSError, ValueError, KeyError) as exc:
-        raise ModelLoadError(f"mlx-lm could not load {reference!r}: {exc}") from exc
+        raise ModelLoadError(_load_failure(reference, exc)) from exc
     hf = wrapper._tokenizer
     eos_ids = wrapper.eos_token_ids
     backend = getattr(hf, "backend_tokenizer", None)

@@ -12,8 +12,7 @@ from typing import Any
 
 import mlx.core as mx
 
-from lmstream.backend import BackendModel, GenerationControl, ModelInfo, PromptCache
-from lmstream.parameters import GenerationParameters
+from lmstream import BackendModel, GenerationControl, GenerationParameters, ModelInfo, PromptCache
 
 from . import memory
 from .cache import MlxPromptCache

@@ -19,7 +19,7 @@ from mlx_lm.sample_utils import (
     make_logits_processors,
 )
 
-from lmstream.parameters import GenerationParameters
+from lmstream import GenerationParameters
 
 Sampler = Callable[[mx.array], mx.array]
 LogitsProcessor = Callable[[mx.array, mx.array], mx.array]

@@ -57,7 +57,7 @@ def _bounds(rows: int, parts: int) -> list[tuple[int, int]]:
     return bounds
 
 
-class RowSplitMatmul(nn.Module):
+class RowSplitMatmul(nn.Module):  # type: ignore[misc]  # mlx.nn is untyped
     """``x @ W.T`` for a (possibly quantized) weight split by output rows over several streams."""
 
     def __init__(self, source: nn.Module, parts: int, device: mx.Device) -> None:
@@ -99,7 +99,7 @@ class ParallelLinear(RowSplitMatmul):
         return y + self.bias if "bias" in self else y
 
 
-class ParallelHeadEmbedding(nn.Module):
+class ParallelHeadEmbedding(nn.Module):  # type: ignore[misc]
     """An (optionally quantized) embedding whose ``as_linear`` (the tied output head) is split."""
 
     def __init__(self, source: nn.Module, parts: int, device: mx.Device) -> None:
@@ -108,13 +108,13 @@ class ParallelHeadEmbedding(nn.Module):
         self.head = RowSplitMatmul(source, parts, device)
 
     def __call__(self, ids: mx.array) -> mx.array:
-        return self.embedding(ids)
+        return self.embedding(ids)  # type: ignore[no-any-return]
 
     def as_linear(self, x: mx.array) -> mx.array:
         return self.head.matmul(x)
 
 
-class CompiledBlock(nn.Module):
+class CompiledBlock(nn.Module):  # type: ignore[misc]
     """A sub-module whose call is ``mx.compile``d (traced once per input shape)."""
 
     def __init__(self, inner: nn.Module) -> None:

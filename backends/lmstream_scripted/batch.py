@@ -11,8 +11,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from lmstream.backend import common_prefix_length
-from lmstream.batching import BatchRunner, SequenceEnded, SequenceRequest, StepResult
+from lmstream import BatchRunner, SequenceEnded, SequenceRequest, StepResult, common_prefix_length
 
 from .model import ScriptedCache, ScriptedFailure, ScriptedModel
 

@@ -9,15 +9,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from lmstream.backend import (
+from lmstream import (
     BackendModel,
+    BatchRunner,
     GenerationControl,
+    GenerationParameters,
+    ListPromptCache,
     ModelInfo,
     PromptCache,
     common_prefix_length,
 )
-from lmstream.batching import BatchRunner
-from lmstream.parameters import GenerationParameters
 
 from .cutting import Cut, cut_reply
 from .tokenizer import END_OF_TURN, EOS_TOKEN, ScriptedTokenizer
@@ -83,25 +84,8 @@ class ScriptedOptions(BaseModel):
         return value
 
 
-class ScriptedCache(PromptCache):
+class ScriptedCache(ListPromptCache):
     """The scripted 'KV cache': just the token ids the model has seen."""
-
-    def __init__(self) -> None:
-        self._tokens: list[int] = []
-
-    @property
-    def tokens(self) -> list[int]:
-        return self._tokens
-
-    def trim(self, count: int) -> int:
-        count = max(0, min(count, len(self._tokens)))
-        if count:
-            del self._tokens[-count:]
-        return count
-
-    @property
-    def nbytes(self) -> int:
-        return 8 * len(self._tokens)
 
 
 class ScriptedModel(BackendModel):
@@ -109,7 +93,7 @@ class ScriptedModel(BackendModel):
 
     def __init__(self, options: ScriptedOptions) -> None:
         self.options = options
-        self.tokenizer = ScriptedTokenizer()
+        self.tokenizer: ScriptedTokenizer = ScriptedTokenizer()
         self._generation = itertools.count()
         self._lock = threading.Lock()
         config: dict[str, Any] = {"eos_token": EOS_TOKEN}

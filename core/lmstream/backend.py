@@ -79,6 +79,31 @@ class PromptCache(ABC):
         return 0
 
 
+class ListPromptCache(PromptCache):
+    """A cache that is just the list of token ids seen: for backends that keep no real KV state
+    (scripted, echo, examples) and for tests. ``nbytes`` counts 8 bytes per token id."""
+
+    def __init__(self, tokens: Sequence[int] = ()) -> None:
+        self._tokens: list[int] = list(tokens)
+
+    @property
+    def tokens(self) -> list[int]:
+        """The token ids held, in order (the list itself: backends append to it)."""
+        return self._tokens
+
+    def trim(self, count: int) -> int:
+        """Drop ``count`` ids from the end (clamped to what is there); returns how many went."""
+        count = max(0, min(count, len(self._tokens)))
+        if count:
+            del self._tokens[-count:]
+        return count
+
+    @property
+    def nbytes(self) -> int:
+        """8 bytes per token id held."""
+        return 8 * len(self._tokens)
+
+
 def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
     """Length of the longest common prefix of two id sequences."""
     n = min(len(a), len(b))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .backend import GenerationControl, PromptCache
+from .events import _fast_frozen_init
 from .parameters import GenerationParameters
 
 
@@ -94,3 +95,6 @@ class BatchRunner(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional
         """Release everything (the context is closing)."""
+
+
+_fast_frozen_init(StepResult)  # built once per token per sequence: fill slots directly

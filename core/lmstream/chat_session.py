@@ -41,7 +41,9 @@ class ChatSession:
     may override them); ``tools`` are shown to the model; ``tool_dispatch`` (``{name:
     callable}`` or a list of callables, sync or async) are tools the session runs itself,
     their schemas derived from type hints and docstrings. ``max_tool_rounds`` bounds how many
-    times one turn may run tools before it fails with a GenerationError.
+    times one turn may run tools before it fails with a GenerationError. A call the parser
+    refuses (undeclared tool, arguments off the schema) is answered with an error result so the
+    model can retry, or raises ``ToolCallRejected`` with ``raise_on_rejected_calls=True``.
     """
 
     def __init__(self, context: ModelContext, instructions: str | None = None,
@@ -49,6 +51,7 @@ class ChatSession:
                  tools: Sequence[ToolSpec | Mapping[str, Any]] | None = None,
                  tool_dispatch: ToolDispatch | None = None, *,
                  max_tool_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
+                 raise_on_rejected_calls: bool = False,
                  template_options: ChatTemplateOptions | Mapping[str, Any] | None = None,
                  history: Sequence[ChatMessage | Mapping[str, Any]] | None = None) -> None:
         if not isinstance(context, ModelContext):
@@ -61,6 +64,10 @@ class ChatSession:
         self._instructions = instructions
         self.parameters = resolve_parameters(_as_parameters(parameters), {})
         self.max_tool_rounds = max_tool_rounds
+        self.raise_on_rejected_calls = raise_on_rejected_calls
+        """False (default): a call to an undeclared tool or with arguments off its schema is
+        answered with an error result the model reads (it counts as a tool round); True: the
+        turn fails with ToolCallRejected (``stream_response`` / ``respond``)."""
         options = (template_options if isinstance(template_options, ChatTemplateOptions)
                    else ChatTemplateOptions.model_validate(template_options or {}))
         self.template_options = options.model_copy(update={"add_generation_prompt": True})

@@ -22,7 +22,7 @@ from .inputs import ChatMessage
 from .parameters import GenerationParameters
 from .stats import GenerationStats
 from .streams import EventStream
-from .tool_dispatch import Tool, ToolResult, acall_tool, call_tool
+from .tool_dispatch import Tool, ToolResult, acall_tool, call_tool, refused_call
 
 if TYPE_CHECKING:
     from .chat_session import ChatSession
@@ -38,12 +38,15 @@ _Dispatch = list[tuple[Tool, ToolCall]]
 class _Round:
     """What one generation of the turn produced so far."""
 
-    __slots__ = ("calls", "content", "reasoning")
+    __slots__ = ("calls", "content", "reasoning", "refused")
 
     def __init__(self) -> None:
         self.content: list[str] = []
         self.reasoning: list[str] = []
         self.calls: list[ToolCall] = []
+        self.refused: dict[str, ToolResult] = {}
+        """Calls the parser refused (undeclared tool, invalid arguments), by the id they get
+        in the history, with the error result the model reads."""
 
 
 class ChatStream(Generic[T]):
@@ -195,6 +198,14 @@ class ChatStream(Generic[T]):
                 self._emit(event)
         elif kind is RejectedToolCall:
             assert isinstance(event, RejectedToolCall)
+            refused = None if self._session.raise_on_rejected_calls else refused_call(event)
+            if refused is not None:
+                call, result = refused
+                current.calls.append(call)
+                current.refused[call.id] = result
+                if not self._text_only:
+                    self._emit(event)
+                return
             current.content.append(event.text)
             if self._text_only:
                 self._abort(ToolCallRejected(
@@ -216,24 +227,32 @@ class ChatStream(Generic[T]):
         self._session._messages.append(message)
         self.text = message.content if isinstance(message.content, str) else ""
         dispatch = self._session._dispatch
-        work = [(dispatch[call.name], call) for call in current.calls if call.name in dispatch]
-        if not work:
+        work = [(dispatch[call.name], call) for call in current.calls
+                if call.name in dispatch and call.id not in current.refused]
+        if not work and not current.refused:
             self._end_committed(info)
             return
         limit = self._session.max_tool_rounds
         if self._rounds_dispatched >= limit:
-            names = ", ".join(call.name for _, call in work)
+            names = ", ".join([call.name for _, call in work]
+                              + [r.name for r in current.refused.values()])
             error = GenerationError(
                 f"the model kept calling tools after {limit} tool rounds (max_tool_rounds={limit}); "
                 f"last calls: {names}. The turn was rolled back; raise max_tool_rounds or change the prompt"
             )
             self._end_failed(Info(StopReason.ERROR, info.stats, error))
             return
-        self._undispatched = len(work) < len(current.calls)
+        self._undispatched = len(work) + len(current.refused) < len(current.calls)
         self._pending_dispatch = work
+        if not work:  # only refused calls: answer them and go on
+            self._after_dispatch([])
 
     def _after_dispatch(self, results: list[ToolResult]) -> None:
         session = self._session
+        refused = self._round.refused
+        if refused:  # the error results of refused calls join the others, in call order
+            order = {call.id: i for i, call in enumerate(self._round.calls)}
+            results = sorted([*results, *refused.values()], key=lambda r: order[r.call_id])
         for result in results:
             session._messages.append(ChatMessage(role="tool", tool_call_id=result.call_id,
                                                  name=result.name, content=result.content))

@@ -19,6 +19,7 @@ from .result import GenerationResult, collect
 from .scheduling import DEFAULT_PREFILL_CHUNK_S, Scheduler
 from .sequence import SequencePlan
 from .streams import Channel, EventStream
+from .toolparsing import ToolParser, get_tool_parser
 from .worker import Worker
 
 DEFAULT_BACKEND = "mlx"
@@ -154,11 +155,22 @@ class ModelContext:
     # -- inputs -------------------------------------------------------------------------
     def render_prompt(self, messages: Sequence[ChatMessage | dict[str, Any]],
                       tools: Sequence[ToolSpec | dict[str, Any]] | None = None,
-                      options: ChatTemplateOptions | None = None) -> str:
-        """Render ``messages`` (and tools) with the model's chat template to the prompt text."""
+                      options: ChatTemplateOptions | None = None, *,
+                      template_options: ChatTemplateOptions | None = None) -> str:
+        """Render ``messages`` (and tools) with the model's chat template to the prompt text.
+
+        ``template_options`` (the name ``generate`` and ``UserInput`` use) and ``options`` are
+        the same argument.
+        """
         from .rendering import render_messages
 
-        return render_messages(self.info, messages, tools, options)
+        return render_messages(self.info, messages, tools, options, plugin_system=self.plugin_system,
+                               template_options=template_options)
+
+    def tool_parser(self, name: str,
+                    tools: Sequence[ToolSpec | dict[str, Any]] | None = None) -> ToolParser:
+        """A fresh tool-call parser registered under ``name`` in this context's plugin system."""
+        return get_tool_parser(name, tools, plugin_system=self.plugin_system)
 
     def has_chat_template(self) -> bool:
         """Whether prompts can be rendered through a chat template for this model."""

@@ -20,7 +20,10 @@ class UnknownNameError(LmstreamError, LookupError):
 
 
 class DuplicateNameError(LmstreamError, ValueError):
-    """Two plugins registered the same name in one registry."""
+    """Two plugins registered the same name in one registry.
+
+    Registries no longer raise it (the first registration keeps the name and the clash is a
+    warning, see registry.py); kept so code that catches it still imports."""
 
 
 class ContextLengthError(LmstreamError, ValueError):
@@ -41,3 +44,17 @@ class GenerationError(LmstreamError):
 
 class ToolCallRejected(GenerationError):
     """The model emitted a tool call that could not be accepted (ChatSession raises this)."""
+
+
+class TemplateRenderError(TemplateError):
+    """A TemplateError that keeps apart which template failed and what the problem was.
+
+    ``str(error)`` is ``"<template>: <problem>"``; ``lineno`` is the template line, when known.
+    """
+
+    def __init__(self, template: str, problem: str, lineno: int | None = None) -> None:
+        self.template, self.problem, self.lineno = template, problem, lineno
+        super().__init__(f"{template}: {problem}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])

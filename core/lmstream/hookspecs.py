@@ -9,6 +9,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from .backend import BackendFactory, ModelInfo
+    from .commands import Command
     from .events import Event, Info, Token
     from .observing import GenerationRecord
     from .templating import ChatTemplateRenderer
@@ -62,3 +63,8 @@ def lmstream_generation_event(generation: GenerationRecord, event: Event | Token
 @hookspec
 def lmstream_generation_end(generation: GenerationRecord, info: Info) -> None:
     """A generation ended with ``info`` (always called, exactly once per generation)."""
+
+
+@hookspec
+def lmstream_register_commands(register: Callable[[str, Command], None]) -> None:
+    """Register subcommands of ``lmstream``: ``register(name, lmstream.commands.Command(...))``."""

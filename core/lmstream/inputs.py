@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from .toolschema import check_tool_name, from_parameter_definitions, json_schema
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 
@@ -35,13 +38,30 @@ class ChatMessage(BaseModel):
 
 
 class ToolSpec(BaseModel):
-    """A tool the model may call. Accepts OpenAI-style ``{"type": "function", "function": {...}}``."""
+    """A tool the model may call. Accepts OpenAI-style ``{"type": "function", "function": {...}}``,
+    plain ``{"name", "description", "parameters"}`` dicts and Cohere's ``parameter_definitions``.
 
-    model_config = ConfigDict(extra="forbid")
+    Extra keys (``strict``, ``parameter_definitions``, ...) are kept, and templates get the tool
+    dict exactly as it was given (``to_openai``), so a render equals transformers' for the same
+    input. Type aliases in the schema (``"float"``, ``"int"``, ``"dict"``) are accepted and mean
+    their JSON type (``toolschema.json_schema``); an unknown type or a name no template can
+    render (``toolschema.TOOL_NAME``) is an error here, naming the field.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     name: str = Field(min_length=1)
     description: str = ""
     parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    _source: dict[str, Any] | None = PrivateAttr(None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_source(cls, value: Any, handler: Any) -> Any:
+        spec = handler(value)
+        if isinstance(value, dict) and isinstance(spec, ToolSpec):
+            spec._source = copy.deepcopy(value)
+        return spec
 
     @model_validator(mode="before")
     @classmethod
@@ -52,15 +72,50 @@ class ToolSpec(BaseModel):
             function = value["function"]
             if not isinstance(function, dict):
                 raise ValueError("'function' must be an object with name, description, parameters")
-            return function
+            value = function
+        if isinstance(value, dict) and "parameters" not in value and "parameter_definitions" in value:
+            value = {**value, "parameters": from_parameter_definitions(value["parameter_definitions"])}
+        if isinstance(value, dict) and value.get("description", "") is None:
+            value = {**value, "description": ""}
         return value
 
+    @field_validator("name")
+    @classmethod
+    def _usable_name(cls, value: str) -> str:
+        return check_tool_name(value)
+
+    @field_validator("parameters")
+    @classmethod
+    def _known_types(cls, value: dict[str, Any]) -> dict[str, Any]:
+        json_schema(value)  # raises on a type that means nothing, naming where
+        return value
+
+    def __eq__(self, other: object) -> bool:
+        """Equal fields and extra keys (how the dict was spelled does not matter)."""
+        if not isinstance(other, ToolSpec):
+            return NotImplemented
+        return (self.name, self.description, self.parameters, self.model_extra) == (
+            other.name, other.description, other.parameters, other.model_extra)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def json_schema(self) -> dict[str, Any]:
+        """The parameters schema with type aliases mapped to JSON types (for validation)."""
+        schema: dict[str, Any] = json_schema(self.parameters)
+        return schema
+
     def to_openai(self) -> dict[str, Any]:
-        """The OpenAI tool dict templates expect."""
-        return {
-            "type": "function",
-            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
-        }
+        """The OpenAI tool dict templates get: the dict as given (wrapped as OpenAI's shape when
+        it was a plain function dict), else built from the fields that were set."""
+        if self._source is not None:
+            source = copy.deepcopy(self._source)
+            return source if "function" in source else {"type": "function", "function": source}
+        function: dict[str, Any] = {"name": self.name}
+        if "description" in self.model_fields_set:
+            function["description"] = self.description
+        function["parameters"] = self.parameters
+        function.update(copy.deepcopy(self.model_extra or {}))
+        return {"type": "function", "function": function}
 
 
 def coerce_tools(tools: Sequence[ToolSpec | dict[str, Any]] | None) -> list[ToolSpec] | None:

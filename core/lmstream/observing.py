@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .backend import ModelInfo
 from .events import Event, Info, Token
+from .hookcalling import IsolatedHook
 from .parameters import GenerationParameters
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ class Observer:
         """The generation ended with ``info``."""
 
 
-def _implements(observer: object, method: str) -> bool:
+def implements(observer: object, method: str) -> bool:
     """True when ``observer`` has a real ``method`` (not Observer's no-op default)."""
     impl = getattr(type(observer), method, None)
     if impl is None:
@@ -59,48 +60,61 @@ def _implements(observer: object, method: str) -> bool:
     return impl is not getattr(Observer, method, None)
 
 
+def bound_methods(observers: Sequence[object], method: str) -> list[Callable[..., object]]:
+    """The ``method`` of every observer that really implements it (what the hot loop calls)."""
+    return [getattr(o, method) for o in observers if implements(o, method)]
+
+
+def call_each(callbacks: Sequence[Callable[..., object]], what: str, *args: Any) -> None:
+    """Call every callback; one that raises an Exception is logged and the others still run."""
+    for callback in callbacks:
+        try:
+            callback(*args)
+        except Exception:
+            logger.exception("observer %r failed on %s; the stream goes on", callback, what)
+
+
 class ObserverSet:
     """The callbacks of one generation, flattened once so the hot loop only iterates lists.
 
-    Hook implementations are called with keywords (pluggy's convention), per-call observer
-    methods positionally; each call is isolated.
+    Hook implementations are called with pluggy's semantics (order, argument subsets,
+    wrappers: see hookcalling), per-call observer methods positionally; each call is isolated.
     """
 
-    __slots__ = ("end", "event", "hook_end", "hook_event", "hook_start", "record", "start")
+    __slots__ = ("end", "event", "hook_end", "hook_event", "hook_start", "record", "start",
+                 "wants_events")
 
     def __init__(self, record: GenerationRecord, system: PluginSystem,
                  observers: Sequence[object] | None) -> None:
         self.record = record
         hook = system.pm.hook
-        self.hook_start = [i.function for i in hook.lmstream_generation_start.get_hookimpls()]
-        self.hook_event = [i.function for i in hook.lmstream_generation_event.get_hookimpls()]
-        self.hook_end = [i.function for i in hook.lmstream_generation_end.get_hookimpls()]
+        self.hook_start = IsolatedHook(hook.lmstream_generation_start, ("generation",))
+        self.hook_event = IsolatedHook(hook.lmstream_generation_event, ("generation", "event"))
+        self.hook_end = IsolatedHook(hook.lmstream_generation_end, ("generation", "info"))
         objects = resolve_observers(observers, system)
-        self.start = [o.on_start for o in objects if _implements(o, "on_start")]  # type: ignore[attr-defined]
-        self.event = [o.on_event for o in objects if _implements(o, "on_event")]  # type: ignore[attr-defined]
-        self.end = [o.on_end for o in objects if _implements(o, "on_end")]  # type: ignore[attr-defined]
-
-    @property
-    def wants_events(self) -> bool:
+        self.start = bound_methods(objects, "on_start")
+        self.event = bound_methods(objects, "on_event")
+        self.end = bound_methods(objects, "on_end")
+        self.wants_events = bool(self.hook_event or self.event)
         """Whether anybody listens to per-event callbacks (else the hot loop skips them)."""
-        return bool(self.hook_event or self.event)
 
     def notify_start(self) -> None:
         """Call every start callback, isolating failures."""
-        record = self.record
-        for function in self.hook_start:
-            _guard(function, "start", generation=record)
-        for method in self.start:
-            _guard(method, "start", record)
+        self.hook_start(self.record)
+        call_each(self.start, "start", self.record)
 
     def notify_event(self, event: Event | Token) -> None:
         """Call every event callback, isolating failures."""
         record = self.record
-        for function in self.hook_event:
-            try:
-                function(generation=record, event=event)
-            except Exception:
-                logger.exception("observer %r failed on an event; the stream goes on", function)
+        hook = self.hook_event
+        if hook.wrappers:
+            hook(record, event)
+        else:
+            for function in hook.calls:
+                try:
+                    function(record, event)
+                except Exception:
+                    logger.exception("observer %r failed on an event; the stream goes on", function)
         for method in self.event:
             try:
                 method(record, event)
@@ -109,18 +123,8 @@ class ObserverSet:
 
     def notify_end(self, info: Info) -> None:
         """Call every end callback, isolating failures."""
-        record = self.record
-        for function in self.hook_end:
-            _guard(function, "end", generation=record, info=info)
-        for method in self.end:
-            _guard(method, "end", record, info)
-
-
-def _guard(callback: Callable[..., object], what: str, *args: Any, **kwargs: Any) -> None:
-    try:
-        callback(*args, **kwargs)
-    except Exception:
-        logger.exception("observer %r failed on %s; the stream goes on", callback, what)
+        self.hook_end(self.record, info)
+        call_each(self.end, "end", self.record, info)
 
 
 def resolve_observers(observers: Sequence[object] | None, system: PluginSystem) -> list[object]:

@@ -13,7 +13,7 @@ from .detokenize import make_detokenizer
 from .events import Chunk, TokenLogprob
 from .parameters import GenerationParameters
 from .textstages import ReasoningSplitter, StopStrings
-from .toolparsing import ToolParser
+from .toolparsing import ToolParser, with_deltas
 
 _NO_EVENTS: list[Any] = []
 
@@ -31,6 +31,8 @@ class DecodedPipeline:
         markers = parameters.reasoning_markers
         self._reasoning = (ReasoningSplitter(markers[0], markers[1], start_in_reasoning=starts_in_reasoning)
                            if markers else None)
+        if parser is not None and parameters.stream_tool_calls:
+            parser = with_deltas(parser)
         self._parser = parser
         self._pending: list[int] = []
         self._logprobs: list[TokenLogprob] | None = [] if parameters.logprobs else None
@@ -46,7 +48,21 @@ class DecodedPipeline:
         text = self._detok.step(token_id)
         if not text:
             return _NO_EVENTS
-        return self._text(text)
+        stops = self._stops
+        if stops is not None:
+            text, hit = stops.feed(text)
+            if hit:
+                self.stopped = True
+            if not text:
+                return _NO_EVENTS
+        reasoning = self._reasoning
+        if reasoning is not None and (reasoning.in_reasoning or reasoning._buffer
+                                      or reasoning.start[0] in text):
+            return self._route(text)  # a reasoning marker may start here: the full stage
+        parser = self._parser
+        if parser is None:
+            return [Chunk(text, self._take_tokens(), self.position, "content", self._take_logprobs())]
+        return self._stamp(parser.feed(text))
 
     def token_with_logprob(self, token_id: int, logprob: TokenLogprob) -> list[Any]:
         """Feed one generated token id with its logprob (``parameters.logprobs``)."""
@@ -101,6 +117,12 @@ class DecodedPipeline:
         return [Chunk(text, self._take_tokens(), self.position, channel, logprobs)]  # type: ignore[arg-type]
 
     def _stamp(self, events: list[Any]) -> list[Any]:
+        if len(events) == 1 and type(events[0]) is Chunk:  # the common case: one content delta
+            chunk = events[0]
+            if not chunk.text:
+                return _NO_EVENTS
+            return [Chunk(chunk.text, self._take_tokens(), self.position, chunk.channel,
+                          self._take_logprobs())]
         stamped: list[Any] = []
         for event in events:
             if type(event) is Chunk:

@@ -17,6 +17,8 @@ import pluggy
 
 from . import hookspecs
 from .backend import BackendFactory, ModelInfo
+from .commands import Command
+from .hookcalling import IsolatedHook
 from .registry import Registry
 from .templating import ChatTemplateRenderer
 from .toolparsing import ToolParserFactory
@@ -31,6 +33,12 @@ def disabled_plugin_names(env: str | None = None) -> set[str]:
     """Plugin names blocked by ``LMSTREAM_DISABLE_PLUGINS`` (comma separated)."""
     raw = os.environ.get(DISABLE_ENV, "") if env is None else env
     return {part.strip() for part in raw.split(",") if part.strip()}
+
+
+def _is_builtin(ep: importlib.metadata.EntryPoint) -> bool:
+    """Whether ``ep`` is one of lmstream's own entry points."""
+    dist = ep.dist
+    return dist is not None and dist.name == "lmstream"
 
 
 class PluginSystem:
@@ -51,8 +59,14 @@ class PluginSystem:
         self._registries: dict[str, Registry[Any]] | None = None
 
     def _load_entry_points(self) -> None:
-        """Load every ``lmstream`` entry point once; a broken plugin is logged, not fatal."""
-        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        """Load every ``lmstream`` entry point once; a broken plugin is logged, not fatal.
+
+        Third-party entry points are registered first and lmstream's own last, so (pluggy calls
+        the last registered first) built-in registration hooks run first and keep their names.
+        """
+        entry_points = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
+                              key=lambda ep: (_is_builtin(ep), ep.name))
+        for ep in entry_points:
             if self.pm.is_blocked(ep.name) or self.pm.has_plugin(ep.name):
                 continue
             try:
@@ -88,24 +102,36 @@ class PluginSystem:
             "tool parser": Registry("tool parser"),
             "chat template": Registry("chat template"),
             "observer": Registry("observer"),
+            "command": Registry("command"),
         }
         hooks = {
             "backend": self.pm.hook.lmstream_register_backends,
             "tool parser": self.pm.hook.lmstream_register_tool_parsers,
             "chat template": self.pm.hook.lmstream_register_chat_templates,
             "observer": self.pm.hook.lmstream_register_observers,
+            "command": self.pm.hook.lmstream_register_commands,
         }
         for kind, hook in hooks.items():
-            registry = registries[kind]
-            for impl in hook.get_hookimpls():
-                owner = impl.plugin_name
-
-                def register(name: str, item: Any, _registry: Registry[Any] = registry,
-                             _owner: str = owner) -> None:
-                    _registry.register(name, item, owner=_owner)
-
-                impl.function(register=register)
+            self._call_registration(hook, registries[kind])
         return registries
+
+    def _call_registration(self, hook: pluggy.HookCaller, registry: Registry[Any]) -> None:
+        """Call one registration hook with pluggy's semantics (order, argument subsets,
+        wrappers), each plugin with a ``register`` that knows its owner; a plugin whose hook
+        raises is logged, kept in ``load_errors`` and skipped, never fatal to the others."""
+        registers: dict[str, Callable[[str, Any], object]] = {}
+
+        def register_for(impl: pluggy.HookImpl) -> tuple[Callable[[str, Any], object]]:
+            owner = impl.plugin_name
+            if owner not in registers:
+                registers[owner] = lambda name, item: registry.register(name, item, owner=owner)
+            return (registers[owner],)
+
+        def failed(impl: pluggy.HookImpl, exc: Exception) -> None:
+            self.load_errors[impl.plugin_name] = f"{hook.name}: {type(exc).__name__}: {exc}"
+            logger.warning("lmstream plugin %r failed in %s: %s", impl.plugin_name, hook.name, exc)
+
+        IsolatedHook(hook, ("register",), on_error=failed).call_with(register_for)
 
     def _registry(self, kind: str) -> Registry[Any]:
         with self._lock:
@@ -127,6 +153,11 @@ class PluginSystem:
     def chat_templates(self) -> Registry[ChatTemplateRenderer]:
         """Chat-template renderers by name."""
         return self._registry("chat template")
+
+    @property
+    def commands(self) -> Registry[Command]:
+        """``lmstream`` subcommands added by plugins, by name."""
+        return self._registry("command")
 
     @property
     def observers(self) -> Registry[Callable[..., Any]]:
@@ -158,6 +189,14 @@ class PluginSystem:
                 hooks=hooks,
             ))
         return sorted(result, key=lambda d: d.name)
+
+
+    def clashes(self) -> dict[str, list[str]]:
+        """Names registered twice, by registry kind (``lmstream plugins`` shows them)."""
+        with self._lock:
+            if self._registries is None:
+                self._registries = self._build()
+            return {kind: list(r.clashes) for kind, r in self._registries.items() if r.clashes}
 
 
 @dataclass(frozen=True)

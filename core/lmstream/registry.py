@@ -1,13 +1,21 @@
-"""Typed name registries: refuse duplicates, answer unknown names with the known ones."""
+"""Typed name registries: first registration wins, unknown names are answered with the known ones.
+
+A name registered twice (say a third-party ``json`` tool parser) is not fatal: the first
+registration (plugins are called in pluggy's order: tryfirst, then last registered first) keeps the
+name, the clash is logged as a warning naming both plugins and kept in ``Registry.clashes`` for
+``lmstream plugins``.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Generic, TypeVar
 
-from .errors import DuplicateNameError, UnknownNameError
+from .errors import UnknownNameError
 
 T = TypeVar("T")
+logger = logging.getLogger("lmstream.plugins")
 
 
 class Registry(Generic[T]):
@@ -17,17 +25,22 @@ class Registry(Generic[T]):
         self.kind = kind
         self._items: dict[str, T] = {}
         self._owners: dict[str, str] = {}
+        self.clashes: list[str] = []
+        """One line per name registered twice: which plugin kept it, which was ignored."""
 
-    def register(self, name: str, item: T, *, owner: str = "?") -> None:
-        """Add ``item`` under ``name``; a name registered twice is an error naming both owners."""
+    def register(self, name: str, item: T, *, owner: str = "?") -> bool:
+        """Add ``item`` under ``name``; False (and a warning naming both plugins) if it is taken."""
         if not isinstance(name, str) or not name:
             raise ValueError(f"{self.kind} name must be a non-empty string, got {name!r}")
         if name in self._items:
-            raise DuplicateNameError(
-                f"{self.kind} {name!r} registered twice (by {self._owners[name]} and by {owner})"
-            )
+            clash = (f"{self.kind} {name!r} registered twice: by {self._owners[name]} (kept) "
+                     f"and by {owner} (ignored)")
+            self.clashes.append(clash)
+            logger.warning("%s", clash)
+            return False
         self._items[name] = item
         self._owners[name] = owner
+        return True
 
     def get(self, name: str) -> T:
         """The item registered under ``name``; UnknownNameError lists the known names."""

@@ -9,15 +9,17 @@ goes to the renderer registered as ``jinja`` (the built-in templates plugin).
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .backend import ModelInfo
-from .errors import TemplateError, UnknownNameError
+from .errors import TemplateError, TemplateRenderError, UnknownNameError
 from .inputs import ChatMessage, ChatTemplateOptions, ToolSpec, coerce_tools
-from .plugins import get_plugin_system
+from .plugins import PluginSystem, get_plugin_system
 from .templating import ChatTemplateRenderer, TemplateRequest
 
 JINJA_RENDERER = "jinja"
@@ -31,20 +33,6 @@ ToolsLike = Sequence[ToolSpec | Mapping[str, Any]] | None
 OptionsLike = ChatTemplateOptions | Mapping[str, Any] | None
 
 
-class TemplateRenderError(TemplateError):
-    """A TemplateError that keeps apart which template failed and what the problem was.
-
-    ``str(error)`` is ``"<template>: <problem>"``; ``lineno`` is the template line, when known.
-    """
-
-    def __init__(self, template: str, problem: str, lineno: int | None = None) -> None:
-        self.template, self.problem, self.lineno = template, problem, lineno
-        super().__init__(f"{template}: {problem}")
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
 @dataclass(frozen=True)
 class _Choice:
     """A renderer plus the template text to hand it and the label errors should carry."""
@@ -56,22 +44,29 @@ class _Choice:
 
 
 def render_chat_template(source: str, messages: MessagesLike, tools: ToolsLike = None,
-                         options: OptionsLike = None, **special_tokens: str) -> str:
+                         options: OptionsLike = None, *, plugin_system: PluginSystem | None = None,
+                         template_options: OptionsLike = None, **special_tokens: str) -> str:
     """Render ``messages`` (and ``tools``) with ``source``: a registered renderer name, a Jinja
     template string or a path to a template file. ``special_tokens`` become template variables
-    (``bos_token="<s>"``). Raises TemplateError naming the template and the problem."""
-    opts = _options(options)
-    choice = _choose(source, origin="", model=None)
+    (``bos_token="<s>"``). Raises TemplateError naming the template and the problem.
+    ``plugin_system`` (default: the process-wide one) supplies the renderers.
+    ``template_options`` is the same as ``options`` (the name generate and UserInput use)."""
+    opts = _options(_one_of(options, template_options))
+    choice = _choose(source, origin="", model=None, system=plugin_system or get_plugin_system())
     return _render(choice, messages, tools, opts, special_tokens, model=None)
 
 
 def render_messages(model: ModelInfo, messages: MessagesLike, tools: ToolsLike = None,
-                    options: OptionsLike = None) -> str:
+                    options: OptionsLike = None, *, plugin_system: PluginSystem | None = None,
+                    template_options: OptionsLike = None) -> str:
     """Render a chat for ``model``: ``options.template`` > the ``chat_template`` load option >
-    the template the plugins resolve for the model. Special tokens come from the model."""
-    opts = _options(options)
+    the template the plugins resolve for the model. Special tokens come from the model.
+    ``plugin_system`` (default: the process-wide one; a context passes its own) supplies the
+    renderers and resolvers. ``template_options`` is the same as ``options``."""
+    opts = _options(_one_of(options, template_options))
+    system = plugin_system or get_plugin_system()
     if opts.template is not None:
-        choice = _choose(opts.template, origin=" (options.template)", model=model)
+        choice = _choose(opts.template, origin=" (options.template)", model=model, system=system)
     elif model.options.get("chat_template") is not None:
         spec = model.options["chat_template"]
         if not isinstance(spec, str):
@@ -79,10 +74,17 @@ def render_messages(model: ModelInfo, messages: MessagesLike, tools: ToolsLike =
                 f"load option chat_template must be a template name, string or path; "
                 f"got {type(spec).__name__}"
             )
-        choice = _choose(spec, origin=" (load option chat_template)", model=model)
+        choice = _choose(spec, origin=" (load option chat_template)", model=model, system=system)
     else:
-        choice = _resolved(model)
+        choice = _resolved(model, system)
     return _render(choice, messages, tools, opts, dict(model.special_tokens), model=model)
+
+
+def _one_of(options: OptionsLike, template_options: OptionsLike) -> OptionsLike:
+    """``options`` or its alias ``template_options``; both at once is an error."""
+    if options is not None and template_options is not None:
+        raise TypeError("give template_options (or its alias options), not both")
+    return template_options if template_options is not None else options
 
 
 def _options(options: OptionsLike) -> ChatTemplateOptions:
@@ -93,14 +95,10 @@ def _options(options: OptionsLike) -> ChatTemplateOptions:
     return ChatTemplateOptions.model_validate(options)
 
 
-def _registry_get(name: str) -> ChatTemplateRenderer:
-    return get_plugin_system().chat_templates.get(name)
-
-
-def _jinja(label: str) -> ChatTemplateRenderer:
+def _jinja(label: str, system: PluginSystem) -> ChatTemplateRenderer:
     """The Jinja renderer, or an error saying that raw template text needs it."""
     try:
-        return _registry_get(JINJA_RENDERER)
+        return system.chat_templates.get(JINJA_RENDERER)
     except UnknownNameError as exc:
         raise TemplateRenderError(
             label, f"rendering Jinja text needs the {JINJA_RENDERER!r} renderer; {exc}"
@@ -118,18 +116,18 @@ def _template_file(spec: str) -> Path | None:
         return None
 
 
-def _choose(spec: str, *, origin: str, model: ModelInfo | None) -> _Choice:
+def _choose(spec: str, *, origin: str, model: ModelInfo | None, system: PluginSystem) -> _Choice:
     """Interpret a template spec: registered name > one of the model's named templates >
     file path > Jinja template string. Anything else is an error listing the names."""
     if not isinstance(spec, str) or not spec:
         raise TemplateError(f"a chat template must be a non-empty string, got {spec!r}")
-    registry = get_plugin_system().chat_templates
+    registry = system.chat_templates
     if spec in registry:
         return _Choice(registry.get(spec), spec, None, None)
     named = model.chat_template if model is not None else None
     if isinstance(named, Mapping) and spec in named:
         label = f"chat template {spec!r} of model {model.name!r}" if model else spec
-        return _Choice(_jinja(label), JINJA_RENDERER, named[spec], label)
+        return _Choice(_jinja(label, system), JINJA_RENDERER, named[spec], label)
     path = _template_file(spec)
     if path is not None:
         label = f"template file {str(path)!r}{origin}"
@@ -137,10 +135,10 @@ def _choose(spec: str, *, origin: str, model: ModelInfo | None) -> _Choice:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise TemplateRenderError(label, f"cannot read it: {exc}") from exc
-        return _Choice(_jinja(label), JINJA_RENDERER, text, label)
+        return _Choice(_jinja(label, system), JINJA_RENDERER, text, label)
     if any(marker in spec for marker in _JINJA_MARKERS):
         label = f"template string{origin}"
-        return _Choice(_jinja(label), JINJA_RENDERER, spec, label)
+        return _Choice(_jinja(label, system), JINJA_RENDERER, spec, label)
     known = ", ".join(registry.names()) or "none registered"
     shown = spec if len(spec) <= 80 else spec[:77] + "..."
     raise TemplateError(
@@ -149,9 +147,8 @@ def _choose(spec: str, *, origin: str, model: ModelInfo | None) -> _Choice:
     )
 
 
-def _resolved(model: ModelInfo) -> _Choice:
+def _resolved(model: ModelInfo, system: PluginSystem) -> _Choice:
     """The renderer the plugins pick for ``model``, or an error saying how to choose one."""
-    system = get_plugin_system()
     name = system.resolve_chat_template(model)
     if name is None:
         known = ", ".join(system.chat_templates.names()) or "none registered"
@@ -194,4 +191,32 @@ def _render(choice: _Choice, messages: MessagesLike, tools: ToolsLike, options: 
     if not isinstance(rendered, str):
         label = choice.label or f"chat template {choice.renderer_name!r}"
         raise TemplateRenderError(label, f"renderer returned {type(rendered).__name__}, not str")
+    if request.tools:
+        _warn_if_tools_ignored(choice, request, rendered)
     return rendered
+
+
+_CHECKED_FOR_TOOLS: set[tuple[str | None, str, str | None]] = set()
+
+
+class ToolsIgnoredWarning(UserWarning):
+    """The chat template does not render tools: the model never sees them."""
+
+
+def _warn_if_tools_ignored(choice: _Choice, request: TemplateRequest, rendered: str) -> None:
+    """Once per model and template: warn when rendering without the tools gives the same text
+    (the default model's template, for one, has no tool section)."""
+    model = request.model
+    key = (model.name if model is not None else None, choice.renderer_name, choice.source)
+    if key in _CHECKED_FOR_TOOLS:
+        return
+    _CHECKED_FOR_TOOLS.add(key)
+    try:
+        without = choice.renderer(dataclasses.replace(request, tools=None))
+    except Exception:  # a template that needs tools renders them: nothing to warn about
+        return
+    if without == rendered:
+        who = f"model {model.name!r}" if model is not None else (choice.label or "template")
+        warnings.warn(f"the chat template of {who} does not render tools, so the model never "
+                      "sees them; pass a template that does (options.template or the "
+                      "chat_template load option)", ToolsIgnoredWarning, stacklevel=4)

@@ -135,6 +135,8 @@ class Scheduler:
     def run_once(self) -> None:
         """Admit, prefill one chunk, step every ready sequence once."""
         for lane in self._lanes:
+            if not (lane.decoding or lane.prefilling or lane.waiting):
+                continue  # an idle lane (the user-iterator one, mostly) costs nothing per token
             self._retire_cancelled(lane)
             self._admit(lane)
             if lane.prefilling:
@@ -199,6 +201,8 @@ class Scheduler:
         self._prefill_rate = rate if previous is None else 0.5 * previous + 0.5 * rate
 
     def _step(self, lane: _Lane) -> None:
+        if not lane.decoding:
+            return
         ready = [s for s in lane.decoding if not s.channel.full]
         if not ready:
             return
@@ -209,9 +213,10 @@ class Scheduler:
                 lane.decoding.remove(sequence)
                 self._end(lane, sequence, StopReason.ERROR, exc)
             return
-        by_id = {s.seq_id: s for s in ready}
+        only = ready[0] if len(ready) == 1 else None  # one stream: no lookup table per token
+        by_id = {s.seq_id: s for s in ready} if only is None else {}
         for result in results:
-            sequence = by_id[result.seq_id]
+            sequence = only if only is not None and result.seq_id == only.seq_id else by_id[result.seq_id]
             try:
                 reason = sequence.accept(result)
             except SequenceEnded:
@@ -231,9 +236,13 @@ class Scheduler:
 
     def _retire_cancelled(self, lane: _Lane) -> None:
         for group in (lane.prefilling, lane.decoding):
-            for sequence in [s for s in group if s.cancelled]:
+            if not group:
+                continue
+            for sequence in [s for s in group if s.channel.cancel_event.is_set()]:
                 group.remove(sequence)
                 self._end(lane, sequence, StopReason.CANCELLED, None)
+        if not lane.waiting:
+            return
         for sequence in [s for s in lane.waiting if s.cancelled]:
             lane.waiting.remove(sequence)
             self._end(lane, sequence, StopReason.CANCELLED, None, added=False)

@@ -122,7 +122,7 @@ class ActiveSequence:
             self._deliver([self._token(token_id, result)], observers)
         if self.generated >= plan.max_tokens:
             return StopReason.LENGTH
-        if self.cancelled:
+        if self.channel.cancel_event.is_set():
             return StopReason.CANCELLED
         return None
 

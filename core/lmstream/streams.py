@@ -21,12 +21,14 @@ E = TypeVar("E")
 class Channel:
     """Producer -> consumer handoff of one generation, plus its cancel flag and final Info."""
 
-    __slots__ = ("_async_waiter", "_cond", "_done_callbacks", "_events", "_waiting", "cancel_event",
-                 "done_event", "info", "limit", "paused", "wake")
+    __slots__ = ("_async_waiter", "_cond", "_done_callbacks", "_events", "_lock", "_waiting",
+                 "cancel_event", "done_event", "info", "limit", "paused", "wake")
 
     def __init__(self, limit: int = 0, wake: Callable[[], None] | None = None) -> None:
         self._events: list[Any] = []
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        """The condition's lock, taken directly on the per-token path (no Python-level enter)."""
+        self._cond = threading.Condition(self._lock)
         self._waiting = False
         self._async_waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None = None
         self._done_callbacks: list[Callable[[], None]] = []
@@ -71,7 +73,7 @@ class Channel:
     # -- producer side ------------------------------------------------------------------
     def push(self, events: list[Any]) -> None:
         """Append events; wake the consumer only if it waits."""
-        with self._cond:
+        with self._lock:
             self._events.extend(events)
             if self._waiting:
                 self._cond.notify()

@@ -36,6 +36,12 @@ class StopStrings:
     def feed(self, text: str) -> tuple[str, bool]:
         """Return (text safe to emit, whether a stop string completed)."""
         buffer = self._buffer + text if self._buffer else text
+        for char in self._first_chars:  # no stop string can start here: the common case
+            if char in buffer:
+                break
+        else:
+            self._buffer = ""
+            return buffer, False
         # The stop string that completes first wins (ties: the one that starts first): the
         # only rule a stream can apply without seeing the future, whatever the cutting.
         best: tuple[int, int] | None = None
@@ -48,9 +54,6 @@ class StopStrings:
         if best is not None:
             self._buffer = ""
             return buffer[: best[1]], True
-        if not any(c in buffer for c in self._first_chars):
-            self._buffer = ""
-            return buffer, False
         hold = held_suffix_length(buffer, self.stops)
         if hold:
             self._buffer = buffer[-hold:]

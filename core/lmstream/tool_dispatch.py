@@ -17,6 +17,7 @@ import inspect
 import json
 import re
 import typing
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -26,7 +27,8 @@ import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic.json_schema import GenerateJsonSchema
 
-from .events import ToolCall
+from .errors import ToolCallRejected
+from .events import RejectedToolCall, ToolCall
 from .inputs import ToolSpec
 
 T = TypeVar("T")
@@ -260,3 +262,19 @@ def run_awaitable(awaitable: Awaitable[T]) -> T:
         return asyncio.run(coroutine)
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="lmstream-tool") as pool:
         return pool.submit(asyncio.run, coroutine).result()
+
+
+ANSWERED_REJECTIONS = ("undeclared_tool", "invalid_arguments")
+"""Refused calls a ChatSession answers with an error result so the model can retry (unless
+``raise_on_rejected_calls``); other rejections (``malformed``, ``incomplete``) are text."""
+
+
+def refused_call(event: RejectedToolCall) -> tuple[ToolCall, ToolResult] | None:
+    """A refused but parsed call as it goes into the history (a fresh id), with the error
+    result the model reads; None for rejections that are not answered."""
+    if event.name is None or event.reason not in ANSWERED_REJECTIONS:
+        return None
+    call = ToolCall("call_" + uuid.uuid4().hex[:24], event.name, event.arguments or {})
+    message = f"{event.reason}: {event.detail}"
+    content = json.dumps({"error": message}, ensure_ascii=False)
+    return call, ToolResult(call.id, call.name, content, ToolCallRejected(message))

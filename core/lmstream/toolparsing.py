@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from .events import TextEvent
+from .events import TextEvent, ToolCall, ToolCallDelta
 from .inputs import ToolSpec, coerce_tools
+
+if TYPE_CHECKING:
+    from .plugins import PluginSystem
 
 
 @runtime_checkable
@@ -32,9 +36,69 @@ NO_TOOL_PARSER = "none"
 """Parser name that disables tool-call parsing (text passes through untouched)."""
 
 
-def get_tool_parser(name: str, tools: Sequence[ToolSpec | dict[str, Any]] | None = None) -> ToolParser:
-    """A fresh parser registered under ``name``; ``tools`` as ToolSpecs or (OpenAI) dicts."""
-    from .plugins import get_plugin_system
+def get_tool_parser(name: str, tools: Sequence[ToolSpec | dict[str, Any]] | None = None, *,
+                    plugin_system: PluginSystem | None = None) -> ToolParser:
+    """A fresh parser registered under ``name``; ``tools`` as ToolSpecs or (OpenAI) dicts.
 
-    factory = get_plugin_system().tool_parsers.get(name)
+    ``plugin_system`` (default: the process-wide one) supplies the parsers; with a context,
+    pass ``context.plugin_system`` (or call ``context.tool_parser``).
+    """
+    if plugin_system is None:
+        from .plugins import get_plugin_system
+
+        plugin_system = get_plugin_system()
+    factory = plugin_system.tool_parsers.get(name)
     return factory(coerce_tools(tools))
+
+
+def with_deltas(parser: ToolParser) -> ToolParser:
+    """``parser`` emitting ``ToolCallDelta`` events (``GenerationParameters.stream_tool_calls``).
+
+    A parser with a ``stream_deltas()`` method streams calls itself (the built-in ones do);
+    any other is wrapped so that each ``ToolCall`` is preceded by one delta carrying all of
+    its arguments, which keeps the delta contract for third-party parsers too. A wrapped
+    parser that emits ``ToolCallDelta`` events itself keeps them: a call it streamed gets no
+    second, synthesized delta.
+    """
+    enable = getattr(parser, "stream_deltas", None)
+    if callable(enable):
+        enable(True)
+        return parser
+    return _WholeCallDeltas(parser)
+
+
+class _WholeCallDeltas:
+    """Adds one ``ToolCallDelta`` before each ``ToolCall`` of a parser that cannot stream."""
+
+    def __init__(self, parser: ToolParser) -> None:
+        self._parser = parser
+        self._index = 0
+        self._streamed: set[str] = set()
+        """Ids of calls the wrapped parser streamed itself."""
+        self.silent_text = getattr(parser, "silent_text", None)
+
+    def feed(self, text: str) -> list[TextEvent]:
+        """The wrapped parser's events, deltas added."""
+        return self._add(self._parser.feed(text))
+
+    def finish(self) -> list[TextEvent]:
+        """The wrapped parser's last events, deltas added."""
+        return self._add(self._parser.finish())
+
+    def _add(self, events: list[TextEvent]) -> list[TextEvent]:
+        if not any(type(e) is ToolCall or type(e) is ToolCallDelta for e in events):
+            return events
+        out: list[TextEvent] = []
+        for event in events:
+            if type(event) is ToolCallDelta:
+                self._streamed.add(event.id)
+            elif type(event) is ToolCall and event.id in self._streamed:
+                self._streamed.discard(event.id)
+                self._index = max(self._index, (event.index or 0) + 1)
+            elif type(event) is ToolCall:
+                index, self._index = self._index, self._index + 1
+                out.append(ToolCallDelta(index, event.id, event.name,
+                                         json.dumps(event.arguments, ensure_ascii=False)))
+                event = ToolCall(event.id, event.name, event.arguments, index)
+            out.append(event)
+        return out

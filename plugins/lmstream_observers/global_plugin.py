@@ -6,95 +6,26 @@ Two ways, both documented in docs/observability.md:
   plugin loads; the plugin then implements the global generation hooks for those observers.
 - ``lmstream.register_plugin(ObserverPlugin(JsonlObserver(path)))``: any observer objects.
 
-Either way a plugin implements ``lmstream_generation_event`` only if one of its observers
-wants events, so observers that act at the end (stats, log, jsonl) cost nothing per token.
+Both use lmstream.ObserverPlugin, the core's one adapter: a plugin implements
+``lmstream_generation_event`` only if one of its observers wants events, so observers that act
+at the end (stats, log, jsonl) cost nothing per token.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import lmstream
-from lmstream import Event, GenerationRecord, Info, Observer, Token
+from lmstream import EventObserverPlugin, ObserverPlugin
+
+__all__ = ["EventObserverPlugin", "NamedEventObserverPlugin", "NamedObserverPlugin", "ObserverPlugin",
+           "names_from_env", "plugin_from_env"]
 
 ENV = "LMSTREAM_OBSERVERS"
 END_ONLY = frozenset({"stats", "log", "jsonl"})
 """Built-in observer names that need no per-event callback."""
-
-logger = logging.getLogger("lmstream.observers")
-
-
-def implements(observer: object, method: str) -> bool:
-    """True when ``observer`` has a real ``method``, not the Observer base class's no-op."""
-    impl = getattr(type(observer), method, None)
-    if impl is None:
-        return callable(getattr(observer, method, None))
-    return impl is not getattr(Observer, method, None)
-
-
-def _call_each(callbacks: Sequence[Callable[..., object]], what: str, *args: Any) -> None:
-    """Call every callback; one that raises is logged and the others still run."""
-    for callback in callbacks:
-        try:
-            callback(*args)
-        except Exception:
-            logger.exception("observer %r failed on %s; the stream goes on", callback, what)
-
-
-class ObserverPlugin:
-    """A plugin that runs observer objects for every generation (register it globally).
-
-    ``ObserverPlugin(*observers)`` builds an EventObserverPlugin (which implements the event
-    hook) only when one of the observers wants events.
-    """
-
-    def __new__(cls, *observers: object) -> ObserverPlugin:
-        if cls is ObserverPlugin and any(implements(o, "on_event") for o in observers):
-            cls = EventObserverPlugin
-        return super().__new__(cls)
-
-    def __init__(self, *observers: object) -> None:
-        for observer in observers:
-            if not any(hasattr(observer, m) for m in ("on_start", "on_event", "on_end")):
-                raise TypeError(f"{observer!r} is not an observer: it has none of on_start/on_event/on_end")
-        self._set(list(observers))
-
-    def _set(self, observers: list[object]) -> None:
-        self.observers = observers
-        self._start = [o.on_start for o in observers if implements(o, "on_start")]  # type: ignore[attr-defined]
-        self._event = [o.on_event for o in observers if implements(o, "on_event")]  # type: ignore[attr-defined]
-        self._end = [o.on_end for o in observers if implements(o, "on_end")]  # type: ignore[attr-defined]
-
-    def _ready(self) -> None:
-        """Hook for subclasses that resolve their observers late."""
-
-    @lmstream.hookimpl
-    def lmstream_generation_start(self, generation: GenerationRecord) -> None:
-        """Tell every observer a generation started."""
-        self._ready()
-        _call_each(self._start, "start", generation)
-
-    @lmstream.hookimpl
-    def lmstream_generation_end(self, generation: GenerationRecord, info: Info) -> None:
-        """Tell every observer the generation ended."""
-        self._ready()
-        _call_each(self._end, "end", generation, info)
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.observers!r}>"
-
-
-class EventObserverPlugin(ObserverPlugin):
-    """An ObserverPlugin that also forwards every event."""
-
-    @lmstream.hookimpl
-    def lmstream_generation_event(self, generation: GenerationRecord, event: Event | Token) -> None:
-        """Tell every event-observing observer about the event."""
-        _call_each(self._event, "an event", generation, event)
 
 
 class NamedObserverPlugin(ObserverPlugin):

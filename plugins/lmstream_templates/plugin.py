@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import lmstream
-from lmstream.backend import ModelInfo
-from lmstream.templating import ChatTemplateRenderer
+from lmstream import ChatTemplateRenderer, ModelInfo
 
 from .builtins import BUILTIN_NAMES, builtin_renderer
 from .renderer import JinjaRenderer

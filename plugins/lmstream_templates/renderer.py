@@ -9,8 +9,7 @@ from typing import Any
 import jinja2
 from jinja2.exceptions import SecurityError
 
-from lmstream.rendering import TemplateRenderError
-from lmstream.templating import TemplateRequest
+from lmstream import TemplateRenderError, TemplateRequest
 
 from .context import template_variables
 from .environment import TemplateRaised, compile_template

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from lmstream.backend import ModelInfo
+from lmstream import ModelInfo
 
 _FAMILIES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("gemma", re.compile(r"gemma", re.IGNORECASE)),

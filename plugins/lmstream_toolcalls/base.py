@@ -11,8 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmstream.events import Channel, Chunk, RejectedToolCall, TextEvent, ToolCall
-from lmstream.inputs import ToolSpec
+from lmstream import Channel, Chunk, RejectedToolCall, TextEvent, ToolCall, ToolCallDelta, ToolSpec
 
 from .calls import (
     INCOMPLETE,
@@ -23,9 +22,13 @@ from .calls import (
     ParseResult,
     new_call_id,
 )
+from .deltas import RegionDeltas, Slot, StreamFactory, canonical, closing_text
 from .matching import Marker, StartTable
 from .scanning import EndSpec, Finder
 from .tools import ToolBox
+
+GROWTH = 64
+"""An open region's buffer is re-joined once the unread text reaches 1/GROWTH of it."""
 
 ParseFunction = Callable[[str, ToolBox], ParseResult]
 """``parse(region_text, tools) -> [ParsedCall | BadCall, ...]``; raise CallSyntaxError."""
@@ -44,6 +47,14 @@ class Rule:
     handle: Handler | None = None
     what: str = "tool call"
     """How an unclosed region is described in the ``incomplete`` detail."""
+    complete_at_end: bool = False
+    """At the end of the stream, an unclosed region whose body parses completely (every call
+    valid) is accepted, as peers do for a missing end marker; otherwise it is ``incomplete``."""
+    text_if_unclosed: bool = False
+    """A region still open at the end of the stream is plain text (a guessed start marker)."""
+    stream: StreamFactory | None = None
+    """Streams a call's name and arguments while the region is open (``deltas``); without
+    it, a call is sent as one ``ToolCallDelta`` when it is parsed."""
 
     def __post_init__(self) -> None:
         if (self.parse is None) == (self.handle is None):
@@ -56,6 +67,9 @@ class Format:
 
     name: str
     rules: Sequence[Rule]
+    opening: Sequence[Rule] = ()
+    """Rules whose (literal) start marker counts only at the very start of the stream, after
+    optional whitespace (Harmony's recipient in the role header); they cost plain text nothing."""
     _table: StartTable | None = field(default=None, repr=False)
 
     @property
@@ -94,17 +108,29 @@ class StreamingParser:
         self._table = table
         self._triggers = tuple(table.first_chars)
         self._buf = ""
+        self._pending: list[str] = []
+        self._pending_len = 0
         self._rule: Rule | None = None
         self._finder: Finder | None = None
         self._emitted = 0
         self._merge_ok = False
         self._ids: set[str] = set()
+        self._deltas = False
+        self._region: RegionDeltas | None = None
+        self._next_index = 0
+        self._opening = [r for r in fmt.opening if isinstance(r.start, str)]
+
+    def stream_deltas(self, enabled: bool = True) -> None:
+        """Emit ``ToolCallDelta`` events while calls are generated (before the first feed)."""
+        self._deltas = enabled
 
     # -- the ToolParser protocol ----------------------------------------------------------
     def feed(self, text: str) -> list[TextEvent]:
         """Take the next text delta; return the events it decided."""
         if not text:
             return []
+        if self._opening:
+            return self._feed_opening(text)
         if self._finder is None and not self._buf:
             for char in self._triggers:  # `in` is a C-speed scan; this is the common case
                 if char in text:
@@ -112,14 +138,57 @@ class StreamingParser:
                     break
             else:
                 self._emitted += 1
-                return [Chunk(text, channel=self.channel)]
+                return [Chunk(text, (), 0, self.channel)]  # positional: cheaper on this path
         else:
-            self._buf += text
+            pending = self._pending
+            pending.append(text)
+            self._pending_len += len(text)
+            if self._pending_len * GROWTH < len(self._buf):
+                return []
+            self._join_pending()
         return self._run(final=False)
 
     def finish(self) -> list[TextEvent]:
         """End of stream: held text becomes content, an unclosed call is rejected."""
+        if self._opening:
+            self._opening = []
+            held, self._buf = self._buf, ""
+            return self.feed(held) + self._run(final=True) if held else self._run(final=True)
+        if self._pending:
+            self._join_pending()
         return self._run(final=True)
+
+    def _feed_opening(self, text: str) -> list[TextEvent]:
+        """The start of the stream: does it open with one of the format's opening markers?"""
+        buf = self._buf + text
+        head = buf.lstrip()
+        for rule in self._opening:
+            marker = rule.start
+            assert isinstance(marker, str)
+            if head.startswith(marker):
+                self._opening = []
+                self._buf = ""
+                marker_end = len(buf) - len(head) + len(marker)
+                self._rule, self._finder = rule, rule.end.new(marker_end)
+                if self._deltas:
+                    stream = rule.stream(marker_end, self.tools) if rule.stream else None
+                    self._region = RegionDeltas(stream)
+                self._buf = buf
+                return self._run(final=False)
+            if marker.startswith(head):
+                self._buf = buf
+                return []  # may still become the marker
+        self._opening = []
+        self._buf = ""
+        return self.feed(buf)
+
+    def _join_pending(self) -> None:
+        """Append the pending deltas to the buffer. A long open call grows in steps of at least
+        1/GROWTH of its size, so the copies that growing an immutable string costs stay linear
+        in total (decisions wait for at most that much text; nothing runs ahead)."""
+        self._buf += "".join(self._pending)
+        self._pending.clear()
+        self._pending_len = 0
 
     # -- helpers for handlers -------------------------------------------------------------
     def emit_text(self, out: list[TextEvent], text: str, channel: Channel | None = None) -> None:
@@ -141,22 +210,43 @@ class StreamingParser:
             self.silent_text.append((self._emitted + len(out), text))
             self._merge_ok = False
 
-    def reject(self, out: list[TextEvent], text: str, reason: str, detail: str) -> None:
-        """Emit a RejectedToolCall carrying the raw text."""
-        out.append(RejectedToolCall(text, reason, detail))
+    def reject(self, out: list[TextEvent], text: str, reason: str, detail: str,
+               _slot: Slot | None = None, _call: ParsedCall | None = None) -> None:
+        """Emit a RejectedToolCall carrying the raw text (and the index of a streamed call)."""
+        slot = _slot if _slot is not None else self._take_slot()
+        name, arguments = (_call.name, _call.arguments) if _call is not None else (None, None)
+        out.append(RejectedToolCall(text, reason, detail, slot.index if slot else None, name,
+                                    arguments))
         self._merge_ok = False
 
     def accept(self, out: list[TextEvent], call: ParsedCall, text: str) -> None:
         """Validate a parsed call against the declared tools; emit ToolCall or RejectedToolCall."""
+        slot = self._take_slot()
         problem = self.tools.check(call.name, call.arguments)
         if problem is not None:
-            self.reject(out, text, *problem)
+            self.reject(out, text, *problem, _slot=slot, _call=call)
             return
-        call_id = call.id if call.id and call.id not in self._ids else new_call_id()
-        self._ids.add(call_id)
-        self.silent(out, text)
+        index: int | None = None
+        if slot is not None:
+            tail = closing_text(slot, call.arguments) if slot.name == call.name else None
+            if tail is None:
+                self.reject(out, text, MALFORMED, f"the call to {call.name!r} changed after its "
+                            "arguments were streamed", _slot=slot)
+                return
+            assert slot.id is not None and slot.index is not None
+            call_id, index = slot.id, slot.index
+            self.silent(out, text)
+            if tail:
+                out.append(ToolCallDelta(index, call_id, call.name, tail))
+        else:
+            call_id = self._unique_id(call.id)
+            self.silent(out, text)
+            if self._deltas:
+                index = self._next_index
+                self._next_index += 1
+                out.append(ToolCallDelta(index, call_id, call.name, canonical(call.arguments)))
         self.call_text[call_id] = text
-        out.append(ToolCall(call_id, call.name, call.arguments))
+        out.append(ToolCall(call_id, call.name, call.arguments, index))
 
     def handle_parsed(self, out: list[TextEvent], text: str, items: ParseResult) -> None:
         """Turn a region's parse result into events; text between the calls is silent."""
@@ -175,6 +265,43 @@ class StreamingParser:
                 self.accept(out, item, piece)
             cursor = end
         self.silent(out, text[cursor:])
+
+    # -- argument deltas ------------------------------------------------------------------
+    def _unique_id(self, call_id: str | None) -> str:
+        """The model's id when it has one not used yet, else a fresh one."""
+        chosen = call_id if call_id and call_id not in self._ids else new_call_id()
+        self._ids.add(chosen)
+        return chosen
+
+    def _take_slot(self) -> Slot | None:
+        return self._region.take() if self._region is not None else None
+
+    def _stream_region(self, out: list[TextEvent], buf: str) -> None:
+        """Let the open region's streamer see ``buf``; emit the deltas it decided."""
+        region = self._region
+        if region is None or region.stream is None:
+            return
+
+        def open_call(slot: Slot) -> None:
+            assert slot.name is not None
+            if self.tools.declared and slot.name not in self.tools.tools:
+                return  # an undeclared tool is rejected, never streamed
+            slot.id, slot.index = self._unique_id(slot.id), self._next_index
+            self._next_index += 1
+            out.append(ToolCallDelta(slot.index, slot.id, slot.name))
+            self._merge_ok = False
+
+        def send(slot: Slot, text: str) -> None:
+            assert slot.index is not None and slot.id is not None and slot.name is not None
+            slot.sent.append(text)
+            last = out[-1] if out else None
+            if isinstance(last, ToolCallDelta) and last.index == slot.index:
+                out[-1] = ToolCallDelta(slot.index, slot.id, slot.name, last.arguments_delta + text)
+            else:
+                out.append(ToolCallDelta(slot.index, slot.id, slot.name, text))
+            self._merge_ok = False
+
+        region.update(buf, open_call, send)
 
     # -- the loop -------------------------------------------------------------------------
     def _run(self, final: bool) -> list[TextEvent]:
@@ -217,7 +344,20 @@ class StreamingParser:
         rule = self.format.rules[index]
         self._buf = buf[cut:]
         self._rule, self._finder = rule, rule.end.new(m.end() - cut)
+        if self._deltas:
+            stream = rule.stream(m.end() - cut, self.tools) if rule.stream is not None else None
+            self._region = RegionDeltas(stream)
         return True
+
+    def _complete_body(self, rule: Rule, text: str) -> ParseResult | None:
+        """The calls of an unclosed region when its body is complete and every call parses."""
+        if not rule.complete_at_end or rule.parse is None:
+            return None
+        try:
+            items = rule.parse(text, self.tools)
+        except Exception:  # CallSyntaxError, or a parser bug: the region stays incomplete
+            return None
+        return items if items and all(isinstance(i, ParsedCall) for i in items) else None
 
     def _scan_region(self, out: list[TextEvent], final: bool) -> bool:
         """Close the open region when its end is known (returns True then)."""
@@ -225,18 +365,32 @@ class StreamingParser:
         assert rule is not None and finder is not None
         end = finder.scan(buf)
         if end is None:
+            if self._region is not None:  # all of it, even when the call is cut at finish
+                self._stream_region(out, buf)
             if not final:
                 return False
             end = finder.at_finish(buf)
             if end is None:
                 self._rule = self._finder = None
                 self._buf = ""
+                items = self._complete_body(rule, buf)
+                if items is not None:
+                    self.handle_parsed(out, buf, items)
+                    return False
+                if rule.text_if_unclosed:
+                    self.emit_text(out, buf)
+                    return False
                 self.reject(out, buf, INCOMPLETE, f"{rule.what} was not closed before the end")
                 return False
         text, self._buf = buf[:end], buf[end:]
+        if self._region is not None:
+            self._stream_region(out, text)
         self._rule = self._finder = None
         if rule.handle is not None:
-            rule.handle(self, text, out)
+            try:
+                rule.handle(self, text, out)
+            except Exception as exc:  # never raise on model output
+                self.reject(out, text, MALFORMED, f"could not parse ({type(exc).__name__}: {exc})")
             return True
         assert rule.parse is not None
         try:

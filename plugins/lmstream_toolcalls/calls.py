@@ -76,6 +76,8 @@ def loads(text: str, what: str = "JSON") -> Any:
         value, end = _DECODER.raw_decode(text.strip())
     except json.JSONDecodeError as exc:
         raise CallSyntaxError(f"{what} is not valid JSON: {exc.msg} at char {exc.pos}") from None
+    except RecursionError:
+        raise CallSyntaxError(f"{what} is nested too deeply") from None
     rest = text.strip()[end:].strip()
     if rest:
         raise CallSyntaxError(f"unexpected text after {what}: {rest[:40]!r}")
@@ -90,6 +92,8 @@ def decode_at(text: str, pos: int, what: str = "JSON value") -> tuple[Any, int]:
         return _DECODER.raw_decode(text, pos)
     except json.JSONDecodeError as exc:
         raise CallSyntaxError(f"{what} is not valid JSON: {exc.msg} at char {exc.pos}") from None
+    except RecursionError:
+        raise CallSyntaxError(f"{what} is nested too deeply") from None
 
 
 def arguments_dict(value: Any, name: str) -> dict[str, Any]:

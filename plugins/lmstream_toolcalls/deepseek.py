@@ -5,9 +5,11 @@ JSON) and ``deepseek_v31`` (``name<｜tool▁sep｜>{json}``). V3.2's DSML is in
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from .base import Format, Rule
 from .calls import CallSyntaxError, ParsedCall, ParseResult, arguments_dict, inner, loads
+from .json_stream import HeaderStream
 from .scanning import BACKSLASH, JSON_QUOTES, Delimited
 from .sections import BlockParser, SectionSplitter
 from .tools import ToolBox
@@ -41,15 +43,26 @@ def _v31_block(body: str, span: tuple[int, int]) -> ParsedCall:
                       span=span)
 
 
-def _section(name: str, block: BlockParser) -> Format:
+_V31_HEADER = re.compile(r"\s*(?:" + re.escape(CALL_END) + r"\s*)?" + re.escape(CALL_BEGIN)
+                         + r"(?P<name>[^<]*?)" + re.escape(SEP) + r"\s*")
+
+
+def _v31_stream(marker_end: int, tools: ToolBox) -> HeaderStream:
+    """Streams ``name<｜tool▁sep｜>{json}`` blocks (V3's fenced JSON is sent whole)."""
+    return HeaderStream(marker_end, _V31_HEADER, repeat=True)
+
+
+def _section(name: str, block: BlockParser,
+             stream: Callable[[int, ToolBox], HeaderStream] | None = None) -> Format:
     def parse(text: str, tools: ToolBox) -> ParseResult:
         body = inner(text, CALLS_BEGIN, CALLS_END)
         return _SPLITTER.calls(text, len(CALLS_BEGIN), len(CALLS_BEGIN) + len(body), block)
 
     parse.__doc__ = "Call blocks between the tool-calls begin and end markers."
     end = Delimited([CALLS_END], JSON_QUOTES, BACKSLASH)
-    return Format(name, [Rule(CALLS_BEGIN, end, parse, what=CALLS_BEGIN)])
+    return Format(name, [Rule(CALLS_BEGIN, end, parse, what=CALLS_BEGIN, complete_at_end=True,
+                              stream=stream)])
 
 
 DEEPSEEK_V3 = _section("deepseek_v3", _v3_block)
-DEEPSEEK_V31 = _section("deepseek_v31", _v31_block)
+DEEPSEEK_V31 = _section("deepseek_v31", _v31_block, _v31_stream)

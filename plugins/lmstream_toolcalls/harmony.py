@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import re
 
-from lmstream.events import TextEvent
+from lmstream import TextEvent
 
 from .base import Format, Rule, StreamingParser
 from .calls import INCOMPLETE, MALFORMED, CallSyntaxError, ParsedCall, arguments_dict, loads
+from .deltas import Piece
+from .json_stream import JsonPass
 from .scanning import BACKSLASH, JSON_QUOTES, Delimited, DelimitedFinder, Immediate
+from .tools import ToolBox
 
 START, CHANNEL, MESSAGE = "<|start|>", "<|channel|>", "<|message|>"
 END, RETURN, CALL = "<|end|>", "<|return|>", "<|call|>"
@@ -71,6 +74,49 @@ class HarmonyFinder:
         return len(buf) if self.body is not None else None
 
 
+def _call_name(recipient: re.Match[str]) -> str:
+    name = recipient.group("to")
+    return name[len("functions."):] if name.startswith("functions.") else name
+
+
+class HarmonyStream:
+    """Streams a call message: the name from the header's recipient, then the JSON body."""
+
+    __slots__ = ("body", "done", "marker_end")
+
+    def __init__(self, marker_end: int, tools: ToolBox) -> None:
+        self.marker_end = marker_end
+        self.body: JsonPass | None = None
+        self.done = False
+
+    def update(self, buf: str) -> list[Piece]:
+        """Pieces for the text added since the last call."""
+        out: list[Piece] = []
+        if self.done:
+            return out
+        if self.body is None:
+            end = buf.find(MESSAGE, self.marker_end, self.marker_end + HEADER_LIMIT + len(MESSAGE))
+            if end == -1:
+                self.done = len(buf) > self.marker_end + HEADER_LIMIT + len(MESSAGE)
+                return out
+            recipient = _RECIPIENT.search(buf, 0, end)
+            start = end + len(MESSAGE)
+            while start < len(buf) and buf[start].isspace():
+                start += 1
+            if recipient is None or start >= len(buf):
+                self.done = recipient is None
+                return out
+            if buf[start] != "{":
+                self.done = True
+                return out
+            out.append(Piece(0, name=_call_name(recipient)))
+            self.body = JsonPass(start)
+        text, self.done = self.body.feed(buf)
+        if text:
+            out.append(Piece(0, text=text))
+        return out
+
+
 def handle_message(parser: StreamingParser, text: str, out: list[TextEvent]) -> None:
     """A header switches the channel; a call header plus body becomes a tool call."""
     header_end = text.find(MESSAGE)
@@ -90,8 +136,7 @@ def handle_message(parser: StreamingParser, text: str, out: list[TextEvent]) -> 
     body = text[len(header):]
     terminator = next((t for t in TERMINATORS if body.endswith(t)), "")
     body = body[: len(body) - len(terminator)]
-    name = recipient.group("to")
-    name = name[len("functions."):] if name.startswith("functions.") else name
+    name = _call_name(recipient)
     try:
         arguments = arguments_dict(loads(body, f"the arguments of {name!r}"), name)
     except CallSyntaxError as exc:
@@ -101,6 +146,16 @@ def handle_message(parser: StreamingParser, text: str, out: list[TextEvent]) -> 
     parser.accept(out, ParsedCall(name, arguments), text)
 
 
+def handle_recipient(parser: StreamingParser, text: str, out: list[TextEvent]) -> None:
+    """``to=functions.x<|channel|>…<|message|>{…}``: the recipient written in the role header
+    (after ``<|start|>assistant`` in the prompt, so the stream starts with it); without a
+    message it is just text."""
+    if parser.channel == "reasoning" or MESSAGE not in text:
+        parser.emit_text(out, text)
+        return
+    handle_message(parser, text, out)
+
+
 def handle_terminator(parser: StreamingParser, text: str, out: list[TextEvent]) -> None:
     """``<|end|>``, ``<|return|>``, ``<|call|>``: the message ends; back to content."""
     parser.silent(out, text)
@@ -108,7 +163,13 @@ def handle_terminator(parser: StreamingParser, text: str, out: list[TextEvent]) 
 
 
 HARMONY = Format("harmony", [
-    Rule(START, HarmonyEnd(), handle=handle_message, what="harmony message"),
-    Rule(CHANNEL, HarmonyEnd(), handle=handle_message, what="harmony message"),
+    Rule(START, HarmonyEnd(), handle=handle_message, what="harmony message", stream=HarmonyStream),
+    Rule(CHANNEL, HarmonyEnd(), handle=handle_message, what="harmony message",
+         stream=HarmonyStream),
     *(Rule(t, Immediate(), handle=handle_terminator) for t in TERMINATORS),
+    # sent whole when parsed: the handler decides whether it is a call at all
+], opening=[
+    # only at the start of the stream (the prompt ended with `<|start|>assistant`)
+    Rule("to=functions.", HarmonyEnd(), handle=handle_recipient, what="harmony message",
+         text_if_unclosed=True),
 ])

@@ -13,6 +13,7 @@ from .calls import (
     json_calls,
     loads,
 )
+from .json_stream import json_call_stream
 from .matching import WS, Pattern
 from .scanning import BACKSLASH, JSON_QUOTES, Balanced, Delimited
 from .tools import ToolBox
@@ -27,7 +28,8 @@ def parse_hermes(text: str, tools: ToolBox) -> ParseResult:
 
 
 HERMES = Format("json", [
-    Rule(HERMES_START, Delimited([HERMES_END], JSON_QUOTES, BACKSLASH), parse_hermes),
+    Rule(HERMES_START, Delimited([HERMES_END], JSON_QUOTES, BACKSLASH), parse_hermes,
+         complete_at_end=True, stream=json_call_stream()),
 ])
 
 
@@ -63,10 +65,15 @@ def parse_llama3(text: str, tools: ToolBox) -> ParseResult:
 
 _LLAMA_BODY = Balanced(first="{", separator=";")
 _LLAMA_BARE = Balanced(first="{", separator=";", opens="start")
+_LLAMA_KEYS = ("parameters", "arguments")
+_LLAMA_STREAM = json_call_stream(many=True, arg_keys=_LLAMA_KEYS, separators=";")
+_LLAMA_BARE_STREAM = json_call_stream(many=True, arg_keys=_LLAMA_KEYS, separators=";",
+                                      opens_at_start=True)
 LLAMA3_JSON = Format("llama3_json", [
-    Rule(PYTHON_TAG, _LLAMA_BODY, parse_llama3),
-    Rule(Pattern("{", WS, '"name"', WS, ":"), _LLAMA_BARE, parse_llama3),
-    Rule(Pattern("{", WS, '"type"', WS, ":", WS, '"function"'), _LLAMA_BARE, parse_llama3),
+    Rule(PYTHON_TAG, _LLAMA_BODY, parse_llama3, stream=_LLAMA_STREAM),
+    Rule(Pattern("{", WS, '"name"', WS, ":"), _LLAMA_BARE, parse_llama3, stream=_LLAMA_BARE_STREAM),
+    Rule(Pattern("{", WS, '"type"', WS, ":", WS, '"function"'), _LLAMA_BARE, parse_llama3,
+         stream=_LLAMA_BARE_STREAM),
 ])
 
 
@@ -74,12 +81,21 @@ LLAMA3_JSON = Format("llama3_json", [
 GRANITE_START = "<|tool_call|>"
 
 
+GRANITE_TEXT_START = "<tool_call>"
+"""Granite 3.1 sometimes writes the marker as text: ``<tool_call>[{...}]``."""
+
+
 def parse_granite(text: str, tools: ToolBox) -> ParseResult:
-    """A JSON list of calls (or one call object) after ``<|tool_call|>``."""
-    return json_calls(text, len(GRANITE_START))
+    """A JSON list of calls (or one call object) after ``<|tool_call|>`` or ``<tool_call>``."""
+    start = GRANITE_START if text.startswith(GRANITE_START) else GRANITE_TEXT_START
+    return json_calls(text, len(start))
 
 
-GRANITE = Format("granite", [Rule(GRANITE_START, Balanced(first="[{"), parse_granite)])
+_GRANITE_STREAM = json_call_stream(many=True, separators="[,")
+GRANITE = Format("granite", [
+    Rule(GRANITE_START, Balanced(first="[{"), parse_granite, stream=_GRANITE_STREAM),
+    Rule(GRANITE_TEXT_START, Balanced(first="[{"), parse_granite, stream=_GRANITE_STREAM),
+])
 
 
 # -- phi4_mini: functools[{"name": ..., "arguments": {...}}, ...] -----------------------------
@@ -89,5 +105,6 @@ def parse_phi4(text: str, tools: ToolBox) -> ParseResult:
 
 
 PHI4_MINI = Format("phi4_mini", [
-    Rule("functools[", Balanced(first="[", opens="last"), parse_phi4),
+    Rule("functools[", Balanced(first="[", opens="last"), parse_phi4,
+         stream=json_call_stream(many=True, separators=",")),
 ])

@@ -9,6 +9,7 @@ import re
 
 from .base import Format, Rule
 from .calls import CallSyntaxError, ParsedCall, ParseResult, arguments_dict, inner, loads
+from .json_stream import HeaderStream
 from .scanning import BACKSLASH, JSON_QUOTES, Delimited
 from .sections import SectionSplitter
 from .tools import ToolBox
@@ -18,7 +19,21 @@ CALL_BEGIN, CALL_END = "<|tool_call_begin|>", "<|tool_call_end|>"
 ARGS = "<|tool_call_argument_begin|>"
 
 _SPLITTER = SectionSplitter(CALL_BEGIN, CALL_END, JSON_QUOTES, BACKSLASH)
-_ID = re.compile(r"(?:functions\.)?(?P<name>[^\s:]+?)(?::\d+)?\Z")
+_ID = re.compile(r"(?:functions\.)?(?P<name>[A-Za-z0-9_\-]+(?:[.\-][A-Za-z0-9_]+)*?):\d+\Z")
+"""Kimi's id, parsed strictly: ``functions.NAME:INDEX`` (``functions.`` optional, an index
+required), so ``functions.invalid.0`` is not a call named ``invalid.0``."""
+_HEADER = re.compile(r"\s*(?:" + re.escape(CALL_END) + r"\s*)?" + re.escape(CALL_BEGIN)
+                     + r"\s*(?P<id>[^<]*?)\s*" + re.escape(ARGS) + r"\s*")
+
+
+def _name(m: re.Match[str]) -> str | None:
+    """The name in a streamed header, by the same rule as the parser."""
+    found = _ID.match(m.group("id"))
+    return found.group("name") if found else None
+
+
+def _stream(marker_end: int, tools: ToolBox) -> HeaderStream:
+    return HeaderStream(marker_end, _HEADER, repeat=True, name_of=_name)
 
 
 def _block(body: str, span: tuple[int, int]) -> ParsedCall:
@@ -38,7 +53,19 @@ def parse_kimi(text: str, tools: ToolBox) -> ParseResult:
     return _SPLITTER.calls(text, len(SECTION_BEGIN), len(SECTION_BEGIN) + len(body), _block)
 
 
+def parse_bare_kimi(text: str, tools: ToolBox) -> ParseResult:
+    """One call block without the section markers around it."""
+    return [_block(inner(text, CALL_BEGIN, CALL_END), (0, len(text)))]
+
+
+def _bare_stream(marker_end: int, tools: ToolBox) -> HeaderStream:
+    return HeaderStream(0, _HEADER, repeat=False, name_of=_name)
+
+
 KIMI_K2 = Format("kimi_k2", [
     Rule(SECTION_BEGIN, Delimited([SECTION_END], JSON_QUOTES, BACKSLASH), parse_kimi,
-         what=SECTION_BEGIN),
+         what=SECTION_BEGIN, complete_at_end=True, stream=_stream),
+    # calls without the section markers (models do drop them)
+    Rule(CALL_BEGIN, Delimited([CALL_END], JSON_QUOTES, BACKSLASH), parse_bare_kimi,
+         what=CALL_BEGIN, stream=_bare_stream),
 ])

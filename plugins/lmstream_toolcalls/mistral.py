@@ -9,6 +9,8 @@ import re
 
 from .base import Format, Rule
 from .calls import CallSyntaxError, ParsedCall, ParseResult, arguments_dict, decode_at, json_calls
+from .deltas import Piece
+from .json_stream import JsonCallStream, JsonPass
 from .scanning import Balanced, BalancedFinder
 from .tools import ToolBox
 
@@ -95,6 +97,38 @@ class MistralFinder:
         return None if self.inner is None else self.inner.at_finish(buf)
 
 
+class MistralStream:
+    """Streams ``name[ARGS]{...}`` (name from the header) or a JSON list of call objects."""
+
+    def __init__(self, marker_end: int, tools: ToolBox) -> None:
+        self.marker_end = marker_end
+        self.inner: JsonCallStream | JsonPass | None = None
+        self.done = False
+
+    def update(self, buf: str) -> list[Piece]:
+        """Pieces for the text added since the last call."""
+        out: list[Piece] = []
+        if self.inner is None:
+            start, name, call_id = read_header(buf, self.marker_end)
+            if start == _WAIT:
+                return out
+            if start < 0:
+                self.done = True
+                return out
+            if name is None:
+                self.inner = JsonCallStream(start, many=True, separators="[,")
+            else:
+                out.append(Piece(0, name=name, id=call_id))
+                self.inner = JsonPass(start)
+        if isinstance(self.inner, JsonCallStream):
+            return self.inner.update(buf)
+        if not self.done:
+            text, self.done = self.inner.feed(buf)
+            if text:
+                out.append(Piece(0, text=text))
+        return out
+
+
 def parse_mistral(text: str, tools: ToolBox) -> ParseResult:
     """A JSON list of calls, one call object, or ``name[ARGS]{...}``."""
     start, name, call_id = read_header(text, len(MARKER))
@@ -106,4 +140,4 @@ def parse_mistral(text: str, tools: ToolBox) -> ParseResult:
     return [ParsedCall(name, arguments_dict(value, name), call_id)]
 
 
-MISTRAL = Format("mistral", [Rule(MARKER, MistralEnd(), parse_mistral)])
+MISTRAL = Format("mistral", [Rule(MARKER, MistralEnd(), parse_mistral, stream=MistralStream)])

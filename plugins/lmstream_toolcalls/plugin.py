@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import lmstream
-from lmstream.backend import ModelInfo
-from lmstream.toolparsing import ToolParserFactory
+from lmstream import ModelInfo, ToolParserFactory
 
 from .catalog import FORMATS
 from .resolve import resolve

@@ -8,6 +8,7 @@ Arguments are Python literals (JSON's ``true``/``false``/``null`` are accepted t
 from __future__ import annotations
 
 import ast
+import bisect
 import re
 from typing import Any
 
@@ -87,16 +88,68 @@ def _call(node: ast.expr, span: tuple[int, int]) -> ParsedCall | BadCall:
     return ParsedCall(name, arguments, span=span)
 
 
+_STRING_EVENT = re.compile(r"""\\.|'''|\"\"\"|['"]""", re.DOTALL)
+_ENDS_STRING = re.compile(r"[ \t]*(?:[,)\]}:]|\Z)")
+
+
+def repair_quotes(source: str) -> tuple[str, list[int]] | None:
+    """Escape quotes inside string literals that cannot end them, as models write them
+    (``q="say "hi" now"``): a quote ends its string only before ``,`` ``)`` ``]`` ``}`` ``:``
+    or the end. Returns (the repaired source, offsets in it of the inserted backslashes), or
+    None when there is nothing to repair. Triple-quoted strings are left alone."""
+    out: list[str] = []
+    inserted: list[int] = []
+    last = length = pos = 0
+    quote: str | None = None
+    while (m := _STRING_EVENT.search(source, pos)) is not None:
+        token, pos = m.group(), m.end()
+        if token[0] == "\\":
+            continue  # an escape inside a string (or a stray backslash: ast decides)
+        if quote is None:
+            quote = token
+            continue
+        if len(quote) == 1 and len(token) == 3:
+            token, pos = token[0], m.start() + 1
+        if token != quote:
+            continue
+        if len(quote) == 3 or _ENDS_STRING.match(source, pos):
+            quote = None
+            continue
+        piece = source[last:m.start()]
+        out.append(piece)
+        length += len(piece)
+        inserted.append(length)
+        out.append("\\")
+        length += 1
+        last = m.start()
+    if not inserted:
+        return None
+    out.append(source[last:])
+    return "".join(out), inserted
+
+
 def python_calls(text: str, start: int, end: int) -> ParseResult:
-    """Calls in ``text[start:end]``: a list of calls, one call, or (LFM2) a JSON list of calls."""
+    """Calls in ``text[start:end]``: a list of calls, one call, or (LFM2) a JSON list of calls.
+
+    Source that does not parse is tried once more with stray quotes escaped (``repair_quotes``).
+    """
     source = text[start:end]
     stripped = source.lstrip()
     base = start + len(source) - len(stripped)
     stripped = stripped.rstrip()
+    inserted: list[int] = []
     try:
         tree = ast.parse(stripped, mode="eval").body
     except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
-        raise CallSyntaxError(f"not a Python call list: {getattr(exc, 'msg', exc)}") from None
+        message = f"not a Python call list: {getattr(exc, 'msg', exc)}"
+        repaired = repair_quotes(stripped)
+        if repaired is None:
+            raise CallSyntaxError(message) from None
+        stripped, inserted = repaired
+        try:
+            tree = ast.parse(stripped, mode="eval").body
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            raise CallSyntaxError(message) from None
     offsets = _Offsets(stripped, base)
     nodes = tree.elts if isinstance(tree, ast.List) else [tree]
     if not nodes:
@@ -104,6 +157,10 @@ def python_calls(text: str, start: int, end: int) -> ParseResult:
     items: ParseResult = []
     for node in nodes:
         span = offsets.span(node)
+        if inserted:  # back to the model's text: drop the backslashes inserted before each end
+            span = (span[0] - bisect.bisect_left(inserted, span[0] - base),
+                    span[1] - bisect.bisect_left(inserted, span[1] - base))
+
         if isinstance(node, ast.Dict):  # LFM2 may answer in JSON: [{"name": ..., "arguments": ...}]
             try:
                 items.append(json_call(literal(node), span=span))
@@ -132,7 +189,8 @@ def parse_bare(text: str, tools: ToolBox) -> ParseResult:
 _PY_LIST = Balanced(first="[", brackets="{}[]()", quotes=PYTHON_QUOTES, escape=BACKSLASH,
                     opens="start")
 PYTHONIC = Format("pythonic", [
-    Rule(PY_START, Delimited([PY_END], PYTHON_QUOTES, BACKSLASH), parse_wrapped),
+    Rule(PY_START, Delimited([PY_END], PYTHON_QUOTES, BACKSLASH), parse_wrapped,
+         complete_at_end=True),
     # A bare list only counts when it looks like a call: [name() or [name(key=
     Rule(Pattern("[", WS, IDENT, "(", WS, ")"), _PY_LIST, parse_bare),
     Rule(Pattern("[", WS, IDENT, "(", WS, IDENT, WS, "="), _PY_LIST, parse_bare),
@@ -150,5 +208,6 @@ def parse_lfm2(text: str, tools: ToolBox) -> ParseResult:
 
 
 LFM2 = Format("lfm2", [
-    Rule(LFM2_START, Delimited([LFM2_END], PYTHON_QUOTES, BACKSLASH), parse_lfm2),
+    Rule(LFM2_START, Delimited([LFM2_END], PYTHON_QUOTES, BACKSLASH), parse_lfm2,
+         complete_at_end=True),
 ])

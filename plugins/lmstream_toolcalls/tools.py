@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from lmstream.inputs import ToolSpec, coerce_tools
+from lmstream import ToolSpec, coerce_tools
 
 from .calls import INVALID_ARGUMENTS, UNDECLARED_TOOL, jsonable
 
@@ -41,21 +41,30 @@ class ToolBox:
         specs = coerce_tools(tools)
         self.declared = specs is not None
         self.tools: dict[str, ToolSpec] = {t.name: t for t in specs or ()}
+        self.schemas: dict[str, dict[str, Any]] = {
+            name: spec.json_schema() for name, spec in self.tools.items()}
+        """Each tool's schema with type aliases (``"float"``, ``"dict"``) mapped to JSON types."""
         for spec in self.tools.values():
             try:
-                _validator(_schema_key(spec.parameters))
+                _validator(_schema_key(self.schemas[spec.name]))
             except Exception as exc:  # jsonschema.SchemaError, or a schema json cannot hold
                 raise ValueError(f"tool {spec.name!r} has an invalid parameters schema: "
                                  f"{getattr(exc, 'message', exc)}") from exc
 
     def parameter_schema(self, tool: str, parameter: str) -> dict[str, Any] | None:
         """The JSON schema of one parameter of a declared tool, or None when unknown."""
-        spec = self.tools.get(tool)
-        if spec is None:
+        schema = self.schemas.get(tool)
+        if schema is None:
             return None
-        properties = spec.parameters.get("properties")
+        properties = schema.get("properties")
         schema = properties.get(parameter) if isinstance(properties, dict) else None
         return schema if isinstance(schema, dict) else None
+
+    def parameter_names(self, tool: str) -> set[str] | None:
+        """The parameters a declared tool's schema names, or None when unknown (any name)."""
+        schema = self.schemas.get(tool)
+        properties = schema.get("properties") if schema is not None else None
+        return set(properties) if isinstance(properties, dict) and properties else None
 
     def check(self, name: str, arguments: dict[str, Any]) -> tuple[str, str] | None:
         """(reason, detail) when the call cannot be accepted, else None."""
@@ -65,7 +74,7 @@ class ToolBox:
         if spec is None:
             known = ", ".join(sorted(self.tools)) or "none"
             return UNDECLARED_TOOL, f"tool {name!r} was not declared (declared: {known})"
-        validator = _validator(_schema_key(spec.parameters))
+        validator = _validator(_schema_key(self.schemas[name]))
         errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
         if not errors:
             return None

@@ -13,8 +13,10 @@ from typing import Any
 
 from .base import Format, Rule
 from .calls import BadCall, CallSyntaxError, ParsedCall, ParseResult, inner, loads
-from .scanning import Delimited
+from .matching import IDENT, WS, Pattern
+from .scanning import Delimited, DelimitedFinder
 from .tools import ToolBox, coerce_value
+from .xml_stream import XmlCallStream, end_pattern, value_end
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ def _read_function(body: str, pos: int, grammar: XmlGrammar, tools: ToolBox,
     if not name:
         raise CallSyntaxError("a function tag needs a name")
     arguments: dict[str, Any] = {}
+    ends = _ENDS.get(grammar) or _ENDS.setdefault(grammar, end_pattern(grammar))
+    names = tools.parameter_names(name)
     pos = m.end()
     while True:
         while pos < len(body) and body[pos].isspace():
@@ -66,23 +70,15 @@ def _read_function(body: str, pos: int, grammar: XmlGrammar, tools: ToolBox,
             raise CallSyntaxError(f"{name}: unexpected text {body[pos:pos + 30]!r}")
         key = p.group("key").strip()
         value_start = p.end()
-        close = body.find(grammar.parameter_end, value_start)
-        following = _search(grammar.parameter, body, value_start)
-        if close == -1 or (following != -1 and following < close):
-            # a missing </parameter>: the value runs to the next parameter (as vLLM reads it)
-            ends = [i for i in (following, body.find(grammar.function_end, value_start)) if i != -1]
-            close = pos = min(ends) if ends else len(body)
-        else:
-            pos = close + len(grammar.parameter_end)
+        _status, close, pos = value_end(body, value_start, grammar, ends,
+                                        lambda k: names is None or k in names, True)
         flag = p.groupdict().get("string")
         arguments[key] = _value(body[value_start:close], grammar, flag,
                                 tools.parameter_schema(name, key), key)
     return ParsedCall(name, arguments), pos
 
 
-def _search(pattern: re.Pattern[str], text: str, pos: int) -> int:
-    m = pattern.search(text, pos)
-    return m.start() if m is not None else -1
+_ENDS: dict[XmlGrammar, re.Pattern[str]] = {}
 
 
 def xml_calls(text: str, start: int, stop: int, grammar: XmlGrammar, tools: ToolBox) -> ParseResult:
@@ -113,15 +109,43 @@ def xml_calls(text: str, start: int, stop: int, grammar: XmlGrammar, tools: Tool
     return items
 
 
+class _FromRegionStart:
+    """Scans a region from its first character (the start pattern may end inside a value)."""
+
+    def __init__(self, inner: Delimited) -> None:
+        self.inner = inner
+
+    def new(self, marker_end: int) -> DelimitedFinder:
+        """A finder that reads the whole region, start marker included."""
+        return self.inner.new(0)
+
+
 def _wrapped(start: str, end: str, grammar: XmlGrammar, value_open: str, name: str,
-             what: str) -> Format:
+             what: str, bare: str | None = None) -> Format:
+    """A format whose functions sit inside ``start … end``; ``bare``: the literal start of a
+    function tag that also opens a call without the wrapper (models drop ``<tool_call>``)."""
     def parse(text: str, tools: ToolBox) -> ParseResult:
         body = inner(text, start, end)
         return xml_calls(text, len(start), len(start) + len(body), grammar, tools)
 
     parse.__doc__ = f"Functions between {start} and {end}."
+    def stream(marker_end: int, tools: ToolBox) -> XmlCallStream:
+        return XmlCallStream(marker_end, grammar, tools, _value, (end,))
+
+    def parse_bare(text: str, tools: ToolBox) -> ParseResult:
+        return xml_calls(text, 0, len(text), grammar, tools)
+
+    def stream_bare(marker_end: int, tools: ToolBox) -> XmlCallStream:
+        return XmlCallStream(0, grammar, tools, _value)
+
     quotes = ((value_open, grammar.parameter_end),)
-    return Format(name, [Rule(start, Delimited([end], quotes), parse, what=what)])
+    rules = [Rule(start, Delimited([end], quotes), parse, what=what, stream=stream)]
+    if bare is not None:  # only a function tag followed by a parameter or its end counts
+        body = _FromRegionStart(Delimited([grammar.function_end], quotes))
+        for follow in (value_open, grammar.function_end):
+            rules.append(Rule(Pattern(bare, IDENT, ">", WS, follow), body, parse_bare,
+                              what=bare, stream=stream_bare))
+    return Format(name, rules)
 
 
 # Qwen3-Coder / Seed-OSS: <function=name><parameter=key>value</parameter></function>
@@ -132,7 +156,7 @@ QWEN_GRAMMAR = XmlGrammar(
     parameter_end="</parameter>",
 )
 QWEN3_CODER = _wrapped("<tool_call>", "</tool_call>", QWEN_GRAMMAR, "<parameter=", "qwen3_coder",
-                       "<tool_call>")
+                       "<tool_call>", bare="<function=")
 SEED_OSS = _wrapped("<seed:tool_call>", "</seed:tool_call>", QWEN_GRAMMAR, "<parameter=",
                     "seed_oss", "<seed:tool_call>")
 

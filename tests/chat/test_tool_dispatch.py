@@ -148,7 +148,7 @@ def test_arguments_failing_validation_are_reported_to_the_model(tool_model):
 
 def test_arguments_off_schema_are_rejected_by_the_parser(tool_model):
     context = tool_model([call("convert", celsius="warm"), "Done."])
-    session = ChatSession(context, tool_dispatch=[convert])
+    session = ChatSession(context, tool_dispatch=[convert], raise_on_rejected_calls=True)
     with pytest.raises(ToolCallRejected, match="invalid_arguments"):
         session.respond("q")
     assert session.history == []

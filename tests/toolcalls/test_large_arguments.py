@@ -8,7 +8,9 @@ import random
 import time
 
 import pytest
-from toolcall_harness import normalize, rebuild, run
+from toolcall_harness import check_deltas, normalize, rebuild, run
+
+from lmstream import ToolCallDelta
 
 SIZE = 100_000
 
@@ -107,3 +109,21 @@ def test_100kb_argument(name: str) -> None:
     assert got == expected
     assert results[0][0] == ("content", "Before. ") and results[0][-1] == ("content", " After.")
     assert elapsed < 20, f"{name}: 4 feeds of 100 KB took {elapsed:.1f}s (quadratic?)"
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_100kb_argument_streams_its_deltas_in_linear_time(name: str) -> None:
+    value = big_text(INSIDE.get(name, DEFAULT_INSIDE))
+    text = "Before. " + CALLS[name](value) + " After."
+    timings = []
+    for size in (len(text) // 4, len(text)):  # a quarter, then all of it: linear means ~4x
+        part = text[:size] if size < len(text) else text
+        started = time.perf_counter()
+        events, parser = run(name, pieces_of(part, 4), deltas=True)
+        timings.append(time.perf_counter() - started)
+    assert rebuild(events, parser.silent_text) == text
+    (index, called, _joined, end), = check_deltas(events)
+    assert (index, called, end) == (0, "search", "call")
+    call = next(e for e in events if not isinstance(e, ToolCallDelta) and hasattr(e, "arguments"))
+    assert call.arguments["q"] == (value.strip("\n") if name in ("qwen3_coder", "seed_oss") else value)
+    assert timings[1] < 10 * max(timings[0], 0.05), f"{name}: {timings} (quadratic?)"

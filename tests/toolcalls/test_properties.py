@@ -1,5 +1,6 @@
 """Property tests: random text mixed with random marker fragments never makes a parser raise,
-never loses a character, and gives the same events however it is cut."""
+never loses a character, and gives the same events however it is cut (argument deltas on or
+off; with them on, the delta contract holds and the joined deltas do not depend on the cut)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from itertools import pairwise
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from toolcall_harness import TOOLS, normalize, rebuild, run
+from toolcall_harness import TOOLS, check_deltas, normalize, rebuild, run
 
 import lmstream
+from lmstream import ToolCallDelta
 
 JSON_BITS = ['{"name": "search", "arguments": ', '{"q": "a"}', "}", "{", '"', "\\", "[", "]",
              ",", ":", ";", '"name"', '"parameters": {}', "\n", " ", "true", "null", "1"]
@@ -92,5 +94,13 @@ def test_never_raises_never_loses_text_and_ignores_cuts(name: str, with_tools: b
             events, parser = run(name, cutting, tools)
             assert rebuild(events, parser.silent_text) == text
             assert normalize(events) == expected, f"cut {cutting!r}"
+        streamed = None
+        for cutting in ([text], pieces, list(text)):  # argument deltas on: same events, contract
+            events, parser = run(name, cutting, tools, deltas=True)
+            assert rebuild(events, parser.silent_text) == text
+            assert normalize([e for e in events if not isinstance(e, ToolCallDelta)]) == expected
+            signature = check_deltas(events)
+            assert signature == (streamed if streamed is not None else signature), f"cut {cutting!r}"
+            streamed = signature
 
     check()

@@ -32,8 +32,11 @@ def test_arguments_must_be_an_object() -> None:
 
 def test_an_invalid_schema_fails_when_the_parser_is_created() -> None:
     bad = [{"name": "f", "parameters": {"type": "object", "properties": {"x": {"type": 12}}}}]
+    with pytest.raises(ValueError, match=r"parameters\.properties\.x\.type must be a type name"):
+        lmstream.get_tool_parser("json", bad)  # ToolSpec refuses it
+    bad = [{"name": "f", "parameters": {"type": "object", "required": 5}}]
     with pytest.raises(ValueError, match="'f' has an invalid parameters schema"):
-        lmstream.get_tool_parser("json", bad)
+        lmstream.get_tool_parser("json", bad)  # jsonschema refuses it
 
 
 @pytest.mark.parametrize(("raw", "schema", "value"), [

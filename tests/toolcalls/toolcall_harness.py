@@ -6,6 +6,7 @@ Imported by the test modules as ``toolcall_harness`` (conftest.py puts this fold
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from itertools import pairwise
 from typing import Any
 
 import lmstream
-from lmstream import Chunk, RejectedToolCall, ToolCall
+from lmstream import Chunk, RejectedToolCall, ToolCall, ToolCallDelta
 
 Segment = tuple[Any, ...]
 
@@ -89,9 +90,11 @@ def rebuild(events: Sequence[Any], silent: Sequence[tuple[int, str]]) -> str:
 
 
 def run(name: str, pieces: Sequence[str], tools: Sequence[dict[str, Any]] | None = None,
-        ) -> tuple[list[Any], Any]:
-    """Feed ``pieces`` to a fresh parser; returns (events, parser)."""
+        deltas: bool = False) -> tuple[list[Any], Any]:
+    """Feed ``pieces`` to a fresh parser (streaming argument deltas if asked); (events, parser)."""
     parser = lmstream.get_tool_parser(name, tools)
+    if deltas:
+        parser.stream_deltas(True)
     events: list[Any] = []
     for piece in pieces:
         events += parser.feed(piece)
@@ -115,20 +118,66 @@ def cuttings(text: str, seed: int = 0, random_count: int = 100, every_split: boo
         yield [text[a:b] for a, b in pairwise(bounds)]
 
 
-def check_case(name: str, case: Case, **cutting_options: Any) -> None:
-    """Every cutting gives the expected segments, and the input can be rebuilt exactly."""
+def check_deltas(events: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Check the ToolCallDelta contract; returns each call's (index, name, joined deltas, end).
+
+    Per index: the first delta carries id and name, all share them; deltas come before the
+    call's final event (a ToolCall with the same index and id whose arguments the joined text
+    loads to exactly, or a RejectedToolCall with the same index); indices count from 0.
+    """
+    calls: dict[int, list[Any]] = {}
+    ended: set[int] = set()
+    for event in events:
+        if isinstance(event, ToolCallDelta):
+            assert event.index not in ended, f"delta after the end of call {event.index}"
+            if event.index not in calls:
+                assert event.index == len(calls), f"index {event.index} skips a number"
+                assert event.id and event.name, "the first delta carries id and name"
+                calls[event.index] = [event.id, event.name, ""]
+            first = calls[event.index]
+            assert (event.id, event.name) == (first[0], first[1]), "id and name never change"
+            first[2] += event.arguments_delta
+        elif isinstance(event, ToolCall):
+            assert event.index in calls, f"ToolCall without deltas: {event!r}"
+            assert event.id == calls[event.index][0] and event.name == calls[event.index][1]
+            joined = calls[event.index][2]
+            assert json.loads(joined) == event.arguments, (
+                f"joined deltas {joined!r} do not load to {event.arguments!r}")
+            ended.add(event.index)
+            calls[event.index].append("call")
+        elif isinstance(event, RejectedToolCall) and event.index is not None:
+            assert event.index in calls and event.index not in ended
+            ended.add(event.index)
+            calls[event.index].append("rejected")
+    return [(index, c[1], c[2], c[3] if len(c) > 3 else None) for index, c in sorted(calls.items())]
+
+
+def check_case(name: str, case: Case, deltas: bool = True, **cutting_options: Any) -> None:
+    """Every cutting gives the expected segments, and the input can be rebuilt exactly; with
+    ``deltas`` also with argument deltas on, which must keep their contract and be the same
+    (joined per call) for every cutting."""
     expected = _merge([tuple(s) for s in case.expected])
+    streamed: list[tuple[Any, ...]] | None = None
     for pieces in cuttings(case.text, **cutting_options):
-        events, parser = run(name, pieces, case.tools)
-        got = normalize(events)
-        assert _matches(got, expected), (
-            f"{name}/{case.id} cut as {pieces!r}:\n got      {got!r}\n expected {expected!r}")
-        assert rebuild(events, parser.silent_text) == case.text, f"{name}/{case.id}: text lost"
-        ids = [e.id for e in events if isinstance(e, ToolCall)]
-        assert len(set(ids)) == len(ids), f"duplicate ids {ids}"
-        for event in events:
-            if isinstance(event, ToolCall):
-                assert parser.call_text[event.id], "accepted calls keep their raw text"
+        for mode in ((False, True) if deltas else (False,)):
+            events, parser = run(name, pieces, case.tools, deltas=mode)
+            got = normalize([e for e in events if not isinstance(e, ToolCallDelta)])
+            assert _matches(got, expected), (
+                f"{name}/{case.id} cut as {pieces!r} (deltas {mode}):\n got      {got!r}\n"
+                f" expected {expected!r}")
+            assert rebuild(events, parser.silent_text) == case.text, f"{name}/{case.id}: text lost"
+            ids = [e.id for e in events if isinstance(e, ToolCall)]
+            assert len(set(ids)) == len(ids), f"duplicate ids {ids}"
+            for event in events:
+                if isinstance(event, ToolCall):
+                    assert parser.call_text[event.id], "accepted calls keep their raw text"
+            if mode:
+                signature = check_deltas(events)
+                assert all(e.index is not None for e in events if isinstance(e, ToolCall))
+                if streamed is None:
+                    streamed = signature
+                assert signature == streamed, (
+                    f"{name}/{case.id} cut as {pieces!r}: deltas {signature!r} != {streamed!r}")
 
 
 def _merge(segments: list[Segment]) -> list[Segment]:

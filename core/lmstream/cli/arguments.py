@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
+from .. import __version__
+from ..commands import parse_option
 from ..inputs import ChatMessage, UserInput
 from ..parameters import GenerationParameters
 from .exitcodes import UsageError
@@ -20,27 +21,9 @@ SAMPLING_OPTIONS: tuple[tuple[str, str], ...] = (
     ("seed", "seed"),
     ("tool_parser", "tool_parser"),
     ("prefill_step_size", "prefill_step_size"),
+    ("max_kv_size", "max_kv_size"),
 )
 """(argparse dest, GenerationParameters field) of the options passed through when given."""
-
-
-def parse_option(text: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` to ``(key, value)``; the value is parsed as JSON when it is valid JSON.
-
-    ``token_delay=0.05`` gives a float, ``repeat=true`` a bool, ``reply='"hi"'`` or ``reply=hi``
-    the string ``"hi"``, ``reply='["a", "b"]'`` a list.
-    """
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    if not key.isidentifier():
-        raise argparse.ArgumentTypeError(f"option name {key!r} is not a valid identifier")
-    try:
-        value: Any = json.loads(raw)
-    except ValueError:
-        value = raw
-    return key, value
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
@@ -66,6 +49,9 @@ def _sampling_options(parser: argparse.ArgumentParser) -> None:
                        help="stop string, repeatable (never printed)")
     group.add_argument("--tool-parser", help="tool-call parser name ('none' disables tool-call parsing)")
     group.add_argument("--prefill-step-size", type=int, help="prompt tokens per prefill step (default: 2048)")
+    group.add_argument("--max-kv-size", type=int, metavar="TOKENS",
+                       help="keep at most TOKENS in a rotating KV cache (for prompts longer than the "
+                            "model's context; older tokens are dropped)")
 
 
 def _conversation_options(parser: argparse.ArgumentParser) -> None:
@@ -77,9 +63,10 @@ def _conversation_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``lmstream`` parser with its four commands."""
+    """The ``lmstream`` parser with its four built-in commands and those plugins register."""
     parser = argparse.ArgumentParser(
         prog="lmstream", description="Streaming LLM generation with pluggable backends.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--verbose", "-v", action="count", default=0,
                         help="log more (-v: INFO, shows the log observer; -vv: DEBUG and tracebacks)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -116,19 +103,34 @@ def build_parser() -> argparse.ArgumentParser:
                        help="prompt length in tokens (default: %(default)s)")
     bench.add_argument("--max-tokens", "-n", type=int, default=32,
                        help="tokens to generate per run (default: %(default)s)")
+    from .plugin_commands import add_plugin_commands
+
+    add_plugin_commands(commands)
     return parser
 
 
 def generation_parameters(args: argparse.Namespace) -> GenerationParameters:
     """The GenerationParameters the sampling options give (defaults where not given)."""
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = generation_options(args)
     for dest, name in SAMPLING_OPTIONS:
         value = getattr(args, dest, None)
         if value is not None:
+            if name in values:
+                raise UsageError(f"give {name} with --{dest.replace('_', '-')} or --option {name}, not both")
             values[name] = value
     if getattr(args, "stop", None):
         values["stop"] = tuple(args.stop)
     return GenerationParameters(**values)
+
+
+GENERATION_OPTIONS = frozenset(GenerationParameters.model_fields) - {"tool_parser"}
+"""``--option`` keys that are generation parameters (``-o max_kv_size=4096``), not load options.
+``tool_parser`` stays a load option: the core reads it from there too."""
+
+
+def generation_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``--option`` pairs whose key is a GenerationParameters field."""
+    return {key: value for key, value in getattr(args, "options", []) if key in GENERATION_OPTIONS}
 
 
 def load_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -138,6 +140,8 @@ def load_options(args: argparse.Namespace) -> dict[str, Any]:
         if key in options:
             raise UsageError(f"--option {key} given more than once")
         options[key] = value
+    for key in GENERATION_OPTIONS & set(options):  # generation parameters, see generation_options
+        del options[key]
     if args.template is not None:
         if "chat_template" in options:
             raise UsageError("give the chat template with --template or --option chat_template, not both")

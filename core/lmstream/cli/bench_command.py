@@ -74,10 +74,15 @@ def run_bench(args: argparse.Namespace, console: Console) -> int:
     finally:
         context.close()
     console.text(f"model: {context.info.name} (backend {context.info.backend}); "
-                 f"{args.runs} runs after {args.warmup} warm-up, "
+                 f"{_count(args.runs, 'run')} after {_count(args.warmup, 'warm-up run')}, "
                  f"{args.prompt_tokens} prompt tokens, up to {args.max_tokens} generated\n")
     console.text("\n".join(table(rows_for(infos))) + "\n")
     peak = max((i.stats.peak_bytes for i in infos if i.stats.peak_bytes is not None), default=None)
     if peak is not None:
         console.text(f"peak memory: {peak / 2**20:.1f} MiB\n")
     return OK
+
+
+def _count(number: int, noun: str) -> str:
+    """``1 run``, ``2 runs``, ``0 warm-up runs``."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"

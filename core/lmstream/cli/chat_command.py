@@ -8,15 +8,20 @@ turn is rolled back) and the session stays usable; Ctrl-C at the prompt clears t
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
 
 from ..chat_session import ChatSession
-from ..errors import TemplateError, UnknownNameError
+from ..errors import TemplateError
 from ..events import Info, StopReason
+from ..plugins import get_plugin_system
 from .arguments import generation_parameters
 from .console import Console, error_text
 from .exitcodes import OK
-from .loading import named_observers, open_context, stats_observer
+from .loading import named_observers, open_context, stats_available, stats_observer
 from .observers import attached
 from .streaming import run_stream
 
@@ -37,6 +42,32 @@ def _readline() -> None:
         import readline  # noqa: F401
     except ImportError:
         pass
+
+
+@contextmanager
+def echo_off(stream: TextIO) -> Iterator[None]:
+    """Stop the terminal echoing what is typed while an answer streams (a no-op off a tty).
+
+    The typed characters stay in the terminal's input queue (TCSANOW, no flush), so the next
+    prompt reads them: type-ahead is kept, just not printed into the middle of the answer.
+    """
+    try:
+        import termios
+
+        fd = stream.fileno()
+        if not os.isatty(fd):
+            raise OSError("not a terminal")
+        saved = termios.tcgetattr(fd)
+    except (ImportError, OSError, ValueError, AttributeError):
+        yield
+        return
+    quiet = list(saved)
+    quiet[3] = quiet[3] & ~termios.ECHO
+    termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSANOW, saved)
 
 
 class Repl:
@@ -106,7 +137,8 @@ class Repl:
         except TURN_ERRORS as exc:
             self.console.error(f"{error_text(exc)} (/clear starts over)")
             return None
-        info = run_stream(stream, self.console)
+        with echo_off(sys.stdin):  # type-ahead waits for the next prompt, not inside the answer
+            info = run_stream(stream, self.console)
         if info is None or info.stop_reason is StopReason.CANCELLED:
             self.console.note("[cancelled]")
         elif info.stop_reason is StopReason.ERROR:
@@ -122,14 +154,11 @@ def run_chat(args: argparse.Namespace, console: Console) -> int:
     """Load the model and run the REPL."""
     parameters = generation_parameters(args)
     _readline()
+    system = get_plugin_system()
+    stats: Any | None = (stats_observer(system) if args.stats or stats_available(system)
+                         else None)  # /stats works when the observers plugin is there
     context = open_context(args, console)
     try:
-        try:
-            stats: Any | None = stats_observer(context)
-        except UnknownNameError:
-            if args.stats:
-                raise
-            stats = None
         observers = named_observers(context, args.observers, *([stats] if stats is not None else []))
         with attached(context.plugin_system, observers):
             session = ChatSession(context, instructions=args.system, parameters=parameters)

@@ -12,6 +12,7 @@ import threading
 from typing import Any, TextIO
 
 from ..events import Chunk, Info, RejectedToolCall, Token, ToolCall
+from ..stats import GenerationStats
 
 LINE_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 """Characters ``str.splitlines`` breaks on that JSON leaves unescaped: escape them in JSON lines."""
@@ -41,6 +42,20 @@ def json_line(value: object) -> str:
     return text
 
 
+UNKNOWN_WHEN_ZERO = ("ttft_s", "prefill_tps", "decode_tps", "steady_decode_tps",
+                     "itl_p50_s", "itl_p95_s", "itl_p99_s")
+"""Figures a generation too short to measure leaves at 0 (the [STATS] block says n/a)."""
+
+
+def stats_to_json(stats: GenerationStats) -> dict[str, Any]:
+    """The stats as a dict in which unknown figures are None (JSON null), never a fake 0."""
+    values = stats.to_dict()
+    for name in UNKNOWN_WHEN_ZERO:
+        if not values.get(name):
+            values[name] = None
+    return values
+
+
 def event_to_json(event: object) -> dict[str, Any]:
     """One event as a JSON-ready dict: ``type`` plus its fields (Info: stats dict, error string)."""
     if isinstance(event, Chunk):
@@ -53,7 +68,7 @@ def event_to_json(event: object) -> dict[str, Any]:
                 "detail": event.detail}
     if isinstance(event, Info):
         return {"type": "info", "stop_reason": str(event.stop_reason), "error": error_text(event.error),
-                "stats": event.stats.to_dict()}
+                "stats": stats_to_json(event.stats)}
     if isinstance(event, Token):
         return {"type": "token", "id": event.id, "position": event.position}
     raise TypeError(f"not an lmstream event: {event!r}")

@@ -6,6 +6,7 @@ import argparse
 
 from ..events import StopReason
 from ..generate import generate_task
+from ..plugins import get_plugin_system
 from .arguments import generation_parameters, read_prompt, user_input
 from .console import Console, error_text
 from .exitcodes import FAILED, INTERRUPTED, OK
@@ -19,9 +20,9 @@ def run_generate(args: argparse.Namespace, console: Console) -> int:
     prompt = read_prompt(args.prompt)
     request = user_input(prompt, args.system, raw=args.raw)
     parameters = generation_parameters(args)
+    stats = stats_observer(get_plugin_system()) if args.stats else None
     context = open_context(args, console)
     try:
-        stats = stats_observer(context) if args.stats else None
         observers = named_observers(context, args.observers, *([stats] if stats is not None else []))
         progress = PrefillProgress(console)
         stream, _task = generate_task(request, parameters=parameters, context=context,

@@ -6,8 +6,10 @@ import argparse
 from typing import Any
 
 from ..context import DEFAULT_BACKEND, ModelContext, load
+from ..plugins import DISABLE_ENV, PluginSystem
 from .arguments import load_options
 from .console import Console
+from .exitcodes import UsageError
 from .progress import Spinner
 
 
@@ -20,9 +22,30 @@ def open_context(args: argparse.Namespace, console: Console) -> ModelContext:
         return load(args.model, args.backend, **options)
 
 
-def stats_observer(context: ModelContext) -> Any:
-    """The registered ``stats`` observer (the observers plugin's session aggregator)."""
-    return context.plugin_system.observers.get("stats")()
+STATS_PLUGIN = "observers"
+"""The plugin that registers the ``stats`` observer behind ``--stats``."""
+
+
+def stats_available(system: PluginSystem) -> bool:
+    """Whether a ``stats`` observer is registered (the observers plugin may be disabled)."""
+    return "stats" in system.observers
+
+
+def stats_observer(system: PluginSystem) -> Any:
+    """The registered ``stats`` observer (the observers plugin's session aggregator).
+
+    Raises UsageError naming the plugin when it is disabled or failed to load, before any
+    model is loaded.
+    """
+    if not stats_available(system):
+        if STATS_PLUGIN in system.disabled:
+            why = f"which {DISABLE_ENV} disables"
+        elif STATS_PLUGIN in system.load_errors:
+            why = f"which failed to load ({system.load_errors[STATS_PLUGIN]})"
+        else:
+            why = "which is not installed"
+        raise UsageError(f"--stats needs the 'stats' observer of the {STATS_PLUGIN!r} plugin, {why}")
+    return system.observers.get("stats")()
 
 
 def named_observers(context: ModelContext, names: list[str], *extra: Any) -> list[Any]:

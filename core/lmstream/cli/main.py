@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ..errors import LmstreamError, ModelLoadError, TemplateError
-from .console import Console, error_text
+from .console import Console
 from .exitcodes import FAILED, INTERRUPTED, USAGE, UsageError
 
 Command = Callable[[argparse.Namespace, Console], int]
@@ -53,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.verbose)
     console = Console(sys.stdout, sys.stderr)
     try:
+        plugin_command = getattr(args, "plugin_command", None)
+        if plugin_command is not None:
+            code: int = plugin_command.run(args)
+            return code
         return _command(args.command)(args, console)
     except KeyboardInterrupt:
         console.end_answer()
@@ -81,13 +85,31 @@ def _report(console: Console, args: argparse.Namespace, exc: BaseException, cont
 
 
 def describe_error(exc: BaseException) -> str:
-    """A one-paragraph message: our own errors as they are, validation errors field by field."""
+    """One plain line naming the problem: no Python class prefix, no pydantic boilerplate.
+
+    Validation errors are listed field by field (an unknown field says so); other errors give
+    their message, or their class name when they have none.
+    """
     errors = getattr(exc, "errors", None)
     if type(exc).__name__ == "ValidationError" and callable(errors):
         title = getattr(exc, "title", "input")
-        details = "; ".join(f"{'.'.join(str(part) for part in e.get('loc', ())) or 'value'}: {e.get('msg', '')}"
-                            for e in errors())
+        details = "; ".join(_validation_detail(e) for e in errors())
         return f"invalid {title}: {details}"
     if isinstance(exc, UsageError | LmstreamError):
-        return str(exc)
-    return error_text(exc) or type(exc).__name__
+        return _one_line(str(exc))
+    if isinstance(exc, KeyError) and exc.args:
+        return _one_line(str(exc.args[0]))
+    return _one_line(str(exc)) or type(exc).__name__
+
+
+def _validation_detail(error: dict[str, object]) -> str:
+    loc = error.get("loc", ())
+    field = ".".join(str(part) for part in loc) if isinstance(loc, tuple) and loc else "value"
+    if error.get("type") == "extra_forbidden":
+        return f"{field} is not a known field"
+    message = str(error.get("msg", "")).removeprefix("Value error, ")
+    return f"{field}: {message}"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

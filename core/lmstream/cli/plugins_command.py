@@ -9,7 +9,8 @@ from .console import Console
 from .exitcodes import OK
 
 REGISTRIES = (("backends", "backends"), ("tool parsers", "tool_parsers"),
-              ("chat templates", "chat_templates"), ("observers", "observers"))
+              ("chat templates", "chat_templates"), ("observers", "observers"),
+              ("commands", "commands"))
 HOOK_PREFIX = "lmstream_"
 
 
@@ -32,9 +33,11 @@ def describe(system: PluginSystem) -> list[str]:
         try:
             registry = getattr(system, attribute)
             names = ", ".join(f"{name} ({registry.owner(name)})" for name in registry.names()) or "(none)"
-        except Exception as exc:  # e.g. two plugins registered one name
-            names = f"error: {type(exc).__name__}: {exc}"
+            clashes = list(registry.clashes)
+        except Exception as exc:  # a registry that cannot be built shows why, on its row only
+            names, clashes = f"error: {exc}", []
         lines.append(f"  {label + ':':<16}{names}")
+        lines += [f"  {'':<16}warning: {clash}" for clash in clashes]
     if system.load_errors:
         lines += ["", "failed to load:"]
         lines += [f"  {name}: {error}" for name, error in sorted(system.load_errors.items())]

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import lmstream
-from lmstream.backend import GenerationControl, PromptCache
+from lmstream import GenerationControl, PromptCache
 
 EOS = 256
 
@@ -19,8 +19,8 @@ class ByteTokenizer:
     """Bytes are tokens 0-255; 256 is EOS."""
 
     eos_token_ids = frozenset({EOS})
-    bos_token = None
-    eos_token = "</s>"
+    bos_token: str | None = None
+    eos_token: str | None = "</s>"
 
     def encode(self, text: str, *, add_special_tokens: bool = True) -> list[int]:
         return list(text.encode("utf-8"))
@@ -32,22 +32,6 @@ class ByteTokenizer:
         return bytes([token_id]) if token_id < 256 else b""
 
 
-class EchoCache(PromptCache):
-    """Remembers the token ids seen."""
-
-    def __init__(self) -> None:
-        self._tokens: list[int] = []
-
-    @property
-    def tokens(self) -> list[int]:
-        return self._tokens
-
-    def trim(self, count: int) -> int:
-        count = min(count, len(self._tokens))
-        del self._tokens[len(self._tokens) - count:]
-        return count
-
-
 class EchoModel(lmstream.BackendModel):
     """Echoes the prompt, upper-cased when ``shout=True``."""
 
@@ -57,7 +41,7 @@ class EchoModel(lmstream.BackendModel):
         self.info = lmstream.ModelInfo(name="echo", backend="echo", context_length=1024)
 
     def new_cache(self) -> PromptCache:
-        return EchoCache()
+        return lmstream.ListPromptCache()
 
     def token_iterator(self, prompt: Sequence[int], parameters: lmstream.GenerationParameters,
                        cache: PromptCache | None, control: GenerationControl) -> Iterator[int]:

@@ -1,0 +1,100 @@
+"""``lmstream serve``: load a model and serve it with uvicorn on 127.0.0.1 (by default).
+
+Ctrl-C / SIGTERM: uvicorn stops accepting, lets in-flight streams finish for at most
+``--drain-timeout`` seconds, then cancels them (their generations end ``cancelled``) and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Any
+
+API_KEY_ENV = "LMSTREAM_API_KEY"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the serve arguments (no heavy imports here: this runs for every ``lmstream`` call)."""
+    from lmstream import parse_option
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", "-m", help="model path or name (default: the backend's embedded default model)")
+    model.add_argument("--backend", "-b", help="backend name (default: mlx)")
+    model.add_argument("--option", "-o", dest="options", action="append", type=parse_option, default=[],
+                       metavar="KEY=VALUE", help="backend load option, repeatable (VALUE parsed as JSON if it is)")
+    model.add_argument("--served-model-name", help="the name clients use in 'model' (default: the model's name)")
+    model.add_argument("--tool-parser", help="tool-call parser name (default: resolved from the model)")
+    model.add_argument("--template", help="chat template: a registered name, a template string or a file path")
+    net = parser.add_argument_group("server")
+    net.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, loopback only)")
+    net.add_argument("--port", type=int, default=8080, help="port (default: %(default)s; 0 picks a free one)")
+    net.add_argument("--api-key", help=f"require this key (Bearer / x-api-key); default: ${API_KEY_ENV} if set")
+    net.add_argument("--max-batch-size", type=int, help="generations run at once (default: 8; passed to the "
+                                                        "backend's scheduler when given)")
+    net.add_argument("--max-queue", type=int, default=64,
+                     help="generations waiting beyond the batch before 503 (default: %(default)s)")
+    net.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024,
+                     help="largest request body accepted, else 413 (default: %(default)s)")
+    net.add_argument("--default-max-tokens", type=int, default=512,
+                     help="max_tokens of chat / responses requests that give none (default: %(default)s)")
+    net.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                     help="allow browser requests from ORIGIN, repeatable (default: CORS off)")
+    net.add_argument("--drain-timeout", type=int, default=10,
+                     help="seconds in-flight streams may finish after Ctrl-C / SIGTERM (default: %(default)s)")
+    net.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                     help="uvicorn log level (default: %(default)s)")
+
+
+def load_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Backend load options from ``-o``, ``--tool-parser``, ``--template`` and ``--max-batch-size``."""
+    options: dict[str, Any] = {}
+    for key, value in args.options:
+        if key in options:
+            raise ValueError(f"--option {key} given more than once")
+        options[key] = value
+    for flag, key in (("tool_parser", "tool_parser"), ("template", "chat_template")):
+        value = getattr(args, flag)
+        if value is not None:
+            if key in options:
+                raise ValueError(f"give {key} with --{flag.replace('_', '-')} or --option, not both")
+            options[key] = value
+    if args.max_batch_size is not None:
+        options["max_batch_size"] = args.max_batch_size  # the core's continuous batching
+    return options
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the model, build the app and serve until Ctrl-C / SIGTERM."""
+    try:
+        import uvicorn
+    except ImportError:
+        print("lmstream serve needs the server extra: pip install 'lmstream[server]'", file=sys.stderr)
+        return 1
+    import lmstream
+
+    from .app import create_app
+
+    if args.max_batch_size is not None and args.max_batch_size < 1:
+        raise ValueError("--max-batch-size must be at least 1")
+    print(f"lmstream serve: loading {args.model or 'the default model'} ...", file=sys.stderr, flush=True)
+    context = lmstream.load(args.model, args.backend, **load_options(args))
+    name = args.served_model_name or context.info.name
+    api_key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_ENV) or None
+    app = create_app({name: context}, api_key=api_key, max_batch_size=args.max_batch_size or 8,
+                     max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
+                     default_max_tokens=args.default_max_tokens,
+                     cors_origins=args.cors_origin)
+    logging.getLogger("lmstream.server").setLevel(args.log_level.upper())
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
+                            timeout_graceful_shutdown=args.drain_timeout, server_header=False,
+                            access_log=args.log_level == "debug")
+    server = uvicorn.Server(config)
+    print(f"lmstream serve: {name!r} on http://{args.host}:{args.port} (Ctrl-C to stop)", file=sys.stderr,
+          flush=True)
+    try:
+        server.run()
+    finally:
+        context.close()
+    return 0

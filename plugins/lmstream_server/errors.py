@@ -1,0 +1,75 @@
+"""API errors: one exception type, rendered OpenAI-shaped or Anthropic-shaped.
+
+OpenAI: ``{"error": {"message", "type", "param", "code"}}``. Anthropic:
+``{"type": "error", "error": {"type", "message"}}``. Every validation error names the field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                   404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
+                   500: "api_error", 503: "overloaded_error", 529: "overloaded_error"}
+"""HTTP status -> Anthropic error type."""
+
+OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+                413: "invalid_request_error", 503: "server_error", 500: "server_error"}
+"""HTTP status -> OpenAI error type (``invalid_request_error`` for most client errors)."""
+
+
+class APIError(Exception):
+    """An error answer: HTTP status, message, the offending parameter and a machine code."""
+
+    def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None,
+                 type: str | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.code = code
+        self.type = type or OPENAI_TYPES.get(status, "invalid_request_error" if status < 500 else "server_error")
+        self.headers = headers or {}
+
+    def openai_body(self) -> dict[str, Any]:
+        """The OpenAI error object."""
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+    def anthropic_body(self) -> dict[str, Any]:
+        """The Anthropic error object."""
+        kind = ANTHROPIC_TYPES.get(self.status, "api_error" if self.status >= 500 else "invalid_request_error")
+        return {"type": "error", "error": {"type": kind, "message": self.message}}
+
+
+def bad_request(message: str, param: str | None = None, code: str | None = None) -> APIError:
+    """A 400 naming ``param``."""
+    return APIError(400, message, param=param, code=code)
+
+
+def unsupported(param: str, why: str = "") -> APIError:
+    """A 400 for a parameter this server does not support (never silently ignored)."""
+    detail = f": {why}" if why else ""
+    return APIError(400, f"unsupported parameter {param!r}{detail}", param=param, code="unsupported_parameter")
+
+
+def _loc(parts: tuple[Any, ...]) -> str:
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + str(part)
+    return text
+
+
+def from_validation(exc: ValidationError, prefix: str = "") -> APIError:
+    """A 400 from a pydantic error: an unknown field is 'unsupported', others name the field."""
+    first = exc.errors()[0]
+    loc = _loc(tuple(p for p in first.get("loc", ()) if not (isinstance(p, str) and "[" in p)))
+    param: str | None = f"{prefix}{loc}" if loc else prefix.rstrip(".") or None
+    if first.get("type") == "extra_forbidden":
+        return unsupported(param or "?", "this server does not support it")
+    details = "; ".join(f"{_loc(e.get('loc', ())) or 'body'}: {e.get('msg', '')}" for e in exc.errors()[:5])
+    return APIError(400, f"invalid request: {details}", param=param, code="invalid_value")

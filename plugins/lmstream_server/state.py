@@ -1,0 +1,103 @@
+"""What one server holds: the served models by name, its limits and the admission counter.
+
+Admission: the server counts the generations it is serving. Up to ``max_batch_size`` run at
+once (the core batches concurrent generations of one context); up to ``max_queue`` more wait.
+Beyond that a request is refused with 503 and ``Retry-After`` before anything is generated.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from lmstream import ModelContext
+
+from .errors import APIError
+from .metrics import ServerMetrics
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A loaded model under the name clients use for it."""
+
+    name: str
+    context: ModelContext
+    created: int = field(default_factory=lambda: int(time.time()))
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """Limits of one server (every one bounded; see docs/server.md)."""
+
+    max_batch_size: int = 8
+    max_queue: int = 64
+    max_body_bytes: int = 4 * 1024 * 1024
+    max_n: int = 8
+    max_tokens_default: int = 512
+    keepalive_s: float = 10.0
+    retry_after_s: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("max_batch_size", "max_body_bytes", "max_n", "max_tokens_default", "retry_after_s"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.max_queue < 0:
+            raise ValueError("max_queue must be at least 0")
+        if self.keepalive_s <= 0:
+            raise ValueError("keepalive_s must be positive")
+
+
+class ServerState:
+    """Models, limits, API key, metrics and the count of generations in flight."""
+
+    def __init__(self, models: Mapping[str, ModelContext], limits: ServerLimits, api_key: str | None) -> None:
+        if not models:
+            raise ValueError("create_app needs at least one model context")
+        self.models = {name: ServedModel(name, context) for name, context in models.items()}
+        self.limits = limits
+        self.api_key = api_key
+        self.metrics = ServerMetrics()
+        self.in_flight = 0
+
+    def model(self, name: object, param: str = "model") -> ServedModel:
+        """The served model named ``name``; 404 for any other (a request never names a path)."""
+        if not isinstance(name, str) or not name:
+            raise APIError(400, f"{param!r} is required: one of {sorted(self.models)}", param=param,
+                           code="invalid_value")
+        served = self.models.get(name)
+        if served is None:
+            raise APIError(404, f"the model {name!r} does not exist; this server serves {sorted(self.models)}",
+                           param=param, code="model_not_found")
+        return served
+
+    @property
+    def capacity(self) -> int:
+        """Generations admitted at most: the batch plus the queue."""
+        return self.limits.max_batch_size + self.limits.max_queue
+
+    def acquire(self, count: int = 1) -> Slot:
+        """Hold ``count`` generation slots for a request, or raise 503 when the queue is full."""
+        if self.in_flight + count > self.capacity:
+            raise APIError(503, f"the server is at capacity ({self.in_flight} generations in flight, "
+                                f"queue of {self.limits.max_queue}); retry shortly",
+                           code="server_overloaded", type="server_error",
+                           headers={"Retry-After": str(self.limits.retry_after_s)})
+        self.in_flight += count
+        self.metrics.update(self.in_flight, self.limits.max_batch_size)
+        return Slot(self, count)
+
+
+class Slot:
+    """Generation slots held by one request; ``release()`` (idempotent) gives them back."""
+
+    def __init__(self, state: ServerState, count: int) -> None:
+        self._state: ServerState | None = state
+        self.count = count
+
+    def release(self) -> None:
+        """Give the slots back (once)."""
+        state, self._state = self._state, None
+        if state is not None:
+            state.in_flight -= self.count
+            state.metrics.update(state.in_flight, state.limits.max_batch_size)
