@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 HAS_LLAMA_CPP = importlib.util.find_spec("llama_cpp") is not None
-NEEDS_LLAMA_CPP = ["test_loading.py", "test_runner.py", "test_parity.py", "test_tokenizer.py"]
+NEEDS_LLAMA_CPP = ["test_loading.py", "test_runner.py", "test_parity.py", "test_tokenizer.py",
+                   "test_server.py"]
 collect_ignore = [] if HAS_LLAMA_CPP else NEEDS_LLAMA_CPP
 
 
