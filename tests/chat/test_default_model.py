@@ -1,29 +1,27 @@
-"""ChatSession on the embedded default model (SmolLM2-135M-Instruct through the MLX backend).
+"""ChatSession on the embedded default model (SmolLM2-135M-Instruct) on every real backend.
 
 Slow: a real model decodes a few tokens per second on a CPU, so replies are kept short.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 
 import lmstream
 from lmstream.chat_session import ChatSession
 
-pytest.importorskip("mlx_lm")
-
 pytestmark = pytest.mark.slow
 
 MAX_TOKENS = 4
 
 
-@pytest.fixture(scope="module")
-def context() -> Iterator[lmstream.ModelContext]:
-    context = lmstream.load()
-    yield context
-    context.close()
+@pytest.fixture(scope="module", params=["mlx", "llama_cpp"])
+def context(request: pytest.FixtureRequest,
+            default_contexts: Callable[[str], lmstream.ModelContext]) -> lmstream.ModelContext:
+    """The default model on each real backend installed here (skipped where one is missing)."""
+    return default_contexts(request.param)
 
 
 def fresh_prompt_tokens(context: lmstream.ModelContext, messages: list[lmstream.ChatMessage]) -> int:

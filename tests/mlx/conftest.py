@@ -53,16 +53,13 @@ def tiny_context(tiny_gguf: Path) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def default_context() -> Iterator[Any]:
-    """A ModelContext on the default model (SmolLM2-135M-Instruct), loaded once per session."""
+def default_context(default_contexts: Any) -> Any:
+    """A ModelContext on the default model (SmolLM2-135M-Instruct), loaded once per session
+    (the same context tests/backends uses for mlx)."""
     if not HAS_MLX:
         pytest.skip(NO_MLX_REASON)
     default_gguf()
-    import lmstream
-
-    context = lmstream.load()
-    yield context
-    context.close()
+    return default_contexts("mlx")
 
 
 @pytest.fixture(scope="session")
