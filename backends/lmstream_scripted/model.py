@@ -18,6 +18,7 @@ from lmstream.backend import (
 )
 from lmstream.parameters import GenerationParameters
 
+from .constrained import constrained_tokens
 from .cutting import Cut, cut_reply
 from .tokenizer import END_OF_TURN, EOS_TOKEN, ScriptedTokenizer
 
@@ -103,6 +104,11 @@ class ScriptedCache(PromptCache):
 class ScriptedModel(BackendModel):
     """A BackendModel whose 'forward pass' reads the next token of the script."""
 
+    supports_constraints = True
+    """Under a constraint the reply is cut into bytes and a mask-respecting sampler picks."""
+    vocab_size = 256 + 3
+    """What a constraint sees: the 256 bytes and the special tokens (ids below 259)."""
+
     def __init__(self, options: ScriptedOptions) -> None:
         self.options = options
         self.tokenizer = ScriptedTokenizer()
@@ -164,10 +170,15 @@ class ScriptedModel(BackendModel):
         control.mark_prefill_done(len(todo), cached)
 
         ids = self.reply_ids(prompt)
-        if options.repeat:
+        if control.constraint is not None:
+            end_ids = [self.tokenizer.special_ids[options.end_token],
+                       *sorted(self.tokenizer.eos_token_ids)]
+            script = list(self.tokenizer.decode(ids).encode("utf-8"))
+            source: Iterator[int] = constrained_tokens(script, control.constraint, end_ids, repeat=options.repeat)
+        elif options.repeat:
             if not ids:
                 raise ValueError("repeat=True needs a non-empty reply")
-            source: Iterator[int] = itertools.cycle(ids)
+            source = itertools.cycle(ids)
         else:
             end = [self.tokenizer.special_ids[options.end_token]] if options.eos else []
             source = iter(ids + end)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .backend import GenerationControl, PromptCache
+from .constraints import build_constraint
 from .errors import ContextLengthError
 from .events import Event, TokenEvent
 from .inputs import LMInput, UserInput
@@ -155,11 +156,13 @@ def _start(context: ModelContext, lm_input: LMInput, params: GenerationParameter
     if cache is not None and not isinstance(cache, PromptCache):
         raise TypeError(f"cache must be a PromptCache from context.new_cache(), not {type(cache).__name__}")
     backend_model = context.backend_model
+    constraint = build_constraint(context, params, lm_input)
     record = GenerationRecord(model=context.info, parameters=params, prompt_tokens=len(prompt), kind=kind)
     observer_set = ObserverSet(record, context.plugin_system, observers)
     channel = Channel()
 
     def make_iterator(control: GenerationControl) -> Iterable[int]:
+        control.constraint = constraint
         return backend_model.token_iterator(prompt, params, cache, control)
 
     plan = ProducerPlan(

@@ -9,6 +9,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from .backend import BackendFactory, ModelInfo
+    from .constraints import ConstraintEngine
     from .events import Event, Info, Token
     from .observing import GenerationRecord
     from .templating import ChatTemplateRenderer
@@ -62,3 +63,9 @@ def lmstream_generation_event(generation: GenerationRecord, event: Event | Token
 @hookspec
 def lmstream_generation_end(generation: GenerationRecord, info: Info) -> None:
     """A generation ended with ``info`` (always called, exactly once per generation)."""
+
+
+@hookspec
+def lmstream_register_constraint_engines(register: Callable[[str, ConstraintEngine], None]) -> None:
+    """Register structured-output engines: ``register(name, engine)`` (JSON schema / regex /
+    grammar -> per-generation token masks; see ``lmstream.constraints.ConstraintEngine``)."""

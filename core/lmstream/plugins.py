@@ -88,12 +88,14 @@ class PluginSystem:
             "tool parser": Registry("tool parser"),
             "chat template": Registry("chat template"),
             "observer": Registry("observer"),
+            "constraint engine": Registry("constraint engine"),
         }
         hooks = {
             "backend": self.pm.hook.lmstream_register_backends,
             "tool parser": self.pm.hook.lmstream_register_tool_parsers,
             "chat template": self.pm.hook.lmstream_register_chat_templates,
             "observer": self.pm.hook.lmstream_register_observers,
+            "constraint engine": self.pm.hook.lmstream_register_constraint_engines,
         }
         for kind, hook in hooks.items():
             registry = registries[kind]
@@ -132,6 +134,11 @@ class PluginSystem:
     def observers(self) -> Registry[Callable[..., Any]]:
         """Observer factories by name."""
         return self._registry("observer")
+
+    @property
+    def constraint_engines(self) -> Registry[Any]:
+        """Structured-output constraint engines by name (``lmstream.constraints.ConstraintEngine``)."""
+        return self._registry("constraint engine")
 
     # -- resolution ---------------------------------------------------------------------
     def resolve_tool_parser(self, model: ModelInfo) -> str | None:
