@@ -23,7 +23,13 @@ from lmstream.parameters import GenerationParameters
 
 from . import memory
 from .cache import CacheLayout, MlxPromptCache
-from .sampling import LogitsProcessor, Sampler, make_processors, make_token_sampler
+from .sampling import (
+    LogitsProcessor,
+    Sampler,
+    constrained_logits,
+    make_processors,
+    make_token_sampler,
+)
 
 CLEAR_CACHE_EVERY = 256
 """Decode steps between returns of mlx's buffer cache (mlx-lm does the same)."""
@@ -41,6 +47,9 @@ class DecodeSetup:
     history: mx.array | None = None
     """Every token fed so far (for the penalty processors); None when no processor needs it."""
     stats: dict[str, int] = field(default_factory=dict)
+    constraint: Any = None
+    """Structured output (``control.constraint``): masks the logits of every step."""
+    sampled_fed: bool = False
 
     def quantize_kv(self) -> None:
         """Switch layer caches to quantized ones once past ``quantized_kv_start`` (mlx-lm's rule)."""
@@ -68,6 +77,9 @@ class DecodeSetup:
             self.history = ids if self.history is None else mx.concatenate([self.history, ids])
             for processor in self.processors:
                 logits = processor(self.history, logits)
+        if self.constraint is not None:  # the first step feeds the prompt's last token
+            logits = constrained_logits(logits, ids if self.sampled_fed else None, self.constraint)
+            self.sampled_fed = True
         self.quantize_kv()
         logprobs = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
         return self.sampler(logprobs)
@@ -110,7 +122,8 @@ def token_iterator(model: nn.Module, prompt: Sequence[int], parameters: Generati
     owned = cache is None
     work = MlxPromptCache(model) if cache is None else cache
     setup = DecodeSetup(model, work, make_token_sampler(parameters, vocab_size),
-                        make_processors(parameters, vocab_size), parameters)
+                        make_processors(parameters, vocab_size), parameters,
+                        constraint=control.constraint)
     limit = decode_limit(parameters, len(prompt), context_length)
     figures = control.memory
     figures["weights_bytes"] = weights_bytes

@@ -8,8 +8,10 @@ system seed. mlx's global (per-thread) random state is never touched.
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Callable
+from typing import Any
 
 import mlx.core as mx
 from mlx_lm.sample_utils import (
@@ -79,3 +81,21 @@ def make_processors(parameters: GenerationParameters, vocab_size: int) -> list[L
         frequency_context_size=parameters.frequency_context_size,
     )
     return processors
+
+
+def apply_token_mask(logits: mx.array, allowed: Any) -> mx.array:
+    """Structured output: forbid every token whose entry in ``allowed`` (a numpy bool row over
+    the vocabulary, from ``Constraint.mask()``) is False; one vectorised ``where``, shared by
+    the token-iterator path and the batched runner (pass one row per sequence, stacked)."""
+    return mx.where(mx.array(allowed), logits, mx.array(-math.inf, dtype=logits.dtype))
+
+
+def constrained_logits(logits: mx.array, fed: mx.array | None, constraint: Any) -> mx.array:
+    """Advance ``constraint`` by the token just fed (None: the prompt's last token, not a
+    sampled one) and mask ``logits`` for the next token. The forward pass is started first so
+    the mask is computed on the CPU while the model runs."""
+    mx.async_eval(logits)
+    if fed is not None:
+        constraint.advance(int(fed.item()))
+    allowed = constraint.mask()
+    return logits if allowed is None else apply_token_mask(logits, allowed)

@@ -82,8 +82,8 @@ class Constraint:
     """The per-generation object a backend sees (``control.constraint`` /
     ``SequenceRequest.constraint``); not thread-safe (one sequence, one worker thread)."""
 
-    __slots__ = ("_detok", "_engine_mask", "_marker_ids", "_matched", "_tail", "_words",
-                 "end_marker", "matcher", "state", "vocab_size")
+    __slots__ = ("_detok", "_engine_mask", "_eos_list", "_marker_ids", "_matched", "_tail", "_words",
+                 "end_marker", "eos_token_ids", "matcher", "state", "vocab_size")
 
     def __init__(self, matcher: TokenMatcher, vocabulary: Vocabulary, *,
                  reasoning_markers: tuple[str, str] | None = None, in_reasoning: bool = False,
@@ -92,6 +92,8 @@ class Constraint:
 
         self.matcher = matcher
         self.vocab_size = vocabulary.size
+        self.eos_token_ids = vocabulary.eos_token_ids
+        self._eos_list = sorted(t for t in vocabulary.eos_token_ids if t < vocabulary.size)
         self._words = np.zeros((vocabulary.size + 31) // 32, dtype=np.int32)
         self._engine_mask: NDArray[np.bool_] | None = None
         self.end_marker = reasoning_markers[1] if reasoning_markers else ""
@@ -133,7 +135,7 @@ class Constraint:
         Raises ConstraintError when no token is allowed (the constraint is unsatisfiable).
         """
         state = self.state
-        if state == "reasoning":
+        if state in ("reasoning", "done"):
             return None
         if state == "opening" and self._matched:
             import numpy as np
@@ -142,20 +144,27 @@ class Constraint:
             only[self._marker_ids[self._matched]] = True
             return only
         mask = self._compute_engine_mask()
+        eos = self._eos_list
+        if eos and mask[eos].any() and not self.matcher.is_accepting():
+            mask[eos] = False  # an end only where the output is complete: never a silent stop
+        if not mask.any():
+            reason = self.matcher.error()
+            raise ConstraintError("structured output is unsatisfiable: the constraint allows no "
+                                  "next token" + (f" ({reason.splitlines()[0]})" if reason else ""))
         if state == "opening":
             self._engine_mask = mask
             mask = mask.copy()
             if self._marker_ids and self._marker_ids[0] < self.vocab_size:
                 mask[self._marker_ids[0]] = True
-        if not mask.any():
-            reason = self.matcher.error()
-            raise ConstraintError("structured output is unsatisfiable: the constraint allows no "
-                                  "next token" + (f" ({reason})" if reason else ""))
         return mask
 
     def advance(self, token: int) -> None:
-        """Feed the sampled token (call after every sampled token, EOS excepted)."""
+        """Feed the sampled token. An EOS token ends the constraint (``mask`` is None after it),
+        so a pipelined backend may feed it before the core has seen it."""
         state = self.state
+        if token in self.eos_token_ids or state == "done":
+            self.state = "done"
+            return
         if state == "active":
             if not self.matcher.consume(token):
                 reason = self.matcher.error() or "rejected by the grammar"
