@@ -7,8 +7,9 @@ over the vocabulary, or None when nothing is constrained at this step) and, afte
 ``where`` (no Python loop over the vocabulary).
 
 Reasoning rule: unless ``constrain_reasoning`` forces it, a prompt that opened reasoning leaves
-the model free until the reasoning end marker has been generated; otherwise the first token
-may open reasoning (the start marker's own tokens are allowed beside the constraint's).
+the model free until the reasoning end marker has been generated (free except that it may not
+end there: the constrained answer must still come); otherwise the first token may open
+reasoning (the start marker's own tokens are allowed beside the constraint's).
 """
 
 from __future__ import annotations
@@ -82,8 +83,21 @@ class Constraint:
     """The per-generation object a backend sees (``control.constraint`` /
     ``SequenceRequest.constraint``); not thread-safe (one sequence, one worker thread)."""
 
-    __slots__ = ("_detok", "_engine_mask", "_eos_list", "_marker_ids", "_matched", "_tail", "_words",
-                 "end_marker", "eos_token_ids", "matcher", "state", "vocab_size")
+    __slots__ = (
+        "_detok",
+        "_engine_mask",
+        "_eos_list",
+        "_marker_ids",
+        "_matched",
+        "_no_eos",
+        "_tail",
+        "_words",
+        "end_marker",
+        "eos_token_ids",
+        "matcher",
+        "state",
+        "vocab_size",
+    )
 
     def __init__(self, matcher: TokenMatcher, vocabulary: Vocabulary, *,
                  reasoning_markers: tuple[str, str] | None = None, in_reasoning: bool = False,
@@ -96,6 +110,7 @@ class Constraint:
         self._eos_list = sorted(t for t in vocabulary.eos_token_ids if t < vocabulary.size)
         self._words = np.zeros((vocabulary.size + 31) // 32, dtype=np.int32)
         self._engine_mask: NDArray[np.bool_] | None = None
+        self._no_eos: NDArray[np.bool_] | None = None
         self.end_marker = reasoning_markers[1] if reasoning_markers else ""
         self._marker_ids: list[int] = []
         self._matched = 0
@@ -130,13 +145,21 @@ class Constraint:
         return mask
 
     def mask(self) -> NDArray[np.bool_] | None:
-        """The tokens allowed next (bool row of ``vocab_size``), or None when free this step.
+        """The tokens allowed next (bool row of ``vocab_size``; do not modify it), or None
+        when nothing is constrained. While reasoning, everything but EOS is allowed.
 
         Raises ConstraintError when no token is allowed (the constraint is unsatisfiable).
         """
         state = self.state
-        if state in ("reasoning", "done"):
+        if state == "done":
             return None
+        if state == "reasoning":  # free text, but the answer must still come: no end here
+            if self._no_eos is None:
+                import numpy as np
+
+                self._no_eos = np.ones(self.vocab_size, dtype=np.bool_)
+                self._no_eos[self._eos_list] = False
+            return self._no_eos
         if state == "opening" and self._matched:
             import numpy as np
 

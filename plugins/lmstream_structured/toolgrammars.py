@@ -3,7 +3,8 @@ call in a model's own tool-call format, so the format's parser reads it back.
 
 Families: ``json`` (Hermes ``<tool_call>{...}</tool_call>``), ``llama3_json``
 (``{"name": ..., "parameters": ...}``), ``mistral`` (``[TOOL_CALLS][{...}]``),
-``qwen3_coder`` (``<function=f><parameter=k>v</parameter></function>``) and ``pythonic``
+``qwen3_coder`` (``<function=f><parameter=k>v</parameter></function>``; string values are
+one line without ``<``, other values JSON) and ``pythonic``
 (``[f(k=v)]``, values as JSON literals, which the pythonic parser accepts).
 """
 
@@ -40,11 +41,19 @@ class _Literals:
         return json.dumps(text)
 
 
+def closed(schema: dict[str, Any]) -> dict[str, Any]:
+    """A tool's parameter schema without undeclared arguments unless it allows them itself
+    (as OpenAI's strict mode): a model must not invent argument names."""
+    if schema.get("type", "object") == "object" and "additionalProperties" not in schema:
+        return {**schema, "additionalProperties": False}
+    return schema
+
+
 def _call_object(tools: Sequence[ToolSpec], arguments_key: str) -> dict[str, Any]:
     """A schema accepting ``{"name": <one tool>, <arguments_key>: <its parameters>}``."""
     options = [{
         "type": "object",
-        "properties": {"name": {"const": tool.name}, arguments_key: tool.parameters},
+        "properties": {"name": {"const": tool.name}, arguments_key: closed(tool.parameters)},
         "required": ["name", arguments_key],
         "additionalProperties": False,
     } for tool in tools]
@@ -108,7 +117,7 @@ def _qwen3_coder(tools: Sequence[ToolSpec], lit: _Literals) -> str:
             item = f'"<parameter={key}>\\n" {value} "\\n</parameter>\\n"'
             items.append(f"({item})" if required else f"({item})?")
         lines.append(f'call_{i}: "<function={tool.name}>\\n" {" ".join(items)} "</function>"')
-    lines.append("TEXT: /[^<]+/")
+    lines.append("TEXT: /[^<\\n]+/")  # one line: a newline ends the value (no backtracking)
     return "\n".join(lines) + "\n"
 
 
