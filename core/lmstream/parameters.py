@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    field_serializer,
+    PlainSerializer,
     field_validator,
     model_validator,
 )
+
+
+def _response_format_json(value: Any) -> Any:
+    """response_format in JSON dumps: a pydantic model / dataclass becomes its json_schema dict."""
+    from .structured import response_format_dict
+
+    return response_format_dict(value)
 
 
 class GenerationParameters(BaseModel):
@@ -46,7 +53,7 @@ class GenerationParameters(BaseModel):
     logprobs: bool = Field(False, description="Carry each chosen token's logprob on Token / Chunk events.")
     top_logprobs: int = Field(0, ge=0, le=20, description="Alternatives per token with logprobs (0-20).")
     stream_tool_calls: bool = Field(False, description="Emit ToolCallDelta events while a call is generated.")
-    response_format: Any = Field(None, description="Structured output: OpenAI shapes (text, json_object, json_schema), regex, grammar (Lark), or a pydantic model / dataclass.")
+    response_format: Annotated[Any, PlainSerializer(_response_format_json, when_used="json-unless-none")] = Field(None, description="Structured output: OpenAI shapes (text, json_object, json_schema), regex, grammar (Lark), or a pydantic model / dataclass.")
     tool_choice: str | dict[str, Any] | None = Field(None, description="'auto', 'none', 'required' or {'type': 'function', 'function': {'name': ...}}.")
     constrain_reasoning: bool = Field(False, description="Constrain from the first token, reasoning included (default: only after the reasoning closes).")
     constraint_engine: str | None = Field(None, description="Constraint engine name (default: 'llguidance', or the only one registered).")
@@ -57,12 +64,6 @@ class GenerationParameters(BaseModel):
         from .structured import normalize_response_format
 
         return normalize_response_format(value)
-
-    @field_serializer("response_format", when_used="json")
-    def _response_format_json(self, value: Any) -> Any:
-        from .structured import response_format_dict
-
-        return response_format_dict(value)
 
     @field_validator("tool_choice", mode="before")
     @classmethod

@@ -44,11 +44,27 @@ def _is_schema_type(value: Any) -> bool:
     return isinstance(value, type) and (issubclass(value, BaseModel) or dataclasses.is_dataclass(value))
 
 
+def _closed(schema: Any) -> Any:
+    """Objects with properties and no ``additionalProperties`` get ``false`` (strict, as
+    OpenAI's strict mode): the model writes exactly the class's fields."""
+    if isinstance(schema, list):
+        return [_closed(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    closed = {key: _closed(item) for key, item in schema.items()}
+    if closed.get("type") == "object" and "properties" in closed and "additionalProperties" not in closed:
+        closed["additionalProperties"] = False
+    return closed
+
+
 def schema_of(value: Any) -> dict[str, Any]:
-    """The JSON schema of a pydantic model class or a dataclass."""
+    """The strict JSON schema of a pydantic model class or a dataclass."""
     if isinstance(value, type) and issubclass(value, BaseModel):
-        return value.model_json_schema()
-    return TypeAdapter(value).json_schema()
+        schema = value.model_json_schema()
+    else:
+        schema = TypeAdapter(value).json_schema()
+    result: dict[str, Any] = _closed(schema)
+    return result
 
 
 def _check_json_schema(schema: Any, where: str) -> None:
