@@ -99,3 +99,19 @@ def constrained_logits(logits: mx.array, fed: mx.array | None, constraint: Any) 
         constraint.advance(int(fed.item()))
     allowed = constraint.mask()
     return logits if allowed is None else apply_token_mask(logits, allowed)
+
+
+def apply_token_masks(logits: mx.array, masks: list[Any]) -> mx.array:
+    """The batched form: ``logits`` is (batch, vocab); ``masks`` holds one row per sequence
+    (a ``Constraint.mask()`` result, or None for an unconstrained sequence). One ``where``
+    for the whole batch; nothing is done when no row is constrained."""
+    if all(mask is None for mask in masks):
+        return logits
+    import numpy as np
+
+    rows = np.ones((len(masks), logits.shape[-1]), dtype=np.bool_)
+    for i, mask in enumerate(masks):
+        if mask is not None:
+            rows[i, : len(mask)] = mask
+            rows[i, len(mask):] = False
+    return apply_token_mask(logits, rows)
