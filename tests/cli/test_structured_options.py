@@ -54,3 +54,12 @@ def test_generate_with_a_schema_prints_valid_json(run_cli, scripted_args) -> Non
 def test_an_invalid_regex_fails_before_generating(run_cli, scripted_args) -> None:  # type: ignore[no-untyped-def]
     done = run_cli("generate", "q", *scripted_args("x"), "--regex", "a(")
     assert done.returncode == 2 and "invalid regex" in done.stderr
+
+
+def test_lmstream_plugins_lists_the_constraint_engines() -> None:
+    from lmstream.cli.plugins_command import describe
+    from lmstream.plugins import PluginSystem
+
+    lines = describe(PluginSystem())
+    assert any("engines:" in line and "llguidance (structured)" in line for line in lines)
+    assert any("register_constraint_engines" in line for line in lines if line.startswith("structured"))

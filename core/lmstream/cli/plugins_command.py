@@ -9,7 +9,8 @@ from .console import Console
 from .exitcodes import OK
 
 REGISTRIES = (("backends", "backends"), ("tool parsers", "tool_parsers"),
-              ("chat templates", "chat_templates"), ("observers", "observers"))
+              ("chat templates", "chat_templates"), ("observers", "observers"),
+              ("engines", "constraint_engines"))
 HOOK_PREFIX = "lmstream_"
 
 
