@@ -125,6 +125,8 @@ class Constraint:
             tokenizer = vocabulary.tokenizer
             self._marker_ids = list(tokenizer.encode(reasoning_markers[0], add_special_tokens=False))
             self._detok = make_detokenizer(tokenizer)
+            if not self._marker_ids:  # a marker the tokenizer cannot write cannot open reasoning
+                self.state = "active"
 
     def _enter_reasoning(self, vocabulary: Vocabulary | None = None) -> None:
         self.state = "reasoning"
