@@ -149,3 +149,12 @@ def test_eight_concurrent_streams_with_eight_schemas_on_one_context(scripted: Sc
         text = "".join(e.text for e in events if isinstance(e, Chunk))
         assert events[-1].stop_reason == "stop"
         jsonschema.validate(json.loads(text), schemas[i])
+
+
+def test_a_stop_string_that_cuts_the_json_makes_generate_raise(scripted: Scripted) -> None:
+    ctx = scripted(reply=GOOD)
+    stream_text = "".join(e.text for e in ctx.generate_stream("q", response_format=FORMAT, stop=["]"])
+                          if isinstance(e, Chunk))
+    assert stream_text == '{"name": "box", "tags": ["a", "b"'
+    with pytest.raises(ValueError, match="not JSON"):
+        ctx.generate("q", response_format=FORMAT, stop=["]"])
