@@ -64,3 +64,27 @@ def test_auto_and_none_add_no_constraint(scripted: Scripted) -> None:
 def test_formats_without_a_grammar_raise_at_creation(scripted: Scripted) -> None:
     with pytest.raises(ValueError, match="no grammar for it"):
         scripted().generate_stream("q", tools=TOOLS, tool_parser="harmony", tool_choice="required")
+
+
+def test_a_marker_that_is_one_special_token_is_forced_as_that_token(scripted: Scripted) -> None:
+    import llguidance
+
+    from lmstream.constraints import vocabulary_for
+    from lmstream.inputs import coerce_tools
+    from lmstream_structured.engine import LLGuidanceEngine
+    from lmstream_structured.toolgrammars import tool_call_grammar
+
+    ctx = scripted()
+    tokenizer = ctx.tokenizer
+    start_id = tokenizer.special_ids["<|im_start|>"]
+
+    def encode(text: str, **_: object) -> list[int]:  # this model writes [TOOL_CALLS] as <|im_start|>
+        return [start_id] if text == "[TOOL_CALLS]" else tokenizer.encode(text, add_special_tokens=False)
+
+    lltok = LLGuidanceEngine().tokenizer(vocabulary_for(ctx.backend_model))
+    lark = tool_call_grammar("mistral", coerce_tools(TOOLS) or [], encode, lltok.is_special_token)
+    assert lark.startswith(f"start: <[{start_id}]> %json")
+    matcher = llguidance.LLMatcher(lltok, llguidance.LLMatcher.grammar_from_lark(lark))
+    assert not matcher.is_error()
+    assert matcher.consume_tokens([start_id, *tokenizer.encode('[{"name": "noop", "arguments": {}}]')])
+    assert matcher.is_accepting()
