@@ -16,6 +16,7 @@ from lmstream.backend import (
     PromptCache,
     common_prefix_length,
 )
+from lmstream.batching import BatchRunner
 from lmstream.parameters import GenerationParameters
 
 from .constrained import constrained_tokens
@@ -51,6 +52,9 @@ class ScriptedOptions(BaseModel):
     """Seconds per prompt token prefilled (cancellable between prefill chunks)."""
     fail_at: int | None = Field(None, ge=0)
     """Raise ScriptedFailure when producing the token with this 0-based index."""
+    fail_prompt: str | None = None
+    """With ``fail_at``: only generations whose prompt text contains this fail (the rest of
+    a batch goes on)."""
     repeat: bool = False
     """Repeat the reply forever (no EOS): for length stops and benchmarks."""
     eos: bool = True
@@ -130,6 +134,19 @@ class ScriptedModel(BackendModel):
     def new_cache(self) -> PromptCache:
         return ScriptedCache()
 
+    def new_batch_runner(self) -> BatchRunner:
+        """Scripted sequences batch like a real model's: one ``token_delay`` per step."""
+        from .batch import ScriptedBatchRunner
+
+        return ScriptedBatchRunner(self)
+
+    def validate(self, prompt: Sequence[int], parameters: GenerationParameters) -> None:
+        """Prompt ids must be in the scripted vocabulary (bytes plus the special tokens)."""
+        size = self.tokenizer.vocab_size
+        bad = [t for t in prompt if not (isinstance(t, int) and 0 <= t < size)]
+        if bad:
+            raise ValueError(f"prompt token ids outside the vocabulary (size {size}): {bad[:8]}")
+
     def reply_for(self, prompt_text: str) -> str:
         """The reply text of the next generation."""
         reply = self.options.reply
@@ -146,6 +163,12 @@ class ScriptedModel(BackendModel):
         text = self.reply_for(self.tokenizer.decode(prompt))
         cut: Cut = self.options.cut
         return [self.tokenizer.piece_id(piece) for piece in cut_reply(text, cut)]
+
+    def constrained_source(self, ids: Sequence[int], constraint: Any) -> Iterator[int]:
+        """The reply under a structured-output constraint: cut into bytes, mask-respecting."""
+        end_ids = [self.tokenizer.special_ids[self.options.end_token], *sorted(self.tokenizer.eos_token_ids)]
+        script = list(self.tokenizer.decode(ids).encode("utf-8"))
+        return constrained_tokens(script, constraint, end_ids, repeat=self.options.repeat)
 
     def token_iterator(self, prompt: Sequence[int], parameters: GenerationParameters,
                        cache: PromptCache | None, control: GenerationControl) -> Iterator[int]:
@@ -171,10 +194,7 @@ class ScriptedModel(BackendModel):
 
         ids = self.reply_ids(prompt)
         if control.constraint is not None:
-            end_ids = [self.tokenizer.special_ids[options.end_token],
-                       *sorted(self.tokenizer.eos_token_ids)]
-            script = list(self.tokenizer.decode(ids).encode("utf-8"))
-            source: Iterator[int] = constrained_tokens(script, control.constraint, end_ids, repeat=options.repeat)
+            source: Iterator[int] = self.constrained_source(ids, control.constraint)
         elif options.repeat:
             if not ids:
                 raise ValueError("repeat=True needs a non-empty reply")
@@ -188,7 +208,8 @@ class ScriptedModel(BackendModel):
                 cache.tokens.append(previous)  # the previous token is now in the KV cache
             if options.token_delay and not control.sleep(options.token_delay):
                 return
-            if options.fail_at is not None and index == options.fail_at:
+            if options.fail_at is not None and index == options.fail_at and (
+                    options.fail_prompt is None or options.fail_prompt in self.tokenizer.decode(prompt)):
                 raise ScriptedFailure(f"scripted failure at token {index}")
             previous = token_id
             yield token_id

@@ -100,6 +100,7 @@ class GenerationControl:
         "on_prefill_progress",
         "prefill_end",
         "prefilled_tokens",
+        "progress_tokens",
     )
 
     def __init__(self, cancel_event: threading.Event,
@@ -113,6 +114,8 @@ class GenerationControl:
         """A structured-output constraint whose token masks the backend applies, or None."""
         self.prefill_end: float | None = None
         self.prefilled_tokens: int | None = None
+        self.progress_tokens: int | None = None
+        """Prompt tokens prefilled so far (from ``prefill_progress``): what a cancelled prefill did."""
         self.cached_prompt_tokens = 0
         self.memory: dict[str, int | None] = {}
 
@@ -127,6 +130,7 @@ class GenerationControl:
 
     def prefill_progress(self, done: int, total: int) -> None:
         """Report prefill progress (tokens done of total) to whoever listens."""
+        self.progress_tokens = done
         if self.on_prefill_progress is not None:
             self.on_prefill_progress(done, total)
 

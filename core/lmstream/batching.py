@@ -36,6 +36,12 @@ class SequenceRequest:
     """A structured-output constraint (token masks), or None."""
 
 
+class SequenceEnded(Exception):
+    """Put in ``StepResult.error`` when the backend has no more tokens for a sequence (a
+    scripted reply without EOS, an iterator that ended): the stream ends with ``stop``
+    (``cancelled`` if the consumer had cancelled)."""
+
+
 @dataclass(frozen=True, slots=True)
 class StepResult:
     """One sequence's outcome of one decode step: the sampled token, or the error it hit.

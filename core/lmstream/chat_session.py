@@ -240,7 +240,7 @@ class ChatSession:
         self._messages = self._initial_messages()
         self.last_info = None
         cache = self._cache
-        self.context.worker.submit(lambda: cache.trim_to(0))
+        self.context.when_cache_free(cache, lambda: cache.trim_to(0))
 
     # -- persistence --------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -319,9 +319,9 @@ class ChatSession:
         if not all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in tokens):
             raise ValueError(f"{str(source)!r}: cache.tokens must be a list of token ids")
         params = self.parameters.with_overrides(max_tokens=1, stop=())
-        _, task = generate_tokens_task(LMInput(tokens=tuple(tokens)), parameters=params,
-                                       context=self.context, cache=self._cache)
         try:
+            _, task = generate_tokens_task(LMInput(tokens=tuple(tokens)), parameters=params,
+                                           context=self.context, cache=self._cache)
             task.wait()
         except Exception as exc:
             raise GenerationError(f"could not restore the prompt cache from {str(source)!r}: {exc}; "

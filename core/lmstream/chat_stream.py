@@ -87,7 +87,7 @@ class ChatStream(Generic[T]):
         def snapshot() -> None:  # on the worker, before this turn's first generation
             holder._snapshot = list(cache.tokens)
 
-        session.context.worker.submit(snapshot)
+        session.context.when_cache_free(cache, snapshot)
         if user_message is not None:
             session._messages.append(user_message)
         try:
@@ -287,7 +287,7 @@ class ChatStream(Generic[T]):
             cache.trim_to(common_prefix_length(holder._snapshot, cache.tokens))
 
         try:
-            session.context.worker.submit(trim)
+            session.context.when_cache_free(cache, trim)
         except RuntimeError:  # the context is closed: the cache is gone with it
             pass
 

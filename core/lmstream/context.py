@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import threading
 import weakref
 from collections.abc import Sequence
 from types import TracebackType
@@ -14,12 +16,46 @@ from .inputs import ChatMessage, ChatTemplateOptions, LMInput, ToolSpec, UserInp
 from .parameters import GenerationParameters, resolve_parameters
 from .plugins import PluginSystem, get_plugin_system
 from .result import GenerationResult, collect
-from .streams import EventStream
+from .scheduling import DEFAULT_PREFILL_CHUNK_S, Scheduler
+from .sequence import SequencePlan
+from .streams import Channel, EventStream
 from .worker import Worker
 
 DEFAULT_BACKEND = "mlx"
 CORE_LOAD_OPTIONS = ("tool_parser", "chat_template")
 """Load options the core keeps (in ``ModelInfo.options``) instead of passing to the backend."""
+DEFAULT_MAX_BUFFERED_EVENTS = 4096
+"""Unread events at which a stream's sequence pauses until its consumer reads."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SchedulerOptions:
+    """The scheduler's load options (``load(..., batching=..., max_batch_size=...)``)."""
+
+    batching: bool = True
+    """False: one generation at a time through the backend's ``token_iterator``."""
+    max_batch_size: int | None = None
+    """Sequences decoded together at most (None: the backend's default)."""
+    max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS
+    prefill_chunk_s: float = DEFAULT_PREFILL_CHUNK_S
+    """Target seconds per prefill chunk (bounds how long a prompt holds up running streams)."""
+
+    @classmethod
+    def pop_from(cls, options: dict[str, Any]) -> SchedulerOptions:
+        """Take the scheduler's options out of ``options`` (validated, errors name the option)."""
+        batching = options.pop("batching", True)
+        size = options.pop("max_batch_size", None)
+        buffered = options.pop("max_buffered_events", DEFAULT_MAX_BUFFERED_EVENTS)
+        chunk = options.pop("prefill_chunk_s", DEFAULT_PREFILL_CHUNK_S)
+        if not isinstance(batching, bool):
+            raise TypeError(f"batching must be True or False, not {batching!r}")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise ValueError(f"max_batch_size must be a positive int, not {size!r}")
+        if isinstance(buffered, bool) or not isinstance(buffered, int) or buffered < 1:
+            raise ValueError(f"max_buffered_events must be a positive int, not {buffered!r}")
+        if isinstance(chunk, bool) or not isinstance(chunk, int | float) or not 0 < chunk < 3600:
+            raise ValueError(f"prefill_chunk_s must be a positive number of seconds, not {chunk!r}")
+        return cls(batching, size, buffered, float(chunk))
 
 
 def load(model: str | None = None, backend: str | None = None, **options: Any) -> ModelContext:
@@ -36,26 +72,70 @@ def load(model: str | None = None, backend: str | None = None, **options: Any) -
         options.pop(key, None)
     if "tool_parser" in core_options and core_options["tool_parser"] not in (None, "none"):
         system.tool_parsers.get(core_options["tool_parser"])  # unknown names fail before loading
+    scheduling = SchedulerOptions.pop_from(options)
     worker = Worker(f"lmstream-{backend_name}")
     try:
         backend_model = worker.call(factory, model, **options)
+        if not isinstance(backend_model, BackendModel):
+            raise TypeError(f"backend {backend_name!r} returned {type(backend_model).__name__}, "
+                            "not a BackendModel")
+        scheduler = worker.call(Scheduler, backend_model, batching=scheduling.batching,
+                                max_batch_size=scheduling.max_batch_size,
+                                prefill_chunk_s=scheduling.prefill_chunk_s)
     except BaseException:
         worker.close()
         raise
-    if not isinstance(backend_model, BackendModel):
-        worker.close()
-        raise TypeError(f"backend {backend_name!r} returned {type(backend_model).__name__}, not a BackendModel")
-    return ModelContext(backend_model, worker, system, core_options)
+    context = ModelContext(backend_model, worker, system, core_options, scheduler=scheduler,
+                           max_buffered_events=scheduling.max_buffered_events)
+    _track(context)
+    return context
+
+
+_live: weakref.WeakSet[ModelContext] = weakref.WeakSet()
+_live_lock = threading.Lock()
+_atexit_registered = False
+EXIT_CLOSE_TIMEOUT_S = 5.0
+"""How long interpreter exit waits for each open context's worker to go idle."""
+
+
+def _track(context: ModelContext) -> None:
+    """Remember an open context so interpreter exit can quiesce it (see ``_close_at_exit``)."""
+    global _atexit_registered
+    with _live_lock:
+        _live.add(context)
+        if not _atexit_registered:
+            atexit.register(_close_at_exit)
+            _atexit_registered = True
+
+
+def _close_at_exit() -> None:
+    """Cancel and close every context still open, so no worker runs backend compute while the
+    interpreter (and native libraries such as mlx) tear down: a clean exit without ``close()``."""
+    with _live_lock:
+        contexts = list(_live)
+    for context in contexts:
+        try:
+            context.cancel_all()
+            context.close(timeout=EXIT_CLOSE_TIMEOUT_S)
+        except Exception:  # exit must go on whatever one context does
+            pass
 
 
 class ModelContext:
     """A loaded model ready to generate; all its compute runs on its own worker thread."""
 
     def __init__(self, backend_model: BackendModel, worker: Worker, plugin_system: PluginSystem,
-                 options: dict[str, Any] | None = None) -> None:
+                 options: dict[str, Any] | None = None, *, scheduler: Scheduler | None = None,
+                 max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS) -> None:
         self.backend_model = backend_model
         self.worker = worker
         self.plugin_system = plugin_system
+        if scheduler is None:
+            scheduler = worker.call(Scheduler, backend_model)
+        self.scheduler = scheduler
+        """Admits generations and steps them in batches on the worker thread."""
+        worker.set_pump(scheduler)
+        self.max_buffered_events = max_buffered_events
         info = backend_model.info
         if options:
             info = dataclasses.replace(info, options={**info.options, **options})
@@ -117,6 +197,21 @@ class ModelContext:
         """A fresh prompt cache to keep across generations (``cache=``)."""
         return self.worker.call(self.backend_model.new_cache)
 
+    # -- scheduling ---------------------------------------------------------------------
+    def new_channel(self) -> Channel:
+        """A stream's channel, bounded and wired to wake this context's worker."""
+        return Channel(self.max_buffered_events, self.worker.wake)
+
+    def submit(self, plan: SequencePlan) -> None:
+        """Hand a validated generation to the scheduler (it starts between decode steps)."""
+        scheduler = self.scheduler
+        self.worker.submit(lambda: scheduler.admit(plan))
+
+    def when_cache_free(self, cache: PromptCache, job: Any) -> None:
+        """Run ``job`` on the worker once no queued or running generation uses ``cache``."""
+        scheduler = self.scheduler
+        self.worker.submit(lambda: scheduler.when_cache_free(cache, job))
+
     # -- buffered helpers ---------------------------------------------------------------
     def generate_stream(self, prompt: str | None = None, *, messages: Sequence[ChatMessage | dict[str, Any]] | None = None,
                         tools: Sequence[ToolSpec | dict[str, Any]] | None = None,
@@ -158,16 +253,28 @@ class ModelContext:
         return result
 
     # -- lifetime -----------------------------------------------------------------------
-    def close(self) -> None:
-        """Stop the worker (queued generations finish first) and release the model."""
+    def cancel_all(self) -> None:
+        """Cancel every queued and running generation of this context (from any thread)."""
+        if not self._closed:
+            scheduler = self.scheduler
+            self.worker.submit(scheduler.cancel_blocked)
+
+    def close(self, timeout: float | None = 10.0) -> None:
+        """Stop the worker and release the model: queued and running generations finish first
+        (a stream nobody reads is cancelled), then the worker thread goes back to the pool."""
         if self._closed:
             return
         self._closed = True
         self._finalizer.detach()
-        try:
-            self.worker.call(self.backend_model.close)
-        finally:
-            self.worker.close()
+        scheduler, backend_model = self.scheduler, self.backend_model
+
+        def release() -> None:
+            try:
+                scheduler.close()
+            finally:
+                backend_model.close()
+
+        self.worker.close(timeout, on_stop=release)
 
     def __enter__(self) -> ModelContext:
         return self

@@ -1,4 +1,4 @@
-"""The five generation APIs (mlx-swift-lm's Evaluate matrix), all built on one producer.
+"""The five generation APIs (mlx-swift-lm's Evaluate matrix), all run by the context's scheduler.
 
 Creating a stream validates everything and raises on bad input; iterating never raises and
 ends with exactly one ``Info``. Every stream works with ``for`` and ``async for``.
@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .backend import GenerationControl, PromptCache
+from .backend import PromptCache
 from .constraints import build_constraint
 from .errors import ContextLengthError
 from .events import Event, TokenEvent
@@ -18,8 +18,8 @@ from .inputs import LMInput, UserInput
 from .observing import GenerationRecord, ObserverSet
 from .parameters import GenerationParameters, resolve_parameters
 from .pipeline import DecodedPipeline
-from .producer import ProducerPlan, run
-from .streams import Channel, EventStream, GenerationTask
+from .sequence import SequencePlan
+from .streams import EventStream, GenerationTask
 from .toolparsing import NO_TOOL_PARSER, ToolParser
 
 if TYPE_CHECKING:
@@ -97,18 +97,20 @@ def generate_token_task(*, prompt_token_count: int, context: ModelContext, itera
     if not isinstance(iterator, Iterable):
         raise TypeError(f"iterator must be an iterable of token ids, got {type(iterator).__name__}")
     params = resolve_parameters(parameters, {}) if parameters is not None else GenerationParameters(max_tokens=None)
-    channel = Channel()
+    channel = context.new_channel()
     record = GenerationRecord(model=context.info, parameters=params, prompt_tokens=prompt_token_count, kind="tokens")
-    plan = ProducerPlan(
+    plan = SequencePlan(
         channel=channel,
-        make_iterator=lambda control: iter(iterator),
+        parameters=params,
+        prompt=(),
         stop_ids=context.stop_token_ids(params),
         max_tokens=params.max_tokens if params.max_tokens is not None else math.inf,
         prompt_tokens=prompt_token_count,
         observers=ObserverSet(record, context.plugin_system, observers),
         include_stop_token=include_stop_token,
+        iterator=lambda control: iterator,
     )
-    context.worker.submit(lambda: run(plan))
+    context.submit(plan)
     return EventStream(channel), GenerationTask(channel)
 
 
@@ -155,28 +157,26 @@ def _start(context: ModelContext, lm_input: LMInput, params: GenerationParameter
     limit = _token_limit(context, params, len(prompt))
     if cache is not None and not isinstance(cache, PromptCache):
         raise TypeError(f"cache must be a PromptCache from context.new_cache(), not {type(cache).__name__}")
-    backend_model = context.backend_model
+    context.backend_model.validate(prompt, params)
     constraint = build_constraint(context, params, lm_input)
     record = GenerationRecord(model=context.info, parameters=params, prompt_tokens=len(prompt), kind=kind)
     observer_set = ObserverSet(record, context.plugin_system, observers)
-    channel = Channel()
-
-    def make_iterator(control: GenerationControl) -> Iterable[int]:
-        control.constraint = constraint
-        return backend_model.token_iterator(prompt, params, cache, control)
-
-    plan = ProducerPlan(
+    channel = context.new_channel()
+    plan = SequencePlan(
         channel=channel,
-        make_iterator=make_iterator,
+        parameters=params,
+        prompt=tuple(prompt),
         stop_ids=context.stop_token_ids(params),
         max_tokens=limit,
         prompt_tokens=len(prompt),
         observers=observer_set,
+        cache=cache,
         pipeline=make_pipeline,
         include_stop_token=include_stop_token,
         on_prefill_progress=on_prefill_progress,
+        constraint=constraint,
     )
-    context.worker.submit(lambda: run(plan))
+    context.submit(plan)
     return EventStream(channel), GenerationTask(channel)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .detokenize import make_detokenizer
-from .events import Chunk
+from .events import Chunk, TokenLogprob
 from .parameters import GenerationParameters
 from .textstages import ReasoningSplitter, StopStrings
 from .toolparsing import ToolParser
@@ -21,7 +21,8 @@ _NO_EVENTS: list[Any] = []
 class DecodedPipeline:
     """Per-generation text state; ``token(id)`` and ``finish()`` return events to deliver."""
 
-    __slots__ = ("_detok", "_parser", "_pending", "_reasoning", "_stops", "position", "stopped")
+    __slots__ = ("_detok", "_logprobs", "_parser", "_pending", "_reasoning", "_stops", "position",
+                 "stopped")
 
     def __init__(self, tokenizer: Any, parameters: GenerationParameters, *, position: int,
                  parser: ToolParser | None = None, starts_in_reasoning: bool = False) -> None:
@@ -32,6 +33,8 @@ class DecodedPipeline:
                            if markers else None)
         self._parser = parser
         self._pending: list[int] = []
+        self._logprobs: list[TokenLogprob] | None = [] if parameters.logprobs else None
+        """Logprobs of the pending tokens (aligned with ``_pending``), when asked for."""
         self.position = position
         self.stopped = False
         """True once a stop string completed: the producer must end with ``stop``."""
@@ -44,6 +47,12 @@ class DecodedPipeline:
         if not text:
             return _NO_EVENTS
         return self._text(text)
+
+    def token_with_logprob(self, token_id: int, logprob: TokenLogprob) -> list[Any]:
+        """Feed one generated token id with its logprob (``parameters.logprobs``)."""
+        if self._logprobs is not None:
+            self._logprobs.append(logprob)
+        return self.token(token_id)
 
     def finish(self) -> list[Any]:
         """Flush every stage at the end of the stream: nothing held is lost."""
@@ -88,18 +97,31 @@ class DecodedPipeline:
     def _segment(self, channel: str, text: str) -> list[Any]:
         if channel == "content" and self._parser is not None:
             return self._stamp(self._parser.feed(text))
-        return [Chunk(text, self._take_tokens(), self.position, channel)]  # type: ignore[arg-type]
+        logprobs = self._take_logprobs()
+        return [Chunk(text, self._take_tokens(), self.position, channel, logprobs)]  # type: ignore[arg-type]
 
     def _stamp(self, events: list[Any]) -> list[Any]:
         stamped: list[Any] = []
         for event in events:
             if type(event) is Chunk:
                 if event.text:
-                    stamped.append(Chunk(event.text, self._take_tokens(), self.position, event.channel))
+                    logprobs = self._take_logprobs()
+                    stamped.append(Chunk(event.text, self._take_tokens(), self.position, event.channel,
+                                         logprobs))
             else:
                 self._pending.clear()  # the call consumed these tokens
+                if self._logprobs:
+                    self._logprobs.clear()
                 stamped.append(event)
         return stamped
+
+    def _take_logprobs(self) -> tuple[TokenLogprob, ...] | None:
+        logprobs = self._logprobs
+        if logprobs is None:
+            return None
+        taken = tuple(logprobs)
+        logprobs.clear()
+        return taken
 
     def _take_tokens(self) -> tuple[int, ...]:
         pending = self._pending

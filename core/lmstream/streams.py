@@ -22,9 +22,9 @@ class Channel:
     """Producer -> consumer handoff of one generation, plus its cancel flag and final Info."""
 
     __slots__ = ("_async_waiter", "_cond", "_done_callbacks", "_events", "_waiting", "cancel_event",
-                 "done_event", "info")
+                 "done_event", "info", "limit", "paused", "wake")
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = 0, wake: Callable[[], None] | None = None) -> None:
         self._events: list[Any] = []
         self._cond = threading.Condition(threading.Lock())
         self._waiting = False
@@ -33,6 +33,40 @@ class Channel:
         self.cancel_event = threading.Event()
         self.done_event = threading.Event()
         self.info: Info | None = None
+        self.limit = limit
+        """Unread events at which the producer pauses this stream (0: unbounded)."""
+        self.paused = False
+        """Set by the scheduler while it skips this stream because its buffer is full."""
+        self.wake = wake
+        """Called (from any thread) when a paused stream was read or a stream was cancelled."""
+
+    @property
+    def full(self) -> bool:
+        """True when the unread events reached the limit (the producer should pause).
+
+        Marks the stream paused in the same lock the consumer takes events under, so a read
+        that empties the buffer always wakes the producer.
+        """
+        if not 0 < self.limit <= len(self._events):
+            return False
+        with self._cond:
+            self.paused = 0 < self.limit <= len(self._events)
+            return self.paused
+
+    def cancel(self) -> None:
+        """Ask the producer to stop at the next token boundary (wakes a waiting producer)."""
+        if self.cancel_event.is_set():
+            return
+        self.cancel_event.set()
+        self._wake_producer()
+
+    def _wake_producer(self) -> None:
+        wake = self.wake
+        if wake is not None and not self.done_event.is_set():
+            try:
+                wake()
+            except Exception:  # the context is closed or the interpreter is shutting down
+                pass
 
     # -- producer side ------------------------------------------------------------------
     def push(self, events: list[Any]) -> None:
@@ -78,19 +112,26 @@ class Channel:
                 self._cond.wait()
                 self._waiting = False
             events, self._events = self._events, []
-            return events
+            was_paused, self.paused = self.paused, False
+        if was_paused:
+            self._wake_producer()
+        return events
 
     def take_or_wait(self, loop: asyncio.AbstractEventLoop) -> list[Any] | asyncio.Future[None]:
         """Events if available (empty list: over), else a future resolved on the next push."""
         with self._cond:
             if self._events:
                 events, self._events = self._events, []
-                return events
-            if self.done_event.is_set():
+                was_paused, self.paused = self.paused, False
+            elif self.done_event.is_set():
                 return []
-            future: asyncio.Future[None] = loop.create_future()
-            self._async_waiter = (loop, future)
-            return future
+            else:
+                future: asyncio.Future[None] = loop.create_future()
+                self._async_waiter = (loop, future)
+                return future
+        if was_paused:
+            self._wake_producer()
+        return events
 
     def add_done_callback(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` (from the producer thread) when done; at once if already done."""
@@ -218,7 +259,7 @@ class EventStream(Generic[E]):
     # -- control ------------------------------------------------------------------------
     def cancel(self) -> None:
         """Ask the producer to stop at the next token boundary; the stream still ends with Info."""
-        self._channel.cancel_event.set()
+        self._channel.cancel()
 
     def close(self) -> None:
         """Cancel unless finished (what leaving the stream early does)."""
@@ -234,14 +275,14 @@ class EventStream(Generic[E]):
         """A cursor was dropped: cancel unless the stream was read to its end."""
         try:
             if not self._ended and not self._channel.done_event.is_set():
-                self._channel.cancel_event.set()
+                self._channel.cancel()
         except Exception:  # interpreter shutdown
             pass
 
     def __del__(self) -> None:
         try:
             if not self._channel.done_event.is_set():
-                self._channel.cancel_event.set()
+                self._channel.cancel()
         except Exception:
             pass
 
@@ -272,7 +313,7 @@ class GenerationTask:
 
     def cancel(self) -> None:
         """Stop the generation at the next token boundary (or before it starts)."""
-        self._channel.cancel_event.set()
+        self._channel.cancel()
 
     def cancelled(self) -> bool:
         """True if cancel was requested."""
