@@ -136,9 +136,13 @@ def test_token_streams_are_constrained_too(scripted: Scripted) -> None:
     assert bytes(ids) == b"42"
 
 
-def test_eight_concurrent_streams_with_eight_schemas_on_one_context(scripted: Scripted) -> None:
+@pytest.mark.parametrize("batching", [True, False])
+def test_eight_concurrent_streams_with_eight_schemas_on_one_context(scripted: Scripted, batching: bool) -> None:
+    # batching=True: the scheduler steps all eight in one batch (the runner masks each row);
+    # False: the token_iterator path, one sequence at a time
     replies = [json.dumps({f"k{i}": i, "pad": "x" * i}) for i in range(8)]
-    ctx = scripted(reply=lambda prompt: replies[int(prompt[-1])], token_delay=0.001)
+    ctx = scripted(reply=lambda prompt: replies[int(prompt[-1])], token_delay=0.001, batching=batching,
+                   max_batch_size=8)
     schemas = [{"type": "object", "additionalProperties": False, "required": [f"k{i}"],
                 "properties": {f"k{i}": {"const": i}, "pad": {"type": "string", "maxLength": i}}}
                for i in range(8)]
