@@ -25,6 +25,7 @@ def _schema(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _json(schema: dict[str, Any]) -> str:
+    """A Lark ``%json`` value for a schema."""
     return "%json " + json.dumps(_schema(schema))
 
 
@@ -61,20 +62,24 @@ def _call_object(tools: Sequence[ToolSpec], arguments_key: str) -> dict[str, Any
 
 
 def _hermes(tools: Sequence[ToolSpec], lit: _Literals) -> str:
+    """``json`` (Hermes): one JSON call object between the tool-call tags."""
     return (f'start: {lit("<tool_call>")} "\\n" {_json(_call_object(tools, "arguments"))} '
             f'"\\n" {lit("</tool_call>")}\n')
 
 
 def _llama3(tools: Sequence[ToolSpec], lit: _Literals) -> str:
+    """``llama3_json``: one bare JSON object with ``parameters``."""
     return f"start: {_json(_call_object(tools, 'parameters'))}\n"
 
 
 def _mistral(tools: Sequence[ToolSpec], lit: _Literals) -> str:
+    """``mistral``: the marker, then a JSON list of one call."""
     schema = {"type": "array", "items": _call_object(tools, "arguments"), "minItems": 1, "maxItems": 1}
     return f'start: {lit("[TOOL_CALLS]")} {_json(schema)}\n'
 
 
 def _ordered_parameters(tool: ToolSpec) -> list[tuple[str, dict[str, Any], bool]]:
+    """(name, schema, required) of each declared parameter, in declaration order."""
     props: dict[str, Any] = tool.parameters.get("properties") or {}
     required = set(tool.parameters.get("required") or ())
     return [(key, schema if isinstance(schema, dict) else {}, key in required)
@@ -82,10 +87,12 @@ def _ordered_parameters(tool: ToolSpec) -> list[tuple[str, dict[str, Any], bool]
 
 
 def _alternatives(rules: list[str]) -> str:
+    """Lark alternatives."""
     return " | ".join(rules)
 
 
 def _pythonic(tools: Sequence[ToolSpec], lit: _Literals) -> str:
+    """``pythonic``: ``[name(k=v, ...)]``, required parameters first, then optional ones."""
     lines = [f"start: \"[\" ({_alternatives([f'call_{i}' for i in range(len(tools))])}) \"]\""]
     for i, tool in enumerate(tools):
         params = _ordered_parameters(tool)
@@ -105,6 +112,7 @@ def _pythonic(tools: Sequence[ToolSpec], lit: _Literals) -> str:
 
 
 def _qwen3_coder(tools: Sequence[ToolSpec], lit: _Literals) -> str:
+    """``qwen3_coder``: XML-style function and parameter tags."""
     alts = _alternatives([f"call_{i}" for i in range(len(tools))])
     lines = [f'start: {lit("<tool_call>")} "\\n" ({alts}) "\\n" {lit("</tool_call>")}']
     for i, tool in enumerate(tools):

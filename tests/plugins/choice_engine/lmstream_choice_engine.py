@@ -19,6 +19,7 @@ class ChoiceMatcher:
         self.text = b""
 
     def fill_bitmask(self, words):
+        """Set the bit of every token that keeps the output on the way to a choice."""
         allowed = np.zeros(len(words) * 32, dtype=np.bool_)
         for i, piece in enumerate(self.pieces):
             grown = self.text + piece
@@ -38,6 +39,8 @@ class ChoiceMatcher:
 
 
 class ChoiceEngine:
+    """Compiles a JSON schema's string enum; refuses every other spec."""
+
     def matcher(self, spec, vocabulary):
         choices = (spec.schema or {}).get("enum") if spec.kind == "json_schema" else None
         if not choices or not all(isinstance(c, str) for c in choices):
@@ -47,4 +50,5 @@ class ChoiceEngine:
 
 @lmstream.hookimpl
 def lmstream_register_constraint_engines(register):
+    """Register the engine as ``choice``."""
     register("choice", ChoiceEngine())
