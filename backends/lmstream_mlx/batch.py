@@ -81,7 +81,8 @@ class MlxBatchRunner(BatchRunner):
         owned = cache is None
         work = MlxPromptCache(self._model) if cache is None else cache
         setup = DecodeSetup(self._model, work, make_token_sampler(parameters, backend.vocab_size),
-                            make_processors(parameters, backend.vocab_size), parameters)
+                            make_processors(parameters, backend.vocab_size), parameters,
+                            constraint=request.constraint)
         figures = request.control.memory
         figures["weights_bytes"] = backend.weights_bytes
         with mx.stream(backend.stream()):
@@ -174,7 +175,8 @@ class MlxBatchRunner(BatchRunner):
         """Lazy arrays for one row: the sampled id, then (when asked) logprobs and top ids."""
         setup = row.setup
         setup.record(fed)
-        logprobs = sequence_logprobs(logits, setup.processors, setup.history)
+        mask = setup.next_mask(logits, fed)
+        logprobs = sequence_logprobs(logits, setup.processors, setup.history, mask)
         token = setup.sampler(logprobs).reshape(-1)[:1]
         parameters = row.request.parameters
         if not parameters.logprobs:

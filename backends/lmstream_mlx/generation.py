@@ -25,6 +25,7 @@ from .cache import CacheLayout, MlxPromptCache
 from .sampling import (
     LogitsProcessor,
     Sampler,
+    constraint_mask,
     make_processors,
     make_token_sampler,
     sequence_logprobs,
@@ -47,6 +48,9 @@ class DecodeSetup:
     history: mx.array | None = None
     """Every token fed so far (for the penalty processors); None when no processor needs it."""
     stats: dict[str, int] = field(default_factory=dict)
+    constraint: Any = None
+    """Structured output (``control.constraint``): masks the logits of every step."""
+    sampled_fed: bool = False
 
     def quantize_kv(self) -> None:
         """Switch layer caches to quantized ones once past ``quantized_kv_start`` (mlx-lm's rule)."""
@@ -70,8 +74,19 @@ class DecodeSetup:
         layers = self.cache.layers
         logits = self.model(ids[None], cache=layers)[:, -1, :]
         self.record(ids)
+        mask = self.next_mask(logits, ids)
         self.quantize_kv()
-        return self.sampler(sequence_logprobs(logits, self.processors, self.history))
+        return self.sampler(sequence_logprobs(logits, self.processors, self.history, mask))
+
+    def next_mask(self, logits: mx.array, fed: mx.array) -> Any:
+        """The structured-output mask for the next token (None: unconstrained). The first step
+        feeds the prompt's last token; later ones the token sampled before, which advances the
+        constraint."""
+        if self.constraint is None:
+            return None
+        mask = constraint_mask(logits, fed if self.sampled_fed else None, self.constraint)
+        self.sampled_fed = True
+        return mask
 
     def record(self, ids: mx.array) -> None:
         """Add fed ids to the history the penalty processors read (when any needs it)."""
@@ -109,7 +124,8 @@ def token_iterator(model: nn.Module, prompt: Sequence[int], parameters: Generati
     owned = cache is None
     work = MlxPromptCache(model) if cache is None else cache
     setup = DecodeSetup(model, work, make_token_sampler(parameters, vocab_size),
-                        make_processors(parameters, vocab_size), parameters)
+                        make_processors(parameters, vocab_size), parameters,
+                        constraint=control.constraint)
     limit = decode_limit(parameters, len(prompt), context_length)
     figures = control.memory
     figures["weights_bytes"] = weights_bytes

@@ -38,6 +38,9 @@ def _vocab_size(loaded: LoadedModel) -> int:
 class MlxBackendModel(BackendModel):
     """An mlx-lm model (loaded from GGUF or an mlx-lm directory) behind the core's contract."""
 
+    supports_constraints = True
+    """Structured-output masks are applied to the logits of every decode step."""
+
     def __init__(self, loaded: LoadedModel, options: MlxOptions) -> None:
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer

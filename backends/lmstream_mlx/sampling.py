@@ -8,8 +8,10 @@ system seed. mlx's global (per-thread) random state is never touched.
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Callable
+from typing import Any
 
 import mlx.core as mx
 from mlx_lm.sample_utils import (
@@ -76,17 +78,20 @@ def make_processors(parameters: GenerationParameters, vocab_size: int) -> list[L
     return processors
 
 
-def sequence_logprobs(logits: mx.array, processors: list[LogitsProcessor], history: mx.array | None) -> mx.array:
+def sequence_logprobs(logits: mx.array, processors: list[LogitsProcessor], history: mx.array | None,
+                      mask: Any = None) -> mx.array:
     """One sequence's next-token logits (1, vocab) -> the log-probabilities its sampler draws from.
 
     The one place where a sequence's logits are processed (logit bias, penalties over
-    ``history``, then normalization), for single streams and batch rows alike: per-row
-    masks (structured output) belong here too.
+    ``history``, the structured-output ``mask``, then normalization), for single streams and
+    batch rows alike.
     """
     if processors:
         assert history is not None
         for processor in processors:
             logits = processor(history, logits)
+    if mask is not None:
+        logits = apply_token_mask(logits, mask)
     return logits - mx.logsumexp(logits, axis=-1, keepdims=True)
 
 
@@ -97,3 +102,36 @@ def top_logprobs(logprobs: mx.array, count: int) -> tuple[mx.array, mx.array]:
     values = row[ids]
     order = mx.argsort(-values)
     return ids[order], values[order]
+
+
+def apply_token_mask(logits: mx.array, allowed: Any) -> mx.array:
+    """Structured output: forbid every token whose entry in ``allowed`` (a numpy bool row over
+    the vocabulary, from ``Constraint.mask()``) is False; one vectorised ``where``, shared by
+    the token-iterator path and the batched runner (pass one row per sequence, stacked)."""
+    return mx.where(mx.array(allowed), logits, mx.array(-math.inf, dtype=logits.dtype))
+
+
+def constraint_mask(logits: mx.array, fed: mx.array | None, constraint: Any) -> Any:
+    """Advance ``constraint`` by the token just fed (None: the prompt's last token, not a
+    sampled one) and return its mask for the next token (None: anything goes). The forward
+    pass is started first so the mask is computed on the CPU while the model runs."""
+    mx.async_eval(logits)  # type: ignore[no-untyped-call]
+    if fed is not None:
+        constraint.advance(int(fed.item()))  # type: ignore[arg-type]
+    return constraint.mask()
+
+
+def apply_token_masks(logits: mx.array, masks: list[Any]) -> mx.array:
+    """The batched form: ``logits`` is (batch, vocab); ``masks`` holds one row per sequence
+    (a ``Constraint.mask()`` result, or None for an unconstrained sequence). One ``where``
+    for the whole batch; nothing is done when no row is constrained."""
+    if all(mask is None for mask in masks):
+        return logits
+    import numpy as np
+
+    rows = np.ones((len(masks), logits.shape[-1]), dtype=np.bool_)
+    for i, mask in enumerate(masks):
+        if mask is not None:
+            rows[i, : len(mask)] = mask
+            rows[i, len(mask):] = False
+    return apply_token_mask(logits, rows)

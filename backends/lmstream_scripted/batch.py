@@ -56,10 +56,12 @@ class ScriptedBatchRunner(BatchRunner):
             cache.trim_to(cached)
         ids = model.reply_ids(prompt)
         options = model.options
-        if options.repeat:
+        if request.constraint is not None:
+            source: Iterator[int] = model.constrained_source(ids, request.constraint)
+        elif options.repeat:
             if not ids:
                 raise ValueError("repeat=True needs a non-empty reply")
-            source: Iterator[int] = itertools.cycle(ids)
+            source = itertools.cycle(ids)
         else:
             end = [model.tokenizer.special_ids[options.end_token]] if options.eos else []
             source = iter(ids + end)

@@ -20,6 +20,7 @@ from lmstream import (
     common_prefix_length,
 )
 
+from .constrained import constrained_tokens
 from .cutting import Cut, cut_reply
 from .tokenizer import END_OF_TURN, EOS_TOKEN, ScriptedTokenizer
 
@@ -91,6 +92,11 @@ class ScriptedCache(ListPromptCache):
 class ScriptedModel(BackendModel):
     """A BackendModel whose 'forward pass' reads the next token of the script."""
 
+    supports_constraints = True
+    """Under a constraint the reply is cut into bytes and a mask-respecting sampler picks."""
+    vocab_size = 256 + 3
+    """What a constraint sees: the 256 bytes and the special tokens (ids below 259)."""
+
     def __init__(self, options: ScriptedOptions) -> None:
         self.options = options
         self.tokenizer: ScriptedTokenizer = ScriptedTokenizer()
@@ -142,6 +148,12 @@ class ScriptedModel(BackendModel):
         cut: Cut = self.options.cut
         return [self.tokenizer.piece_id(piece) for piece in cut_reply(text, cut)]
 
+    def constrained_source(self, ids: Sequence[int], constraint: Any) -> Iterator[int]:
+        """The reply under a structured-output constraint: cut into bytes, mask-respecting."""
+        end_ids = [self.tokenizer.special_ids[self.options.end_token], *sorted(self.tokenizer.eos_token_ids)]
+        script = list(self.tokenizer.decode(ids).encode("utf-8"))
+        return constrained_tokens(script, constraint, end_ids, repeat=self.options.repeat)
+
     def token_iterator(self, prompt: Sequence[int], parameters: GenerationParameters,
                        cache: PromptCache | None, control: GenerationControl) -> Iterator[int]:
         options = self.options
@@ -165,10 +177,12 @@ class ScriptedModel(BackendModel):
         control.mark_prefill_done(len(todo), cached)
 
         ids = self.reply_ids(prompt)
-        if options.repeat:
+        if control.constraint is not None:
+            source: Iterator[int] = self.constrained_source(ids, control.constraint)
+        elif options.repeat:
             if not ids:
                 raise ValueError("repeat=True needs a non-empty reply")
-            source: Iterator[int] = itertools.cycle(ids)
+            source = itertools.cycle(ids)
         else:
             end = [self.tokenizer.special_ids[options.end_token]] if options.eos else []
             source = iter(ids + end)

@@ -171,6 +171,9 @@ class BackendModel(ABC):
 
     info: ModelInfo
     tokenizer: Tokenizer
+    supports_constraints: bool = False
+    """True when the backend applies ``control.constraint`` / ``SequenceRequest.constraint``
+    masks to its logits (structured output); otherwise asking for one raises at creation."""
 
     @abstractmethod
     def new_cache(self) -> PromptCache:

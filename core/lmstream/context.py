@@ -283,6 +283,11 @@ class ModelContext:
         result = collect(stream)
         if result.info.error is not None:
             raise result.info.error
+        response_format = resolve_parameters(parameters, parameter_overrides).response_format
+        if response_format is not None and result.stop_reason == "stop" and not result.tool_calls:
+            from .structured import parse_response
+
+            result = dataclasses.replace(result, parsed=parse_response(response_format, result.text))
         return result
 
     # -- lifetime -----------------------------------------------------------------------

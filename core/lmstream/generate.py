@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .backend import PromptCache
+from .constraints import build_constraint
 from .errors import ContextLengthError
 from .events import Event, TokenEvent
 from .inputs import LMInput, UserInput
@@ -175,6 +176,7 @@ def _start(context: ModelContext, lm_input: LMInput, params: GenerationParameter
     if cache is not None and not isinstance(cache, PromptCache):
         raise TypeError(f"cache must be a PromptCache from context.new_cache(), not {type(cache).__name__}")
     context.backend_model.validate(prompt, params)
+    constraint = build_constraint(context, params, lm_input)
     record = GenerationRecord(model=context.info, parameters=params, prompt_tokens=len(prompt), kind=kind)
     observer_set = ObserverSet(record, context.plugin_system, observers)
     channel = context.new_channel()
@@ -190,6 +192,7 @@ def _start(context: ModelContext, lm_input: LMInput, params: GenerationParameter
         pipeline=make_pipeline,
         include_stop_token=include_stop_token,
         on_prefill_progress=on_prefill_progress,
+        constraint=constraint,
     )
     context.submit(plan)
     return EventStream(channel), GenerationTask(channel)

@@ -10,6 +10,7 @@ import pluggy
 if TYPE_CHECKING:
     from .backend import BackendFactory, ModelInfo
     from .commands import Command
+    from .constraints import ConstraintEngine
     from .events import Event, Info, Token
     from .observing import GenerationRecord
     from .templating import ChatTemplateRenderer
@@ -68,3 +69,9 @@ def lmstream_generation_end(generation: GenerationRecord, info: Info) -> None:
 @hookspec
 def lmstream_register_commands(register: Callable[[str, Command], None]) -> None:
     """Register subcommands of ``lmstream``: ``register(name, lmstream.commands.Command(...))``."""
+
+
+@hookspec
+def lmstream_register_constraint_engines(register: Callable[[str, ConstraintEngine], None]) -> None:
+    """Register structured-output engines: ``register(name, engine)`` (JSON schema / regex /
+    grammar -> per-generation token masks; see ``lmstream.constraints.ConstraintEngine``)."""

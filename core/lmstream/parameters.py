@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+
+
+def _response_format_json(value: Any) -> Any:
+    """response_format in JSON dumps: a pydantic model / dataclass becomes its json_schema dict."""
+    from .structured import response_format_dict
+
+    return response_format_dict(value)
 
 
 class GenerationParameters(BaseModel):
@@ -39,6 +53,24 @@ class GenerationParameters(BaseModel):
     logprobs: bool = Field(False, description="Carry each chosen token's logprob on Token / Chunk events.")
     top_logprobs: int = Field(0, ge=0, le=20, description="Alternatives per token with logprobs (0-20).")
     stream_tool_calls: bool = Field(False, description="Emit ToolCallDelta events while a call is generated.")
+    response_format: Annotated[Any, PlainSerializer(_response_format_json, when_used="json-unless-none")] = Field(None, description="Structured output: OpenAI shapes (text, json_object, json_schema), regex, grammar (Lark), or a pydantic model / dataclass.")
+    tool_choice: str | dict[str, Any] | None = Field(None, description="'auto', 'none', 'required' or {'type': 'function', 'function': {'name': ...}}.")
+    constrain_reasoning: bool = Field(False, description="Constrain from the first token, reasoning included (default: only after the reasoning closes).")
+    constraint_engine: str | None = Field(None, description="Constraint engine name (default: 'llguidance', or the only one registered).")
+
+    @field_validator("response_format", mode="before")
+    @classmethod
+    def _check_response_format(cls, value: Any) -> Any:
+        from .structured import normalize_response_format
+
+        return normalize_response_format(value)
+
+    @field_validator("tool_choice", mode="before")
+    @classmethod
+    def _check_tool_choice(cls, value: Any) -> Any:
+        from .structured import normalize_tool_choice
+
+        return normalize_tool_choice(value)
 
     @field_validator("stop", mode="before")
     @classmethod

@@ -103,6 +103,7 @@ class PluginSystem:
             "chat template": Registry("chat template"),
             "observer": Registry("observer"),
             "command": Registry("command"),
+            "constraint engine": Registry("constraint engine"),
         }
         hooks = {
             "backend": self.pm.hook.lmstream_register_backends,
@@ -110,6 +111,7 @@ class PluginSystem:
             "chat template": self.pm.hook.lmstream_register_chat_templates,
             "observer": self.pm.hook.lmstream_register_observers,
             "command": self.pm.hook.lmstream_register_commands,
+            "constraint engine": self.pm.hook.lmstream_register_constraint_engines,
         }
         for kind, hook in hooks.items():
             self._call_registration(hook, registries[kind])
@@ -163,6 +165,11 @@ class PluginSystem:
     def observers(self) -> Registry[Callable[..., Any]]:
         """Observer factories by name."""
         return self._registry("observer")
+
+    @property
+    def constraint_engines(self) -> Registry[Any]:
+        """Structured-output constraint engines by name (``lmstream.constraints.ConstraintEngine``)."""
+        return self._registry("constraint engine")
 
     # -- resolution ---------------------------------------------------------------------
     def resolve_tool_parser(self, model: ModelInfo) -> str | None:

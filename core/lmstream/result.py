@@ -26,6 +26,9 @@ class GenerationResult:
     rejected_tool_calls: list[RejectedToolCall] = field(default_factory=list)
     token_ids: tuple[int, ...] = ()
     """The ids of the content and reasoning chunks, in order."""
+    parsed: Any = None
+    """With a JSON ``response_format``: the content parsed (a model / dataclass instance for a
+    class, else the loaded JSON); None otherwise or when the generation did not end with stop."""
 
     @property
     def stop_reason(self) -> StopReason:

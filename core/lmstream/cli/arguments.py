@@ -11,6 +11,7 @@ from ..commands import parse_option
 from ..inputs import ChatMessage, UserInput
 from ..parameters import GenerationParameters
 from .exitcodes import UsageError
+from .structured_args import add_structured_options, structured_values
 
 SAMPLING_OPTIONS: tuple[tuple[str, str], ...] = (
     ("max_tokens", "max_tokens"),
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="print every event as one JSON line instead of text")
     generate.add_argument("--raw", action="store_true",
                           help="send PROMPT as is, without the chat template")
+    add_structured_options(generate)
 
     chat = commands.add_parser("chat", help="interactive chat (/clear, /stats, /exit)",
                                description="An interactive chat. Commands: /clear, /stats, /exit. "
@@ -120,6 +122,7 @@ def generation_parameters(args: argparse.Namespace) -> GenerationParameters:
             values[name] = value
     if getattr(args, "stop", None):
         values["stop"] = tuple(args.stop)
+    values.update(structured_values(args))
     return GenerationParameters(**values)
 
 

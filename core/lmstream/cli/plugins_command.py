@@ -10,7 +10,7 @@ from .exitcodes import OK
 
 REGISTRIES = (("backends", "backends"), ("tool parsers", "tool_parsers"),
               ("chat templates", "chat_templates"), ("observers", "observers"),
-              ("commands", "commands"))
+              ("commands", "commands"), ("engines", "constraint_engines"))
 HOOK_PREFIX = "lmstream_"
 
 

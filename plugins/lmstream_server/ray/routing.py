@@ -35,7 +35,7 @@ def _routed(pending: PendingRequest | None) -> RoutedRequest | None:
     return None
 
 
-class PrefixRouter(FIFOMixin, RequestRouter):
+class PrefixRouter(FIFOMixin, RequestRouter):  # type: ignore[misc]  # ray is untyped where lint runs
     """Prefix-affinity routing with a least-loaded fallback (see the module docstring)."""
 
     def initialize_state(self, max_keys: int = 200_000, imbalance: int = 4, min_match: float = 0.5,

@@ -1,0 +1,150 @@
+"""Lark grammars (llguidance dialect, ``%json{schema}`` for JSON values) that force one tool
+call in a model's own tool-call format, so the format's parser reads it back.
+
+Families: ``json`` (Hermes ``<tool_call>{...}</tool_call>``), ``llama3_json``
+(``{"name": ..., "parameters": ...}``), ``mistral`` (``[TOOL_CALLS][{...}]``),
+``qwen3_coder`` (``<function=f><parameter=k>v</parameter></function>``; string values are
+one line without ``<``, other values JSON) and ``pythonic``
+(``[f(k=v)]``, values as JSON literals, which the pythonic parser accepts).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from lmstream.inputs import ToolSpec
+
+JSON_VALUE_OPTIONS = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
+
+
+def _schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A tool's parameter schema with the engine's JSON layout options."""
+    return {**schema, "x-guidance": JSON_VALUE_OPTIONS}
+
+
+def _json(schema: dict[str, Any]) -> str:
+    """A Lark ``%json`` value for a schema."""
+    return "%json " + json.dumps(_schema(schema))
+
+
+class _Literals:
+    """Writes marker text as a Lark string, or as ``<[id]>`` when it is one special token."""
+
+    def __init__(self, encode: Callable[..., list[int]], is_special: Callable[[int], bool]) -> None:
+        self.encode, self.is_special = encode, is_special
+
+    def __call__(self, text: str) -> str:
+        ids = self.encode(text, add_special_tokens=False)
+        if len(ids) == 1 and self.is_special(ids[0]):
+            return f"<[{ids[0]}]>"
+        return json.dumps(text)
+
+
+def closed(schema: dict[str, Any]) -> dict[str, Any]:
+    """A tool's parameter schema without undeclared arguments unless it allows them itself
+    (as OpenAI's strict mode): a model must not invent argument names."""
+    if schema.get("type", "object") == "object" and "additionalProperties" not in schema:
+        return {**schema, "additionalProperties": False}
+    return schema
+
+
+def _call_object(tools: Sequence[ToolSpec], arguments_key: str) -> dict[str, Any]:
+    """A schema accepting ``{"name": <one tool>, <arguments_key>: <its parameters>}``."""
+    options = [{
+        "type": "object",
+        "properties": {"name": {"const": tool.name}, arguments_key: closed(tool.parameters)},
+        "required": ["name", arguments_key],
+        "additionalProperties": False,
+    } for tool in tools]
+    return options[0] if len(options) == 1 else {"anyOf": options}
+
+
+def _hermes(tools: Sequence[ToolSpec], lit: _Literals) -> str:
+    """``json`` (Hermes): one JSON call object between the tool-call tags."""
+    return (f'start: {lit("<tool_call>")} "\\n" {_json(_call_object(tools, "arguments"))} '
+            f'"\\n" {lit("</tool_call>")}\n')
+
+
+def _llama3(tools: Sequence[ToolSpec], lit: _Literals) -> str:
+    """``llama3_json``: one bare JSON object with ``parameters``."""
+    return f"start: {_json(_call_object(tools, 'parameters'))}\n"
+
+
+def _mistral(tools: Sequence[ToolSpec], lit: _Literals) -> str:
+    """``mistral``: the marker, then a JSON list of one call."""
+    schema = {"type": "array", "items": _call_object(tools, "arguments"), "minItems": 1, "maxItems": 1}
+    return f'start: {lit("[TOOL_CALLS]")} {_json(schema)}\n'
+
+
+def _ordered_parameters(tool: ToolSpec) -> list[tuple[str, dict[str, Any], bool]]:
+    """(name, schema, required) of each declared parameter, in declaration order."""
+    props: dict[str, Any] = tool.parameters.get("properties") or {}
+    required = set(tool.parameters.get("required") or ())
+    return [(key, schema if isinstance(schema, dict) else {}, key in required)
+            for key, schema in props.items()]
+
+
+def _alternatives(rules: list[str]) -> str:
+    """Lark alternatives."""
+    return " | ".join(rules)
+
+
+def _pythonic(tools: Sequence[ToolSpec], lit: _Literals) -> str:
+    """``pythonic``: ``[name(k=v, ...)]``, required parameters first, then optional ones."""
+    lines = [f"start: \"[\" ({_alternatives([f'call_{i}' for i in range(len(tools))])}) \"]\""]
+    for i, tool in enumerate(tools):
+        params = _ordered_parameters(tool)
+        required = [(k, s) for k, s, req in params if req]
+        optional = [(k, s) for k, s, req in params if not req]
+        items = [f'"{key}=" {_json(schema)}' for key, schema in required]
+        body = ' ", " '.join(items)
+        if required:  # each optional parameter may follow, in order
+            body += "".join(f' (", " "{key}=" {_json(schema)})?' for key, schema in optional)
+        elif optional:  # no required one: a prefix of the optional ones, in order
+            chain = ""
+            for key, schema in reversed(optional):
+                chain = f'"{key}=" {_json(schema)}' + (f' (", " {chain})?' if chain else "")
+            body = f"({chain})?"
+        lines.append(f'call_{i}: {json.dumps(tool.name + "(")} {body} ")"')
+    return "\n".join(lines) + "\n"
+
+
+def _qwen3_coder(tools: Sequence[ToolSpec], lit: _Literals) -> str:
+    """``qwen3_coder``: XML-style function and parameter tags."""
+    alts = _alternatives([f"call_{i}" for i in range(len(tools))])
+    lines = [f'start: {lit("<tool_call>")} "\\n" ({alts}) "\\n" {lit("</tool_call>")}']
+    for i, tool in enumerate(tools):
+        items = []
+        for key, schema, required in _ordered_parameters(tool):
+            if schema.get("type") == "string" and "enum" not in schema:
+                value = "TEXT"
+            else:
+                value = _json(schema)
+            item = f'"<parameter={key}>\\n" {value} "\\n</parameter>\\n"'
+            items.append(f"({item})" if required else f"({item})?")
+        lines.append(f'call_{i}: "<function={tool.name}>\\n" {" ".join(items)} "</function>"')
+    lines.append("TEXT: /[^<\\n]+/")  # one line: a newline ends the value (no backtracking)
+    return "\n".join(lines) + "\n"
+
+
+BUILDERS: dict[str, Callable[[Sequence[ToolSpec], _Literals], str]] = {
+    "json": _hermes,
+    "llama3_json": _llama3,
+    "mistral": _mistral,
+    "pythonic": _pythonic,
+    "qwen3_coder": _qwen3_coder,
+}
+
+
+def tool_call_grammar(tool_format: str, tools: Sequence[ToolSpec], encode: Callable[..., list[int]],
+                      is_special: Callable[[int], bool]) -> str:
+    """The Lark grammar of exactly one call to one of ``tools`` in ``tool_format``."""
+    builder = BUILDERS.get(tool_format)
+    if builder is None:
+        raise ValueError(f"tool_choice cannot be enforced for tool-call format {tool_format!r}: "
+                         f"no grammar for it (grammars exist for {', '.join(sorted(BUILDERS))})")
+    if not tools:
+        raise ValueError("a required tool call needs at least one tool")
+    return builder(tools, _Literals(encode, is_special))
