@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lmstream.backend import PromptCache
+from lmstream import PromptCache
 
 
 class LlamaCppPromptCache(PromptCache):

@@ -12,10 +12,17 @@ from typing import Any
 
 import llama_cpp
 
-from lmstream.backend import BackendModel, GenerationControl, ModelInfo, PromptCache
-from lmstream.batching import SequenceRequest
-from lmstream.default_model import DEFAULT_NAME, default_model_path, gguf_tokenizer_config
-from lmstream.parameters import GenerationParameters
+from lmstream import (
+    DEFAULT_NAME,
+    BackendModel,
+    GenerationControl,
+    GenerationParameters,
+    ModelInfo,
+    PromptCache,
+    SequenceRequest,
+    default_model_path,
+    gguf_tokenizer_config,
+)
 
 from . import native
 from .cache import LlamaCppPromptCache

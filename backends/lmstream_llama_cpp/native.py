@@ -18,7 +18,7 @@ from typing import Any
 
 import llama_cpp
 
-from lmstream.errors import ModelLoadError
+from lmstream import ModelLoadError
 
 from .options import LlamaCppOptions
 

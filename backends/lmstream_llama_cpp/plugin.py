@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import lmstream
 
 if TYPE_CHECKING:
-    from lmstream.backend import BackendModel
+    from lmstream import BackendModel
 
 
 def create_llama_cpp_backend(model: str | None = None, **options: Any) -> BackendModel:

@@ -14,9 +14,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from lmstream.backend import common_prefix_length
-from lmstream.batching import BatchRunner, SequenceRequest, StepResult
-from lmstream.parameters import GenerationParameters
+from lmstream import (
+    BatchRunner,
+    GenerationParameters,
+    SequenceRequest,
+    StepResult,
+    common_prefix_length,
+)
 
 from . import memory
 from .cache import LlamaCppPromptCache

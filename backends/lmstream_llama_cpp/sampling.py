@@ -17,7 +17,7 @@ from typing import Any
 import llama_cpp
 import numpy as np
 
-from lmstream.parameters import GenerationParameters
+from lmstream import GenerationParameters
 
 _PENALTIES_TAKE_VOCAB = len(inspect.signature(llama_cpp.llama_sampler_init_penalties).parameters) == 5
 

@@ -15,7 +15,16 @@ from .batching import BatchRunner, SequenceEnded, SequenceRequest, StepResult
 from .chat_session import ChatSession
 from .chat_stream import ChatStream, SessionEvent
 from .commands import Command, parse_option
+from .constraints import Vocabulary
 from .context import ModelContext, load
+from .default_model import (
+    DEFAULT_FILE,
+    DEFAULT_NAME,
+    DEFAULT_PACKAGE,
+    INSTALL_DEFAULT,
+    default_model_path,
+    gguf_tokenizer_config,
+)
 from .errors import (
     ContextLengthError,
     DuplicateNameError,
@@ -66,6 +75,7 @@ from .rendering import render_chat_template, render_messages
 from .result import GenerationResult
 from .stats import GenerationStats
 from .streams import EventStream, GenerationTask
+from .structured import ConstraintSpec
 from .templating import ChatTemplateRenderer, TemplateRequest
 from .tool_dispatch import ToolResult
 from .toolparsing import ToolParser, ToolParserFactory, get_tool_parser
@@ -73,9 +83,12 @@ from .toolparsing import ToolParser, ToolParserFactory, get_tool_parser
 __version__ = "0.1.0"
 
 __all__ = [
-    # the one hardened GGUF header reader (lmstream.gguf_reader)
+    "DEFAULT_FILE",
+    "DEFAULT_NAME",
+    "DEFAULT_PACKAGE",
     "GGML_TYPE_NAMES",
     "GGUF_MAGIC",
+    "INSTALL_DEFAULT",
     "BackendModel",
     "BatchRunner",
     "Channel",
@@ -86,6 +99,7 @@ __all__ = [
     "ChatTemplateRenderer",
     "Chunk",
     "Command",
+    "ConstraintSpec",
     "ContextLengthError",
     "DuplicateNameError",
     "Event",
@@ -135,8 +149,10 @@ __all__ = [
     "ToolSpec",
     "UnknownNameError",
     "UserInput",
+    "Vocabulary",
     "coerce_tools",
     "common_prefix_length",
+    "default_model_path",
     "generate",
     "generate_task",
     "generate_token_task",
@@ -145,6 +161,7 @@ __all__ = [
     "get_plugin_manager",
     "get_plugin_system",
     "get_tool_parser",
+    "gguf_tokenizer_config",
     "hookimpl",
     "load",
     "parse_option",

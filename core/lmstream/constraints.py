@@ -27,13 +27,22 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from .backend import BackendModel
-    from .context import ModelContext
+    from .backend import BackendModel, ModelInfo
     from .inputs import LMInput
     from .parameters import GenerationParameters
 
 DEFAULT_ENGINE = "llguidance"
 
+
+
+class GenerationContext(Protocol):
+    """What building a constraint needs of a ``ModelContext`` (a protocol, so this module
+    does not import the context and its dependencies)."""
+
+    info: ModelInfo
+    backend_model: BackendModel
+    plugin_system: Any
+    """The context's ``PluginSystem`` (its ``constraint_engines`` registry and resolvers)."""
 
 class ConstraintError(GenerationError):
     """The constraint cannot go on: no token is allowed (unsatisfiable), or a token it forbids
@@ -241,7 +250,7 @@ def vocabulary_for(backend_model: BackendModel) -> Vocabulary:
         return found
 
 
-def _tool_format(context: ModelContext, params: GenerationParameters, lm_input: LMInput) -> str | None:
+def _tool_format(context: GenerationContext, params: GenerationParameters, lm_input: LMInput) -> str | None:
     """The tool-call format a required tool_choice must follow (as the parser is chosen)."""
     name = params.tool_parser or context.info.options.get("tool_parser")
     if name is None and lm_input.tools:
@@ -249,7 +258,7 @@ def _tool_format(context: ModelContext, params: GenerationParameters, lm_input: 
     return None if name == "none" else name
 
 
-def pick_engine(context: ModelContext, params: GenerationParameters) -> ConstraintEngine:
+def pick_engine(context: GenerationContext, params: GenerationParameters) -> ConstraintEngine:
     """The engine named in the parameters, else ``llguidance``, else the only one registered."""
     registry = context.plugin_system.constraint_engines
     name = params.constraint_engine
@@ -266,7 +275,7 @@ def pick_engine(context: ModelContext, params: GenerationParameters) -> Constrai
     return engine
 
 
-def build_constraint(context: ModelContext, params: GenerationParameters,
+def build_constraint(context: GenerationContext, params: GenerationParameters,
                      lm_input: LMInput) -> Constraint | None:
     """The constraint for one generation, or None; raises on an invalid spec or a backend
     that cannot mask logits (never a silent fallback to unconstrained output)."""

@@ -10,7 +10,6 @@ import pluggy
 if TYPE_CHECKING:
     from .backend import BackendFactory, ModelInfo
     from .commands import Command
-    from .constraints import ConstraintEngine
     from .events import Event, Info, Token
     from .observing import GenerationRecord
     from .templating import ChatTemplateRenderer
@@ -72,6 +71,7 @@ def lmstream_register_commands(register: Callable[[str, Command], None]) -> None
 
 
 @hookspec
-def lmstream_register_constraint_engines(register: Callable[[str, ConstraintEngine], None]) -> None:
+def lmstream_register_constraint_engines(register: Callable[[str, Any], None]) -> None:
     """Register structured-output engines: ``register(name, engine)`` (JSON schema / regex /
-    grammar -> per-generation token masks; see ``lmstream.constraints.ConstraintEngine``)."""
+    grammar -> per-generation token masks); ``engine`` is a ``lmstream.ConstraintEngine``
+    (typed loosely here so the hook specs import nothing from the constraint machinery)."""

@@ -14,8 +14,7 @@ import threading
 import weakref
 from typing import Any
 
-from lmstream.constraints import Vocabulary
-from lmstream.structured import ConstraintSpec
+from lmstream import ConstraintSpec, Vocabulary
 
 from .toolgrammars import tool_call_grammar
 

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from lmstream.inputs import ToolSpec
+from lmstream import ToolSpec
 
 JSON_VALUE_OPTIONS = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
 
