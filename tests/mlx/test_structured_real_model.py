@@ -63,3 +63,18 @@ def test_required_tool_call_validates(default_context: Any, fmt: str) -> None:
     assert result.stop_reason == "stop"
     assert [call.name for call in result.tool_calls] == ["get_weather"], (result.text, result.rejected_tool_calls)
     jsonschema.validate(result.tool_calls[0].arguments, WEATHER)
+
+
+def test_concurrent_streams_with_different_schemas_share_batched_steps(default_context: Any) -> None:
+    """Three schemas at once: the MLX batch runner masks each row with its own constraint."""
+    names = ["color", "yesno", "planet"]
+    streams = [default_context.generate_stream(
+        messages=ask(SCHEMAS[name]), max_tokens=48,
+        response_format={"type": "json_schema", "json_schema": {"name": name, "schema": SCHEMAS[name]["schema"]}})
+        for name in names]
+    for name, stream in zip(names, streams, strict=True):
+        events = list(stream)
+        info = events[-1]
+        text = "".join(e.text for e in events if type(e).__name__ == "Chunk" and e.channel == "content")
+        assert info.stop_reason == "stop", (name, text, info.error)
+        jsonschema.validate(json.loads(text), SCHEMAS[name]["schema"])
