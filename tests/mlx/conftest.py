@@ -53,6 +53,20 @@ def tiny_context(tiny_gguf: Path) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
+def tiny_exact_context(tiny_gguf: Path) -> Iterator[Any]:
+    """The tiny model with every product on mlx's own kernels (``blas=False``): its arithmetic
+    does not depend on how many rows a product has, so chunking changes no bit of the output.
+    (The BLAS path for multi-row products rounds differently from the one-row kernel.)"""
+    if not HAS_MLX:
+        pytest.skip(NO_MLX_REASON)
+    import lmstream
+
+    context = lmstream.load(str(tiny_gguf), blas=False)
+    yield context
+    context.close()
+
+
+@pytest.fixture(scope="session")
 def default_context(default_contexts: Any) -> Any:
     """A ModelContext on the default model (SmolLM2-135M-Instruct), loaded once per session
     (the same context tests/backends uses for mlx)."""

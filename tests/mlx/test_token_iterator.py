@@ -38,14 +38,15 @@ def test_cache_tokens_match_the_kv_after_close(tiny_context: Any, prompt: list[i
 @settings(max_examples=15, deadline=None)
 @given(prompt=st.lists(st.integers(3, VOCAB - 1), min_size=2, max_size=24), split=st.integers(1, 23),
        step=st.integers(1, 8))
-def test_output_is_the_same_however_the_prompt_is_prefilled(tiny_context: Any, prompt: list[int],
+def test_output_is_the_same_however_the_prompt_is_prefilled(tiny_exact_context: Any, prompt: list[int],
                                                             split: int, step: int) -> None:
-    fresh, _ = run_iterator(tiny_context, prompt, take=6)
-    chunked, _ = run_iterator(tiny_context, prompt, take=6, prefill_step_size=step)
-    cache = new_cache(tiny_context)
-    run_iterator(tiny_context, prompt[:min(split, len(prompt) - 1)], take=1, cache=cache)
+    context = tiny_exact_context
+    fresh, _ = run_iterator(context, prompt, take=6)
+    chunked, _ = run_iterator(context, prompt, take=6, prefill_step_size=step)
+    cache = new_cache(context)
+    run_iterator(context, prompt[:min(split, len(prompt) - 1)], take=1, cache=cache)
     expected_reuse = min(common_prefix_length(cache.tokens, prompt), len(prompt) - 1)
-    reused, control = run_iterator(tiny_context, prompt, take=6, cache=cache)
+    reused, control = run_iterator(context, prompt, take=6, cache=cache)
     assert fresh == chunked == reused
     assert control.cached_prompt_tokens == expected_reuse >= min(split, len(prompt) - 1)
 
