@@ -44,7 +44,11 @@ class SectionParser:
     def finish(self) -> list[Any]:
         if not self.in_call:
             return []
-        return [lmstream.ToolCall("call_s1", "get_weather", json.loads("".join(self.arguments)))]
+        text = "".join(self.arguments)
+        try:
+            return [lmstream.ToolCall("call_s1", "get_weather", json.loads(text))]
+        except ValueError:
+            return [lmstream.RejectedToolCall("§" + text, "incomplete", "the arguments never closed")]
 
 
 class TestPlugin:

@@ -1,8 +1,8 @@
 """Tool calls streamed as the parser emits ToolCallDelta events, mapped onto every API's deltas.
 
-A small parser plugin streams argument fragments as they are fed (``§`` starts a call of
-get_weather whose arguments are the rest of the reply), the way parsers do with
-``stream_tool_calls=True``.
+A small parser plugin (tests/server/ray_plugin.py's SectionParser, shared with the Ray tests)
+streams argument fragments as they are fed (``§`` starts a call of get_weather whose arguments
+are the rest of the reply), the way parsers do with ``stream_tool_calls=True``.
 """
 
 from __future__ import annotations
@@ -17,40 +17,9 @@ import lmstream
 
 from .asgi_driver import call
 from .conftest import WEATHER_TOOL, anthropic_client, openai_client, sse_events
+from .ray_plugin import SectionParser
 
 REPLY = 'Sure.§{"city": "Paris", "days": 3}'
-
-
-class SectionParser:
-    """Text before ``§`` is content; after it, argument JSON streamed as deltas."""
-
-    def __init__(self, tools: Any) -> None:
-        self.in_call = False
-        self.arguments: list[str] = []
-
-    def feed(self, text: str) -> list[Any]:
-        events: list[Any] = []
-        if not self.in_call:
-            head, mark, text = text.partition("§")
-            if head:
-                events.append(lmstream.Chunk(head))
-            if not mark:
-                return events
-            self.in_call = True
-            events.append(lmstream.ToolCallDelta(0, "call_s1", "get_weather", ""))
-        if text:
-            self.arguments.append(text)
-            events.append(lmstream.ToolCallDelta(0, "call_s1", "get_weather", text))
-        return events
-
-    def finish(self) -> list[Any]:
-        if not self.in_call:
-            return []
-        text = "".join(self.arguments)
-        try:
-            return [lmstream.ToolCall("call_s1", "get_weather", json.loads(text))]
-        except ValueError:
-            return [lmstream.RejectedToolCall("§" + text, "incomplete", "the arguments never closed")]
 
 
 class SectionPlugin:
