@@ -10,6 +10,7 @@ leaves at once; a stream whose consumer stopped reading (buffer full) is skipped
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -168,15 +169,22 @@ class Scheduler:
 
     def _prefill(self, lane: _Lane) -> None:
         """Prefill chunks, of one prompt or several in arrival order, for about
-        ``prefill_chunk_s``; then the running streams get their step. Short prompts arriving
-        together are all prefilled before the next step instead of one per step."""
+        ``prefill_chunk_s`` while other streams decode (then they get their step); with none
+        decoding, until every admitted prompt is prefilled, so a burst of requests starts
+        decoding in one full batch. Chunks stay sized to ``prefill_chunk_s`` either way, so
+        cancels are noticed between them."""
         started = time.perf_counter()
+        budget = self._prefill_chunk_s if lane.decoding else math.inf
         while lane.prefilling:
             sequence = lane.prefilling[0]
-            left = self._prefill_chunk_s - (time.perf_counter() - started)
-            if sequence.cancelled or left <= 0:
+            if sequence.cancelled or time.perf_counter() - started >= budget:
                 return
+            left = min(self._prefill_chunk_s, budget - (time.perf_counter() - started))
+            before = sequence.control.progress_tokens
             self._prefill_chunk(lane, sequence, left)
+            if lane.prefilling and lane.prefilling[0] is sequence and (
+                    sequence.control.progress_tokens == before):
+                return  # no progress (a runner waiting on something): let the loop go round
 
     def _chunk_size(self, sequence: ActiveSequence, seconds: float) -> int:
         step = sequence.plan.parameters.prefill_step_size
