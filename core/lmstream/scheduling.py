@@ -14,7 +14,6 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
 from .backend import BackendModel, PromptCache
 from .batching import BatchRunner, SequenceEnded
@@ -310,11 +309,3 @@ def _run_job(job: Callable[[], None]) -> None:
         job()
     except BaseException:
         logger.exception("a deferred cache job failed")
-
-
-def describe(scheduler: Scheduler) -> dict[str, Any]:
-    """Queue and batch figures (for metrics and diagnostics)."""
-    lane = scheduler._backend_lane
-    return {"waiting": len(lane.waiting), "prefilling": len(lane.prefilling),
-            "decoding": len(lane.decoding), "max_batch_size": lane.capacity,
-            "batching": scheduler.batching}

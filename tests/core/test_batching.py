@@ -98,9 +98,9 @@ def test_a_batch_really_steps_sequences_together(scripted):
     assert elapsed < 8 * 20 * delay / 2, elapsed
 
 
-def test_max_batch_size_bounds_the_batch(scripted):
-    context = scripted("abcdef", token_delay=0.005, max_batch_size=3)
-    seen = []
+def _record_step_sizes(context) -> list[int]:
+    """Wrap the context's runner so each step's number of sequences is appended to a list."""
+    seen: list[int] = []
     original = context.scheduler._backend_lane.runner.step
 
     def spy(ids):
@@ -108,6 +108,12 @@ def test_max_batch_size_bounds_the_batch(scripted):
         return original(ids)
 
     context.scheduler._backend_lane.runner.step = spy
+    return seen
+
+
+def test_max_batch_size_bounds_the_batch(scripted):
+    context = scripted("abcdef", token_delay=0.005, max_batch_size=3)
+    seen = _record_step_sizes(context)
     streams = [lmstream.generate(f"p{i}", context=context) for i in range(7)]
     for s in streams:
         _collect(s)
@@ -242,14 +248,7 @@ def test_a_third_party_runner_is_driven_through_the_contract(scripted):
 
 def test_prompts_arriving_together_are_prefilled_before_the_next_step(scripted):
     context = scripted("abcdefgh", prefill_delay=0.001, token_delay=0.01, max_batch_size=8)
-    seen = []
-    original = context.scheduler._backend_lane.runner.step
-
-    def spy(ids):
-        seen.append(len(ids))
-        return original(ids)
-
-    context.scheduler._backend_lane.runner.step = spy
+    seen = _record_step_sizes(context)
     streams = [lmstream.generate(f"prompt {i}", context=context) for i in range(8)]
     for s in streams:
         _collect(s)
