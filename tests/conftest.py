@@ -5,10 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import os
+
 import pytest
+from hypothesis import settings
 
 import lmstream
 from lmstream.plugins import PluginSystem, set_plugin_system
+
+# `tox` (and so CI) runs the property tests with a fixed sequence of examples: a landing run
+# must not depend on the luck of the draw. Plain `pytest` keeps drawing fresh examples, which
+# is how they find new bugs; a failure prints the blob that reproduces it.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile(os.environ.get("LMSTREAM_HYPOTHESIS_PROFILE", "dev"))
 
 
 @pytest.fixture
