@@ -72,9 +72,8 @@ def lmstream_streams(context: Any, batch: list[list[int]], max_tokens: int, bias
 
 def runner_streams(context: Any, batch: list[list[int]], max_tokens: int, bias: dict[int, float]) -> float:
     """The mlx backend's batch runner driven directly on the worker; returns aggregate tok/s."""
-    from lmstream.backend import GenerationControl
-    from lmstream.batching import SequenceRequest
-    from lmstream.parameters import GenerationParameters
+    from lmstream.model import GenerationControl, SequenceRequest
+    from lmstream.protocol import GenerationParameters
 
     parameters = GenerationParameters(max_tokens=max_tokens, logit_bias=bias)
 

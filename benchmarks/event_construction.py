@@ -1,6 +1,6 @@
 """What an event costs to build: lmstream's slotted frozen dataclass against pydantic models.
 
-events.py chose slotted frozen dataclasses because one event is built per token. This measures
+protocol/_events.py chose slotted frozen dataclasses because one event is built per token. This measures
 the claim: ``Chunk(text, tokens, position, channel)`` against the same fields as a frozen
 pydantic model (validated) and through ``model_construct`` (unvalidated), best of several
 repeats, interleaved, and prints the ratios against the dataclass.

@@ -23,8 +23,8 @@ import time
 from collections.abc import Callable
 
 import lmstream
-from lmstream.detokenize import make_detokenizer
-from lmstream.result import collect
+from lmstream.pipeline._detokenize import make_detokenizer
+from lmstream.protocol import collect
 
 REPLY = "The quick brown fox jumps over the lazy dog. " * 4
 BUDGET_US = {"sync": 10.0, "async": 30.0}

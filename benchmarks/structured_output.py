@@ -26,7 +26,7 @@ from typing import Any
 import jsonschema
 
 import lmstream
-from lmstream.constraints import build_constraint
+from lmstream.pipeline import build_constraint
 
 SCHEMAS = json.loads((Path(__file__).resolve().parent.parent / "tests" / "data" /
                       "structured_schemas.json").read_text(encoding="utf-8"))

@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-from .backend import (
-    BackendModel,
-    GenerationControl,
-    ListPromptCache,
-    ModelInfo,
-    PromptCache,
-    Tokenizer,
-    common_prefix_length,
+from .api import (
+    ModelContext,
+    generate,
+    generate_task,
+    generate_token_task,
+    generate_tokens,
+    generate_tokens_task,
+    load,
 )
-from .batching import BatchRunner, SequenceEnded, SequenceRequest, StepResult
-from .chat_session import ChatSession
-from .chat_stream import ChatStream, SessionEvent
-from .commands import Command, parse_option
-from .constraints import Vocabulary
-from .context import ModelContext, load
-from .default_model import (
-    DEFAULT_FILE,
-    DEFAULT_NAME,
-    DEFAULT_PACKAGE,
-    INSTALL_DEFAULT,
-    default_model_path,
-    gguf_tokenizer_config,
-)
+from .chat import ChatSession, ChatStream, SessionEvent, ToolResult
 from .errors import (
     ContextLengthError,
     DuplicateNameError,
     GenerationError,
+    GGUFFormatError,
     LmstreamError,
     ModelLoadError,
     TemplateError,
@@ -36,11 +24,63 @@ from .errors import (
     ToolCallRejected,
     UnknownNameError,
 )
-from .events import (
+from .model import (
+    DEFAULT_FILE,
+    DEFAULT_NAME,
+    DEFAULT_PACKAGE,
+    GGML_TYPE_NAMES,
+    GGUF_MAGIC,
+    INSTALL_DEFAULT,
+    BackendModel,
+    BatchRunner,
+    GenerationControl,
+    GGUFHeader,
+    ListPromptCache,
+    ModelInfo,
+    PromptCache,
+    SequenceEnded,
+    SequenceRequest,
+    StepResult,
+    TensorInfo,
+    Tokenizer,
+    common_prefix_length,
+    default_model_path,
+    gguf_tokenizer_config,
+    read_gguf_header,
+)
+from .pipeline import Vocabulary, render_chat_template, render_messages
+from .plugins import (
+    ChatTemplateRenderer,
+    Command,
+    EventObserverPlugin,
+    GenerationRecord,
+    Observer,
+    ObserverPlugin,
+    PluginSystem,
+    TemplateRequest,
+    ToolParser,
+    ToolParserFactory,
+    get_plugin_manager,
+    get_plugin_system,
+    get_tool_parser,
+    hookimpl,
+    parse_option,
+    register_plugin,
+)
+from .protocol import (
     Channel,
+    ChatMessage,
+    ChatTemplateOptions,
     Chunk,
+    ConstraintSpec,
     Event,
+    EventStream,
+    GenerationParameters,
+    GenerationResult,
+    GenerationStats,
+    GenerationTask,
     Info,
+    LMInput,
     RejectedToolCall,
     StopReason,
     TextEvent,
@@ -49,36 +89,10 @@ from .events import (
     TokenLogprob,
     ToolCall,
     ToolCallDelta,
+    ToolSpec,
+    UserInput,
+    coerce_tools,
 )
-from .generate import (
-    generate,
-    generate_task,
-    generate_token_task,
-    generate_tokens,
-    generate_tokens_task,
-)
-from .gguf_reader import (
-    GGML_TYPE_NAMES,
-    GGUF_MAGIC,
-    GGUFFormatError,
-    GGUFHeader,
-    TensorInfo,
-    read_gguf_header,
-)
-from .hookspecs import hookimpl
-from .inputs import ChatMessage, ChatTemplateOptions, LMInput, ToolSpec, UserInput, coerce_tools
-from .observer_plugin import EventObserverPlugin, ObserverPlugin
-from .observing import GenerationRecord, Observer
-from .parameters import GenerationParameters
-from .plugins import PluginSystem, get_plugin_manager, get_plugin_system, register_plugin
-from .rendering import render_chat_template, render_messages
-from .result import GenerationResult
-from .stats import GenerationStats
-from .streams import EventStream, GenerationTask
-from .structured import ConstraintSpec
-from .templating import ChatTemplateRenderer, TemplateRequest
-from .tool_dispatch import ToolResult
-from .toolparsing import ToolParser, ToolParserFactory, get_tool_parser
 
 __version__ = "0.1.0"
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from lmstream import Info, StopReason
-from lmstream.chat_session import ChatSession
+from lmstream.chat import ChatSession
 
 
 def numbered(prompt: str) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 import lmstream
-from lmstream.chat_session import ChatSession
+from lmstream.chat import ChatSession
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import pytest
 
 import lmstream
 from lmstream import GenerationError
-from lmstream.chat_session import ChatSession
+from lmstream.chat import ChatSession
 
 
 def echo_turn(prompt: str) -> str:

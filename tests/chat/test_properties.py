@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 import lmstream
 from lmstream import Info, StopReason
-from lmstream.backend import common_prefix_length
-from lmstream.chat_session import ChatSession
+from lmstream.chat import ChatSession
+from lmstream.model import common_prefix_length
 
 WORDS = st.text(alphabet="abcdefgh é€", min_size=1, max_size=12).filter(lambda s: s.strip())
 TURNS = st.lists(st.tuples(WORDS, st.sampled_from(["ok", "cancel", "fail"]), st.integers(0, 6)),

@@ -11,8 +11,7 @@ import pytest
 
 import lmstream
 from lmstream import GenerationError, Info, RejectedToolCall, ToolCallRejected
-from lmstream.chat_session import ChatSession
-from lmstream.tool_dispatch import ToolResult
+from lmstream.chat import ChatSession, ToolResult
 
 
 def call(name: str, **arguments: Any) -> str:

@@ -10,7 +10,7 @@ import pytest
 
 import lmstream
 from lmstream import Info, StopReason
-from lmstream.chat_session import ChatSession
+from lmstream.chat import ChatSession
 from lmstream_scripted.model import ScriptedFailure
 
 DELAY = 0.003

@@ -13,8 +13,7 @@ from pydantic import AfterValidator
 
 import lmstream
 from lmstream import GenerationError, Info, StopReason, ToolCall, ToolCallRejected
-from lmstream.chat_session import ChatSession
-from lmstream.tool_dispatch import ToolResult
+from lmstream.chat import ChatSession, ToolResult
 
 QWEN = (Path(__file__).parents[1] / "data" / "templates" / "qwen2.5-instruct.jinja").read_text()
 

@@ -10,7 +10,7 @@ import pytest
 
 import lmstream
 from lmstream import Info, StopReason, ToolCall, ToolSpec
-from lmstream.chat_session import ChatSession
+from lmstream.chat import ChatSession
 
 QWEN = (Path(__file__).parents[1] / "data" / "templates" / "qwen2.5-instruct.jinja").read_text()
 WEATHER = ToolSpec(name="get_weather", description="Current weather",

@@ -13,7 +13,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from lmstream import ToolCall
-from lmstream.tool_dispatch import (
+from lmstream.chat._tool_dispatch import (
     acall_tool,
     call_tool,
     encode_result,

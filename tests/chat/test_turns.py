@@ -8,7 +8,7 @@ import pytest
 
 import lmstream
 from lmstream import ChatMessage, Chunk, Info, StopReason
-from lmstream.chat_session import ChatSession
+from lmstream.chat import ChatSession
 
 
 def prompt_ids(context: lmstream.ModelContext, messages: list[Any]) -> list[int]:

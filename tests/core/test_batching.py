@@ -10,7 +10,7 @@ import pytest
 
 import lmstream
 from lmstream import Chunk, Info, RejectedToolCall, StopReason, ToolCall
-from lmstream.batching import BatchRunner, SequenceRequest, StepResult
+from lmstream.model import BatchRunner, SequenceRequest, StepResult
 
 
 def _collect(stream):

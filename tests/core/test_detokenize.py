@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from lmstream.detokenize import (
+from lmstream.pipeline._detokenize import (
     ByteDetokenizer,
     DecodeStreamDetokenizer,
     WindowDetokenizer,

@@ -20,8 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lmstream
-from lmstream.hookcalling import IsolatedHook
 from lmstream.plugins import PluginSystem
+from lmstream.plugins._hookcalling import IsolatedHook
 
 hookimpl = lmstream.hookimpl
 
@@ -144,7 +144,7 @@ def test_raising_observer_is_isolated_and_wrappers_see_the_survivors(plugin_syst
 
 
 def test_event_hook_subset_and_no_cost_when_nobody_listens(plugin_system, scripted):
-    from lmstream.observing import GenerationRecord, ObserverSet
+    from lmstream.plugins import GenerationRecord, ObserverSet
 
     record = GenerationRecord(model=lmstream.ModelInfo(name="m", backend="b"),
                               parameters=lmstream.GenerationParameters(), prompt_tokens=1)

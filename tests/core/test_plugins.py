@@ -10,7 +10,7 @@ import pytest
 
 import lmstream
 from lmstream.plugins import PluginSystem
-from lmstream.registry import Registry
+from lmstream.plugins._registry import Registry
 
 BUILT_IN = {"mlx", "scripted", "toolcalls", "templates", "observers"}
 

@@ -1,4 +1,4 @@
-"""The batch runner against the contract in lmstream.batching, driven directly (as the core's
+"""The batch runner against the contract in lmstream.model._batching, driven directly (as the core's
 scheduler drives it): several sequences in one llama_decode, chunked prefill, per-sequence
 sampling, logprobs, prompt-cache reuse, slot and KV limits.
 
@@ -15,9 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lmstream.backend import GenerationControl
-from lmstream.batching import SequenceRequest
-from lmstream.parameters import GenerationParameters
+from lmstream.model import GenerationControl, SequenceRequest
+from lmstream.protocol import GenerationParameters
 from lmstream_llama_cpp.engine import DecodeError
 
 pytestmark = pytest.mark.slow

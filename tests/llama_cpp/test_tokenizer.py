@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lmstream
-from lmstream.detokenize import ByteDetokenizer, make_detokenizer
+from lmstream.pipeline._detokenize import ByteDetokenizer, make_detokenizer
 
 pytestmark = pytest.mark.slow
 

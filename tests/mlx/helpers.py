@@ -7,8 +7,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from lmstream.backend import GenerationControl
-from lmstream.parameters import GenerationParameters
+from lmstream.model import GenerationControl
+from lmstream.protocol import GenerationParameters
 
 HAS_MLX = importlib.util.find_spec("mlx") is not None and importlib.util.find_spec("mlx_lm") is not None
 NO_MLX_REASON = "mlx and mlx-lm are not installed (pip install 'lmstream[mlx]')"

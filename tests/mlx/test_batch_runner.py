@@ -14,9 +14,8 @@ from helpers import run_iterator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmstream.backend import GenerationControl
-from lmstream.batching import SequenceRequest, StepResult
-from lmstream.parameters import GenerationParameters
+from lmstream.model import GenerationControl, SequenceRequest, StepResult
+from lmstream.protocol import GenerationParameters
 
 VOCAB = 268
 

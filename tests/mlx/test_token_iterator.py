@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mlx_lm.models.cache import QuantizedKVCache, RotatingKVCache
 
-from lmstream.backend import GenerationControl, PromptCache, common_prefix_length
-from lmstream.parameters import GenerationParameters
+from lmstream.model import GenerationControl, PromptCache, common_prefix_length
+from lmstream.protocol import GenerationParameters
 
 VOCAB = 268
 prompts = st.lists(st.integers(3, VOCAB - 1), min_size=1, max_size=24)

@@ -12,8 +12,8 @@ import pytest
 
 import lmstream
 from lmstream import ChatSession, GenerationParameters
-from lmstream.inputs import LMInput
-from lmstream.toolparsing import get_tool_parser
+from lmstream.plugins import get_tool_parser
+from lmstream.protocol import LMInput
 
 BAD_PARAMETERS: list[tuple[dict[str, Any], str]] = [
     ({"temperature": math.inf}, "temperature"),

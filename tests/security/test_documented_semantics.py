@@ -13,7 +13,7 @@ import pytest
 
 import lmstream
 from lmstream import ChatSession
-from lmstream.tool_dispatch import encode_result
+from lmstream.chat._tool_dispatch import encode_result
 
 CALL = '<tool_call>\n{"name": "big", "arguments": {}}\n</tool_call>'
 
@@ -60,7 +60,7 @@ def test_tool_results_are_standard_json(value: Any) -> None:
 
 
 def test_none_tool_parser_passes_text_through() -> None:
-    from lmstream.toolparsing import ToolParser, get_tool_parser
+    from lmstream.plugins import ToolParser, get_tool_parser
 
     parser = get_tool_parser("none")
     assert isinstance(parser, ToolParser)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from lmstream import TemplateError
-from lmstream.rendering import render_chat_template
+from lmstream.pipeline import render_chat_template
 
 limits = pytest.importorskip("lmstream_templates.limits")
 

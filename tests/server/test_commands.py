@@ -11,7 +11,7 @@ import pytest
 
 import lmstream
 from lmstream.cli import main
-from lmstream.commands import Command
+from lmstream.plugins import Command
 
 
 class HelloPlugin:

@@ -1,4 +1,4 @@
-"""lmstream.constraints.Constraint: the reasoning gate, EOS, errors (a fake digits-only matcher)."""
+"""lmstream.pipeline._constraints.Constraint: the reasoning gate, EOS, errors (a fake digits-only matcher)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lmstream.constraints import Constraint, ConstraintError, Vocabulary
+from lmstream.pipeline import Vocabulary
+from lmstream.pipeline._constraints import Constraint, ConstraintError
 from lmstream_scripted.tokenizer import ScriptedTokenizer
 
 TOKENIZER = ScriptedTokenizer()

@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from lmstream import GenerationParameters, ToolSpec
-from lmstream.structured import constraint_spec, parse_response
+from lmstream.protocol import constraint_spec, parse_response
 
 
 class Person(BaseModel):

@@ -76,9 +76,9 @@ def test_whatever_the_model_wants_the_output_stays_valid(context: Any, wanted: s
         assert result.stop_reason == "length"
         import llguidance
 
-        from lmstream.constraints import vocabulary_for
+        from lmstream.pipeline._constraints import vocabulary_for
         engine = context.plugin_system.constraint_engines.get("llguidance")
         tokenizer = engine.tokenizer(vocabulary_for(context.backend_model))
         matcher = llguidance.LLMatcher(tokenizer, engine.grammar(
-            lmstream.structured.ConstraintSpec("json_schema", schema=SCHEMA), vocabulary_for(context.backend_model)))
+            lmstream.ConstraintSpec("json_schema", schema=SCHEMA), vocabulary_for(context.backend_model)))
         assert matcher.consume_tokens(list(result.text.encode("utf-8"))), result.text

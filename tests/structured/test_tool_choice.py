@@ -69,8 +69,8 @@ def test_formats_without_a_grammar_raise_at_creation(scripted: Scripted) -> None
 def test_a_marker_that_is_one_special_token_is_forced_as_that_token(scripted: Scripted) -> None:
     import llguidance
 
-    from lmstream.constraints import vocabulary_for
-    from lmstream.inputs import coerce_tools
+    from lmstream.pipeline._constraints import vocabulary_for
+    from lmstream.protocol import coerce_tools
     from lmstream_structured.engine import LLGuidanceEngine
     from lmstream_structured.toolgrammars import tool_call_grammar
 

@@ -7,7 +7,7 @@ import copy
 import datetime
 
 from lmstream import ChatMessage, ToolSpec
-from lmstream.rendering import render_chat_template
+from lmstream.pipeline import render_chat_template
 from lmstream_templates.context import plain_data
 from lmstream_templates.environment import compile_template
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from lmstream import ChatTemplateOptions, TemplateError, UnknownNameError
-from lmstream.backend import ModelInfo
-from lmstream.rendering import TemplateRenderError, render_chat_template, render_messages
+from lmstream.errors import TemplateRenderError
+from lmstream.model import ModelInfo
+from lmstream.pipeline import render_chat_template, render_messages
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lmstream import ChatTemplateOptions, TemplateError
-from lmstream.backend import ModelInfo
-from lmstream.rendering import render_chat_template, render_messages
+from lmstream.model import ModelInfo
+from lmstream.pipeline import render_chat_template, render_messages
 
 SPECIAL = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lmstream import ChatTemplateOptions, TemplateError
-from lmstream.rendering import render_chat_template
+from lmstream.pipeline import render_chat_template
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 

@@ -8,8 +8,8 @@ import pytest
 
 import lmstream
 from lmstream import ChatTemplateOptions, TemplateRequest
-from lmstream.backend import ModelInfo
-from lmstream.rendering import render_chat_template, render_messages
+from lmstream.model import ModelInfo
+from lmstream.pipeline import render_chat_template, render_messages
 from lmstream_templates.resolve import resolve_template_name
 
 MESSAGES = [{"role": "user", "content": "hi"}]

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 
 import lmstream
 from lmstream import ToolSpec
-from lmstream.rendering import ToolsIgnoredWarning, render_chat_template
+from lmstream.pipeline import render_chat_template
+from lmstream.pipeline._rendering import ToolsIgnoredWarning
 
 DUMP = "{{ tools | tojson }}"
 USER = [{"role": "user", "content": "hi"}]

@@ -67,7 +67,7 @@ def test_installed_plugin_registers_its_parser(installed: lmstream.PluginSystem)
 
 
 def test_installed_plugin_validates_against_tools(installed: lmstream.PluginSystem) -> None:
-    parser = installed.tool_parsers.get("action")(lmstream.inputs.coerce_tools([{"name": "search"}]))
+    parser = installed.tool_parsers.get("action")(lmstream.coerce_tools([{"name": "search"}]))
     events = parser.feed("<<call rm {}>>") + parser.finish()
     assert events[0].reason == "undeclared_tool"
 

@@ -7,9 +7,8 @@ import sys
 from typing import Any
 
 from .. import __version__
-from ..commands import parse_option
-from ..inputs import ChatMessage, UserInput
-from ..parameters import GenerationParameters
+from ..plugins import parse_option
+from ..protocol import ChatMessage, GenerationParameters, UserInput
 from .exitcodes import UsageError
 from .structured_args import add_structured_options, structured_values
 

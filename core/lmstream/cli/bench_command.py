@@ -6,11 +6,8 @@ import argparse
 import statistics
 from collections.abc import Sequence
 
-from ..context import ModelContext
-from ..events import Info, StopReason
-from ..generate import generate
-from ..inputs import LMInput
-from ..parameters import GenerationParameters
+from ..api import ModelContext, generate
+from ..protocol import GenerationParameters, Info, LMInput, StopReason
 from .console import Console, error_text
 from .exitcodes import FAILED, OK, UsageError
 from .loading import open_context

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-from ..chat_session import ChatSession
+from ..chat import ChatSession
 from ..errors import TemplateError
-from ..events import Info, StopReason
 from ..plugins import get_plugin_system
+from ..protocol import Info, StopReason
 from .arguments import generation_parameters
 from .console import Console, error_text
 from .exitcodes import OK

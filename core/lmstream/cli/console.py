@@ -11,8 +11,7 @@ import json
 import threading
 from typing import Any, TextIO
 
-from ..events import Chunk, Info, RejectedToolCall, Token, ToolCall
-from ..stats import GenerationStats
+from ..protocol import Chunk, GenerationStats, Info, RejectedToolCall, Token, ToolCall
 
 LINE_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 """Characters ``str.splitlines`` breaks on that JSON leaves unescaped: escape them in JSON lines."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..events import StopReason
-from ..generate import generate_task
+from ..api import generate_task
 from ..plugins import get_plugin_system
+from ..protocol import StopReason
 from .arguments import generation_parameters, read_prompt, user_input
 from .console import Console, error_text
 from .exitcodes import FAILED, INTERRUPTED, OK

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..context import DEFAULT_BACKEND, ModelContext, load
+from ..api import DEFAULT_BACKEND, ModelContext, load
 from ..plugins import DISABLE_ENV, PluginSystem
 from .arguments import load_options
 from .console import Console

@@ -10,8 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ..observer_plugin import ObserverPlugin
-from ..plugins import PluginSystem
+from ..plugins import ObserverPlugin, PluginSystem
 
 
 @contextmanager

@@ -9,8 +9,7 @@ import argparse
 import logging
 from typing import Any
 
-from ..commands import Command
-from ..plugins import get_plugin_system
+from ..plugins import Command, get_plugin_system
 
 logger = logging.getLogger("lmstream.cli")
 

@@ -1,0 +1,24 @@
+"""The generation APIs (``generate`` and its task and token variants) and ``ModelContext`` /
+``load``, the object a caller holds."""
+
+from __future__ import annotations
+
+from ._context import DEFAULT_BACKEND, ModelContext, load
+from ._generate import (
+    generate,
+    generate_task,
+    generate_token_task,
+    generate_tokens,
+    generate_tokens_task,
+)
+
+__all__ = [
+    "DEFAULT_BACKEND",
+    "ModelContext",
+    "generate",
+    "generate_task",
+    "generate_token_task",
+    "generate_tokens",
+    "generate_tokens_task",
+    "load",
+]

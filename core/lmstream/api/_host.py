@@ -1,0 +1,51 @@
+"""The contract the generation APIs need of a loaded model, implemented by ``ModelContext``.
+
+The APIs in _generate.py take a ``GenerationHost`` instead of importing the context, because
+the context itself calls them (``context.generate``): the dependency points one way only.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
+
+from ..model import BackendModel, ModelInfo, PromptCache, Tokenizer
+from ..protocol import GenerationParameters, LMInput, UserInput
+from ..protocol._streams import Channel
+
+if TYPE_CHECKING:
+    from ..plugins import PluginSystem
+    from ..scheduling import SequencePlan
+
+
+class GenerationHost(ABC):
+    """A loaded model that generations run on: its backend, plugins, inputs and scheduler."""
+
+    backend_model: BackendModel
+    info: ModelInfo
+    plugin_system: PluginSystem
+
+    @property
+    @abstractmethod
+    def tokenizer(self) -> Tokenizer:
+        """The model's tokenizer."""
+
+    @abstractmethod
+    def prepare(self, user_input: UserInput | str) -> LMInput:
+        """Render (chat template) and tokenize a user input into an LMInput."""
+
+    @abstractmethod
+    def stop_token_ids(self, parameters: GenerationParameters) -> frozenset[int]:
+        """The model's EOS set plus the parameters' extra stop tokens."""
+
+    @abstractmethod
+    def new_cache(self) -> PromptCache:
+        """A fresh prompt cache to keep across generations."""
+
+    @abstractmethod
+    def new_channel(self) -> Channel:
+        """A stream's channel, bounded and wired to wake the scheduler."""
+
+    @abstractmethod
+    def submit(self, plan: SequencePlan) -> None:
+        """Hand a validated generation to the scheduler."""

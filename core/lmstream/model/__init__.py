@@ -1,0 +1,44 @@
+"""The backend contract: a loaded model, its tokenizer, prompt caches, the per-generation control,
+the batched-runner contract, and reading GGUF files and the embedded default model."""
+
+from __future__ import annotations
+
+from ._backend import BackendFactory, BackendModel, ModelInfo, Tokenizer
+from ._batching import BatchRunner, SequenceEnded, SequenceRequest, StepResult
+from ._cache import ListPromptCache, PromptCache, common_prefix_length
+from ._control import GenerationControl
+from ._default_model import (
+    DEFAULT_FILE,
+    DEFAULT_NAME,
+    DEFAULT_PACKAGE,
+    INSTALL_DEFAULT,
+    default_model_path,
+    gguf_tokenizer_config,
+)
+from ._gguf import GGML_TYPE_NAMES, GGUF_MAGIC, GGUFHeader, TensorInfo, read_gguf_header
+
+__all__ = [
+    "DEFAULT_FILE",
+    "DEFAULT_NAME",
+    "DEFAULT_PACKAGE",
+    "GGML_TYPE_NAMES",
+    "GGUF_MAGIC",
+    "INSTALL_DEFAULT",
+    "BackendFactory",
+    "BackendModel",
+    "BatchRunner",
+    "GGUFHeader",
+    "GenerationControl",
+    "ListPromptCache",
+    "ModelInfo",
+    "PromptCache",
+    "SequenceEnded",
+    "SequenceRequest",
+    "StepResult",
+    "TensorInfo",
+    "Tokenizer",
+    "common_prefix_length",
+    "default_model_path",
+    "gguf_tokenizer_config",
+    "read_gguf_header",
+]

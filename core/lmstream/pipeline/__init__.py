@@ -1,0 +1,17 @@
+"""From input to events: chat-template rendering, structured-output constraints, and the
+per-token text pipeline (detokenizing, stop strings, reasoning, tool-call parsing)."""
+
+from __future__ import annotations
+
+from ._constraints import Vocabulary, build_constraint
+from ._decoded import DecodedPipeline
+from ._rendering import choose_template, render_chat_template, render_messages
+
+__all__ = [
+    "DecodedPipeline",
+    "Vocabulary",
+    "build_constraint",
+    "choose_template",
+    "render_chat_template",
+    "render_messages",
+]

@@ -1,0 +1,72 @@
+"""The stream protocol and what flows across it: events, parameters, inputs, results, stats,
+and the streams a caller iterates. Depends on nothing else in lmstream (errors aside)."""
+
+from __future__ import annotations
+
+from ._events import (
+    Channel,
+    Chunk,
+    Event,
+    Info,
+    RejectedToolCall,
+    StopReason,
+    TextEvent,
+    Token,
+    TokenEvent,
+    TokenLogprob,
+    ToolCall,
+    ToolCallDelta,
+)
+from ._inputs import ChatMessage, ChatTemplateOptions, LMInput, ToolSpec, UserInput, coerce_tools
+from ._parameters import GenerationParameters, resolve_parameters
+from ._result import GenerationResult, collect
+from ._stats import GenerationStats
+from ._streams import EventStream, GenerationTask
+from ._structured import ConstraintSpec, constraint_spec, parse_response
+from ._timing import TimingRecorder
+from ._validation import (
+    check_backend_name,
+    check_count,
+    check_generation_call,
+    check_path,
+    check_text,
+    checked_token_ids,
+)
+
+__all__ = [
+    "Channel",
+    "ChatMessage",
+    "ChatTemplateOptions",
+    "Chunk",
+    "ConstraintSpec",
+    "Event",
+    "EventStream",
+    "GenerationParameters",
+    "GenerationResult",
+    "GenerationStats",
+    "GenerationTask",
+    "Info",
+    "LMInput",
+    "RejectedToolCall",
+    "StopReason",
+    "TextEvent",
+    "TimingRecorder",
+    "Token",
+    "TokenEvent",
+    "TokenLogprob",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolSpec",
+    "UserInput",
+    "check_backend_name",
+    "check_count",
+    "check_generation_call",
+    "check_path",
+    "check_text",
+    "checked_token_ids",
+    "coerce_tools",
+    "collect",
+    "constraint_spec",
+    "parse_response",
+    "resolve_parameters",
+]

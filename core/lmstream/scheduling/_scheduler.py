@@ -1,0 +1,310 @@
+"""The continuous-batching scheduler that owns a context's worker loop.
+
+Between decode steps it admits queued generations (up to the runner's ``max_batch_size``),
+prefills one chunk of one prompt (sized to a time budget, so running streams never freeze for
+longer than about ``prefill_chunk_s`` and a cancel during prefill lands fast), then steps every
+ready sequence in one ``BatchRunner.step`` call. A finished, cancelled or failed sequence
+leaves at once; a stream whose consumer stopped reading (buffer full) is skipped until read.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+
+from ..model import BackendModel, BatchRunner, PromptCache, SequenceEnded
+from ..protocol import StopReason
+from ._iterator_runner import IteratorRunner
+from ._sequence import ActiveSequence, SequencePlan
+
+logger = logging.getLogger("lmstream.scheduler")
+
+DEFAULT_PREFILL_CHUNK_S = 0.25
+"""Target seconds per prefill chunk while other sequences wait."""
+MIN_PREFILL_CHUNK = 16
+FIRST_PREFILL_CHUNK = 64
+"""Prefill chunk before the scheduler has measured this model's prefill speed."""
+
+
+class _Lane:
+    """One runner and the sequences it holds (the backend's batch, or user iterators)."""
+
+    def __init__(self, runner: BatchRunner, capacity: int) -> None:
+        self.runner = runner
+        self.capacity = capacity
+        self.waiting: deque[ActiveSequence] = deque()
+        self.prefilling: list[ActiveSequence] = []
+        self.decoding: list[ActiveSequence] = []
+
+    def active(self) -> int:
+        return len(self.prefilling) + len(self.decoding)
+
+
+class Scheduler:
+    """Admission, chunked prefill and batched decode for one context, on its worker thread."""
+
+    def __init__(self, backend: BackendModel, *, batching: bool = True,
+                 max_batch_size: int | None = None,
+                 prefill_chunk_s: float = DEFAULT_PREFILL_CHUNK_S) -> None:
+        runner = backend.new_batch_runner() if batching else None
+        if runner is None:
+            runner = IteratorRunner(backend, max_batch_size=1)
+        elif max_batch_size is not None:
+            runner.max_batch_size = max_batch_size
+        self.batching = not isinstance(runner, IteratorRunner)
+        self._backend_lane = _Lane(runner, max(1, runner.max_batch_size))
+        self._iterators = IteratorRunner(None, max_batch_size=1 << 30)
+        self._iterator_lane = _Lane(self._iterators, 1 << 30)
+        self._lanes = (self._backend_lane, self._iterator_lane)
+        self._next_id = 1
+        self._prefill_chunk_s = prefill_chunk_s
+        self._prefill_rate: float | None = None
+        """Measured prompt tokens per second (sets the chunk size)."""
+        self._deferred: list[tuple[int, PromptCache, Callable[[], None]]] = []
+        """Cache jobs waiting for the generations submitted before them: (barrier, cache, job)."""
+
+    @property
+    def max_batch_size(self) -> int:
+        """Sequences the backend steps together at most."""
+        return self._backend_lane.capacity
+
+    # -- submission (worker thread) -------------------------------------------------------
+    def admit(self, plan: SequencePlan) -> None:
+        """Queue a generation (a worker job: runs between steps)."""
+        sequence = ActiveSequence(self._next_id, plan)
+        self._next_id += 1
+        lane = self._iterator_lane if plan.iterator is not None else self._backend_lane
+        if plan.iterator is not None:
+            self._iterators.set_factory(sequence.seq_id, plan.iterator)
+        lane.waiting.append(sequence)
+
+    def when_cache_free(self, cache: PromptCache, job: Callable[[], None]) -> None:
+        """Run ``job`` once the generations submitted before it that use ``cache`` have ended.
+
+        Generations submitted after it with the same cache start only after the job ran, so
+        cache edits (a chat turn's snapshot, a rollback's trim) keep submission order.
+        """
+        barrier = self._next_id
+        if self._uses(cache, barrier) or any(c is cache for _, c, _ in self._deferred):
+            self._deferred.append((barrier, cache, job))
+        else:
+            job()
+
+    def _uses(self, cache: PromptCache, before: int) -> bool:
+        return any(s.plan.cache is cache and s.seq_id < before for lane in self._lanes
+                   for group in (lane.waiting, lane.prefilling, lane.decoding) for s in group)
+
+    def _blocked(self, sequence: ActiveSequence) -> bool:
+        """True while a cache job submitted before this sequence has not run yet."""
+        cache = sequence.plan.cache
+        return cache is not None and any(
+            c is cache and barrier <= sequence.seq_id for barrier, c, _ in self._deferred)
+
+    # -- the Pump protocol (worker thread) ------------------------------------------------
+    def has_work(self) -> bool:
+        """True while any generation is queued or running."""
+        return any(lane.waiting or lane.active() for lane in self._lanes)
+
+    def busy(self) -> bool:
+        """True when a slice of work can run now (something to admit, prefill or step)."""
+        for lane in self._lanes:
+            if lane.prefilling:
+                return True
+            if lane.waiting and (lane.active() < lane.capacity
+                                 or any(s.cancelled for s in lane.waiting)):
+                return True
+            for sequence in lane.decoding:
+                if sequence.cancelled or not sequence.channel.full:
+                    return True
+        return False
+
+    def cancel_blocked(self) -> None:
+        """Cancel every generation (the context is closing and some cannot progress)."""
+        for lane in self._lanes:
+            for group in (lane.waiting, lane.prefilling, lane.decoding):
+                for sequence in group:
+                    sequence.channel.cancel_event.set()
+            self._retire_cancelled(lane)
+            while lane.waiting:
+                self._end(lane, lane.waiting.popleft(), StopReason.CANCELLED, None, added=False)
+
+    def run_once(self) -> None:
+        """Admit, prefill for about ``prefill_chunk_s``, step every ready sequence once."""
+        for lane in self._lanes:
+            if not (lane.decoding or lane.prefilling or lane.waiting):
+                continue  # an idle lane (the user-iterator one, mostly) costs nothing per token
+            self._retire_cancelled(lane)
+            self._admit(lane)
+            if lane.prefilling:
+                self._prefill(lane)
+            self._step(lane)
+        if self._deferred:
+            self._run_deferred()
+
+    # -- slices ---------------------------------------------------------------------------
+    def _admit(self, lane: _Lane) -> None:
+        if not lane.waiting or lane.active() >= lane.capacity:
+            return
+        for sequence in list(lane.waiting):
+            if lane.active() >= lane.capacity:
+                return
+            if self._deferred and self._blocked(sequence):
+                continue
+            lane.waiting.remove(sequence)
+            try:
+                reason = sequence.start()
+                if reason is not None:
+                    self._end(lane, sequence, reason, None, added=False)
+                    continue
+                lane.runner.add(sequence.request)
+            except BaseException as exc:
+                self._end(lane, sequence, StopReason.ERROR, exc, added=False)
+                continue
+            lane.prefilling.append(sequence)
+
+    def _prefill(self, lane: _Lane) -> None:
+        """Prefill chunks, of one prompt or several in arrival order, for about
+        ``prefill_chunk_s`` while other streams decode (then they get their step); with none
+        decoding, until every admitted prompt is prefilled, so a burst of requests starts
+        decoding in one full batch. Chunks stay sized to ``prefill_chunk_s`` either way, so
+        cancels are noticed between them."""
+        started = time.perf_counter()
+        budget = self._prefill_chunk_s if lane.decoding else math.inf
+        while lane.prefilling:
+            sequence = lane.prefilling[0]
+            if sequence.cancelled or time.perf_counter() - started >= budget:
+                return
+            left = min(self._prefill_chunk_s, budget - (time.perf_counter() - started))
+            before = sequence.control.progress_tokens
+            self._prefill_chunk(lane, sequence, left)
+            if lane.prefilling and lane.prefilling[0] is sequence and (
+                    sequence.control.progress_tokens == before):
+                return  # no progress (a runner waiting on something): let the loop go round
+
+    def _chunk_size(self, sequence: ActiveSequence, seconds: float) -> int:
+        step = sequence.plan.parameters.prefill_step_size
+        rate = self._prefill_rate
+        if rate is None:
+            return min(step, FIRST_PREFILL_CHUNK)
+        return max(MIN_PREFILL_CHUNK, min(step, int(rate * seconds)))
+
+    def _prefill_chunk(self, lane: _Lane, sequence: ActiveSequence, seconds: float) -> None:
+        size = self._chunk_size(sequence, seconds)
+        before = sequence.control.progress_tokens or 0
+        started = time.perf_counter()
+        try:
+            done = lane.runner.prefill(sequence.seq_id, size)
+        except BaseException as exc:
+            lane.prefilling.remove(sequence)
+            self._end(lane, sequence, StopReason.ERROR, exc)
+            return
+        if lane is self._backend_lane and self.batching:
+            self._learn_rate((sequence.control.progress_tokens or 0) - before,
+                             time.perf_counter() - started)
+        if done:
+            lane.prefilling.remove(sequence)
+            sequence.prefilled = True
+            lane.decoding.append(sequence)
+
+    def _learn_rate(self, tokens: int, seconds: float) -> None:
+        if tokens < MIN_PREFILL_CHUNK or seconds <= 0:
+            return
+        rate = tokens / seconds
+        previous = self._prefill_rate
+        self._prefill_rate = rate if previous is None else 0.5 * previous + 0.5 * rate
+
+    def _step(self, lane: _Lane) -> None:
+        if not lane.decoding:
+            return
+        ready = [s for s in lane.decoding if not s.channel.full]
+        if not ready:
+            return
+        try:
+            results = lane.runner.step([s.seq_id for s in ready])
+        except BaseException as exc:
+            for sequence in ready:
+                lane.decoding.remove(sequence)
+                self._end(lane, sequence, StopReason.ERROR, exc)
+            return
+        only = ready[0] if len(ready) == 1 else None  # one stream: no lookup table per token
+        by_id = {s.seq_id: s for s in ready} if only is None else {}
+        for result in results:
+            sequence = only if only is not None and result.seq_id == only.seq_id else by_id[result.seq_id]
+            try:
+                reason = sequence.accept(result)
+            except SequenceEnded:
+                reason = StopReason.CANCELLED if sequence.cancelled else StopReason.STOP
+                self._leave(lane, sequence, reason, None)
+                continue
+            except BaseException as exc:
+                self._leave(lane, sequence, StopReason.ERROR, exc)
+                continue
+            if reason is not None:
+                self._leave(lane, sequence, reason, None)
+
+    def _leave(self, lane: _Lane, sequence: ActiveSequence, reason: StopReason,
+               error: BaseException | None) -> None:
+        lane.decoding.remove(sequence)
+        self._end(lane, sequence, reason, error)
+
+    def _retire_cancelled(self, lane: _Lane) -> None:
+        for group in (lane.prefilling, lane.decoding):
+            if not group:
+                continue
+            for sequence in [s for s in group if s.channel.cancel_event.is_set()]:
+                group.remove(sequence)
+                self._end(lane, sequence, StopReason.CANCELLED, None)
+        if not lane.waiting:
+            return
+        for sequence in [s for s in lane.waiting if s.cancelled]:
+            lane.waiting.remove(sequence)
+            self._end(lane, sequence, StopReason.CANCELLED, None, added=False)
+
+    def _end(self, lane: _Lane, sequence: ActiveSequence, reason: StopReason,
+             error: BaseException | None, *, added: bool = True) -> None:
+        """Remove the sequence from its runner (cache consistent first), then its one Info."""
+        if added:
+            try:
+                lane.runner.remove(sequence.seq_id)
+            except BaseException as exc:
+                logger.exception("removing a sequence from the batch failed")
+                if error is None:
+                    reason, error = StopReason.ERROR, exc
+        try:
+            sequence.finish(reason, error)
+        except BaseException:
+            logger.exception("ending a generation failed")
+
+    def _run_deferred(self) -> None:
+        """Run cache jobs, in order, whose earlier generations have all ended."""
+        while self._deferred:
+            barrier, cache, job = self._deferred[0]
+            if self._uses(cache, barrier):
+                # a later job for another cache may be ready: look past this one
+                rest = [d for d in self._deferred[1:] if d[1] is not cache]
+                for entry in rest:
+                    if not self._uses(entry[1], entry[0]) and not any(
+                            d[1] is entry[1] and d[0] < entry[0] for d in self._deferred):
+                        self._deferred.remove(entry)
+                        _run_job(entry[2])
+                return
+            self._deferred.pop(0)
+            _run_job(job)
+
+    def close(self) -> None:
+        """Close the runners (the context is closing)."""
+        for lane in self._lanes:
+            try:
+                lane.runner.close()
+            except Exception:
+                logger.exception("closing a batch runner failed")
+
+
+def _run_job(job: Callable[[], None]) -> None:
+    try:
+        job()
+    except BaseException:
+        logger.exception("a deferred cache job failed")

@@ -1,0 +1,174 @@
+"""One generation inside the scheduler: its plan, its per-token handling and its single Info.
+
+The scheduler feeds an ``ActiveSequence`` the backend's step results; the sequence runs the
+pipeline (stop tokens, detokenizer, stop strings, reasoning, tool parser), delivers events to
+its channel and observers, and ends exactly once with ``Info`` (stop, length, cancelled, error)
+whatever a backend, a pipeline stage or an observer raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ..model import GenerationControl, PromptCache, SequenceRequest, StepResult
+from ..pipeline import DecodedPipeline
+from ..plugins import ObserverSet
+from ..protocol import GenerationParameters, Info, StopReason, TimingRecorder, Token, TokenLogprob
+from ..protocol._streams import Channel
+
+logger = logging.getLogger("lmstream.sequence")
+
+
+@dataclass
+class SequencePlan:
+    """Everything one generation needs, decided (and validated) when the stream was created."""
+
+    channel: Channel
+    parameters: GenerationParameters
+    prompt: tuple[int, ...]
+    """The prompt's token ids (empty for user iterators, which bring their own tokens)."""
+    stop_ids: frozenset[int]
+    max_tokens: float
+    prompt_tokens: int
+    """Tokens in the prompt (prefilled + cached): positions count from here."""
+    observers: ObserverSet
+    cache: PromptCache | None = None
+    pipeline: Callable[[], DecodedPipeline] | None = None
+    """None for token streams."""
+    include_stop_token: bool = False
+    on_prefill_progress: Callable[[int, int], None] | None = None
+    iterator: Callable[[GenerationControl], Iterable[Any]] | None = None
+    """A user's token iterator (``generate_token_task``): runs outside the backend's batch."""
+    constraint: Any = None
+
+
+class ActiveSequence:
+    """A generation admitted by the scheduler, from its first event to its one Info."""
+
+    __slots__ = ("channel", "control", "ended", "generated", "pipeline", "plan", "position",
+                 "prefilled", "request", "timing")
+
+    def __init__(self, seq_id: int, plan: SequencePlan) -> None:
+        self.plan = plan
+        self.channel = plan.channel
+        self.timing = TimingRecorder()
+        self.control = GenerationControl(plan.channel.cancel_event, plan.on_prefill_progress,
+                                         plan.max_tokens, plan.constraint)
+        self.request = SequenceRequest(seq_id, plan.prompt, plan.parameters, plan.cache,
+                                       self.control, plan.constraint)
+        self.pipeline: DecodedPipeline | None = None
+        self.generated = 0
+        self.position = plan.prompt_tokens
+        self.prefilled = False
+        self.ended = False
+
+    @property
+    def seq_id(self) -> int:
+        """The id the backend's runner knows this sequence by."""
+        return self.request.seq_id
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the consumer cancelled."""
+        return self.channel.cancel_event.is_set()
+
+    def start(self) -> StopReason | None:
+        """Notify observers and build the pipeline; a reason when the stream ends at once."""
+        plan = self.plan
+        plan.observers.notify_start()
+        if self.cancelled:
+            return StopReason.CANCELLED
+        if plan.max_tokens <= 0:
+            return StopReason.LENGTH
+        if plan.pipeline is not None:
+            self.pipeline = plan.pipeline()
+        return None
+
+    def accept(self, result: StepResult) -> StopReason | None:
+        """Handle one step result; the stop reason once this sequence must end, else None."""
+        if result.error is not None:
+            raise result.error
+        self.timing.token_times.append(time.perf_counter())
+        self.generated += 1
+        token_id = result.token
+        plan = self.plan
+        pipeline = self.pipeline
+        observers = plan.observers
+        if pipeline is not None:
+            if token_id in plan.stop_ids:
+                return StopReason.STOP
+            if result.logprob is not None:
+                events = pipeline.token_with_logprob(
+                    token_id, TokenLogprob(token_id, result.logprob, result.top_logprobs or ()))
+            else:
+                events = pipeline.token(token_id)
+            if events:
+                self._deliver(events, observers)
+            if pipeline.stopped:
+                return StopReason.STOP
+        else:
+            self.position += 1
+            if token_id in plan.stop_ids:
+                if plan.include_stop_token:
+                    self._deliver([self._token(token_id, result)], observers)
+                return StopReason.STOP
+            self._deliver([self._token(token_id, result)], observers)
+        if self.generated >= plan.max_tokens:
+            return StopReason.LENGTH
+        if self.channel.cancel_event.is_set():
+            return StopReason.CANCELLED
+        return None
+
+    def _token(self, token_id: int, result: StepResult) -> Token:
+        if result.logprob is None:
+            return Token(token_id, self.position)
+        return Token(token_id, self.position, result.logprob, result.top_logprobs or ())
+
+    def _deliver(self, events: list[Any], observers: ObserverSet) -> None:
+        if observers.wants_events:
+            for event in events:
+                observers.notify_event(event)
+        self.channel.push(events)
+
+    def finish(self, reason: StopReason, error: BaseException | None = None) -> None:
+        """End the stream: flush the pipeline, build the stats, notify, push the one Info."""
+        if self.ended:
+            return
+        self.ended = True
+        plan = self.plan
+        observers = plan.observers
+        pipeline = self.pipeline
+        if pipeline is not None:
+            try:
+                tail = pipeline.finish()
+                if tail:
+                    self._deliver(tail, observers)
+            except BaseException as exc:
+                if error is None:
+                    reason, error = StopReason.ERROR, exc
+        control = self.control
+        prefilled = control.prefilled_tokens
+        if prefilled is None:
+            prefilled = control.progress_tokens
+        if prefilled is None:
+            prefilled = plan.prompt_tokens - control.cached_prompt_tokens
+        stats = self.timing.build(
+            prompt_tokens=prefilled,
+            cached_prompt_tokens=control.cached_prompt_tokens,
+            prefill_end=control.prefill_end,
+            context_size=plan.prompt_tokens + self.generated,
+            memory=control.memory,
+        )
+        info = Info(reason, stats, error)
+        try:
+            observers.notify_event(info)
+            observers.notify_end(info)
+        except BaseException as exc:  # an observer's SystemExit/KeyboardInterrupt: still one Info
+            logger.error("an observer raised %s at the end of a generation", type(exc).__name__)
+            info = Info(StopReason.ERROR, stats, exc)
+        self.pipeline = None
+        self.channel.finish(info)
