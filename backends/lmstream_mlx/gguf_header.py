@@ -1,7 +1,7 @@
 """Read the tensor table of a GGUF file (names and ggml types) without loading any data.
 
 mlx's GGUF reader fails on some tensor types with a message that names neither the tensor
-nor the type; this scan (lmstream's one hardened GGUF reader, ``lmstream.gguf_reader``) lets
+nor the type; this scan (lmstream's one hardened GGUF reader, ``lmstream.read_gguf_header``) lets
 the loader say which tensors have which unsupported types.
 """
 

@@ -1,6 +1,6 @@
 """Read the key/value metadata of a GGUF file without loading its tensors.
 
-A thin front of lmstream's one hardened GGUF reader (``lmstream.gguf_reader``): only the
+A thin front of lmstream's one hardened GGUF reader (``lmstream.read_gguf_header``): only the
 header is parsed, bounded by the file's size, so reading a multi-gigabyte model's chat
 template costs milliseconds and a malformed file is a clear ``GGUFError``.
 """

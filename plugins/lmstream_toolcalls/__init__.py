@@ -7,7 +7,7 @@ register (see docs/tool-calls.md).
 
 from __future__ import annotations
 
-from .base import Format, Rule, StreamingParser
+from .base import Format, StreamingParser
 from .calls import (
     INCOMPLETE,
     INVALID_ARGUMENTS,
@@ -23,6 +23,7 @@ from .calls import (
     loads,
 )
 from .matching import IDENT, WS, Pattern
+from .rules import Rule
 from .scanning import (
     BACKSLASH,
     JSON_QUOTES,

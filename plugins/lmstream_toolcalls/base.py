@@ -7,7 +7,7 @@ complete region is parsed. ``StreamingParser`` does the rest, identically for ev
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,44 +22,14 @@ from .calls import (
     ParseResult,
     new_call_id,
 )
-from .deltas import RegionDeltas, Slot, StreamFactory, canonical, closing_text
-from .matching import Marker, StartTable
-from .scanning import EndSpec, Finder
+from .deltas import RegionDeltas, Slot, canonical, closing_text
+from .matching import StartTable
+from .rules import Rule
+from .scanning import Finder
 from .tools import ToolBox
 
 GROWTH = 64
 """An open region's buffer is re-joined once the unread text reaches 1/GROWTH of it."""
-
-ParseFunction = Callable[[str, ToolBox], ParseResult]
-"""``parse(region_text, tools) -> [ParsedCall | BadCall, ...]``; raise CallSyntaxError."""
-
-Handler = Callable[["StreamingParser", str, list[TextEvent]], None]
-"""Custom region handling (Harmony's channel headers): append events, account for the text."""
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One start marker of a format, how its region ends and what the region means."""
-
-    start: Marker
-    end: EndSpec
-    parse: ParseFunction | None = None
-    handle: Handler | None = None
-    what: str = "tool call"
-    """How an unclosed region is described in the ``incomplete`` detail."""
-    complete_at_end: bool = False
-    """At the end of the stream, an unclosed region whose body parses completely (every call
-    valid) is accepted, as peers do for a missing end marker; otherwise it is ``incomplete``."""
-    text_if_unclosed: bool = False
-    """A region still open at the end of the stream is plain text (a guessed start marker)."""
-    stream: StreamFactory | None = None
-    """Streams a call's name and arguments while the region is open (``deltas``); without
-    it, a call is sent as one ``ToolCallDelta`` when it is parsed."""
-
-    def __post_init__(self) -> None:
-        if (self.parse is None) == (self.handle is None):
-            raise ValueError("a rule needs exactly one of parse= or handle=")
-
 
 @dataclass
 class Format:

@@ -11,8 +11,9 @@ import json
 import re
 from typing import Any
 
-from .base import Format, Rule
+from .base import Format
 from .calls import CallSyntaxError, ParsedCall, ParseResult, inner
+from .rules import Rule
 from .scanning import Delimited
 from .tools import ToolBox
 

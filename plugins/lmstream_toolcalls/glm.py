@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Format, Rule
+from .base import Format
 from .calls import CallSyntaxError, ParsedCall, ParseResult, inner, json_call, loads
+from .rules import Rule
 from .scanning import Delimited
 from .tools import ToolBox, coerce_value
 

@@ -15,10 +15,11 @@ import re
 
 from lmstream import TextEvent
 
-from .base import Format, Rule, StreamingParser
+from .base import Format, StreamingParser
 from .calls import INCOMPLETE, MALFORMED, CallSyntaxError, ParsedCall, arguments_dict, loads
 from .deltas import Piece
 from .json_stream import JsonPass
+from .rules import Rule
 from .scanning import BACKSLASH, JSON_QUOTES, Delimited, DelimitedFinder, Immediate
 from .tools import ToolBox
 

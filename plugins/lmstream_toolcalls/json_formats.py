@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Format, Rule
+from .base import Format
 from .calls import (
     BadCall,
     CallSyntaxError,
@@ -15,6 +15,7 @@ from .calls import (
 )
 from .json_stream import json_call_stream
 from .matching import WS, Pattern
+from .rules import Rule
 from .scanning import BACKSLASH, JSON_QUOTES, Balanced, Delimited
 from .tools import ToolBox
 

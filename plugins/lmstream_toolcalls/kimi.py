@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import re
 
-from .base import Format, Rule
+from .base import Format
 from .calls import CallSyntaxError, ParsedCall, ParseResult, arguments_dict, inner, loads
 from .json_stream import HeaderStream
+from .rules import Rule
 from .scanning import BACKSLASH, JSON_QUOTES, Delimited
 from .sections import SectionSplitter
 from .tools import ToolBox

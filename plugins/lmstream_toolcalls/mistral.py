@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import re
 
-from .base import Format, Rule
+from .base import Format
 from .calls import CallSyntaxError, ParsedCall, ParseResult, arguments_dict, decode_at, json_calls
 from .deltas import Piece
 from .json_stream import JsonCallStream, JsonPass
+from .rules import Rule
 from .scanning import Balanced, BalancedFinder
 from .tools import ToolBox
 

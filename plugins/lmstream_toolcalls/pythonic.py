@@ -12,9 +12,10 @@ import bisect
 import re
 from typing import Any
 
-from .base import Format, Rule
+from .base import Format
 from .calls import BadCall, CallSyntaxError, ParsedCall, ParseResult, inner, json_call, jsonable
 from .matching import IDENT, WS, Pattern
+from .rules import Rule
 from .scanning import BACKSLASH, PYTHON_QUOTES, Balanced, Delimited
 from .tools import ToolBox
 

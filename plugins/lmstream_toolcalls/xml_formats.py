@@ -11,9 +11,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .base import Format, Rule
+from .base import Format
 from .calls import BadCall, CallSyntaxError, ParsedCall, ParseResult, inner, loads
 from .matching import IDENT, WS, Pattern
+from .rules import Rule
 from .scanning import Delimited, DelimitedFinder
 from .tools import ToolBox, coerce_value
 from .xml_stream import XmlCallStream, end_pattern, value_end
