@@ -167,10 +167,16 @@ class StreamingParser:
 
     def _join_pending(self) -> None:
         """Append the pending deltas to the buffer. A long open call grows in steps of at least
-        1/GROWTH of its size, so the copies that growing an immutable string costs stay linear
-        in total (decisions wait for at most that much text; nothing runs ahead)."""
+        1/GROWTH of its size, so even where growing an immutable string copies it the copies
+        stay linear in total (decisions wait for at most that much text; nothing runs ahead).
+        CPython grows a string in place when a local holds the only reference (``buf += ...``):
+        the attribute lets go of it first, so the written part is neither copied nor faulted in
+        again (copying a 10 MB call 700 times cost 0.5-1 s)."""
         pending = self._pending
-        self._buf += pending[0] if len(pending) == 1 else "".join(pending)
+        buf = self._buf
+        self._buf = ""
+        buf += pending[0] if len(pending) == 1 else "".join(pending)
+        self._buf = buf
         pending.clear()
 
     # -- helpers for handlers -------------------------------------------------------------
