@@ -79,8 +79,7 @@ class StreamingParser:
         self._triggers = tuple(table.first_chars)
         self._buf = ""
         self._pending: list[str] = []
-        self._wait = 0
-        """Characters an open call may still take in before the next scan (see _join_pending)."""
+        self._wait = 0  # characters an open call takes in before its next scan (_join_pending)
         self._rule: Rule | None = None
         self._finder: Finder | None = None
         self._emitted = 0
@@ -90,8 +89,7 @@ class StreamingParser:
         self._region: RegionDeltas | None = None
         self._next_index = 0
         self._opening = [r for r in fmt.opening if isinstance(r.start, str)]
-        self._plain = not self._opening
-        """Nothing is held: a delta without a trigger character is content as it is."""
+        self._plain = not self._opening  # nothing held: a delta without a trigger is content
 
     def stream_deltas(self, enabled: bool = True) -> None:
         """Emit ``ToolCallDelta`` events while calls are generated (before the first feed)."""
@@ -108,12 +106,10 @@ class StreamingParser:
                 else:
                     self._emitted += 1
                     return [Chunk(text, (), 0, self.channel)]  # positional: cheaper
-            else:
-                wait = self._wait - len(text)
-                if wait > 0:  # inside a long open call: collect until the next scan is due
-                    self._wait = wait
-                    self._pending.append(text)
-                    return []
+            elif (wait := self._wait - len(text)) > 0:  # in an open call, before its next scan
+                self._wait = wait
+                self._pending.append(text)
+                return []
         return self._feed(text)
 
     def _feed(self, text: str) -> list[TextEvent]:
@@ -166,12 +162,9 @@ class StreamingParser:
         return self.feed(buf)
 
     def _join_pending(self) -> None:
-        """Append the pending deltas to the buffer. A long open call grows in steps of at least
-        1/GROWTH of its size, so even where growing an immutable string copies it the copies
-        stay linear in total (decisions wait for at most that much text; nothing runs ahead).
-        CPython grows a string in place when a local holds the only reference (``buf += ...``):
-        the attribute lets go of it first, so the written part is neither copied nor faulted in
-        again (copying a 10 MB call 700 times cost 0.5-1 s)."""
+        """Append the pending deltas to the buffer: an open call grows in steps of 1/GROWTH of its
+        size (decisions wait for at most that; copies stay linear), and with the attribute let go
+        CPython grows the only reference in place (copying 10 MB 700 times took 0.5-1 s)."""
         pending = self._pending
         buf = self._buf
         self._buf = ""
