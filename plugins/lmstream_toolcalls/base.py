@@ -79,7 +79,7 @@ class StreamingParser:
         self._triggers = tuple(table.first_chars)
         self._buf = ""
         self._pending: list[str] = []
-        self._pending_len = 0
+        self._wait = 0  # characters an open call takes in before its next scan (_join_pending)
         self._rule: Rule | None = None
         self._finder: Finder | None = None
         self._emitted = 0
@@ -89,6 +89,7 @@ class StreamingParser:
         self._region: RegionDeltas | None = None
         self._next_index = 0
         self._opening = [r for r in fmt.opening if isinstance(r.start, str)]
+        self._plain = not self._opening  # nothing held: a delta without a trigger is content
 
     def stream_deltas(self, enabled: bool = True) -> None:
         """Emit ``ToolCallDelta`` events while calls are generated (before the first feed)."""
@@ -97,26 +98,32 @@ class StreamingParser:
     # -- the ToolParser protocol ----------------------------------------------------------
     def feed(self, text: str) -> list[TextEvent]:
         """Take the next text delta; return the events it decided."""
+        if type(text) is str and text:  # the two common cases first, with as few steps as can be
+            if self._plain:
+                for char in self._triggers:  # `in` is a C-speed scan
+                    if char in text:
+                        break
+                else:
+                    self._emitted += 1
+                    return [Chunk(text, (), 0, self.channel)]  # positional: cheaper
+            elif (wait := self._wait - len(text)) > 0:  # in an open call, before its next scan
+                self._wait = wait
+                self._pending.append(text)
+                return []
+        return self._feed(text)
+
+    def _feed(self, text: str) -> list[TextEvent]:
+        """``feed`` beyond its fast paths: type check, opening markers, the next scan."""
         if not isinstance(text, str):
             raise TypeError(f"feed() takes the next text delta (a str), not {type(text).__name__}")
         if not text:
             return []
         if self._opening:
             return self._feed_opening(text)
-        if self._finder is None and not self._buf:
-            for char in self._triggers:  # `in` is a C-speed scan; this is the common case
-                if char in text:
-                    self._buf = text
-                    break
-            else:
-                self._emitted += 1
-                return [Chunk(text, (), 0, self.channel)]  # positional: cheaper on this path
+        if self._plain:
+            self._buf = text
         else:
-            pending = self._pending
-            pending.append(text)
-            self._pending_len += len(text)
-            if self._pending_len * GROWTH < len(self._buf):
-                return []
+            self._pending.append(text)
             self._join_pending()
         return self._run(final=False)
 
@@ -155,12 +162,15 @@ class StreamingParser:
         return self.feed(buf)
 
     def _join_pending(self) -> None:
-        """Append the pending deltas to the buffer. A long open call grows in steps of at least
-        1/GROWTH of its size, so the copies that growing an immutable string costs stay linear
-        in total (decisions wait for at most that much text; nothing runs ahead)."""
-        self._buf += "".join(self._pending)
-        self._pending.clear()
-        self._pending_len = 0
+        """Append the pending deltas to the buffer: an open call grows in steps of 1/GROWTH of its
+        size (decisions wait for at most that; copies stay linear), and with the attribute let go
+        CPython grows the only reference in place (copying 10 MB 700 times took 0.5-1 s)."""
+        pending = self._pending
+        buf = self._buf
+        self._buf = ""
+        buf += pending[0] if len(pending) == 1 else "".join(pending)
+        self._buf = buf
+        pending.clear()
 
     # -- helpers for handlers -------------------------------------------------------------
     def emit_text(self, out: list[TextEvent], text: str, channel: Channel | None = None) -> None:
@@ -286,6 +296,9 @@ class StreamingParser:
             else:
                 progressed = self._scan_region(out, final)
         self._emitted += len(out)
+        buf = self._buf
+        self._plain = not buf and self._finder is None and not self._opening
+        self._wait = -(-len(buf) // GROWTH) if buf and not self._opening else 0
         return out
 
     def _scan_text(self, out: list[TextEvent], final: bool) -> bool:

@@ -20,19 +20,22 @@ CALL_BEGIN, CALL_END = "<｜tool▁call▁begin｜>", "<｜tool▁call▁end｜>
 SEP = "<｜tool▁sep｜>"
 
 _SPLITTER = SectionSplitter(CALL_BEGIN, CALL_END, JSON_QUOTES, BACKSLASH)
-_V3_BLOCK = re.compile(r"\s*(?P<type>\w+)\s*" + re.escape(SEP) +
-                       r"\s*(?P<name>[^\n`]+?)\s*```(?:json)?\s*(?P<args>.*?)\s*```\s*\Z", re.DOTALL)
+_V3_HEAD = re.compile(r"\s*(?P<type>\w+)\s*" + re.escape(SEP) +
+                      r"\s*(?P<name>[^\n`]+?)\s*```(?:json)?\s*")
+FENCE = "```"
 
 
 def _v3_block(body: str, span: tuple[int, int]) -> ParsedCall:
-    m = _V3_BLOCK.match(body)
-    if m is None:
+    m = _V3_HEAD.match(body)
+    fenced = body.rstrip()  # the arguments run to the last fence (no lazy regex: linear, fast)
+    if m is None or not fenced.endswith(FENCE) or len(fenced) - len(FENCE) < m.end():
         raise CallSyntaxError(f"expected function{SEP}name and a ```json block")
     if m.group("type") != "function":
         raise CallSyntaxError(f"unsupported tool type {m.group('type')!r}")
     name = m.group("name")
-    return ParsedCall(name, arguments_dict(loads(m.group("args"), f"the arguments of {name!r}"),
-                                           name), span=span)
+    args = fenced[m.end():-len(FENCE)].rstrip()
+    return ParsedCall(name, arguments_dict(loads(args, f"the arguments of {name!r}"), name),
+                      span=span)
 
 
 def _v31_block(body: str, span: tuple[int, int]) -> ParsedCall:

@@ -20,7 +20,8 @@ from .scanning import BACKSLASH, PYTHON_QUOTES, Balanced, Delimited
 from .tools import ToolBox
 
 _JSON_NAMES = {"true": True, "false": False, "null": None}
-_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z").findall
+_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)?").findall
+"""Lines with their ends, then one empty match at the end (no backtracking over a long line)."""
 
 
 class _JsonLiterals(ast.NodeTransformer):
@@ -55,7 +56,9 @@ class _Offsets:
     """Converts ast (line, UTF-8 byte column) positions into string offsets."""
 
     def __init__(self, source: str, base: int) -> None:
-        self.lines = _LINES(source) or [""]
+        self.lines = _LINES(source)
+        if len(self.lines) > 1:
+            self.lines.pop()  # the empty match at the end
         self.starts = [base]
         for line in self.lines:
             self.starts.append(self.starts[-1] + len(line))
