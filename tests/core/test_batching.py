@@ -254,3 +254,51 @@ def test_prompts_arriving_together_are_prefilled_before_the_next_step(scripted):
         _collect(s)
     # not one newcomer per step (1, 2, 3, ... 8): the prefill budget takes them all at once
     assert 8 in seen[:3], seen
+
+
+def test_a_burst_arriving_during_the_first_prefill_starts_in_one_step(scripted):
+    # Each prompt takes ~0.1 s to prefill; the other seven arrive while the first prefills
+    # (one every 10 ms, as threads of a server do). Before any stream has a token, the
+    # scheduler keeps admitting and prefilling, so the first step already holds all eight.
+    context = scripted("abcdefgh", prefill_delay=0.01, token_delay=0.01, max_batch_size=8,
+                       prefill_chunk_s=0.05)
+    seen = _record_step_sizes(context)
+    streams: list[object] = [None] * 8
+
+    def start(i: int) -> None:
+        streams[i] = lmstream.generate(f"prompt {i}", context=context)
+
+    threads = []
+    for i in range(8):
+        threads.append(threading.Thread(target=start, args=(i,)))
+        threads[-1].start()
+        time.sleep(0.01)
+    for t in threads:
+        t.join()
+    for s in streams:
+        _collect(s)
+    assert seen[0] == 8, seen
+
+
+def test_a_burst_does_not_hold_the_first_token_past_its_window(scripted):
+    # 30 newcomers arrive faster than they prefill (~0.1 s each): without a bound the first
+    # token would wait for all of them (~3 s). The burst window is 8 prefill budgets (0.4 s).
+    context = scripted("abcd", prefill_delay=0.01, token_delay=0.005, max_batch_size=64,
+                       prefill_chunk_s=0.05)
+    first = lmstream.generate("prompt 0", context=context)
+    started = time.perf_counter()
+    others = []
+
+    def feed() -> None:
+        for i in range(30):
+            others.append(lmstream.generate(f"prompt {i + 1}", context=context))
+            time.sleep(0.02)
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    next(iter(first))
+    first_token = time.perf_counter() - started
+    feeder.join()
+    for s in [first, *others]:
+        _collect(s)
+    assert first_token < 1.5, first_token

@@ -1,10 +1,14 @@
 """The continuous-batching scheduler that owns a context's worker loop.
 
 Between decode steps it admits queued generations (up to the runner's ``max_batch_size``),
-prefills one chunk of one prompt (sized to a time budget, so running streams never freeze for
-longer than about ``prefill_chunk_s`` and a cancel during prefill lands fast), then steps every
-ready sequence in one ``BatchRunner.step`` call. A finished, cancelled or failed sequence
-leaves at once; a stream whose consumer stopped reading (buffer full) is skipped until read.
+prefills for a time budget (``prefill_chunk_s``, so running streams never freeze for longer
+than about that and a cancel during prefill lands fast), then steps every ready sequence in one
+``BatchRunner.step`` call. A finished, cancelled or failed sequence leaves at once; a stream
+whose consumer stopped reading (buffer full) is skipped until read.
+
+A burst (requests arriving while an idle context prefills its first ones) starts decoding as
+one batch: until some stream has a token, newcomers are admitted and prefilled before the
+first step, for at most ``BURST_CHUNKS`` prefill budgets (2 s by default).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ DEFAULT_PREFILL_CHUNK_S = 0.25
 MIN_PREFILL_CHUNK = 16
 FIRST_PREFILL_CHUNK = 64
 """Prefill chunk before the scheduler has measured this model's prefill speed."""
+BURST_CHUNKS = 8
+"""How long (in prefill budgets) a burst's first step may wait for newcomers to prefill."""
 
 
 class _Lane:
@@ -38,6 +44,8 @@ class _Lane:
         self.waiting: deque[ActiveSequence] = deque()
         self.prefilling: list[ActiveSequence] = []
         self.decoding: list[ActiveSequence] = []
+        self.burst_started: float | None = None
+        """When the current burst's first prefill began (None once the lane has stepped)."""
 
     def active(self) -> int:
         return len(self.prefilling) + len(self.decoding)
@@ -139,8 +147,12 @@ class Scheduler:
             self._retire_cancelled(lane)
             self._admit(lane)
             if lane.prefilling:
-                self._prefill(lane)
+                burst = self._in_burst(lane)
+                self._prefill(lane, burst)
+                if burst and not lane.prefilling and lane.active() < lane.capacity:
+                    continue  # the worker admits whoever arrived meanwhile, then comes back
             self._step(lane)
+            lane.burst_started = None
         if self._deferred:
             self._run_deferred()
 
@@ -165,14 +177,23 @@ class Scheduler:
                 continue
             lane.prefilling.append(sequence)
 
-    def _prefill(self, lane: _Lane) -> None:
+    def _in_burst(self, lane: _Lane) -> bool:
+        """True while no stream of the lane has a token yet and the burst is young enough."""
+        if any(s.generated for s in lane.decoding):
+            return False
+        now = time.perf_counter()
+        if lane.burst_started is None:
+            lane.burst_started = now
+        return now - lane.burst_started < BURST_CHUNKS * self._prefill_chunk_s
+
+    def _prefill(self, lane: _Lane, burst: bool) -> None:
         """Prefill chunks, of one prompt or several in arrival order, for about
-        ``prefill_chunk_s`` while other streams decode (then they get their step); with none
-        decoding, until every admitted prompt is prefilled, so a burst of requests starts
-        decoding in one full batch. Chunks stay sized to ``prefill_chunk_s`` either way, so
-        cancels are noticed between them."""
+        ``prefill_chunk_s`` while other streams decode (then they get their step); in a burst
+        (no stream has a token yet), until every admitted prompt is prefilled, so the burst
+        starts decoding in one full batch. Chunks stay sized to ``prefill_chunk_s`` either way,
+        so cancels are noticed between them."""
         started = time.perf_counter()
-        budget = self._prefill_chunk_s if lane.decoding else math.inf
+        budget = math.inf if burst else self._prefill_chunk_s
         while lane.prefilling:
             sequence = lane.prefilling[0]
             if sequence.cancelled or time.perf_counter() - started >= budget:
