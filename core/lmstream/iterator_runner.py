@@ -53,10 +53,14 @@ class IteratorRunner(BatchRunner):
     def step(self, seq_ids: Sequence[int]) -> list[StepResult]:
         """Pull one token from each sequence's iterator."""
         results = []
+        iterators = self._iterators
         for seq_id in seq_ids:
             try:
-                item = next(self._iterators[seq_id])
-                results.append(_as_result(seq_id, item, self._requests[seq_id]))
+                item = next(iterators[seq_id])
+                if type(item) is not int or self._requests[seq_id].parameters.logprobs:
+                    results.append(_as_result(seq_id, item, self._requests[seq_id]))
+                else:
+                    results.append(StepResult(seq_id, item))  # the common case: a bare id
             except StopIteration:
                 results.append(StepResult(seq_id, error=SequenceEnded()))
             except BaseException as exc:

@@ -42,27 +42,47 @@ class DecodedPipeline:
         """True once a stop string completed: the producer must end with ``stop``."""
 
     def token(self, token_id: int) -> list[Any]:
-        """Feed one generated token id (not a stop token)."""
+        """Feed one generated token id (not a stop token).
+
+        The common case (the token's text passes every stage whole and the parser returns it
+        as one content chunk) builds one Chunk and one tuple; anything else goes through the
+        general stages, the token held in ``_pending`` until a chunk takes it.
+        """
         self.position += 1
-        self._pending.append(token_id)
         text = self._detok.step(token_id)
+        if text:
+            stops = self._stops
+            if stops is not None:
+                text, hit = stops.feed(text)
+                if hit:
+                    self.stopped = True
         if not text:
+            self._pending.append(token_id)
             return _NO_EVENTS
-        stops = self._stops
-        if stops is not None:
-            text, hit = stops.feed(text)
-            if hit:
-                self.stopped = True
-            if not text:
-                return _NO_EVENTS
         reasoning = self._reasoning
         if reasoning is not None and (reasoning.in_reasoning or reasoning._buffer
                                       or reasoning.start[0] in text):
+            self._pending.append(token_id)
             return self._route(text)  # a reasoning marker may start here: the full stage
         parser = self._parser
-        if parser is None:
-            return [Chunk(text, self._take_tokens(), self.position, "content", self._take_logprobs())]
-        return self._stamp(parser.feed(text))
+        if parser is not None:
+            events = parser.feed(text)
+            if len(events) != 1 or type(events[0]) is not Chunk or not events[0].text:
+                self._pending.append(token_id)
+                return self._stamp(events)
+            chunk = events[0]
+            text, channel = chunk.text, chunk.channel
+        else:
+            channel = "content"
+        pending = self._pending
+        if pending:
+            pending.append(token_id)
+            tokens = tuple(pending)
+            pending.clear()
+        else:
+            tokens = (token_id,)
+        return [Chunk(text, tokens, self.position, channel,
+                      None if self._logprobs is None else self._take_logprobs())]
 
     def token_with_logprob(self, token_id: int, logprob: TokenLogprob) -> list[Any]:
         """Feed one generated token id with its logprob (``parameters.logprobs``)."""

@@ -135,13 +135,14 @@ class Scheduler:
     def run_once(self) -> None:
         """Admit, prefill for about ``prefill_chunk_s``, step every ready sequence once."""
         for lane in self._lanes:
-            if not (lane.decoding or lane.prefilling or lane.waiting):
+            if lane.waiting or lane.prefilling:
+                self._retire_cancelled(lane)
+                self._admit(lane)
+                if lane.prefilling:
+                    self._prefill(lane)
+            elif not lane.decoding:
                 continue  # an idle lane (the user-iterator one, mostly) costs nothing per token
-            self._retire_cancelled(lane)
-            self._admit(lane)
-            if lane.prefilling:
-                self._prefill(lane)
-            self._step(lane)
+            self._step(lane)  # retires cancelled decoding sequences itself
         if self._deferred:
             self._run_deferred()
 
@@ -218,22 +219,46 @@ class Scheduler:
         self._prefill_rate = rate if previous is None else 0.5 * previous + 0.5 * rate
 
     def _step(self, lane: _Lane) -> None:
-        if not lane.decoding:
+        """Step every decoding sequence whose buffer has room (cancelled ones leave first)."""
+        decoding = lane.decoding
+        if not decoding:
             return
-        ready = [s for s in lane.decoding if not s.channel.full]
-        if not ready:
-            return
+        if len(decoding) == 1:  # one stream: no lists or lookup table per token
+            only = decoding[0]
+            channel = only.channel
+            if channel.cancel_event.is_set():
+                self._leave(lane, only, StopReason.CANCELLED, None)
+                return
+            if channel.limit and channel.full:
+                return
+            ready = decoding
+        else:
+            only = None
+            ready = []
+            for sequence in list(decoding):
+                channel = sequence.channel
+                if channel.cancel_event.is_set():
+                    self._leave(lane, sequence, StopReason.CANCELLED, None)
+                elif not (channel.limit and channel.full):
+                    ready.append(sequence)
+            if not ready:
+                return
         try:
-            results = lane.runner.step([s.seq_id for s in ready])
+            results = lane.runner.step([s.seq_id for s in ready] if only is None else [only.seq_id])
         except BaseException as exc:
-            for sequence in ready:
+            for sequence in list(ready):
                 lane.decoding.remove(sequence)
                 self._end(lane, sequence, StopReason.ERROR, exc)
             return
-        only = ready[0] if len(ready) == 1 else None  # one stream: no lookup table per token
-        by_id = {s.seq_id: s for s in ready} if only is None else {}
+        by_id = {s.seq_id: s for s in ready} if only is None else None
         for result in results:
-            sequence = only if only is not None and result.seq_id == only.seq_id else by_id[result.seq_id]
+            if by_id is None:
+                assert only is not None
+                if result.seq_id != only.seq_id:
+                    raise KeyError(result.seq_id)  # a runner answered for a sequence not stepped
+                sequence = only
+            else:
+                sequence = by_id[result.seq_id]
             try:
                 reason = sequence.accept(result)
             except SequenceEnded:

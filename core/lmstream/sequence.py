@@ -24,6 +24,7 @@ from .streams import Channel
 from .timing import TimingRecorder
 
 logger = logging.getLogger("lmstream.sequence")
+_clock = time.perf_counter
 
 
 @dataclass
@@ -52,15 +53,18 @@ class SequencePlan:
 class ActiveSequence:
     """A generation admitted by the scheduler, from its first event to its one Info."""
 
-    __slots__ = ("channel", "control", "ended", "generated", "pipeline", "plan", "position",
-                 "prefilled", "request", "timing")
+    __slots__ = ("_times", "channel", "control", "ended", "generated", "pipeline", "plan",
+                 "position", "prefilled", "request", "seq_id", "timing")
 
     def __init__(self, seq_id: int, plan: SequencePlan) -> None:
         self.plan = plan
         self.channel = plan.channel
         self.timing = TimingRecorder()
+        self._times = self.timing.token_times
         self.control = GenerationControl(plan.channel.cancel_event, plan.on_prefill_progress,
                                          plan.max_tokens, plan.constraint)
+        self.seq_id = seq_id
+        """The id the backend's runner knows this sequence by."""
         self.request = SequenceRequest(seq_id, plan.prompt, plan.parameters, plan.cache,
                                        self.control, plan.constraint)
         self.pipeline: DecodedPipeline | None = None
@@ -68,11 +72,6 @@ class ActiveSequence:
         self.position = plan.prompt_tokens
         self.prefilled = False
         self.ended = False
-
-    @property
-    def seq_id(self) -> int:
-        """The id the backend's runner knows this sequence by."""
-        return self.request.seq_id
 
     @property
     def cancelled(self) -> bool:
@@ -92,15 +91,18 @@ class ActiveSequence:
         return None
 
     def accept(self, result: StepResult) -> StopReason | None:
-        """Handle one step result; the stop reason once this sequence must end, else None."""
+        """Handle one step result; the stop reason once this sequence must end, else None.
+
+        The per-token path: one clock read, the pipeline, one push (no list built when the
+        pipeline holds the token back).
+        """
         if result.error is not None:
             raise result.error
-        self.timing.token_times.append(time.perf_counter())
+        self._times.append(_clock())
         self.generated += 1
         token_id = result.token
         plan = self.plan
         pipeline = self.pipeline
-        observers = plan.observers
         if pipeline is not None:
             if token_id in plan.stop_ids:
                 return StopReason.STOP
@@ -110,16 +112,20 @@ class ActiveSequence:
             else:
                 events = pipeline.token(token_id)
             if events:
-                self._deliver(events, observers)
+                observers = plan.observers
+                if observers.wants_events:
+                    for event in events:
+                        observers.notify_event(event)
+                self.channel.push(events)
             if pipeline.stopped:
                 return StopReason.STOP
         else:
             self.position += 1
             if token_id in plan.stop_ids:
                 if plan.include_stop_token:
-                    self._deliver([self._token(token_id, result)], observers)
+                    self._deliver([self._token(token_id, result)], plan.observers)
                 return StopReason.STOP
-            self._deliver([self._token(token_id, result)], observers)
+            self._deliver([self._token(token_id, result)], plan.observers)
         if self.generated >= plan.max_tokens:
             return StopReason.LENGTH
         if self.channel.cancel_event.is_set():

@@ -72,10 +72,16 @@ class Channel:
 
     # -- producer side ------------------------------------------------------------------
     def push(self, events: list[Any]) -> None:
-        """Append events; wake the consumer only if it waits."""
+        """Append events; wake the consumer only if it waits, once per wait.
+
+        The producer clears ``_waiting`` as it notifies: until the woken consumer runs (it
+        needs the GIL, which this thread holds for up to the switch interval), later pushes
+        only append, instead of calling ``Condition.notify`` for every token.
+        """
         with self._lock:
-            self._events.extend(events)
+            self._events += events
             if self._waiting:
+                self._waiting = False
                 self._cond.notify()
             if self._async_waiter is not None:
                 self._wake_async()
@@ -87,6 +93,7 @@ class Channel:
             self._events.append(info)
             self.done_event.set()
             if self._waiting:
+                self._waiting = False
                 self._cond.notify()
             if self._async_waiter is not None:
                 self._wake_async()
@@ -110,9 +117,9 @@ class Channel:
             while not self._events:
                 if self.done_event.is_set():
                     return []
-                self._waiting = True
+                self._waiting = True  # the producer clears it when it notifies
                 self._cond.wait()
-                self._waiting = False
+            self._waiting = False
             events, self._events = self._events, []
             was_paused, self.paused = self.paused, False
         if was_paused:
