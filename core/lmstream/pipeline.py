@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .detokenize import make_detokenizer
-from .events import Chunk, TokenLogprob
+from .events import Chunk, TokenLogprob, new_chunk
 from .parameters import GenerationParameters
 from .textstages import ReasoningSplitter, StopStrings
 from .toolparsing import ToolParser, with_deltas
@@ -81,7 +81,7 @@ class DecodedPipeline:
             pending.clear()
         else:
             tokens = (token_id,)
-        return [Chunk(text, tokens, self.position, channel,
+        return [new_chunk(text, tokens, self.position, channel,
                       None if self._logprobs is None else self._take_logprobs())]
 
     def token_with_logprob(self, token_id: int, logprob: TokenLogprob) -> list[Any]:
@@ -134,21 +134,21 @@ class DecodedPipeline:
         if channel == "content" and self._parser is not None:
             return self._stamp(self._parser.feed(text))
         logprobs = self._take_logprobs()
-        return [Chunk(text, self._take_tokens(), self.position, channel, logprobs)]  # type: ignore[arg-type]
+        return [new_chunk(text, self._take_tokens(), self.position, channel, logprobs)]  # type: ignore[arg-type]
 
     def _stamp(self, events: list[Any]) -> list[Any]:
         if len(events) == 1 and type(events[0]) is Chunk:  # the common case: one content delta
             chunk = events[0]
             if not chunk.text:
                 return _NO_EVENTS
-            return [Chunk(chunk.text, self._take_tokens(), self.position, chunk.channel,
+            return [new_chunk(chunk.text, self._take_tokens(), self.position, chunk.channel,
                           self._take_logprobs())]
         stamped: list[Any] = []
         for event in events:
             if type(event) is Chunk:
                 if event.text:
                     logprobs = self._take_logprobs()
-                    stamped.append(Chunk(event.text, self._take_tokens(), self.position, event.channel,
+                    stamped.append(new_chunk(event.text, self._take_tokens(), self.position, event.channel,
                                          logprobs))
             else:
                 self._pending.clear()  # the call consumed these tokens

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 
 from .backend import BackendModel, PromptCache
-from .batching import BatchRunner, SequenceEnded
+from .batching import BatchRunner, SequenceEnded, StepResult
 from .events import StopReason
 from .iterator_runner import IteratorRunner
 from .sequence import ActiveSequence, SequencePlan
@@ -39,6 +39,9 @@ class _Lane:
         self.waiting: deque[ActiveSequence] = deque()
         self.prefilling: list[ActiveSequence] = []
         self.decoding: list[ActiveSequence] = []
+        self.next_token: Callable[[int], int | StepResult] | None = (
+            runner.next_token if isinstance(runner, IteratorRunner) else None)
+        """Steps one sequence without the batch lists (the iterator adapter has it)."""
 
     def active(self) -> int:
         return len(self.prefilling) + len(self.decoding)
@@ -118,7 +121,8 @@ class Scheduler:
                                  or any(s.cancelled for s in lane.waiting)):
                 return True
             for sequence in lane.decoding:
-                if sequence.cancelled or not sequence.channel.full:
+                channel = sequence.channel
+                if not channel.paused or channel.cancelled:
                     return True
         return False
 
@@ -127,7 +131,7 @@ class Scheduler:
         for lane in self._lanes:
             for group in (lane.waiting, lane.prefilling, lane.decoding):
                 for sequence in group:
-                    sequence.channel.cancel_event.set()
+                    sequence.channel.cancel(wake_producer=False)
             self._retire_cancelled(lane)
             while lane.waiting:
                 self._end(lane, lane.waiting.popleft(), StopReason.CANCELLED, None, added=False)
@@ -226,10 +230,14 @@ class Scheduler:
         if len(decoding) == 1:  # one stream: no lists or lookup table per token
             only = decoding[0]
             channel = only.channel
-            if channel.cancel_event.is_set():
+            if channel.cancelled:
                 self._leave(lane, only, StopReason.CANCELLED, None)
                 return
-            if channel.limit and channel.full:
+            if channel.paused:
+                return
+            next_token = lane.next_token
+            if next_token is not None:  # the iterator adapter: usually a bare id, no StepResult
+                self._accept(lane, only, next_token(only.seq_id))  # never raises
                 return
             ready = decoding
         else:
@@ -237,9 +245,9 @@ class Scheduler:
             ready = []
             for sequence in list(decoding):
                 channel = sequence.channel
-                if channel.cancel_event.is_set():
+                if channel.cancelled:
                     self._leave(lane, sequence, StopReason.CANCELLED, None)
-                elif not (channel.limit and channel.full):
+                elif not channel.paused:
                     ready.append(sequence)
             if not ready:
                 return
@@ -256,20 +264,24 @@ class Scheduler:
                 assert only is not None
                 if result.seq_id != only.seq_id:
                     raise KeyError(result.seq_id)  # a runner answered for a sequence not stepped
-                sequence = only
+                self._accept(lane, only, result)
             else:
-                sequence = by_id[result.seq_id]
-            try:
+                self._accept(lane, by_id[result.seq_id], result)
+
+    def _accept(self, lane: _Lane, sequence: ActiveSequence, result: StepResult | int) -> None:
+        """Hand one step result (or a bare token id) to its sequence; end it when it must stop."""
+        try:
+            if isinstance(result, int):
+                reason = sequence.accept_token(result)
+            else:
                 reason = sequence.accept(result)
-            except SequenceEnded:
-                reason = StopReason.CANCELLED if sequence.cancelled else StopReason.STOP
-                self._leave(lane, sequence, reason, None)
-                continue
-            except BaseException as exc:
-                self._leave(lane, sequence, StopReason.ERROR, exc)
-                continue
-            if reason is not None:
-                self._leave(lane, sequence, reason, None)
+        except SequenceEnded:
+            reason = StopReason.CANCELLED if sequence.cancelled else StopReason.STOP
+        except BaseException as exc:
+            self._leave(lane, sequence, StopReason.ERROR, exc)
+            return
+        if reason is not None:
+            self._leave(lane, sequence, reason, None)
 
     def _leave(self, lane: _Lane, sequence: ActiveSequence, reason: StopReason,
                error: BaseException | None) -> None:
@@ -280,7 +292,7 @@ class Scheduler:
         for group in (lane.prefilling, lane.decoding):
             if not group:
                 continue
-            for sequence in [s for s in group if s.channel.cancel_event.is_set()]:
+            for sequence in [s for s in group if s.channel.cancelled]:
                 group.remove(sequence)
                 self._end(lane, sequence, StopReason.CANCELLED, None)
         if not lane.waiting:

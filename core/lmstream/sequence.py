@@ -16,7 +16,7 @@ from typing import Any
 
 from .backend import GenerationControl, PromptCache
 from .batching import SequenceRequest, StepResult
-from .events import Info, StopReason, Token, TokenLogprob
+from .events import Info, StopReason, Token, TokenLogprob, new_token
 from .observing import ObserverSet
 from .parameters import GenerationParameters
 from .pipeline import DecodedPipeline
@@ -76,7 +76,7 @@ class ActiveSequence:
     @property
     def cancelled(self) -> bool:
         """True once the consumer cancelled."""
-        return self.channel.cancel_event.is_set()
+        return self.channel.cancelled
 
     def start(self) -> StopReason | None:
         """Notify observers and build the pipeline; a reason when the stream ends at once."""
@@ -91,26 +91,28 @@ class ActiveSequence:
         return None
 
     def accept(self, result: StepResult) -> StopReason | None:
-        """Handle one step result; the stop reason once this sequence must end, else None.
-
-        The per-token path: one clock read, the pipeline, one push (no list built when the
-        pipeline holds the token back).
-        """
+        """Handle one step result; the stop reason once this sequence must end, else None."""
         if result.error is not None:
             raise result.error
+        return self.accept_token(result.token, None if result.logprob is None else result)
+
+    def accept_token(self, token_id: int, scored: StepResult | None = None) -> StopReason | None:
+        """Handle one generated token id (``scored``: its result, when it carries logprobs).
+
+        The per-token path: one clock read, the pipeline, one push of what it decided.
+        """
         self._times.append(_clock())
         self.generated += 1
-        token_id = result.token
         plan = self.plan
         pipeline = self.pipeline
         if pipeline is not None:
             if token_id in plan.stop_ids:
                 return StopReason.STOP
-            if result.logprob is not None:
-                events = pipeline.token_with_logprob(
-                    token_id, TokenLogprob(token_id, result.logprob, result.top_logprobs or ()))
-            else:
+            if scored is None:
                 events = pipeline.token(token_id)
+            else:
+                events = pipeline.token_with_logprob(token_id, TokenLogprob(
+                    token_id, scored.logprob, scored.top_logprobs or ()))  # type: ignore[arg-type]
             if events:
                 observers = plan.observers
                 if observers.wants_events:
@@ -123,19 +125,19 @@ class ActiveSequence:
             self.position += 1
             if token_id in plan.stop_ids:
                 if plan.include_stop_token:
-                    self._deliver([self._token(token_id, result)], plan.observers)
+                    self._deliver([self._token(token_id, scored)], plan.observers)
                 return StopReason.STOP
-            self._deliver([self._token(token_id, result)], plan.observers)
+            self._deliver([self._token(token_id, scored)], plan.observers)
         if self.generated >= plan.max_tokens:
             return StopReason.LENGTH
-        if self.channel.cancel_event.is_set():
+        if self.channel.cancelled:
             return StopReason.CANCELLED
         return None
 
-    def _token(self, token_id: int, result: StepResult) -> Token:
-        if result.logprob is None:
-            return Token(token_id, self.position)
-        return Token(token_id, self.position, result.logprob, result.top_logprobs or ())
+    def _token(self, token_id: int, result: StepResult | None) -> Token:
+        if result is None or result.logprob is None:
+            return new_token(token_id, self.position)
+        return new_token(token_id, self.position, result.logprob, result.top_logprobs or ())
 
     def _deliver(self, events: list[Any], observers: ObserverSet) -> None:
         if observers.wants_events:

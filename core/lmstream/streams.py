@@ -22,7 +22,7 @@ class Channel:
     """Producer -> consumer handoff of one generation, plus its cancel flag and final Info."""
 
     __slots__ = ("_async_waiter", "_cond", "_done_callbacks", "_events", "_lock", "_waiting",
-                 "cancel_event", "done_event", "info", "limit", "paused", "wake")
+                 "cancel_event", "cancelled", "done_event", "info", "limit", "paused", "wake")
 
     def __init__(self, limit: int = 0, wake: Callable[[], None] | None = None) -> None:
         self._events: list[Any] = []
@@ -33,12 +33,18 @@ class Channel:
         self._async_waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None = None
         self._done_callbacks: list[Callable[[], None]] = []
         self.cancel_event = threading.Event()
+        """Set on cancel; what a backend waits on (``GenerationControl``)."""
+        self.cancelled = False
+        """True once cancelled: ``cancel_event``'s state as a plain attribute, for the
+        scheduler's per-token checks (set first, by ``cancel`` only)."""
         self.done_event = threading.Event()
         self.info: Info | None = None
         self.limit = limit
         """Unread events at which the producer pauses this stream (0: unbounded)."""
         self.paused = False
-        """Set by the scheduler while it skips this stream because its buffer is full."""
+        """True while the unread events reached ``limit``: set by ``push`` and cleared by the
+        read that empties the buffer, both under the lock, so that read always wakes the
+        producer. The scheduler skips a paused stream."""
         self.wake = wake
         """Called (from any thread) when a paused stream was read or a stream was cancelled."""
 
@@ -55,12 +61,14 @@ class Channel:
             self.paused = 0 < self.limit <= len(self._events)
             return self.paused
 
-    def cancel(self) -> None:
+    def cancel(self, *, wake_producer: bool = True) -> None:
         """Ask the producer to stop at the next token boundary (wakes a waiting producer)."""
-        if self.cancel_event.is_set():
+        if self.cancelled:
             return
+        self.cancelled = True
         self.cancel_event.set()
-        self._wake_producer()
+        if wake_producer:
+            self._wake_producer()
 
     def _wake_producer(self) -> None:
         wake = self.wake
@@ -79,12 +87,15 @@ class Channel:
         only append, instead of calling ``Condition.notify`` for every token.
         """
         with self._lock:
-            self._events += events
+            buffered = self._events
+            buffered += events
             if self._waiting:
                 self._waiting = False
                 self._cond.notify()
             if self._async_waiter is not None:
                 self._wake_async()
+            if 0 < self.limit <= len(buffered):
+                self.paused = True
 
     def finish(self, info: Info) -> None:
         """Push the final Info and mark the generation done (exactly once)."""
@@ -185,25 +196,25 @@ class _CursorBase:
 _END = object()
 
 
-class _Cursor(_CursorBase):
-    """A sync iterator over a stream; dropping it before the end (``break``) cancels."""
+def _sync_events(stream: EventStream[Any]) -> Iterator[Any]:
+    """The events of ``stream`` for ``for``: one ``take`` per batch, C-speed within a batch.
 
-    __slots__ = ()
-
-    def __iter__(self) -> _Cursor:
-        return self
-
-    def __next__(self) -> Any:
-        if self._index < len(self._batch):
-            event = self._batch[self._index]
-            self._index += 1
-            return event
-        if self._stream._ended:
-            raise StopIteration
-        event = self._start_batch(self._stream._channel.take())
-        if event is _END:
-            raise StopIteration
-        return event
+    A generator rather than a class with ``__next__``: resuming it costs far less per event
+    than a Python-level ``__next__``. Dropping it before the end (``break``, an exception,
+    garbage collection) closes it, and that cancels the generation.
+    """
+    take = stream._channel.take
+    ended = False
+    try:
+        while True:
+            batch = take()
+            if not batch:
+                ended = stream._ended = True
+                return
+            yield from batch
+    finally:
+        if not ended:
+            stream._left_early()
 
 
 class _AsyncCursor(_CursorBase):
@@ -247,15 +258,15 @@ class EventStream(Generic[E]):
     def __init__(self, channel: Channel) -> None:
         self._channel = channel
         self._ended = False
-        self._cursor: _Cursor | None = None
+        self._cursor: Iterator[Any] | None = None
 
     # -- iteration ----------------------------------------------------------------------
     def __iter__(self) -> Iterator[E]:
-        return _Cursor(self)
+        return _sync_events(self)
 
     def __next__(self) -> E:
         if self._cursor is None:
-            self._cursor = _Cursor(self)
+            self._cursor = _sync_events(self)
         event: E = next(self._cursor)
         return event
 
