@@ -237,7 +237,17 @@ class Scheduler:
                 return
             next_token = lane.next_token
             if next_token is not None:  # the iterator adapter: usually a bare id, no StepResult
-                self._accept(lane, only, next_token(only.seq_id))  # never raises
+                token = next_token(only.seq_id)  # never raises
+                if type(token) is not int:
+                    self._accept(lane, only, token)
+                    return
+                try:
+                    reason = only.accept_token(token)
+                except BaseException as exc:
+                    self._leave(lane, only, StopReason.ERROR, exc)
+                    return
+                if reason is not None:
+                    self._leave(lane, only, reason, None)
                 return
             ready = decoding
         else:

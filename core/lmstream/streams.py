@@ -167,35 +167,6 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-class _CursorBase:
-    """Shared state of the sync and async cursors: the batch being read and the stream."""
-
-    __slots__ = ("_batch", "_index", "_stream")
-
-    def __init__(self, stream: EventStream[Any]) -> None:
-        self._stream = stream
-        self._batch: list[Any] = []
-        self._index = 0
-
-    def _start_batch(self, batch: list[Any]) -> Any:
-        """Begin reading a fresh batch and return its first event; ``_END`` when it is empty."""
-        stream = self._stream
-        if not batch:
-            stream._ended = True
-            return _END
-        self._batch, self._index = batch, 1
-        event = batch[0]
-        if len(batch) == 1 and type(event) is Info:
-            stream._ended = True
-        return event
-
-    def __del__(self) -> None:
-        self._stream._left_early()
-
-
-_END = object()
-
-
 def _sync_events(stream: EventStream[Any]) -> Iterator[Any]:
     """The events of ``stream`` for ``for``: one ``take`` per batch, C-speed within a batch.
 
@@ -217,36 +188,35 @@ def _sync_events(stream: EventStream[Any]) -> Iterator[Any]:
             stream._left_early()
 
 
-class _AsyncCursor(_CursorBase):
-    """An async iterator over a stream; dropping it before the end cancels."""
+async def _async_events(stream: EventStream[Any]) -> AsyncIterator[Any]:
+    """The events of ``stream`` for ``async for``: one wait per batch, no coroutine per event.
 
-    __slots__ = ()
-
-    def __aiter__(self) -> _AsyncCursor:
-        return self
-
-    async def __anext__(self) -> Any:
-        if self._index < len(self._batch):
-            event = self._batch[self._index]
-            self._index += 1
-            return event
-        stream = self._stream
-        if stream._ended:
-            raise StopAsyncIteration
+    An async generator: each event costs a resume, not a fresh ``__anext__`` coroutine.
+    Cancelling the consuming task cancels the generation at once; leaving the loop early
+    (``break``) closes the generator on the event loop's next turn (asyncio finalizes
+    abandoned async generators with ``aclose``), which cancels it.
+    """
+    channel = stream._channel
+    ended = False
+    try:
         loop = asyncio.get_running_loop()
         while True:
-            got = stream._channel.take_or_wait(loop)
+            got = channel.take_or_wait(loop)
             if isinstance(got, list):
-                break
+                if not got:
+                    ended = stream._ended = True
+                    return
+                for event in got:
+                    yield event
+                continue
             try:
                 await got
             except asyncio.CancelledError:
                 stream.cancel()
                 raise
-        event = self._start_batch(got)
-        if event is _END:
-            raise StopAsyncIteration
-        return event
+    finally:
+        if not ended:
+            stream._left_early()
 
 
 class EventStream(Generic[E]):
@@ -271,7 +241,7 @@ class EventStream(Generic[E]):
         return event
 
     def __aiter__(self) -> AsyncIterator[E]:
-        return _AsyncCursor(self)
+        return _async_events(self)
 
     async def __anext__(self) -> E:
         raise TypeError("use `async for event in stream`; streams are not awaitable one by one")
