@@ -167,56 +167,89 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-def _sync_events(stream: EventStream[Any]) -> Iterator[Any]:
-    """The events of ``stream`` for ``for``: one ``take`` per batch, C-speed within a batch.
+_NO_EVENTS: Iterator[Any] = iter(())
 
-    A generator rather than a class with ``__next__``: resuming it costs far less per event
-    than a Python-level ``__next__``. Dropping it before the end (``break``, an exception,
-    garbage collection) closes it, and that cancels the generation.
+
+class _CursorBase:
+    """Shared state of the sync and async cursors: the rest of the batch being read.
+
+    Classes, not generators: a cursor stays usable after an exception raised while it waits
+    (Ctrl-C during ``take``, a cancelled task), so the caller can read on to the Info.
     """
-    take = stream._channel.take
-    ended = False
-    try:
-        while True:
-            batch = take()
-            if not batch:
-                ended = stream._ended = True
-                return
-            yield from batch
-    finally:
-        if not ended:
-            stream._left_early()
+
+    __slots__ = ("_rest", "_stream")
+
+    def __init__(self, stream: EventStream[Any]) -> None:
+        self._stream = stream
+        self._rest = _NO_EVENTS
+        """An iterator over the unread part of the current batch (C speed per event)."""
+
+    def _start_batch(self, batch: list[Any]) -> Any:
+        """Begin reading a fresh batch and return its first event; ``_END`` when it is empty."""
+        stream = self._stream
+        if not batch:
+            stream._ended = True
+            return _END
+        rest = self._rest = iter(batch)
+        event = next(rest)
+        if len(batch) == 1 and type(event) is Info:
+            stream._ended = True
+        return event
+
+    def __del__(self) -> None:
+        self._stream._left_early()
 
 
-async def _async_events(stream: EventStream[Any]) -> AsyncIterator[Any]:
-    """The events of ``stream`` for ``async for``: one wait per batch, no coroutine per event.
+_END = object()
 
-    An async generator: each event costs a resume, not a fresh ``__anext__`` coroutine.
-    Cancelling the consuming task cancels the generation at once; leaving the loop early
-    (``break``) closes the generator on the event loop's next turn (asyncio finalizes
-    abandoned async generators with ``aclose``), which cancels it.
-    """
-    channel = stream._channel
-    ended = False
-    try:
+
+class _Cursor(_CursorBase):
+    """A sync iterator over a stream; dropping it before the end (``break``) cancels."""
+
+    __slots__ = ()
+
+    def __iter__(self) -> _Cursor:
+        return self
+
+    def __next__(self) -> Any:
+        for event in self._rest:  # the buffered case: one step of a list iterator
+            return event
+        if self._stream._ended:
+            raise StopIteration
+        event = self._start_batch(self._stream._channel.take())
+        if event is _END:
+            raise StopIteration
+        return event
+
+
+class _AsyncCursor(_CursorBase):
+    """An async iterator over a stream; dropping it before the end cancels."""
+
+    __slots__ = ()
+
+    def __aiter__(self) -> _AsyncCursor:
+        return self
+
+    async def __anext__(self) -> Any:
+        for event in self._rest:  # the buffered case: one step of a list iterator
+            return event
+        stream = self._stream
+        if stream._ended:
+            raise StopAsyncIteration
         loop = asyncio.get_running_loop()
         while True:
-            got = channel.take_or_wait(loop)
+            got = stream._channel.take_or_wait(loop)
             if isinstance(got, list):
-                if not got:
-                    ended = stream._ended = True
-                    return
-                for event in got:
-                    yield event
-                continue
+                break
             try:
                 await got
             except asyncio.CancelledError:
                 stream.cancel()
                 raise
-    finally:
-        if not ended:
-            stream._left_early()
+        event = self._start_batch(got)
+        if event is _END:
+            raise StopAsyncIteration
+        return event
 
 
 class EventStream(Generic[E]):
@@ -228,20 +261,20 @@ class EventStream(Generic[E]):
     def __init__(self, channel: Channel) -> None:
         self._channel = channel
         self._ended = False
-        self._cursor: Iterator[Any] | None = None
+        self._cursor: _Cursor | None = None
 
     # -- iteration ----------------------------------------------------------------------
     def __iter__(self) -> Iterator[E]:
-        return _sync_events(self)
+        return _Cursor(self)
 
     def __next__(self) -> E:
         if self._cursor is None:
-            self._cursor = _sync_events(self)
+            self._cursor = _Cursor(self)
         event: E = next(self._cursor)
         return event
 
     def __aiter__(self) -> AsyncIterator[E]:
-        return _async_events(self)
+        return _AsyncCursor(self)
 
     async def __anext__(self) -> E:
         raise TypeError("use `async for event in stream`; streams are not awaitable one by one")

@@ -157,13 +157,24 @@ def test_bare_ids_are_refused_when_logprobs_are_asked_for():
     assert isinstance(result, StepResult) and isinstance(result.error, ValueError)
 
 
-def test_the_sync_iterator_is_a_plain_iterator_and_closing_it_cancels(scripted):
+def test_a_cursor_survives_an_interrupt_while_it_waits_and_reads_on_to_the_info(scripted, monkeypatch):
     context = scripted("abcdefghij", token_delay=0.02)
-    stream, task = lmstream.generate_task("hi", context=context, parameters={"max_tokens": None})
-    events = iter(stream)
-    assert isinstance(next(events), Chunk)
-    events.close()  # what a dropped iterator does
-    assert task.wait(5).stop_reason == StopReason.CANCELLED
+    stream, _task = lmstream.generate_task("hi", context=context, parameters={"max_tokens": None})
+    cursor = iter(stream)  # what the CLI keeps across Ctrl-C
+    assert isinstance(next(cursor), Chunk)
+    real_take = Channel.take
+
+    def interrupted_take(channel: Channel) -> list[Any]:
+        monkeypatch.setattr(Channel, "take", real_take)
+        raise KeyboardInterrupt  # as a Ctrl-C during the wait does
+
+    monkeypatch.setattr(Channel, "take", interrupted_take)
+    with pytest.raises(KeyboardInterrupt):
+        for _ in cursor:
+            pass
+    stream.cancel()
+    rest = list(cursor)
+    assert type(rest[-1]) is Info and rest[-1].stop_reason == StopReason.CANCELLED
 
 
 def test_next_on_the_stream_reads_to_exactly_one_info(scripted):
@@ -200,12 +211,24 @@ async def test_a_waiting_async_consumer_sees_each_token_as_it_is_produced(script
     assert arrivals[-1] - arrivals[0] > 3 * DELAY
 
 
-async def test_an_async_break_releases_the_stream_on_the_loop_s_next_turn(scripted):
+async def test_an_async_break_cancels_at_once(scripted):
     context = scripted("abcdefghij", token_delay=0.02)
     stream, task = lmstream.generate_task("hi", context=context, parameters={"max_tokens": None})
     async for _ in stream:
         break
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
-    assert stream._channel.cancelled
+    assert stream._channel.cancelled  # no loop turn needed
     assert (await asyncio.wait_for(task, 1)).stop_reason == StopReason.CANCELLED
+
+
+async def test_an_async_cursor_survives_a_cancelled_wait_and_reads_on_to_the_info(scripted):
+    context = scripted("abcdefghij", token_delay=0.05)
+    stream, _task = lmstream.generate_task("hi", context=context, parameters={"max_tokens": None})
+    cursor = aiter(stream)
+    assert isinstance(await anext(cursor), Chunk)
+    waiting = asyncio.ensure_future(anext(cursor))
+    await asyncio.sleep(0.01)  # it waits for the next token
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    rest = [event async for event in cursor]
+    assert type(rest[-1]) is Info and rest[-1].stop_reason == StopReason.CANCELLED
