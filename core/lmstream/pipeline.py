@@ -53,9 +53,16 @@ class DecodedPipeline:
         if text:
             stops = self._stops
             if stops is not None:
-                text, hit = stops.feed(text)
-                if hit:
-                    self.stopped = True
+                if not stops._buffer:  # nothing held: the stage runs only if a stop can start here
+                    for char in stops._first_chars:
+                        if char in text:
+                            break
+                    else:
+                        stops = None
+                if stops is not None:
+                    text, hit = stops.feed(text)
+                    if hit:
+                        self.stopped = True
         if not text:
             self._pending.append(token_id)
             return _NO_EVENTS
