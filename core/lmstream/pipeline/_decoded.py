@@ -11,6 +11,7 @@ from typing import Any
 
 from ..plugins import ToolParser, with_deltas
 from ..protocol import Chunk, GenerationParameters, TokenLogprob
+from ..protocol._events import new_chunk
 from ._detokenize import make_detokenizer
 from ._textstages import ReasoningSplitter, StopStrings
 
@@ -41,27 +42,54 @@ class DecodedPipeline:
         """True once a stop string completed: the producer must end with ``stop``."""
 
     def token(self, token_id: int) -> list[Any]:
-        """Feed one generated token id (not a stop token)."""
+        """Feed one generated token id (not a stop token).
+
+        The common case (the token's text passes every stage whole and the parser returns it
+        as one content chunk) builds one Chunk and one tuple; anything else goes through the
+        general stages, the token held in ``_pending`` until a chunk takes it.
+        """
         self.position += 1
-        self._pending.append(token_id)
         text = self._detok.step(token_id)
+        if text:
+            stops = self._stops
+            if stops is not None:
+                if not stops._buffer:  # nothing held: the stage runs only if a stop can start here
+                    for char in stops._first_chars:
+                        if char in text:
+                            break
+                    else:
+                        stops = None
+                if stops is not None:
+                    text, hit = stops.feed(text)
+                    if hit:
+                        self.stopped = True
         if not text:
+            self._pending.append(token_id)
             return _NO_EVENTS
-        stops = self._stops
-        if stops is not None:
-            text, hit = stops.feed(text)
-            if hit:
-                self.stopped = True
-            if not text:
-                return _NO_EVENTS
         reasoning = self._reasoning
         if reasoning is not None and (reasoning.in_reasoning or reasoning._buffer
                                       or reasoning.start[0] in text):
+            self._pending.append(token_id)
             return self._route(text)  # a reasoning marker may start here: the full stage
         parser = self._parser
-        if parser is None:
-            return [Chunk(text, self._take_tokens(), self.position, "content", self._take_logprobs())]
-        return self._stamp(parser.feed(text))
+        if parser is not None:
+            events = parser.feed(text)
+            if len(events) != 1 or type(events[0]) is not Chunk or not events[0].text:
+                self._pending.append(token_id)
+                return self._stamp(events)
+            chunk = events[0]
+            text, channel = chunk.text, chunk.channel
+        else:
+            channel = "content"
+        pending = self._pending
+        if pending:
+            pending.append(token_id)
+            tokens = tuple(pending)
+            pending.clear()
+        else:
+            tokens = (token_id,)
+        return [new_chunk(text, tokens, self.position, channel,
+                      None if self._logprobs is None else self._take_logprobs())]
 
     def token_with_logprob(self, token_id: int, logprob: TokenLogprob) -> list[Any]:
         """Feed one generated token id with its logprob (``parameters.logprobs``)."""
@@ -113,21 +141,21 @@ class DecodedPipeline:
         if channel == "content" and self._parser is not None:
             return self._stamp(self._parser.feed(text))
         logprobs = self._take_logprobs()
-        return [Chunk(text, self._take_tokens(), self.position, channel, logprobs)]  # type: ignore[arg-type]
+        return [new_chunk(text, self._take_tokens(), self.position, channel, logprobs)]  # type: ignore[arg-type]
 
     def _stamp(self, events: list[Any]) -> list[Any]:
         if len(events) == 1 and type(events[0]) is Chunk:  # the common case: one content delta
             chunk = events[0]
             if not chunk.text:
                 return _NO_EVENTS
-            return [Chunk(chunk.text, self._take_tokens(), self.position, chunk.channel,
+            return [new_chunk(chunk.text, self._take_tokens(), self.position, chunk.channel,
                           self._take_logprobs())]
         stamped: list[Any] = []
         for event in events:
             if type(event) is Chunk:
                 if event.text:
                     logprobs = self._take_logprobs()
-                    stamped.append(Chunk(event.text, self._take_tokens(), self.position, event.channel,
+                    stamped.append(new_chunk(event.text, self._take_tokens(), self.position, event.channel,
                                          logprobs))
             else:
                 self._pending.clear()  # the call consumed these tokens

@@ -42,7 +42,7 @@ class DecodeStreamDetokenizer:
             return ""
         if self._pending:
             self._pending.clear()
-        return str(text)
+        return text if type(text) is str else str(text)
 
     def flush(self) -> str:
         if not self._pending:

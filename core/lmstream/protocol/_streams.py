@@ -22,7 +22,7 @@ class Channel:
     """Producer -> consumer handoff of one generation, plus its cancel flag and final Info."""
 
     __slots__ = ("_async_waiter", "_cond", "_done_callbacks", "_events", "_lock", "_waiting",
-                 "cancel_event", "done_event", "info", "limit", "paused", "wake")
+                 "cancel_event", "cancelled", "done_event", "info", "limit", "paused", "wake")
 
     def __init__(self, limit: int = 0, wake: Callable[[], None] | None = None) -> None:
         self._events: list[Any] = []
@@ -33,12 +33,18 @@ class Channel:
         self._async_waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None = None
         self._done_callbacks: list[Callable[[], None]] = []
         self.cancel_event = threading.Event()
+        """Set on cancel; what a backend waits on (``GenerationControl``)."""
+        self.cancelled = False
+        """True once cancelled: ``cancel_event``'s state as a plain attribute, for the
+        scheduler's per-token checks (set first, by ``cancel`` only)."""
         self.done_event = threading.Event()
         self.info: Info | None = None
         self.limit = limit
         """Unread events at which the producer pauses this stream (0: unbounded)."""
         self.paused = False
-        """Set by the scheduler while it skips this stream because its buffer is full."""
+        """True while the unread events reached ``limit``: set by ``push`` and cleared by the
+        read that empties the buffer, both under the lock, so that read always wakes the
+        producer. The scheduler skips a paused stream."""
         self.wake = wake
         """Called (from any thread) when a paused stream was read or a stream was cancelled."""
 
@@ -55,12 +61,14 @@ class Channel:
             self.paused = 0 < self.limit <= len(self._events)
             return self.paused
 
-    def cancel(self) -> None:
+    def cancel(self, *, wake_producer: bool = True) -> None:
         """Ask the producer to stop at the next token boundary (wakes a waiting producer)."""
-        if self.cancel_event.is_set():
+        if self.cancelled:
             return
+        self.cancelled = True
         self.cancel_event.set()
-        self._wake_producer()
+        if wake_producer:
+            self._wake_producer()
 
     def _wake_producer(self) -> None:
         wake = self.wake
@@ -72,13 +80,22 @@ class Channel:
 
     # -- producer side ------------------------------------------------------------------
     def push(self, events: list[Any]) -> None:
-        """Append events; wake the consumer only if it waits."""
+        """Append events; wake the consumer only if it waits, once per wait.
+
+        The producer clears ``_waiting`` as it notifies: until the woken consumer runs (it
+        needs the GIL, which this thread holds for up to the switch interval), later pushes
+        only append, instead of calling ``Condition.notify`` for every token.
+        """
         with self._lock:
-            self._events.extend(events)
+            buffered = self._events
+            buffered += events
             if self._waiting:
+                self._waiting = False
                 self._cond.notify()
             if self._async_waiter is not None:
                 self._wake_async()
+            if 0 < self.limit <= len(buffered):
+                self.paused = True
 
     def finish(self, info: Info) -> None:
         """Push the final Info and mark the generation done (exactly once)."""
@@ -87,6 +104,7 @@ class Channel:
             self._events.append(info)
             self.done_event.set()
             if self._waiting:
+                self._waiting = False
                 self._cond.notify()
             if self._async_waiter is not None:
                 self._wake_async()
@@ -110,9 +128,9 @@ class Channel:
             while not self._events:
                 if self.done_event.is_set():
                     return []
-                self._waiting = True
+                self._waiting = True  # the producer clears it when it notifies
                 self._cond.wait()
-                self._waiting = False
+            self._waiting = False
             events, self._events = self._events, []
             was_paused, self.paused = self.paused, False
         if was_paused:
@@ -149,15 +167,22 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-class _CursorBase:
-    """Shared state of the sync and async cursors: the batch being read and the stream."""
+_NO_EVENTS: Iterator[Any] = iter(())
 
-    __slots__ = ("_batch", "_index", "_stream")
+
+class _CursorBase:
+    """Shared state of the sync and async cursors: the rest of the batch being read.
+
+    Classes, not generators: a cursor stays usable after an exception raised while it waits
+    (Ctrl-C during ``take``, a cancelled task), so the caller can read on to the Info.
+    """
+
+    __slots__ = ("_rest", "_stream")
 
     def __init__(self, stream: EventStream[Any]) -> None:
         self._stream = stream
-        self._batch: list[Any] = []
-        self._index = 0
+        self._rest = _NO_EVENTS
+        """An iterator over the unread part of the current batch (C speed per event)."""
 
     def _start_batch(self, batch: list[Any]) -> Any:
         """Begin reading a fresh batch and return its first event; ``_END`` when it is empty."""
@@ -165,8 +190,8 @@ class _CursorBase:
         if not batch:
             stream._ended = True
             return _END
-        self._batch, self._index = batch, 1
-        event = batch[0]
+        rest = self._rest = iter(batch)
+        event = next(rest)
         if len(batch) == 1 and type(event) is Info:
             stream._ended = True
         return event
@@ -187,9 +212,7 @@ class _Cursor(_CursorBase):
         return self
 
     def __next__(self) -> Any:
-        if self._index < len(self._batch):
-            event = self._batch[self._index]
-            self._index += 1
+        for event in self._rest:  # the buffered case: one step of a list iterator
             return event
         if self._stream._ended:
             raise StopIteration
@@ -208,9 +231,7 @@ class _AsyncCursor(_CursorBase):
         return self
 
     async def __anext__(self) -> Any:
-        if self._index < len(self._batch):
-            event = self._batch[self._index]
-            self._index += 1
+        for event in self._rest:  # the buffered case: one step of a list iterator
             return event
         stream = self._stream
         if stream._ended:

@@ -20,10 +20,13 @@ from ..model import (
     SequenceRequest,
     StepResult,
 )
+from ..protocol._events import _frozen_factory
 
 logger = logging.getLogger("lmstream.scheduler")
 
 IteratorFactory = Callable[[GenerationControl], Iterable[Any]]
+_new_result = _frozen_factory(StepResult)
+"""``StepResult(seq_id, token)``, built once per token (see events._frozen_factory)."""
 
 
 class IteratorRunner(BatchRunner):
@@ -35,6 +38,8 @@ class IteratorRunner(BatchRunner):
         self._factories: dict[int, IteratorFactory] = {}
         self._requests: dict[int, SequenceRequest] = {}
         self._iterators: dict[int, Iterator[Any]] = {}
+        self._bare: set[int] = set()
+        """Sequences whose bare int items need no checks (no logprobs asked)."""
 
     def set_factory(self, seq_id: int, factory: IteratorFactory) -> None:
         """Use ``factory`` (a user iterator) instead of the backend's token_iterator."""
@@ -43,6 +48,8 @@ class IteratorRunner(BatchRunner):
     def add(self, request: SequenceRequest) -> None:
         """Remember the sequence; its iterator is made on the first ``prefill``."""
         self._requests[request.seq_id] = request
+        if not request.parameters.logprobs:
+            self._bare.add(request.seq_id)
 
     def prefill(self, seq_id: int, max_tokens: int) -> bool:
         """Create the iterator (it prefills inside its first ``next``)."""
@@ -60,18 +67,27 @@ class IteratorRunner(BatchRunner):
         """Pull one token from each sequence's iterator."""
         results = []
         for seq_id in seq_ids:
-            try:
-                item = next(self._iterators[seq_id])
-                results.append(_as_result(seq_id, item, self._requests[seq_id]))
-            except StopIteration:
-                results.append(StepResult(seq_id, error=SequenceEnded()))
-            except BaseException as exc:
-                results.append(StepResult(seq_id, error=exc))
+            item = self.next_token(seq_id)
+            results.append(item if isinstance(item, StepResult) else _new_result(seq_id, item))
         return results
+
+    def next_token(self, seq_id: int) -> int | StepResult:
+        """Pull one token from one sequence's iterator: a bare id in the common case (no
+        logprobs asked, the iterator yielded an int), else a StepResult (failures included)."""
+        try:
+            item = next(self._iterators[seq_id])
+            if type(item) is int and seq_id in self._bare:
+                return item
+            return _as_result(seq_id, item, self._requests[seq_id])
+        except StopIteration:
+            return StepResult(seq_id, error=SequenceEnded())
+        except BaseException as exc:
+            return StepResult(seq_id, error=exc)
 
     def remove(self, seq_id: int) -> None:
         """Close the sequence's iterator (the backend releases per-generation state)."""
         self._requests.pop(seq_id, None)
+        self._bare.discard(seq_id)
         self._factories.pop(seq_id, None)
         iterator = self._iterators.pop(seq_id, None)
         close = getattr(iterator, "close", None)

@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from ..model import BackendModel, BatchRunner, PromptCache, SequenceEnded
+from ..model import BackendModel, BatchRunner, PromptCache, SequenceEnded, StepResult
 from ..protocol import StopReason
 from ._iterator_runner import IteratorRunner
 from ._sequence import ActiveSequence, SequencePlan
@@ -46,6 +46,9 @@ class _Lane:
         self.decoding: list[ActiveSequence] = []
         self.burst_started: float | None = None
         """When the current burst's first prefill began (None once the lane has stepped)."""
+        self.next_token: Callable[[int], int | StepResult] | None = (
+            runner.next_token if isinstance(runner, IteratorRunner) else None)
+        """Steps one sequence without the batch lists (the iterator adapter has it)."""
 
     def active(self) -> int:
         return len(self.prefilling) + len(self.decoding)
@@ -125,7 +128,8 @@ class Scheduler:
                                  or any(s.cancelled for s in lane.waiting)):
                 return True
             for sequence in lane.decoding:
-                if sequence.cancelled or not sequence.channel.full:
+                channel = sequence.channel
+                if not channel.paused or channel.cancelled:
                     return True
         return False
 
@@ -134,7 +138,7 @@ class Scheduler:
         for lane in self._lanes:
             for group in (lane.waiting, lane.prefilling, lane.decoding):
                 for sequence in group:
-                    sequence.channel.cancel_event.set()
+                    sequence.channel.cancel(wake_producer=False)
             self._retire_cancelled(lane)
             while lane.waiting:
                 self._end(lane, lane.waiting.popleft(), StopReason.CANCELLED, None, added=False)
@@ -142,16 +146,17 @@ class Scheduler:
     def run_once(self) -> None:
         """Admit, prefill for about ``prefill_chunk_s``, step every ready sequence once."""
         for lane in self._lanes:
-            if not (lane.decoding or lane.prefilling or lane.waiting):
+            if lane.waiting or lane.prefilling:
+                self._retire_cancelled(lane)
+                self._admit(lane)
+                if lane.prefilling:
+                    burst = self._in_burst(lane)
+                    self._prefill(lane, burst)
+                    if burst and not lane.prefilling and lane.active() < lane.capacity:
+                        continue  # the worker admits whoever arrived meanwhile, then comes back
+            elif not lane.decoding:
                 continue  # an idle lane (the user-iterator one, mostly) costs nothing per token
-            self._retire_cancelled(lane)
-            self._admit(lane)
-            if lane.prefilling:
-                burst = self._in_burst(lane)
-                self._prefill(lane, burst)
-                if burst and not lane.prefilling and lane.active() < lane.capacity:
-                    continue  # the worker admits whoever arrived meanwhile, then comes back
-            self._step(lane)
+            self._step(lane)  # retires cancelled decoding sequences itself
             lane.burst_started = None
         if self._deferred:
             self._run_deferred()
@@ -238,33 +243,75 @@ class Scheduler:
         self._prefill_rate = rate if previous is None else 0.5 * previous + 0.5 * rate
 
     def _step(self, lane: _Lane) -> None:
-        if not lane.decoding:
+        """Step every decoding sequence whose buffer has room (cancelled ones leave first)."""
+        decoding = lane.decoding
+        if not decoding:
             return
-        ready = [s for s in lane.decoding if not s.channel.full]
-        if not ready:
-            return
+        if len(decoding) == 1:  # one stream: no lists or lookup table per token
+            only = decoding[0]
+            channel = only.channel
+            if channel.cancelled:
+                self._leave(lane, only, StopReason.CANCELLED, None)
+                return
+            if channel.paused:
+                return
+            next_token = lane.next_token
+            if next_token is not None:  # the iterator adapter: usually a bare id, no StepResult
+                token = next_token(only.seq_id)  # never raises
+                if type(token) is not int:
+                    self._accept(lane, only, token)
+                    return
+                try:
+                    reason = only.accept_token(token)
+                except BaseException as exc:
+                    self._leave(lane, only, StopReason.ERROR, exc)
+                    return
+                if reason is not None:
+                    self._leave(lane, only, reason, None)
+                return
+            ready = decoding
+        else:
+            only = None
+            ready = []
+            for sequence in list(decoding):
+                channel = sequence.channel
+                if channel.cancelled:
+                    self._leave(lane, sequence, StopReason.CANCELLED, None)
+                elif not channel.paused:
+                    ready.append(sequence)
+            if not ready:
+                return
         try:
-            results = lane.runner.step([s.seq_id for s in ready])
+            results = lane.runner.step([s.seq_id for s in ready] if only is None else [only.seq_id])
         except BaseException as exc:
-            for sequence in ready:
+            for sequence in list(ready):
                 lane.decoding.remove(sequence)
                 self._end(lane, sequence, StopReason.ERROR, exc)
             return
-        only = ready[0] if len(ready) == 1 else None  # one stream: no lookup table per token
-        by_id = {s.seq_id: s for s in ready} if only is None else {}
+        by_id = {s.seq_id: s for s in ready} if only is None else None
         for result in results:
-            sequence = only if only is not None and result.seq_id == only.seq_id else by_id[result.seq_id]
-            try:
+            if by_id is None:
+                assert only is not None
+                if result.seq_id != only.seq_id:
+                    raise KeyError(result.seq_id)  # a runner answered for a sequence not stepped
+                self._accept(lane, only, result)
+            else:
+                self._accept(lane, by_id[result.seq_id], result)
+
+    def _accept(self, lane: _Lane, sequence: ActiveSequence, result: StepResult | int) -> None:
+        """Hand one step result (or a bare token id) to its sequence; end it when it must stop."""
+        try:
+            if isinstance(result, int):
+                reason = sequence.accept_token(result)
+            else:
                 reason = sequence.accept(result)
-            except SequenceEnded:
-                reason = StopReason.CANCELLED if sequence.cancelled else StopReason.STOP
-                self._leave(lane, sequence, reason, None)
-                continue
-            except BaseException as exc:
-                self._leave(lane, sequence, StopReason.ERROR, exc)
-                continue
-            if reason is not None:
-                self._leave(lane, sequence, reason, None)
+        except SequenceEnded:
+            reason = StopReason.CANCELLED if sequence.cancelled else StopReason.STOP
+        except BaseException as exc:
+            self._leave(lane, sequence, StopReason.ERROR, exc)
+            return
+        if reason is not None:
+            self._leave(lane, sequence, reason, None)
 
     def _leave(self, lane: _Lane, sequence: ActiveSequence, reason: StopReason,
                error: BaseException | None) -> None:
@@ -275,7 +322,7 @@ class Scheduler:
         for group in (lane.prefilling, lane.decoding):
             if not group:
                 continue
-            for sequence in [s for s in group if s.channel.cancel_event.is_set()]:
+            for sequence in [s for s in group if s.channel.cancelled]:
                 group.remove(sequence)
                 self._end(lane, sequence, StopReason.CANCELLED, None)
         if not lane.waiting:

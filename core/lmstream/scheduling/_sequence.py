@@ -18,9 +18,11 @@ from ..model import GenerationControl, PromptCache, SequenceRequest, StepResult
 from ..pipeline import DecodedPipeline
 from ..plugins import ObserverSet
 from ..protocol import GenerationParameters, Info, StopReason, TimingRecorder, Token, TokenLogprob
+from ..protocol._events import new_token
 from ..protocol._streams import Channel
 
 logger = logging.getLogger("lmstream.sequence")
+_clock = time.perf_counter
 
 
 @dataclass
@@ -49,15 +51,18 @@ class SequencePlan:
 class ActiveSequence:
     """A generation admitted by the scheduler, from its first event to its one Info."""
 
-    __slots__ = ("channel", "control", "ended", "generated", "pipeline", "plan", "position",
-                 "prefilled", "request", "timing")
+    __slots__ = ("_times", "channel", "control", "ended", "generated", "pipeline", "plan",
+                 "position", "prefilled", "request", "seq_id", "timing")
 
     def __init__(self, seq_id: int, plan: SequencePlan) -> None:
         self.plan = plan
         self.channel = plan.channel
         self.timing = TimingRecorder()
+        self._times = self.timing.token_times
         self.control = GenerationControl(plan.channel.cancel_event, plan.on_prefill_progress,
                                          plan.max_tokens, plan.constraint)
+        self.seq_id = seq_id
+        """The id the backend's runner knows this sequence by."""
         self.request = SequenceRequest(seq_id, plan.prompt, plan.parameters, plan.cache,
                                        self.control, plan.constraint)
         self.pipeline: DecodedPipeline | None = None
@@ -67,14 +72,9 @@ class ActiveSequence:
         self.ended = False
 
     @property
-    def seq_id(self) -> int:
-        """The id the backend's runner knows this sequence by."""
-        return self.request.seq_id
-
-    @property
     def cancelled(self) -> bool:
         """True once the consumer cancelled."""
-        return self.channel.cancel_event.is_set()
+        return self.channel.cancelled
 
     def start(self) -> StopReason | None:
         """Notify observers and build the pipeline; a reason when the stream ends at once."""
@@ -92,41 +92,50 @@ class ActiveSequence:
         """Handle one step result; the stop reason once this sequence must end, else None."""
         if result.error is not None:
             raise result.error
-        self.timing.token_times.append(time.perf_counter())
+        return self.accept_token(result.token, None if result.logprob is None else result)
+
+    def accept_token(self, token_id: int, scored: StepResult | None = None) -> StopReason | None:
+        """Handle one generated token id (``scored``: its result, when it carries logprobs).
+
+        The per-token path: one clock read, the pipeline, one push of what it decided.
+        """
+        self._times.append(_clock())
         self.generated += 1
-        token_id = result.token
         plan = self.plan
         pipeline = self.pipeline
-        observers = plan.observers
         if pipeline is not None:
             if token_id in plan.stop_ids:
                 return StopReason.STOP
-            if result.logprob is not None:
-                events = pipeline.token_with_logprob(
-                    token_id, TokenLogprob(token_id, result.logprob, result.top_logprobs or ()))
-            else:
+            if scored is None:
                 events = pipeline.token(token_id)
+            else:
+                events = pipeline.token_with_logprob(token_id, TokenLogprob(
+                    token_id, scored.logprob, scored.top_logprobs or ()))  # type: ignore[arg-type]
             if events:
-                self._deliver(events, observers)
+                observers = plan.observers
+                if observers.wants_events:
+                    for event in events:
+                        observers.notify_event(event)
+                self.channel.push(events)
             if pipeline.stopped:
                 return StopReason.STOP
         else:
             self.position += 1
             if token_id in plan.stop_ids:
                 if plan.include_stop_token:
-                    self._deliver([self._token(token_id, result)], observers)
+                    self._deliver([self._token(token_id, scored)], plan.observers)
                 return StopReason.STOP
-            self._deliver([self._token(token_id, result)], observers)
+            self._deliver([self._token(token_id, scored)], plan.observers)
         if self.generated >= plan.max_tokens:
             return StopReason.LENGTH
-        if self.channel.cancel_event.is_set():
+        if self.channel.cancelled:
             return StopReason.CANCELLED
         return None
 
-    def _token(self, token_id: int, result: StepResult) -> Token:
-        if result.logprob is None:
-            return Token(token_id, self.position)
-        return Token(token_id, self.position, result.logprob, result.top_logprobs or ())
+    def _token(self, token_id: int, result: StepResult | None) -> Token:
+        if result is None or result.logprob is None:
+            return new_token(token_id, self.position)
+        return new_token(token_id, self.position, result.logprob, result.top_logprobs or ())
 
     def _deliver(self, events: list[Any], observers: ObserverSet) -> None:
         if observers.wants_events:

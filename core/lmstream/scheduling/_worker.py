@@ -110,11 +110,10 @@ class Worker:
         while True:
             pump = self._pump
             if pump is not None and pump.busy():
-                try:
-                    job = jobs.get_nowait()
-                except queue.Empty:
+                if jobs.empty():  # only this thread takes jobs: no race, no exception per step
                     pump.run_once()
                     continue
+                job = jobs.get()
             elif stopping:
                 if pump is not None and pump.has_work():
                     pump.cancel_blocked()
