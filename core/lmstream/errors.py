@@ -23,7 +23,7 @@ class DuplicateNameError(LmstreamError, ValueError):
     """Two plugins registered the same name in one registry.
 
     Registries no longer raise it (the first registration keeps the name and the clash is a
-    warning, see registry.py); kept so code that catches it still imports."""
+    warning, see plugins/_registry.py); kept so code that catches it still imports."""
 
 
 class ContextLengthError(LmstreamError, ValueError):
