@@ -21,7 +21,7 @@ def mask_logits(logits: NDArray[np.float32], allowed: NDArray[np.bool_] | None) 
     if allowed is None:
         return
     width = min(len(allowed), len(logits))
-    np.copyto(logits[:width], -np.inf, where=~allowed[:width])
+    np.putmask(logits[:width], ~allowed[:width], -np.inf)
     logits[width:] = -np.inf
 
 
