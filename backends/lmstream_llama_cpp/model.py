@@ -65,6 +65,9 @@ def _special_tokens(tokenizer: LlamaCppTokenizer, vocab: Any) -> dict[str, str]:
 class LlamaCppBackendModel(BackendModel):
     """A GGUF model in llama.cpp behind the core's contract (single and batched decode)."""
 
+    supports_constraints = True
+    """Structured-output masks are written into the logits of every decode step (both paths)."""
+
     def __init__(self, path: Path, name: str, options: LlamaCppOptions) -> None:
         self.options = options
         self._model = native.load_model(path, options)
@@ -126,7 +129,8 @@ class LlamaCppBackendModel(BackendModel):
         """Prefill ``prompt`` in chunks (cancellable between them) and yield sampled ids."""
         runner = LlamaCppBatchRunner(self.engine)
         request = SequenceRequest(seq_id=0, prompt=tuple(int(t) for t in prompt),
-                                  parameters=parameters, cache=cache, control=control)
+                                  parameters=parameters, cache=cache, control=control,
+                                  constraint=control.constraint)
         try:
             runner.add(request)
             control.prefill_progress(0, runner.prefill_todo(0))

@@ -5,7 +5,8 @@ runs the prompt in chunks of at most ``n_batch`` tokens and asks for the last pr
 logits, so the first token is sampled from exactly the prompt's logits, as llama.cpp's own
 ``Llama.generate`` does (greedy output is then token-for-token the same). A step feeds each
 sequence's last sampled token at its next position, all in one batch, and samples each
-sequence from its own output row.
+sequence from its own output row. A constrained sequence's row is masked in place first
+(``masking``): forbidden tokens get -inf before its sampler chain reads them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from lmstream import (
 from . import memory
 from .cache import LlamaCppPromptCache
 from .engine import DecodeError, DecodeItem, Engine
-from .sampling import SamplerChain, check_sampling, logprobs
+from .masking import constrain_logits
+from .sampling import SamplerChain, check_sampling, logits_row, logprobs
 
 logger = logging.getLogger("lmstream.llama_cpp")
 
@@ -217,12 +219,22 @@ class LlamaCppBatchRunner(BatchRunner):
         seq.shifted = True
 
     def _sample(self, seq: _Sequence, index: int) -> StepResult:
-        """Sample one token of ``seq`` from output ``index`` (with its logprobs when asked)."""
+        """Sample one token of ``seq`` from output ``index`` (with its logprobs when asked).
+
+        A constrained sequence first advances its constraint by the token just fed (none on
+        the first token: that step fed the prompt's last token) and masks the output's
+        logits in place, so the sampler chain and the logprobs see only allowed tokens.
+        """
         seq_id = seq.request.seq_id
+        engine = self.engine
         try:
-            token = seq.chain.sample(self.engine.ctx, index)
+            constraint = seq.request.constraint
+            if constraint is not None:
+                constrain_logits(logits_row(engine.ctx, index, engine.n_vocab), constraint,
+                                 seq.next_token if seq.generated else None)
+            token = seq.chain.sample(engine.ctx, index)
             params = seq.request.parameters
-            logprob, top = (logprobs(self.engine.ctx, index, self.engine.n_vocab, token,
+            logprob, top = (logprobs(engine.ctx, index, engine.n_vocab, token,
                                      params.top_logprobs)
                             if params.logprobs else (None, None))
         except Exception as exc:

@@ -16,6 +16,7 @@ from typing import Any
 
 import llama_cpp
 import numpy as np
+from numpy.typing import NDArray
 
 from lmstream import GenerationParameters
 
@@ -95,13 +96,24 @@ class SamplerChain:
             self.chain = None
 
 
+def logits_row(ctx: Any, index: int, n_vocab: int) -> NDArray[np.float32]:
+    """A writable numpy view of the logits of output ``index`` of the last ``llama_decode``
+    (the row the sampler chain reads: writing it changes what is sampled)."""
+    pointer = llama_cpp.llama_get_logits_ith(ctx, index)
+    if not pointer:
+        raise RuntimeError(f"llama.cpp has no logits for output {index}")
+    row: NDArray[np.float32] = np.ctypeslib.as_array(
+        ctypes.cast(pointer, ctypes.POINTER(ctypes.c_float)), shape=(n_vocab,))
+    return row
+
+
 def logprobs(ctx: Any, index: int, n_vocab: int, token: int,
              top: int) -> tuple[float, tuple[tuple[int, float], ...] | None]:
     """The model's log-probability of ``token`` at output ``index`` (raw logits, before any
-    sampling filter or penalty), and the ``top`` most likely alternatives when asked."""
-    pointer = llama_cpp.llama_get_logits_ith(ctx, index)
-    logits = np.ctypeslib.as_array(ctypes.cast(pointer, ctypes.POINTER(ctypes.c_float)),
-                                   shape=(n_vocab,)).astype(np.float64)
+    sampling filter or penalty, but after a structured-output mask, which is written into
+    the logits: a constrained row is normalized over its allowed tokens, as on mlx), and the
+    ``top`` most likely alternatives when asked."""
+    logits = logits_row(ctx, index, n_vocab).astype(np.float64)
     peak = float(logits.max())
     lse = peak + float(np.log(np.exp(logits - peak).sum()))
     chosen = float(logits[token]) - lse
