@@ -142,6 +142,19 @@ def test_the_iterator_adapter_hands_bare_ids_and_step_results_otherwise():
     assert after_end.seq_id == 1 and isinstance(after_end.error, SequenceEnded)
 
 
+def test_a_backend_iterator_may_yield_int_like_scalars_but_nothing_else():
+    np = pytest.importorskip("numpy")
+    runner = _runner([np.int64(7), np.array(8, dtype=np.int32)])
+    assert [runner.next_token(1), runner.next_token(1)] == [
+        StepResult(1, 7), StepResult(1, 8)]
+    # (a plain int takes the fast path unchecked: the backend's own ids are trusted)
+    for bad, kind in [(np.array(4.7), TypeError), ("5", TypeError), (np.int64(-1), ValueError),
+                      (np.int64(2**40), ValueError), (2.0, TypeError)]:
+        failed = _runner([bad]).next_token(1)
+        assert isinstance(failed, StepResult) and isinstance(failed.error, kind), bad
+        assert "not a token id" in str(failed.error)
+
+
 def test_the_iterator_adapter_step_keeps_the_batch_contract():
     runner = _runner([7, 8])
     assert runner.step([1]) == [StepResult(1, 7)]

@@ -30,6 +30,7 @@ from ._validation import (
     check_generation_call,
     check_path,
     check_text,
+    check_token_id,
     checked_token_ids,
 )
 
@@ -63,6 +64,7 @@ __all__ = [
     "check_generation_call",
     "check_path",
     "check_text",
+    "check_token_id",
     "checked_token_ids",
     "coerce_tools",
     "collect",

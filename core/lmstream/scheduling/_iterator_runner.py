@@ -9,6 +9,7 @@ prefills inside its first ``next()`` (checking ``control.cancelled`` between its
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from ..model import (
     SequenceRequest,
     StepResult,
 )
+from ..protocol import check_token_id
 from ..protocol._events import _frozen_factory
 
 logger = logging.getLogger("lmstream.scheduler")
@@ -116,14 +118,8 @@ def _as_result(seq_id: int, item: Any, request: SequenceRequest) -> StepResult:
 
 
 def _as_token_id(value: Any) -> int:
-    """Accept ints and int-like scalars (numpy / mlx 0-d arrays) from user iterators."""
-    if isinstance(value, bool) or isinstance(value, float):
-        raise TypeError(f"token iterator yielded {value!r}, which is not a token id (int)")
-    try:
-        index = value.__index__()
-    except (AttributeError, TypeError):
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            raise TypeError(f"token iterator yielded {value!r}, which is not a token id (int)") from None
-    return int(index)
+    """A backend iterator's item as a token id: ints and int-like scalars (numpy integers,
+    mlx 0-d integer arrays) from 0 to MAX_TOKEN_ID; anything else (a float, a bool, a
+    string, a negative id) is the same clear error as for a user's iterator."""
+    check_token_id(value, "token iterator item")
+    return operator.index(value)
