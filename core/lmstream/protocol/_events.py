@@ -175,6 +175,19 @@ TokenEvent = Token | Info
 """What a token stream yields."""
 
 
+def _parameters(fields: tuple[dataclasses.Field[Any], ...], namespace: dict[str, Any]) -> str:
+    """The parameter list of a generated constructor taking ``fields`` positionally, with the
+    dataclass's defaults (each default goes into ``namespace`` under ``_default_<name>``)."""
+    params = []
+    for f in fields:
+        if f.default is dataclasses.MISSING:
+            params.append(f.name)
+        else:
+            namespace[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+    return ", ".join(params)
+
+
 def _fast_frozen_init(cls: type) -> None:
     """Give a frozen slotted dataclass built once per token a faster ``__init__``.
 
@@ -187,17 +200,10 @@ def _fast_frozen_init(cls: type) -> None:
     if hasattr(cls, "__post_init__") or any(
             f.kw_only or f.default_factory is not dataclasses.MISSING for f in fields):
         return
-    namespace: dict[str, Any] = {}
-    params = []
-    for f in fields:
-        namespace[f"_set_{f.name}"] = cls.__dict__[f.name].__set__
-        if f.default is dataclasses.MISSING:
-            params.append(f.name)
-        else:
-            namespace[f"_default_{f.name}"] = f.default
-            params.append(f"{f.name}=_default_{f.name}")
+    namespace: dict[str, Any] = {f"_set_{f.name}": cls.__dict__[f.name].__set__ for f in fields}
+    params = _parameters(fields, namespace)
     body = "".join(f"    _set_{f.name}(self, {f.name})\n" for f in fields)
-    exec(f"def __init__(self, {', '.join(params)}):\n{body}", namespace)  # as dataclasses does
+    exec(f"def __init__(self, {params}):\n{body}", namespace)  # as dataclasses does
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__annotations__ = dict(cls.__dict__["__init__"].__annotations__)
@@ -221,15 +227,9 @@ def _frozen_factory(cls: type[_T]) -> Callable[..., _T]:
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     twin = type(f"_{cls.__name__}Slots", (), {"__slots__": cls.__dict__["__slots__"]})
     namespace: dict[str, Any] = {"_twin": twin, "_cls": cls}
-    params = []
-    for f in fields:
-        if f.default is dataclasses.MISSING:
-            params.append(f.name)
-        else:
-            namespace[f"_default_{f.name}"] = f.default
-            params.append(f"{f.name}=_default_{f.name}")
+    params = _parameters(fields, namespace)
     body = "".join(f"    self.{f.name} = {f.name}\n" for f in fields)
-    exec(f"def new({', '.join(params)}):\n    self = _twin()\n{body}"
+    exec(f"def new({params}):\n    self = _twin()\n{body}"
          f"    self.__class__ = _cls\n    return self\n", namespace)
     factory: Callable[..., _T] = namespace["new"]
     factory.__qualname__ = factory.__name__ = f"new_{cls.__name__.lower()}"
