@@ -16,6 +16,8 @@ from lmstream import ModelContext
 from .errors import APIError
 from .metrics import ServerMetrics
 from .source import GenerationSource
+from .wire import WireLimits
+from .workers import WorkPool
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,12 @@ class ServerLimits:
     max_tokens_default: int = 512
     keepalive_s: float = 10.0
     retry_after_s: int = 1
+    wire: WireLimits = field(default_factory=WireLimits)
+    """Count limits on request lists."""
+    work_threads: int = 2
+    """Threads for request-sized CPU work (parsing, schema checks, templating, tokenizing)."""
+    max_pending_work: int = 64
+    """Request-preparation calls admitted at once (running or waiting) before 503."""
 
     def __post_init__(self) -> None:
         for name in ("max_batch_size", "max_body_bytes", "max_n", "max_tokens_default", "retry_after_s"):
@@ -70,6 +78,9 @@ class ServerState:
         for source in sources.values():
             source.attach(self.metrics.registry)
         self.in_flight = 0
+        self.work = WorkPool(limits.work_threads, max(limits.max_pending_work, limits.work_threads),
+                             limits.retry_after_s)
+        """Where request-sized CPU work runs (never on the event loop)."""
 
     def model(self, name: object, param: str = "model") -> ServedModel:
         """The served model named ``name``; 404 for any other (a request never names a path)."""
