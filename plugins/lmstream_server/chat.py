@@ -1,10 +1,11 @@
 """POST /v1/chat/completions: OpenAI chat completions, streamed or not.
 
-Streaming sends, per choice, a first delta with the role, then content / ``reasoning_content``
-/ ``tool_calls`` deltas as the model produces them, then a delta with the ``finish_reason``;
+Streaming sends, per choice, a first delta with the role, then content / reasoning
+(``reasoning_content`` and/or ``reasoning``, per ``ServerLimits.reasoning_field``) /
+``tool_calls`` deltas as the model produces them, then a delta with the ``finish_reason``;
 with ``stream_options.include_usage`` a last chunk with empty ``choices`` carries the usage.
-The stream ends with ``data: [DONE]``. A failure after the stream started is an SSE error
-event (``data: {"error": ...}``), then the stream ends.
+The stream ends with ``data: [DONE]``; a failure after the stream started is an SSE error
+event (``data: {"error": ...}``) followed by ``data: [DONE]``.
 """
 
 from __future__ import annotations
@@ -22,24 +23,12 @@ from lmstream import (
     StopReason,
     ToolCall,
     ToolCallDelta,
-    UserInput,
 )
 
-from .chat_request import (
-    ChatRequest,
-    chat_messages,
-    check_store,
-    parse,
-    response_format_values,
-    sampling_values,
-    tool_choice_values,
-    tool_specs,
-)
-from .errors import APIError
+from .chat_plan import ChatPlan, plan_chat
 from .generation import (
     ToolCallStream,
     arguments_json,
-    build_parameters,
     collect,
     finish_reason,
     merged,
@@ -49,10 +38,12 @@ from .generation import (
     token_text,
     usage,
 )
-from .sse import EventSourceResponse, sse_data
+from .openai_sse import DONE, error_event, openai_stream_response
+from .reasoning import with_reasoning
+from .sse import sse_data
 from .state import ServedModel, ServerState
 
-DONE = b"data: [DONE]\n\n"
+__all__ = ["DONE", "chat_completions", "logprob_entries"]
 
 
 def logprob_entries(served: ServedModel, logprobs: Any) -> list[dict[str, Any]]:
@@ -69,41 +60,23 @@ def logprob_entries(served: ServedModel, logprobs: Any) -> list[dict[str, Any]]:
 
 
 async def chat_completions(state: ServerState, body: dict[str, Any]) -> Any:
-    """Validate, start the generations, and answer (a dict, or an SSE response)."""
-    request: ChatRequest = parse(ChatRequest, body)
-    served = state.model(request.model)
-    check_store(request.store)
-    values = sampling_values(request, state.limits.max_n, state.limits.max_tokens_default)
-    if request.max_completion_tokens is not None:
-        values["max_tokens"] = request.max_completion_tokens
-    if request.top_logprobs and not request.logprobs:
-        raise APIError(400, "top_logprobs needs logprobs: true", param="top_logprobs", code="invalid_value")
-    if request.logprobs:
-        values["logprobs"] = True
-        values["top_logprobs"] = request.top_logprobs or 0
-    tools, extra = tool_choice_values(request.tool_choice, tool_specs(request.tools))
-    values.update(extra)
-    values.update(response_format_values(request.response_format))
-    if request.stream:
-        values["stream_tool_calls"] = True
-    elif request.stream_options is not None:
-        raise APIError(400, "stream_options needs stream: true", param="stream_options", code="invalid_value")
-    params = build_parameters(values)
-    user_input = UserInput(messages=chat_messages(request.messages), tools=tools)
-    single_call = request.parallel_tool_calls is False
-    slot = state.acquire(request.n)
+    """Validate (on the work pool), start the generations, and answer (a dict, or an SSE response)."""
+    plan: ChatPlan = await state.work.run(plan_chat, state, body)
+    served = plan.served
+    slot = state.acquire(plan.n)
     try:
-        streams = await open_streams(state, served, user_input, params, request.n)
+        streams = await open_streams(state, served, plan.user_input, plan.params, plan.n)
     except BaseException:
         slot.release()
         raise
-    if request.stream:
-        include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        body_iter = _stream(served, streams, include_usage=include_usage, single_call=single_call,
-                            logprobs=bool(request.logprobs))
-        return EventSourceResponse(body_iter, keepalive_s=state.limits.keepalive_s, on_close=slot.release)
+    field = state.limits.reasoning_field
+    if plan.stream:
+        body_iter = _stream(served, streams, include_usage=plan.include_usage, single_call=plan.single_call,
+                            logprobs=plan.logprobs, reasoning_field=field)
+        return openai_stream_response(body_iter, state, slot.release)
     try:
-        return await _complete(served, streams, single_call=single_call, logprobs=bool(request.logprobs))
+        return await _complete(served, streams, single_call=plan.single_call, logprobs=plan.logprobs,
+                               reasoning_field=field)
     finally:
         for stream in streams:
             stream.cancel()
@@ -111,7 +84,7 @@ async def chat_completions(state: ServerState, body: dict[str, Any]) -> Any:
 
 
 async def _complete(served: ServedModel, streams: list[EventStream[Event]], *, single_call: bool,
-                    logprobs: bool) -> dict[str, Any]:
+                    logprobs: bool, reasoning_field: str) -> dict[str, Any]:
     choices = []
     infos: list[Info] = []
     for index, stream in enumerate(streams):
@@ -121,7 +94,7 @@ async def _complete(served: ServedModel, streams: list[EventStream[Event]], *, s
         message: dict[str, Any] = {"role": "assistant", "content": collected.text if collected.content or not
                                    collected.calls else None}
         if collected.reasoning_text is not None:
-            message["reasoning_content"] = collected.reasoning_text
+            with_reasoning(message, collected.reasoning_text, reasoning_field)
         if collected.calls:
             message["tool_calls"] = [{"id": c.id, "type": "function",
                                       "function": {"name": c.name, "arguments": arguments_json(c)}}
@@ -136,7 +109,7 @@ async def _complete(served: ServedModel, streams: list[EventStream[Event]], *, s
 
 
 async def _stream(served: ServedModel, streams: list[EventStream[Event]], *, include_usage: bool,
-                  single_call: bool, logprobs: bool) -> AsyncIterator[bytes]:
+                  single_call: bool, logprobs: bool, reasoning_field: str) -> AsyncIterator[bytes]:
     ident, created = new_id("chatcmpl-"), int(time.time())
     base: dict[str, Any] = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": served.name}
 
@@ -160,9 +133,11 @@ async def _stream(served: ServedModel, streams: list[EventStream[Event]], *, inc
         if isinstance(event, Chunk):
             if not event.text:
                 continue
-            key = "reasoning_content" if event.channel == "reasoning" else "content"
-            lp = logprob_entries(served, event.logprobs or ()) if logprobs and key == "content" else None
-            yield chunk(index, {key: event.text}, lp=lp)
+            if event.channel == "reasoning":
+                yield chunk(index, with_reasoning({}, event.text, reasoning_field))
+                continue
+            lp = logprob_entries(served, event.logprobs or ()) if logprobs else None
+            yield chunk(index, {"content": event.text}, lp=lp)
         elif isinstance(event, ToolCallDelta):
             step = tracker.on_delta(event)
             if step is not None:
@@ -184,8 +159,8 @@ async def _stream(served: ServedModel, streams: list[EventStream[Event]], *, inc
             yield chunk(index, {"content": event.text})
         elif isinstance(event, Info):
             if event.stop_reason == StopReason.ERROR:
-                error = APIError(500, f"the generation failed: {event.error}", code="generation_failed")
-                yield sse_data(error.openai_body())
+                yield error_event(f"the generation failed: {event.error}")
+                yield DONE
                 return
             infos[index] = event
             yield chunk(index, {}, finish_reason(event, bool(tracker.finished)))

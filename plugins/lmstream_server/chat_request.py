@@ -8,49 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from lmstream import ChatMessage, ToolSpec
 
 from .errors import APIError, bad_request, from_validation, unsupported
 from .generation import parameters_supported
+from .reasoning import ReasoningEffort, incoming_reasoning
+from .sampling import SamplingFields, StreamOptions, sampling_values
+from .wire import WireLimits, check_count
 
-MAX_STOP_STRINGS = 16
-
-
-class StreamOptions(BaseModel):
-    """``stream_options``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    include_usage: bool = False
-
-
-class SamplingFields(BaseModel):
-    """Fields shared by /v1/chat/completions and /v1/completions."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-    max_tokens: int | None = Field(None, ge=1)
-    temperature: float | None = Field(None, ge=0.0, le=2.0)
-    top_p: float | None = Field(None, gt=0.0, le=1.0)
-    top_k: int | None = Field(None, ge=0)
-    min_p: float | None = Field(None, ge=0.0, le=1.0)
-    repetition_penalty: float | None = Field(None, gt=0.0)
-    seed: int | None = None
-    stop: str | list[str] | None = None
-    n: int = Field(1, ge=1)
-    presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
-    frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
-    logit_bias: dict[str, float] | None = None
-    user: str | None = None
+__all__ = ["ChatRequest", "SamplingFields", "StreamOptions", "chat_messages", "check_store", "parse",
+           "response_format_values", "sampling_values", "tool_choice_values", "tool_specs"]
 
 
 class ChatRequest(SamplingFields):
-    """A /v1/chat/completions body."""
+    """A /v1/chat/completions body (strict: see ``WireModel``)."""
 
     messages: list[dict[str, Any]] = Field(min_length=1)
     tools: list[dict[str, Any]] | None = None
@@ -58,9 +31,15 @@ class ChatRequest(SamplingFields):
     parallel_tool_calls: bool | None = None
     max_completion_tokens: int | None = Field(None, ge=1)
     logprobs: bool | None = None
-    top_logprobs: int | None = Field(None, ge=0, le=20)
+    top_logprobs: int | None = None
     response_format: dict[str, Any] | None = None
     store: bool | None = None
+    """Accepted; chat completions are never stored (there is nothing to list or retrieve)."""
+    reasoning_effort: ReasoningEffort | None = None
+    verbosity: str | None = None
+    """A hint for models that have one; accepted and not used."""
+    prompt_cache_options: dict[str, Any] | None = None
+    """Accepted; the prompt cache has its own bounds."""
 
 
 def parse(model: type[BaseModel], body: dict[str, Any]) -> Any:
@@ -69,35 +48,8 @@ def parse(model: type[BaseModel], body: dict[str, Any]) -> Any:
         return model.model_validate(body)
     except ValidationError as exc:
         raise from_validation(exc) from None
-
-
-def sampling_values(request: SamplingFields, max_n: int, default_max_tokens: int) -> dict[str, Any]:
-    """GenerationParameters values from the shared sampling fields."""
-    if request.n > max_n:
-        raise bad_request(f"n is {request.n}; this server allows at most {max_n}", "n")
-    values: dict[str, Any] = {"max_tokens": request.max_tokens or default_max_tokens}
-    for name in ("temperature", "top_p", "top_k", "min_p", "repetition_penalty", "seed",
-                 "presence_penalty", "frequency_penalty"):
-        value = getattr(request, name)
-        if value is not None:
-            values[name] = value
-    if request.stop is not None:
-        stops = [request.stop] if isinstance(request.stop, str) else request.stop
-        if len(stops) > MAX_STOP_STRINGS:
-            raise bad_request(f"at most {MAX_STOP_STRINGS} stop strings", "stop")
-        if any(not s for s in stops):
-            raise bad_request("stop strings must not be empty", "stop")
-        values["stop"] = tuple(stops)
-    if request.logit_bias:
-        bias: dict[int, float] = {}
-        for key, value in request.logit_bias.items():
-            if not key.lstrip("-").isdigit() or int(key) < 0:
-                raise bad_request(f"logit_bias keys are token ids, got {key!r}", "logit_bias")
-            if not -100.0 <= value <= 100.0:
-                raise bad_request(f"logit_bias values are between -100 and 100, got {value}", "logit_bias")
-            bias[int(key)] = value
-        values["logit_bias"] = bias
-    return values
+    except RecursionError:
+        raise APIError(400, "the request body nests too deeply", code="nesting_too_deep") from None
 
 
 def _text_of(content: Any, where: str, allowed: tuple[str, ...] = ("text",)) -> str | None:
@@ -125,7 +77,7 @@ def chat_messages(raw: list[dict[str, Any]]) -> list[ChatMessage]:
         where = f"messages[{index}]"
         if not isinstance(message, dict):
             raise bad_request(f"{where} must be an object", where)
-        values = dict(message)
+        values = incoming_reasoning(message)
         values["content"] = _text_of(values.get("content"), f"{where}.content")
         if values.get("role") == "function":
             raise unsupported(f"{where}.role", "the legacy 'function' role; use 'tool'")
@@ -136,10 +88,12 @@ def chat_messages(raw: list[dict[str, Any]]) -> list[ChatMessage]:
     return messages
 
 
-def tool_specs(raw: list[dict[str, Any]] | None, param: str = "tools") -> list[ToolSpec] | None:
+def tool_specs(raw: list[dict[str, Any]] | None, param: str = "tools",
+               limits: WireLimits | None = None) -> list[ToolSpec] | None:
     """OpenAI tools as ToolSpecs; ``strict: true`` needs structured output, else a 400."""
     if raw is None:
         return None
+    check_count(raw, (limits or WireLimits()).max_tools, param)
     specs: list[ToolSpec] = []
     names: set[str] = set()
     for index, tool in enumerate(raw):

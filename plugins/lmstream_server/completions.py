@@ -6,9 +6,9 @@ either (several prompts; choice ``i * n + j`` is the ``j``-th sample of prompt `
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import Field
@@ -17,6 +17,7 @@ from lmstream import (
     Chunk,
     Event,
     EventStream,
+    GenerationParameters,
     Info,
     LMInput,
     RejectedToolCall,
@@ -24,7 +25,8 @@ from lmstream import (
     UserInput,
 )
 
-from .chat_request import SamplingFields, parse, sampling_values
+from .bodycheck import check_body
+from .chat_request import parse
 from .errors import APIError, bad_request, unsupported
 from .generation import (
     build_parameters,
@@ -37,22 +39,38 @@ from .generation import (
     token_text,
     usage,
 )
-from .sse import EventSourceResponse, sse_data
+from .openai_sse import DONE, error_event, openai_stream_response
+from .sampling import SamplingFields, sampling_values, vocab_limit
+from .sse import sse_data
 from .state import ServedModel, ServerState
 
-DONE = b"data: [DONE]\n\n"
+__all__ = ["COMPLETIONS_DEFAULT_MAX_TOKENS", "DONE", "CompletionRequest", "completions"]
+
 COMPLETIONS_DEFAULT_MAX_TOKENS = 16
 """OpenAI's default ``max_tokens`` for legacy completions."""
 
 
 class CompletionRequest(SamplingFields):
-    """A /v1/completions body."""
+    """A /v1/completions body (strict: see ``WireModel``)."""
 
     prompt: str | list[int] | list[str] | list[list[int]]
-    logprobs: int | None = Field(None, ge=0, le=20)
-    echo: bool = False
+    logprobs: int | None = Field(None, ge=0)
+    echo: bool | None = False
     best_of: int | None = Field(None, ge=1)
     suffix: str | None = None
+
+
+@dataclass(frozen=True)
+class CompletionPlan:
+    """A validated completions request: the prepared inputs, the parameters, the answer's shape."""
+
+    served: ServedModel
+    inputs: list[UserInput | LMInput]
+    params: GenerationParameters
+    n: int
+    stream: bool
+    include_usage: bool
+    logprobs: bool
 
 
 def _prompts(raw: Any) -> list[str | list[int]]:
@@ -63,10 +81,11 @@ def _prompts(raw: Any) -> list[str | list[int]]:
     raise bad_request("prompt must not be empty", "prompt")
 
 
-async def _inputs(served: ServedModel, prompts: list[str | list[int]]) -> list[UserInput | LMInput]:
+def _inputs(served: ServedModel, prompts: list[str | list[int]]) -> list[UserInput | LMInput]:
+    """The prompts as inputs (token ids checked against the vocabulary and decoded)."""
     inputs: list[UserInput | LMInput] = []
     tokenizer = served.context.tokenizer
-    vocab = getattr(tokenizer, "vocab_size", None)
+    vocab = vocab_limit(tokenizer)
     for index, prompt in enumerate(prompts):
         where = "prompt" if len(prompts) == 1 else f"prompt[{index}]"
         if isinstance(prompt, str):
@@ -75,58 +94,67 @@ async def _inputs(served: ServedModel, prompts: list[str | list[int]]) -> list[U
             inputs.append(UserInput(prompt=prompt, use_chat_template=False) if prompt.strip()
                           else LMInput(tokens=tuple(tokenizer.encode(prompt)), text=prompt))
             continue
-        if not prompt or any(t < 0 or (isinstance(vocab, int) and t >= vocab) for t in prompt):
+        if not prompt or any(t < 0 or (vocab is not None and t >= vocab) for t in prompt):
             raise bad_request("prompt token ids must be a non-empty list of ids in the vocabulary", where)
         try:
-            text = await asyncio.to_thread(tokenizer.decode, prompt)
+            text = tokenizer.decode(prompt)
         except Exception as exc:
             raise bad_request(f"prompt token ids do not decode: {exc}", where) from None
         inputs.append(LMInput(tokens=tuple(prompt), text=text))
     return inputs
 
 
-async def completions(state: ServerState, body: dict[str, Any]) -> Any:
-    """Validate, start the generations, and answer (a dict, or an SSE response)."""
+def plan_completions(state: ServerState, body: dict[str, Any]) -> CompletionPlan:
+    """Validate and convert a completions body (run on the work pool); mistakes are 400s naming the field."""
+    check_body(body)
     request: CompletionRequest = parse(CompletionRequest, body)
     served = state.model(request.model)
     if request.echo:
         raise unsupported("echo", "the prompt is not echoed; prepend it yourself")
     if request.suffix:
         raise unsupported("suffix", "fill-in-the-middle is not supported")
-    if request.best_of is not None and request.best_of != request.n:
+    if request.best_of is not None and request.best_of != request.choices:
         raise unsupported("best_of", "only best_of equal to n (no server-side ranking)")
-    values = sampling_values(request, state.limits.max_n, COMPLETIONS_DEFAULT_MAX_TOKENS)
+    values = sampling_values(request, state.limits.max_n, COMPLETIONS_DEFAULT_MAX_TOKENS, state.limits.wire,
+                             vocab_limit(served.context.tokenizer))
     if request.logprobs is not None:
         values["logprobs"] = True
         values["top_logprobs"] = request.logprobs
-    if request.stream:
+    if request.streaming:
         values["stream_tool_calls"] = False
     elif request.stream_options is not None:
         raise APIError(400, "stream_options needs stream: true", param="stream_options", code="invalid_value")
     values["tool_parser"] = "none"
     values["reasoning_markers"] = None  # raw completions: all generated text is text
-    params = build_parameters(values)
+    params = build_parameters(values, {"top_logprobs": "logprobs"})
     prompts = _prompts(request.prompt)
-    total = len(prompts) * request.n
+    total = len(prompts) * request.choices
     if total > state.limits.max_n:
-        raise bad_request(f"{len(prompts)} prompts x n={request.n} is over the limit of {state.limits.max_n}",
+        raise bad_request(f"{len(prompts)} prompts x n={request.choices} is over the limit of {state.limits.max_n}",
                           "prompt")
-    inputs = await _inputs(served, prompts)
-    slot = state.acquire(total)
+    return CompletionPlan(served=served, inputs=_inputs(served, prompts), params=params, n=request.choices,
+                          stream=request.streaming,
+                          include_usage=bool(request.stream_options and request.stream_options.include_usage),
+                          logprobs=request.logprobs is not None)
+
+
+async def completions(state: ServerState, body: dict[str, Any]) -> Any:
+    """Validate (on the work pool), start the generations, and answer (a dict, or an SSE response)."""
+    plan: CompletionPlan = await state.work.run(plan_completions, state, body)
+    served = plan.served
+    slot = state.acquire(len(plan.inputs) * plan.n)
     streams: list[EventStream[Event]] = []
     try:
-        for lm_input in inputs:
-            streams += await open_streams(state, served, lm_input, params, request.n)
+        for lm_input in plan.inputs:
+            streams += await open_streams(state, served, lm_input, plan.params, plan.n)
     except BaseException:
         for stream in streams:
             stream.cancel()
         slot.release()
         raise
-    want_logprobs = request.logprobs is not None
-    if request.stream:
-        include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        return EventSourceResponse(_stream(served, streams, include_usage, want_logprobs, request.n),
-                                   keepalive_s=state.limits.keepalive_s, on_close=slot.release)
+    if plan.stream:
+        return openai_stream_response(_stream(served, streams, plan.include_usage, plan.logprobs, plan.n),
+                                      state, slot.release)
     try:
         choices, infos = [], []
         for index, stream in enumerate(streams):
@@ -134,10 +162,10 @@ async def completions(state: ServerState, body: dict[str, Any]) -> Any:
             info = raise_if_failed(collected.info)
             infos.append(info)
             choices.append({"index": index, "text": collected.text,
-                            "logprobs": _logprobs(served, collected.logprobs) if want_logprobs else None,
+                            "logprobs": _logprobs(served, collected.logprobs) if plan.logprobs else None,
                             "finish_reason": finish_reason(info, False)})
         return {"id": new_id("cmpl-"), "object": "text_completion", "created": int(time.time()),
-                "model": served.name, "choices": choices, "usage": usage(infos, request.n)}
+                "model": served.name, "choices": choices, "usage": usage(infos, plan.n)}
     finally:
         for stream in streams:
             stream.cancel()
@@ -181,8 +209,8 @@ async def _stream(served: ServedModel, streams: list[EventStream[Event]], includ
             yield piece(index, event.text, None, lp)
         elif isinstance(event, Info):
             if event.stop_reason == StopReason.ERROR:
-                error = APIError(500, f"the generation failed: {event.error}", code="generation_failed")
-                yield sse_data(error.openai_body())
+                yield error_event(f"the generation failed: {event.error}")
+                yield DONE
                 return
             infos[index] = event
             yield piece(index, "", finish_reason(event, False))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -36,6 +37,10 @@ from lmstream import (
 
 from .errors import APIError, from_validation
 from .state import ServedModel, ServerState
+from .workers import WorkPool
+
+MAX_SEED_RANGE = 2**64
+"""Seeds are 0 to 2**64-1 (the core's range); per-choice seeds wrap within it."""
 
 
 def new_id(prefix: str) -> str:
@@ -48,34 +53,69 @@ def parameters_supported(name: str) -> bool:
     return name in GenerationParameters.model_fields
 
 
+INTERNAL_PARAMETERS = frozenset({"tool_parser", "reasoning_markers", "stream_tool_calls", "constrain_reasoning",
+                                 "constraint_engine", "prefill_step_size", "max_kv_size", "kv_bits",
+                                 "kv_group_size", "quantized_kv_start", "repetition_context_size",
+                                 "presence_context_size", "frequency_context_size", "stop_token_ids"})
+"""Core parameters no HTTP request sets (never named as the field at fault)."""
+PARAMETER_NAMES = re.compile(r"\b(" + "|".join(sorted(
+    (set(GenerationParameters.model_fields) - INTERNAL_PARAMETERS) | {"tools", "messages"},
+    key=len, reverse=True)) + r")\b")
+"""Finds the field a core error message is about (model-level checks carry no location)."""
+
+
+def core_param(error: APIError, param_names: dict[str, str] | None = None) -> APIError:
+    """``error`` naming the HTTP field: the core's location, else the first parameter its message
+    names, translated through ``param_names`` (core name -> HTTP field, e.g. ``max_tokens`` ->
+    ``max_completion_tokens``)."""
+    if error.param is None:
+        found = PARAMETER_NAMES.search(error.message)
+        if found is not None:
+            error.param = found.group(1)
+    if error.param is not None and param_names:
+        head, sep, rest = error.param.partition(".")
+        if head in param_names:
+            error.param = param_names[head] + sep + rest
+    return error
+
+
 def build_parameters(values: dict[str, Any], param_names: dict[str, str] | None = None) -> GenerationParameters:
-    """GenerationParameters from ``values``; an invalid one is a 400 naming the request field."""
+    """GenerationParameters from ``values``; an invalid one is a 400 naming the request field.
+
+    The core's checks are the only ones (the HTTP layer does not repeat them). A schema too
+    deep for the core's recursive checks is a 400 on ``response_format``, never a 500.
+    """
     try:
         return GenerationParameters(**values)
     except ValidationError as exc:
-        error = from_validation(exc)
-        if param_names and error.param in param_names:
-            error.param = param_names[error.param]
-        raise error from None
+        raise core_param(from_validation(exc), param_names) from None
+    except RecursionError:
+        raise core_param(APIError(400, "response_format: the schema nests too deeply", param="response_format",
+                                  code="invalid_value"), param_names) from None
 
 
-async def prepare(served: ServedModel, user_input: UserInput | LMInput) -> LMInput:
-    """Render and tokenize on a thread; bad input (template, tools, empty prompt) is a 400."""
+async def prepare(served: ServedModel, user_input: UserInput | LMInput, work: WorkPool | None = None) -> LMInput:
+    """Render and tokenize off the loop (on ``work`` when given: admission-controlled); bad input
+    (template, tools, empty prompt) is a 400."""
     if isinstance(user_input, LMInput):
         return user_input
     try:
+        if work is not None:
+            return await work.run(served.context.prepare, user_input)
         return await asyncio.to_thread(served.context.prepare, user_input)
     except ValidationError as exc:
-        raise from_validation(exc) from None
+        raise core_param(from_validation(exc)) from None
+    except RecursionError:
+        raise APIError(400, "the input nests too deeply to render", code="invalid_request") from None
     except (UnknownNameError, TemplateError, ValueError, TypeError) as exc:
-        raise APIError(400, str(exc), code="invalid_request") from None
+        raise core_param(APIError(400, str(exc), code="invalid_request")) from None
 
 
 async def open_stream(state: ServerState, served: ServedModel, user_input: UserInput | LMInput,
                       params: GenerationParameters) -> EventStream[Event]:
     """Start one generation; creation errors are API errors (nothing generated yet)."""
     context = served.context
-    lm_input = await prepare(served, user_input)
+    lm_input = await prepare(served, user_input, state.work)
 
     def create() -> EventStream[Event]:
         return generate(lm_input, parameters=params, context=context, observers=[state.metrics.observer])
@@ -83,26 +123,36 @@ async def open_stream(state: ServerState, served: ServedModel, user_input: UserI
     try:
         if served.source is not None:
             return await served.source.open(lm_input, params)
-        return await asyncio.to_thread(create)
+        return await state.work.run(create)
     except ContextLengthError as exc:
         raise APIError(400, str(exc), param="messages", code="context_length_exceeded") from None
     except ValidationError as exc:
-        raise from_validation(exc) from None
+        raise core_param(from_validation(exc)) from None
+    except RecursionError:
+        raise APIError(400, "a schema or grammar nests too deeply", code="invalid_request") from None
     except (UnknownNameError, TemplateError, ValueError, TypeError) as exc:
-        raise APIError(400, str(exc), code="invalid_request") from None
+        raise core_param(APIError(400, str(exc), code="invalid_request")) from None
+
+
+def choice_parameters(params: GenerationParameters, index: int) -> GenerationParameters:
+    """Choice ``index`` of ``n``: with a seed, ``seed + index`` (wrapping within the seed range).
+
+    A copy without re-validation: the parameters were validated once for the request (a
+    response_format schema is not checked again per choice).
+    """
+    if not index or params.seed is None:
+        return params
+    return params.model_copy(update={"seed": (params.seed + index) % MAX_SEED_RANGE})
 
 
 async def open_streams(state: ServerState, served: ServedModel, user_input: UserInput | LMInput,
                        params: GenerationParameters, n: int) -> list[EventStream[Event]]:
     """``n`` generations of one input (``n`` > 1 with a seed: seed, seed+1, ...)."""
-    lm_input = await prepare(served, user_input)
+    lm_input = await prepare(served, user_input, state.work)
     streams: list[EventStream[Event]] = []
     try:
         for index in range(n):
-            choice_params = params
-            if index and params.seed is not None:
-                choice_params = params.with_overrides(seed=params.seed + index)
-            streams.append(await open_stream(state, served, lm_input, choice_params))
+            streams.append(await open_stream(state, served, lm_input, choice_parameters(params, index)))
     except BaseException:
         for stream in streams:
             stream.cancel()
@@ -243,17 +293,20 @@ def finish_reason(info: Info, has_calls: bool) -> str:
     return "stop"
 
 
-def usage(infos: list[Info], choices_per_prompt: int | None = None) -> dict[str, int]:
+def usage(infos: list[Info], choices_per_prompt: int | None = None) -> dict[str, Any]:
     """OpenAI chat/completions usage over the choices (each prompt counted once).
 
     ``choices_per_prompt``: choices ``i * n ... i * n + n - 1`` share prompt ``i``
-    (default: all choices share one prompt).
+    (default: all choices share one prompt). ``prompt_tokens_details.cached_tokens``: the
+    prompt tokens a prompt cache supplied (not prefilled again).
     """
     step = choices_per_prompt or max(1, len(infos))
-    prompt = sum(info.stats.prompt_tokens + info.stats.cached_prompt_tokens for info in infos[::step])
+    firsts = infos[::step]
+    cached = sum(info.stats.cached_prompt_tokens for info in firsts)
+    prompt = sum(info.stats.prompt_tokens for info in firsts) + cached
     completion = sum(info.stats.generated_tokens for info in infos)
-    result = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-    return result
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": cached}}
 
 
 def token_text(served: ServedModel, token_id: int) -> str:

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from lmstream import TemplateError
+
+from .bodycheck import check_body
 from .chat_request import chat_messages, parse
-from .errors import bad_request
-from .state import ServerState
+from .errors import APIError, bad_request
+from .state import ServedModel, ServerState
+from .wire import WireModel, check_count
 
 MAX_DETOKENIZE_IDS = 1_000_000
 
 
-class TokenizeRequest(BaseModel):
+class TokenizeRequest(WireModel):
     """A /tokenize body: ``prompt`` (raw text) or ``messages`` (rendered with the chat template)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     model: str
     prompt: str | None = None
@@ -25,10 +26,8 @@ class TokenizeRequest(BaseModel):
     add_special_tokens: bool = True
 
 
-class DetokenizeRequest(BaseModel):
+class DetokenizeRequest(WireModel):
     """A /detokenize body."""
-
-    model_config = ConfigDict(extra="forbid")
 
     model: str
     tokens: list[int] = Field(max_length=MAX_DETOKENIZE_IDS)
@@ -42,32 +41,53 @@ def models(state: ServerState) -> dict[str, Any]:
         for m in state.models.values()]}
 
 
-async def tokenize(state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
-    """Token ids of a prompt or of rendered messages."""
+def _tokenize(state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
+    """The /tokenize work (validation, templating, tokenizing), run on the work pool."""
+    check_body(body)
     request: TokenizeRequest = parse(TokenizeRequest, body)
     served = state.model(request.model)
     if (request.prompt is None) == (request.messages is None):
         raise bad_request("give exactly one of prompt or messages", "prompt")
     context = served.context
     if request.messages is not None:
+        check_count(request.messages, state.limits.wire.max_messages, "messages")
         messages = chat_messages(request.messages)
-        text = await asyncio.to_thread(context.render_prompt, messages)
-        ids = await asyncio.to_thread(context.tokenizer.encode, text, add_special_tokens=False)
+        try:
+            text = context.render_prompt(messages)
+        except (TemplateError, ValueError, TypeError, RecursionError) as exc:
+            raise APIError(400, f"the messages do not render: {exc}", param="messages",
+                           code="invalid_request") from None
+        ids = context.tokenizer.encode(text, add_special_tokens=False)
     else:
         assert request.prompt is not None
-        ids = await asyncio.to_thread(context.tokenizer.encode, request.prompt,
-                                      add_special_tokens=request.add_special_tokens)
+        ids = context.tokenizer.encode(request.prompt, add_special_tokens=request.add_special_tokens)
     return {"tokens": ids, "count": len(ids), "max_model_len": context.info.context_length}
 
 
-async def detokenize(state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
-    """The text of token ids."""
+async def tokenize(state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
+    """Token ids of a prompt or of rendered messages (admission-controlled, off the loop)."""
+    result: dict[str, Any] = await state.work.run(_tokenize, state, body)
+    return result
+
+
+def _decode(served: ServedModel, tokens: list[int]) -> str:
+    try:
+        return str(served.context.tokenizer.decode(tokens))
+    except Exception as exc:
+        raise bad_request(f"the token ids do not decode: {exc}", "tokens") from None
+
+
+def _detokenize(state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
+    """The /detokenize work, run on the work pool."""
+    check_body(body)
     request: DetokenizeRequest = parse(DetokenizeRequest, body)
     served = state.model(request.model)
     if any(t < 0 for t in request.tokens):
         raise bad_request("token ids must be non-negative", "tokens")
-    try:
-        text = await asyncio.to_thread(served.context.tokenizer.decode, request.tokens)
-    except Exception as exc:
-        raise bad_request(f"the token ids do not decode: {exc}", "tokens") from None
-    return {"prompt": text}
+    return {"prompt": _decode(served, request.tokens)}
+
+
+async def detokenize(state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
+    """The text of token ids (admission-controlled, off the loop)."""
+    result: dict[str, Any] = await state.work.run(_detokenize, state, body)
+    return result

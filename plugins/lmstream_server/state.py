@@ -48,6 +48,12 @@ class ServerLimits:
     """Threads for request-sized CPU work (parsing, schema checks, templating, tokenizing)."""
     max_pending_work: int = 64
     """Request-preparation calls admitted at once (running or waiting) before 503."""
+    reasoning_field: str = "both"
+    """Where chat answers carry the model's reasoning: ``"both"`` (``reasoning_content`` and
+    ``reasoning``), ``"reasoning_content"`` or ``"reasoning"``."""
+    strict_model_names: bool = False
+    """With one served model, a request naming another model is served by it (agents send their
+    own names); True restores the 404 for any name but the served one."""
 
     def __post_init__(self) -> None:
         for name in ("max_batch_size", "max_body_bytes", "max_n", "max_tokens_default", "retry_after_s"):
@@ -57,6 +63,13 @@ class ServerLimits:
             raise ValueError("max_queue must be at least 0")
         if self.keepalive_s <= 0:
             raise ValueError("keepalive_s must be positive")
+        if self.reasoning_field not in ("both", "reasoning_content", "reasoning"):
+            raise ValueError("reasoning_field must be 'both', 'reasoning_content' or 'reasoning'")
+
+
+def _alias(name: str) -> str:
+    """A model name's alias: its last path part, case-folded (``Org/Model-7B`` -> ``model-7b``)."""
+    return name.rsplit("/", 1)[-1].casefold()
 
 
 class ServerState:
@@ -83,15 +96,28 @@ class ServerState:
         """Where request-sized CPU work runs (never on the event loop)."""
 
     def model(self, name: object, param: str = "model") -> ServedModel:
-        """The served model named ``name``; 404 for any other (a request never names a path)."""
+        """The served model for the name a request gives (a request never names a path).
+
+        Exact names first; unless ``strict_model_names``, then a unique alias match (the name's
+        last path part, case-insensitive: ``org/Model`` is ``model``), and with one served model
+        any other name is served by it (the answer names the served model: agents send their
+        own model names). Otherwise an unknown name is a 404.
+        """
         if not isinstance(name, str) or not name:
             raise APIError(400, f"{param!r} is required: one of {sorted(self.models)}", param=param,
                            code="invalid_value")
         served = self.models.get(name)
-        if served is None:
-            raise APIError(404, f"the model {name!r} does not exist; this server serves {sorted(self.models)}",
-                           param=param, code="model_not_found")
-        return served
+        if served is not None:
+            return served
+        if not self.limits.strict_model_names:
+            alias = _alias(name)
+            matches = [m for m in self.models.values() if _alias(m.name) == alias]
+            if len(matches) == 1:
+                return matches[0]
+            if len(self.models) == 1:
+                return next(iter(self.models.values()))
+        raise APIError(404, f"the model {name!r} does not exist; this server serves {sorted(self.models)}",
+                       param=param, code="model_not_found")
 
     @property
     def capacity(self) -> int:

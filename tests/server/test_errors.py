@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import pytest
@@ -31,7 +32,6 @@ async def _post(app: Any, path: str, body: Any, **headers: str) -> Any:
     ({**CHAT, "n": 99}, "n", None),
     ({**CHAT, "stop": [""]}, "stop", None),
     ({**CHAT, "logit_bias": {"abc": 1}}, "logit_bias", None),
-    ({**CHAT, "store": True}, "store", "unsupported_parameter"),
     ({**CHAT, "stream_options": {"include_usage": True}}, "stream_options", "invalid_value"),
 ])
 async def test_chat_400_names_the_field(served: Any, body: dict[str, Any], param: str, code: str | None) -> None:
@@ -69,14 +69,21 @@ async def test_context_length_exceeded(served: Any) -> None:
     assert caught.value.code == "context_length_exceeded"
 
 
+def _strict(app: Any) -> Any:
+    """``app`` with ``strict_model_names`` on (unknown names are 404 even with one model)."""
+    state = app.state.lmstream
+    state.limits = dataclasses.replace(state.limits, strict_model_names=True)
+    return app
+
+
 async def test_unknown_model_is_404_and_never_a_path(served: Any) -> None:
-    client = openai_client(served())
+    client = openai_client(_strict(served()))
     for name in ("gpt-4", "/etc/passwd", "../models/x"):
         with pytest.raises(openai.NotFoundError) as caught:
             await client.chat.completions.create(model=name, messages=USER)
         assert caught.value.code == "model_not_found"
     with pytest.raises(anthropic.NotFoundError):
-        await anthropic_client(served()).messages.create(model="nope", max_tokens=5, messages=USER)
+        await anthropic_client(_strict(served())).messages.create(model="nope", max_tokens=5, messages=USER)
 
 
 async def test_api_key_bearer_and_x_api_key(served: Any) -> None:
@@ -129,8 +136,8 @@ async def test_failure_mid_stream_is_an_sse_error_event(served: Any) -> None:
     async with http_client(app) as http:
         raw = (await http.post("/v1/chat/completions", json={**CHAT, "stream": True})).content
         events = sse_events(raw)
-        assert '"error"' in events[-1][1] and "scripted failure" in events[-1][1]
-        assert "[DONE]" not in raw.decode()
+        assert '"error"' in events[-2][1] and "scripted failure" in events[-2][1]
+        assert events[-1][1] == "[DONE]"  # the terminal event follows the error event
         raw = (await http.post("/v1/messages", json={**CHAT, "max_tokens": 20, "stream": True})).content
         assert sse_events(raw)[-1][0] == "error"
         raw = (await http.post("/v1/responses", json={"model": "scripted", "input": "x", "stream": True})).content

@@ -1,0 +1,60 @@
+"""One bounded walk over a parsed request body: lone surrogates and runaway nesting are 400s.
+
+JSON allows ``"\\ud800"`` (a lone surrogate) in any string, and no tokenizer, template or JSON
+encoder downstream can handle one: caught deep inside, it used to become a 500 with a Python
+exception text. Nesting hundreds of levels deep makes recursive consumers (schema checkers,
+template engines) hit Python's recursion limit. ``check_body`` walks the whole body once,
+without recursion (work bounded by the body size, which the server already bounds), and
+refuses the first such value with a 400 naming its path (``messages[2].content``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import APIError
+
+MAX_BODY_DEPTH = 128
+"""How deeply a request body may nest (a JSON schema of 100 nested objects is about 200 levels
+of the body: ``properties`` then the property, per level; the core bounds schemas further)."""
+
+
+def has_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a lone surrogate (not encodable as UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _path(parts: list[str | int]) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else ("." if text else "") + part
+    return text or "body"
+
+
+def check_body(body: Any, max_depth: int = MAX_BODY_DEPTH) -> None:
+    """A 400 naming the first string (or key) with a lone surrogate, or the first value nested
+    deeper than ``max_depth`` levels. Walks iteratively: no recursion, whatever the depth."""
+    stack: list[tuple[Any, list[str | int]]] = [(body, [])]
+    while stack:
+        node, parts = stack.pop()
+        if len(parts) > max_depth:
+            raise APIError(400, f"{_path(parts[:3])} nests deeper than {max_depth} levels",
+                           param=_path(parts[:1]) if parts else None, code="nesting_too_deep")
+        if isinstance(node, str):
+            if has_surrogate(node):
+                where = _path(parts)
+                raise APIError(400, f"{where} holds a lone surrogate (not valid Unicode text)",
+                               param=where, code="invalid_value")
+        elif isinstance(node, dict):
+            for key, child in node.items():
+                if isinstance(key, str) and has_surrogate(key):
+                    where = _path(parts)
+                    raise APIError(400, f"a key of {where} holds a lone surrogate (not valid Unicode text)",
+                                   param=where, code="invalid_value")
+                stack.append((child, [*parts, key]))
+        elif isinstance(node, list):
+            stack.extend((child, [*parts, index]) for index, child in enumerate(node))
