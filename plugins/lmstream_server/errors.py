@@ -64,12 +64,22 @@ def _loc(parts: tuple[Any, ...]) -> str:
     return text
 
 
+UNION_TAGS = frozenset({"str", "int", "float", "bool", "bytes", "none", "any", "dict", "list"})
+"""Names pydantic puts in an error's location for the member of a union that failed."""
+
+
+def _is_union_tag(part: Any) -> bool:
+    """Whether a location part names a union member (``list[str]``, ``str``), not a field."""
+    return isinstance(part, str) and ("[" in part or part in UNION_TAGS)
+
+
 def from_validation(exc: ValidationError, prefix: str = "") -> APIError:
     """A 400 from a pydantic error: an unknown field is 'unsupported', others name the field."""
     first = exc.errors()[0]
-    loc = _loc(tuple(p for p in first.get("loc", ()) if not (isinstance(p, str) and "[" in p)))
+    loc = _loc(tuple(p for p in first.get("loc", ()) if not _is_union_tag(p)))
     param: str | None = f"{prefix}{loc}" if loc else prefix.rstrip(".") or None
     if first.get("type") == "extra_forbidden":
         return unsupported(param or "?", "this server does not support it")
-    details = "; ".join(f"{_loc(e.get('loc', ())) or 'body'}: {e.get('msg', '')}" for e in exc.errors()[:5])
+    details = "; ".join(f"{_loc(tuple(p for p in e.get('loc', ()) if not _is_union_tag(p))) or 'body'}: "
+                        f"{e.get('msg', '')}" for e in exc.errors()[:5])
     return APIError(400, f"invalid request: {details}", param=param, code="invalid_value")
