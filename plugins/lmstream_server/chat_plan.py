@@ -47,6 +47,12 @@ class ChatPlan:
     logprobs: bool
 
 
+def forces_a_call(tool_choice: Any) -> bool:
+    """``required`` or a named function: this turn's output is a tool call, so ``response_format``
+    (which shapes text content) does not apply to it (as OpenAI does; the Agents SDK sends both)."""
+    return tool_choice == "required" or isinstance(tool_choice, dict)
+
+
 def plan_chat(state: ServerState, body: dict[str, Any]) -> ChatPlan:
     """Validate and convert a chat body (run on the work pool); every mistake a 400 naming the field."""
     check_body(body)
@@ -66,7 +72,8 @@ def plan_chat(state: ServerState, body: dict[str, Any]) -> ChatPlan:
         values["top_logprobs"] = request.top_logprobs
     tools, extra = tool_choice_values(request.tool_choice, tool_specs(request.tools, limits=limits))
     values.update(extra)
-    values.update(response_format_values(request.response_format))
+    if not forces_a_call(request.tool_choice):
+        values.update(response_format_values(request.response_format))
     enable_thinking, reasoning_values = effort_settings(request.reasoning_effort, values.get("max_tokens"))
     values.update(reasoning_values)
     names.update({name: "reasoning_effort" for name in reasoning_values})

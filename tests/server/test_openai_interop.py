@@ -223,3 +223,20 @@ async def test_completions_stream_failure_ends_with_done(served: Any) -> None:
     raw = (await _post(app, "/v1/completions", {"model": "scripted", "prompt": "x", "stream": True})).content
     events = sse_events(raw)
     assert "scripted failure" in events[-2][1] and events[-1][1] == "[DONE]"
+
+
+async def test_forced_tool_call_with_response_format_calls_the_tool(served: Any) -> None:
+    """The Agents SDK sends ``response_format`` (its output_type) with ``tool_choice: required``:
+    the forced call wins on that turn, as on OpenAI (it was a 400)."""
+    pytest.importorskip("llguidance")
+    call = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+    app = served(call, tool_parser_type="hermes")
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+    body = {**CHAT, "tools": [tool], "tool_choice": "required",
+            "response_format": {"type": "json_schema", "json_schema": {"name": "o", "schema": {"type": "object"}}}}
+    response = await _post(app, "/v1/chat/completions", body)
+    assert response.status_code == 200, response.text
+    choice = response.json()["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    assert json.loads(choice["message"]["tool_calls"][0]["function"]["arguments"]) == {"city": "Paris"}
