@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import lmstream
@@ -286,3 +286,42 @@ def test_a_schema_is_checked_once_per_request_not_per_choice(app: Any, monkeypat
     response = _run(_post(app, "/v1/chat/completions", body))
     assert response.status_code in (200, 400), response.text  # the scripted reply need not fit the schema
     assert len(calls) == 1
+
+
+# -- any value in any field: a 4xx or a 200, never a 500 ----------------------------------------
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8) | st.sampled_from(["\ud800", "²", "", "auto", "required", "none", "text", "json_object"]),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(
+        st.sampled_from(["type", "role", "content", "name", "function", "json_schema", "schema", "text",
+                         "include_usage", "1", "²", "arguments", "parameters", "tool_calls", "reasoning"]),
+        children, max_size=3),
+    max_leaves=12)
+CHAT_FIELDS = ["model", "messages", "stream", "stream_options", "max_tokens", "temperature", "top_p", "top_k",
+               "min_p", "repetition_penalty", "seed", "stop", "n", "presence_penalty", "frequency_penalty",
+               "logit_bias", "user", "metadata", "tools", "tool_choice", "parallel_tool_calls",
+               "max_completion_tokens", "logprobs", "top_logprobs", "response_format", "store",
+               "reasoning_effort", "service_tier", "prompt_cache_key", "verbosity"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example("/v1/chat/completions", [("logit_bias", {"²": 1})])
+@example("/v1/completions", [("prompt", "\ud800")])
+@example("/tokenize", [("prompt", "x\udfff")])
+@example("/v1/chat/completions", [("response_format", {"type": "json_schema", "json_schema": {
+    "name": "deep", "schema": _nested_schema(200)}})])
+@given(st.sampled_from(["/v1/chat/completions", "/v1/completions", "/tokenize", "/detokenize"]),
+       st.lists(st.tuples(st.sampled_from([*CHAT_FIELDS, "prompt", "tokens", "echo", "best_of"]), JSON),
+                min_size=1, max_size=3))
+def test_any_field_value_is_never_a_500(app: Any, path: str, fields: list[tuple[str, Any]]) -> None:
+    body: dict[str, Any] = {"model": "scripted", "max_tokens": 4}
+    body.update({"/v1/chat/completions": {"messages": USER}, "/v1/completions": {"prompt": "hi"},
+                 "/tokenize": {"prompt": "hi"}, "/detokenize": {"tokens": [65]}}[path])
+    if path in ("/tokenize", "/detokenize"):
+        body.pop("max_tokens")
+    body.update(dict(fields))
+    response = _run(_post(app, path, body))
+    assert response.status_code in (200, 400, 404), (body, response.text)
+    if response.status_code == 400:
+        assert response.json()["error"]["message"]
