@@ -42,17 +42,18 @@ class Weather(BaseModel):
     temperature: int
 
 
-def _agent(base: str, **kwargs: Any) -> Agent[Any]:
+def _agent(base: str, tool_choice: str | None = "required", **kwargs: Any) -> Agent[Any]:
     client = openai.AsyncOpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0, timeout=60)
     model = OpenAIChatCompletionsModel(model="gpt-4.1", openai_client=client)
     return Agent(name="weather", instructions="Answer briefly.", tools=[get_weather], model=model,
-                 model_settings=ModelSettings(tool_choice="required"), **kwargs)
+                 model_settings=ModelSettings(tool_choice=tool_choice), **kwargs)
 
 
-def test_runner_run_tool_loop(scripted_server: Server) -> None:
+@pytest.mark.parametrize("tool_choice", ["required", None])
+def test_runner_run_tool_loop(scripted_server: Server, tool_choice: str | None) -> None:
     CALLED.clear()
     with scripted_server([WEATHER_CALL, FINAL]) as base:
-        result = asyncio.run(Runner.run(_agent(base), "What is the weather in Paris?"))
+        result = asyncio.run(Runner.run(_agent(base, tool_choice), "What is the weather in Paris?"))
         assert CALLED == ["Paris"] and result.final_output == FINAL
 
 
@@ -75,4 +76,15 @@ def test_output_type(scripted_server: Server) -> None:
     CALLED.clear()
     with scripted_server([WEATHER_CALL, '{"city": "Paris", "temperature": 24}']) as base:
         result = asyncio.run(Runner.run(_agent(base, output_type=Weather), "Weather in Paris?"))
+        assert CALLED == ["Paris"] and result.final_output == Weather(city="Paris", temperature=24)
+
+
+@pytest.mark.xfail(strict=False, reason="with tool_choice auto, the output_type's response_format constrains "
+                                        "turn 1 to JSON, so the model cannot call a tool: needs a constraint "
+                                        "allowing a tool call or the schema (core structured output)")
+def test_output_type_with_tool_choice_auto(scripted_server: Server) -> None:
+    pytest.importorskip("llguidance")
+    CALLED.clear()
+    with scripted_server([WEATHER_CALL, '{"city": "Paris", "temperature": 24}']) as base:
+        result = asyncio.run(Runner.run(_agent(base, None, output_type=Weather), "Weather in Paris?"))
         assert CALLED == ["Paris"] and result.final_output == Weather(city="Paris", temperature=24)
