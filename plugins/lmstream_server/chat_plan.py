@@ -82,7 +82,7 @@ def plan_chat(state: ServerState, body: dict[str, Any]) -> ChatPlan:
     elif request.stream_options is not None:
         raise APIError(400, "stream_options needs stream: true", param="stream_options", code="invalid_value")
     params = build_parameters(values, names)
-    messages = chat_messages(request.messages)
+    messages = chat_messages(request.messages, limits)
     try:
         user_input = UserInput(messages=messages, tools=tools,
                                template_options=ChatTemplateOptions(enable_thinking=enable_thinking))

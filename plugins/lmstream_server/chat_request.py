@@ -52,12 +52,14 @@ def parse(model: type[BaseModel], body: dict[str, Any]) -> Any:
         raise APIError(400, "the request body nests too deeply", code="nesting_too_deep") from None
 
 
-def _text_of(content: Any, where: str, allowed: tuple[str, ...] = ("text",)) -> str | None:
+def _text_of(content: Any, where: str, allowed: tuple[str, ...] = ("text",),
+             max_parts: int | None = None) -> str | None:
     """A message's content as text: a string, or text parts joined; other part types are a 400."""
     if content is None or isinstance(content, str):
         return content
     if not isinstance(content, list):
         raise bad_request(f"{where} must be a string or a list of text parts", where)
+    check_count(content, max_parts or WireLimits().max_content_blocks, where)
     texts: list[str] = []
     for index, part in enumerate(content):
         if not isinstance(part, dict) or part.get("type") not in allowed:
@@ -70,15 +72,17 @@ def _text_of(content: Any, where: str, allowed: tuple[str, ...] = ("text",)) -> 
     return "".join(texts)
 
 
-def chat_messages(raw: list[dict[str, Any]]) -> list[ChatMessage]:
-    """OpenAI messages as ChatMessages (content parts joined to text)."""
+def chat_messages(raw: list[dict[str, Any]], limits: WireLimits | None = None) -> list[ChatMessage]:
+    """OpenAI messages as ChatMessages (content parts joined to text, at most
+    ``limits.max_content_blocks`` parts per message)."""
+    max_parts = (limits or WireLimits()).max_content_blocks
     messages: list[ChatMessage] = []
     for index, message in enumerate(raw):
         where = f"messages[{index}]"
         if not isinstance(message, dict):
             raise bad_request(f"{where} must be an object", where)
         values = incoming_reasoning(message)
-        values["content"] = _text_of(values.get("content"), f"{where}.content")
+        values["content"] = _text_of(values.get("content"), f"{where}.content", max_parts=max_parts)
         if values.get("role") == "function":
             raise unsupported(f"{where}.role", "the legacy 'function' role; use 'tool'")
         try:

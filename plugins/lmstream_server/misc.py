@@ -51,7 +51,7 @@ def _tokenize(state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
     context = served.context
     if request.messages is not None:
         check_count(request.messages, state.limits.wire.max_messages, "messages")
-        messages = chat_messages(request.messages)
+        messages = chat_messages(request.messages, state.limits.wire)
         try:
             text = context.render_prompt(messages)
         except (TemplateError, ValueError, TypeError, RecursionError) as exc:

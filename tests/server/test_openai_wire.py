@@ -218,7 +218,8 @@ def small_limits_app() -> Iterator[Any]:
     application = create_app(context)
     state = application.state.lmstream
     state.limits = dataclasses.replace(state.limits, wire=WireLimits(max_messages=3, max_stop_sequences=2,
-                                                                     max_tools=2, max_logit_bias=2))
+                                                                     max_tools=2, max_logit_bias=2,
+                                                                     max_content_blocks=2))
     yield application
     context.close()
 
@@ -244,6 +245,16 @@ def test_count_limits_on_every_route(small_limits_app: Any, path: str, body: dic
 
 
 # -- off the loop, once per request ------------------------------------------------------------
+
+def test_content_parts_are_counted(small_limits_app: Any) -> None:
+    parts = [{"type": "text", "text": "a"}] * 3
+    for path in ("/v1/chat/completions", "/tokenize"):
+        body = {"model": "scripted", "messages": [{"role": "user", "content": parts}]}
+        error = _assert_400(_run(_post(small_limits_app, path, body)), "messages[0].content")
+        assert error["code"] == "too_many_items"
+        body["messages"][0]["content"] = parts[:2]
+        assert _run(_post(small_limits_app, path, body)).status_code == 200
+
 
 def test_tools_without_a_parser_name_tools(app: Any) -> None:
     """A model with no tool-call format (until the core's generic fallback): a 400 naming tools."""
