@@ -65,7 +65,8 @@ async def chat_completions(state: ServerState, body: dict[str, Any]) -> Any:
     served = plan.served
     slot = state.acquire(plan.n)
     try:
-        streams = await open_streams(state, served, plan.user_input, plan.params, plan.n)
+        streams = await open_streams(state, served, plan.user_input, plan.params, plan.n,
+                                     format_param="response_format")
     except BaseException:
         slot.release()
         raise

@@ -111,9 +111,21 @@ async def prepare(served: ServedModel, user_input: UserInput | LMInput, work: Wo
         raise core_param(APIError(400, str(exc), code="invalid_request")) from None
 
 
+def _creation_error(error: APIError, params: GenerationParameters, format_param: str | None) -> APIError:
+    """A creation error naming its field; one the constraint engine raised (a schema or grammar
+    it cannot compile) names ``format_param``, the request field that holds the format."""
+    error = core_param(error)
+    if error.param is None and format_param is not None and params.response_format is not None:
+        error.param = format_param
+    return error
+
+
 async def open_stream(state: ServerState, served: ServedModel, user_input: UserInput | LMInput,
-                      params: GenerationParameters) -> EventStream[Event]:
-    """Start one generation; creation errors are API errors (nothing generated yet)."""
+                      params: GenerationParameters, *, format_param: str | None = None) -> EventStream[Event]:
+    """Start one generation; creation errors are API errors (nothing generated yet).
+
+    ``format_param``: the request field holding ``response_format`` (errors compiling it name it).
+    """
     context = served.context
     lm_input = await prepare(served, user_input, state.work)
 
@@ -131,7 +143,7 @@ async def open_stream(state: ServerState, served: ServedModel, user_input: UserI
     except RecursionError:
         raise APIError(400, "a schema or grammar nests too deeply", code="invalid_request") from None
     except (UnknownNameError, TemplateError, ValueError, TypeError) as exc:
-        raise core_param(APIError(400, str(exc), code="invalid_request")) from None
+        raise _creation_error(APIError(400, str(exc), code="invalid_request"), params, format_param) from None
 
 
 def choice_parameters(params: GenerationParameters, index: int) -> GenerationParameters:
@@ -146,13 +158,15 @@ def choice_parameters(params: GenerationParameters, index: int) -> GenerationPar
 
 
 async def open_streams(state: ServerState, served: ServedModel, user_input: UserInput | LMInput,
-                       params: GenerationParameters, n: int) -> list[EventStream[Event]]:
+                       params: GenerationParameters, n: int, *,
+                       format_param: str | None = None) -> list[EventStream[Event]]:
     """``n`` generations of one input (``n`` > 1 with a seed: seed, seed+1, ...)."""
     lm_input = await prepare(served, user_input, state.work)
     streams: list[EventStream[Event]] = []
     try:
         for index in range(n):
-            streams.append(await open_stream(state, served, lm_input, choice_parameters(params, index)))
+            streams.append(await open_stream(state, served, lm_input, choice_parameters(params, index),
+                                             format_param=format_param))
     except BaseException:
         for stream in streams:
             stream.cancel()
