@@ -6,7 +6,7 @@ parameter"), and declared ones the server cannot honour are refused the same way
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -40,6 +40,8 @@ class ChatRequest(SamplingFields):
     """A hint for models that have one; accepted and not used."""
     prompt_cache_options: dict[str, Any] | None = None
     """Accepted; the prompt cache has its own bounds."""
+    modalities: list[Literal["text"]] | None = None
+    """Only text: ``["text"]`` is accepted, ``"audio"`` is a 400 naming ``modalities[i]``."""
 
 
 def parse(model: type[BaseModel], body: dict[str, Any]) -> Any:

@@ -135,7 +135,7 @@ async def test_fields_agents_and_sdks_send_are_accepted(served: Any) -> None:
     app = served("ok")
     body = {**CHAT, "parallel_tool_calls": True, "store": True, "metadata": {"run": "1"},
             "service_tier": "auto", "prompt_cache_key": "session-1", "user": "u", "safety_identifier": "s",
-            "prompt_cache_retention": "in_memory", "verbosity": "low", "n": None, "stop": None,
+            "prompt_cache_retention": "in_memory", "verbosity": "low", "n": None, "stop": None, "modalities": ["text"],
             "temperature": None, "top_p": None, "stream": False, "logprobs": False}
     response = await _post(app, "/v1/chat/completions", body)
     assert response.status_code == 200, response.text
@@ -143,6 +143,11 @@ async def test_fields_agents_and_sdks_send_are_accepted(served: Any) -> None:
         **body, "stream": True, "stream_options": {"include_usage": True, "include_obfuscation": False}})
     events = sse_events(streamed.content)
     assert events[-1][1] == "[DONE]" and json.loads(events[-2][1])["usage"]["total_tokens"] > 0
+
+
+async def test_audio_is_refused_naming_modalities(served: Any) -> None:
+    response = await _post(served("ok"), "/v1/chat/completions", {**CHAT, "modalities": ["text", "audio"]})
+    assert response.status_code == 400 and response.json()["error"]["param"] == "modalities[1]"
 
 
 async def test_openai_client_with_every_default_field(served: Any) -> None:
