@@ -345,3 +345,39 @@ def test_any_field_value_is_never_a_500(app: Any, path: str, fields: list[tuple[
     assert response.status_code in (200, 400, 404), (body, response.text)
     if response.status_code == 400:
         assert response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(("path", "body"), [("/v1/chat/completions", CHAT), ("/v1/completions", COMPLETION),
+                                            ("/tokenize", {"model": "scripted", "prompt": "hi"})])
+def test_the_loop_serves_others_while_a_request_is_prepared(app: Any, monkeypatch: pytest.MonkeyPatch,
+                                                            path: str, body: dict[str, Any]) -> None:
+    """Preparation is held on an event until /health has answered: on the loop it would deadlock
+    (the event waits out its timeout and /health answers only after it)."""
+    from lmstream_server import chat, completions, misc
+
+    release = threading.Event()
+    entered = threading.Event()
+    module, name = {"/v1/chat/completions": (chat, "plan_chat"), "/v1/completions": (completions, "plan_completions"),
+                    "/tokenize": (misc, "_tokenize")}[path]
+    original = getattr(module, name)
+
+    def held(*args: Any) -> Any:
+        entered.set()
+        release.wait(timeout=20)
+        return original(*args)
+
+    monkeypatch.setattr(module, name, held)
+
+    async def scenario() -> tuple[int, bool]:
+        async with http_client(app) as http:
+            request = asyncio.create_task(http.post(path, json=body))
+            while not entered.is_set():
+                await asyncio.sleep(0.01)
+            health = await http.get("/health")
+            answered_while_held = not release.is_set()
+            release.set()
+            assert (await request).status_code == 200
+            return health.status_code, answered_while_held
+
+    status, answered_while_held = _run(scenario())
+    assert status == 200 and answered_while_held
