@@ -48,6 +48,8 @@ class ServerLimits:
     """Threads for request-sized CPU work (parsing, schema checks, templating, tokenizing)."""
     max_pending_work: int = 64
     """Request-preparation calls admitted at once (running or waiting) before 503."""
+    keep_billing_header: bool = False
+    """Keep Claude Code's ``x-anthropic-billing-header`` line in the system prompt (see billing.py)."""
 
     def __post_init__(self) -> None:
         for name in ("max_batch_size", "max_body_bytes", "max_n", "max_tokens_default", "retry_after_s"):
