@@ -203,6 +203,12 @@ def prepare_messages(state: ServerState, body: dict[str, Any]) -> Prepared:
         values["stop"] = tuple(request.stop_sequences)
     if budget is not None and parameters_supported("reasoning_budget"):
         values["reasoning_budget"] = budget
-    params = build_parameters(values, {"stop": "stop_sequences", "response_format": "output_config.format"})
+    try:
+        params = build_parameters(values, {"stop": "stop_sequences", "response_format": "output_config.format"})
+    except APIError as error:
+        if error.param == "output_config.format":  # the core names its own field; the client wrote this one
+            error.message = error.message.replace("response_format.json_schema.schema", "output_config.format.schema")
+            error.message = error.message.replace("response_format", "output_config.format")
+        raise
     lm_input = _with_edits(served, parsed, specs, options)
     return Prepared(request, served, lm_input, params, single)

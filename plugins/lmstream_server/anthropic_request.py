@@ -31,7 +31,7 @@ from .anthropic_wire import (
     ToolUseBlock,
 )
 from .billing import strip_billing
-from .errors import bad_request, from_validation, unsupported
+from .errors import APIError, bad_request, unsupported
 from .wire import WireLimits, check_count
 
 M = TypeVar("M", bound=BaseModel)
@@ -99,6 +99,33 @@ def find_surrogate(value: Any, where: str = "") -> str | None:
     return None
 
 
+TYPE_TAGS = {"str", "int", "float", "bool", "dict", "list", "none", "literal"}
+"""Union member names pydantic puts into error locations (left out of the field path)."""
+
+
+def _path(where: str, loc: tuple[Any, ...]) -> str:
+    text = where
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif "[" in str(part) or str(part) in TYPE_TAGS or str(part)[:1].isupper():
+            continue
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "body"
+
+
+def validation_error(exc: ValidationError, where: str = "") -> APIError:
+    """A 400 whose message and param name the full path of the first problem (as the client wrote it)."""
+    errors = exc.errors()
+    first = errors[0]
+    path = _path(where, tuple(first.get("loc", ())))
+    if first.get("type") == "extra_forbidden":
+        return unsupported(path, "this server does not support it")
+    messages = [e.get("msg", "") for e in errors if _path(where, tuple(e.get("loc", ()))) == path]
+    return bad_request(f"{path}: {' or '.join(dict.fromkeys(messages))}", path, code="invalid_value")
+
+
 def validate(model: type[M], value: Any, where: str) -> M:
     """``value`` as ``model``; a 400 naming ``where`` and the field inside it otherwise."""
     if not isinstance(value, dict):
@@ -106,7 +133,7 @@ def validate(model: type[M], value: Any, where: str) -> M:
     try:
         return model.model_validate(value)
     except ValidationError as exc:
-        raise from_validation(exc, prefix=f"{where}.") from None
+        raise validation_error(exc, where) from None
 
 
 def _document_text(block: dict[str, Any], where: str) -> str:
@@ -140,7 +167,7 @@ def _result_text(content: str | list[Any] | None, where: str) -> str:
     return "\n".join(texts)
 
 
-USER_BLOCKS = {"text", "tool_result", "document", "image"}
+USER_BLOCKS = {"text", "tool_result", "document"}
 ASSISTANT_BLOCKS = {"text", "thinking", "redacted_thinking", "tool_use"}
 
 
@@ -248,7 +275,7 @@ def parse_request(model: type[CountTokensRequest], body: dict[str, Any], limits:
     try:
         request = model.model_validate(body)
     except ValidationError as exc:
-        raise from_validation(exc) from None
+        raise validation_error(exc) from None
     check_count(range(_count_blocks(request)), limits.max_content_blocks, "messages[].content")
     if request.mcp_servers:
         raise unsupported("mcp_servers", "this server connects to no MCP servers; run them as client tools")
