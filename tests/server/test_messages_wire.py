@@ -20,8 +20,8 @@ from .conftest import http_client
 
 pytest.importorskip("starlette")
 
-from lmstream_server.anthropic_prepare import prepare_count, prepare_messages  # noqa: E402
-from lmstream_server.errors import APIError  # noqa: E402
+from lmstream_server.anthropic_prepare import prepare_count, prepare_messages
+from lmstream_server.errors import APIError
 
 USER = [{"role": "user", "content": "hi"}]
 BASE = {"model": "scripted", "max_tokens": 20, "messages": USER}
