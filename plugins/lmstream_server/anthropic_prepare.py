@@ -107,8 +107,9 @@ def _with_edits(served: ServedModel, parsed: Parsed, tools: Any, options: ChatTe
             if not count:
                 continue
             smaller = _render(served, parsed, cleared, tools, options)
-            at_least = edit.clear_at_least.value if edit.clear_at_least is not None else 0
-            if len(lm_input.tokens) - len(smaller.tokens) >= at_least:  # the API skips edits that free too little
+            at_least = edit.clear_at_least
+            if at_least is None or len(lm_input.tokens) - len(smaller.tokens) >= at_least.value:
+                # (the API skips an edit that would free less than clear_at_least)
                 turns, lm_input = cleared, smaller
     return lm_input
 
