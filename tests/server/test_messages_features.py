@@ -171,7 +171,7 @@ async def test_tool_choice_forces_calls(served: Any, choice: dict[str, Any]) -> 
     app = served(TWO_CALLS, tool_parser="json")
     answer = (await post(app, {"messages": USER, "tools": [TOOL], "tool_choice": choice})).json()
     assert answer["stop_reason"] == "tool_use"
-    assert [b["input"] for b in answer["content"] if b["type"] == "tool_use"][0] == {"city": "Paris"}
+    assert next(b["input"] for b in answer["content"] if b["type"] == "tool_use") == {"city": "Paris"}
 
 
 async def test_tool_choice_none_and_disable_parallel(served: Any) -> None:
