@@ -120,14 +120,24 @@ def _merge(messages: list[ChatMessage], message: ChatMessage) -> None:
                                reasoning_content="\n\n".join(reasoning) if reasoning else None)
 
 
+def join_blocks(texts: list[str]) -> str:
+    """Text blocks of one message as one text: a newline between two that would otherwise touch."""
+    out = ""
+    for text in texts:
+        if out and text and not out[-1].isspace() and not text[0].isspace():
+            out += "\n"
+        out += text
+    return out
+
+
 def _text(blocks: list[Block]) -> str:
-    return "".join(b.text for b in blocks if isinstance(b, TextBlock))
+    return join_blocks([b.text for b in blocks if isinstance(b, TextBlock)])
 
 
 def chat_messages(system: list[str], turns: list[Turn], *, fold_system: bool = False) -> list[ChatMessage]:
     """The chat messages a template renders (see the module docstring)."""
     messages: list[ChatMessage] = []
-    head = list(system)
+    head = [join_blocks(system)] if system else []
     index = 0
     while index < len(turns) and turns[index].role == "system":  # leading system turns join the system prompt
         head.append(_text(turns[index].blocks))
@@ -157,14 +167,14 @@ def _add_user(messages: list[ChatMessage], blocks: list[Block], pending: list[st
     for block in blocks:
         if isinstance(block, ToolResult):
             if texts:
-                _merge(messages, ChatMessage(role="user", content="".join(texts)))
+                _merge(messages, ChatMessage(role="user", content=join_blocks(texts)))
                 texts = []
             messages.append(ChatMessage(role="tool", tool_call_id=block.tool_use_id, content=block.text))
         elif isinstance(block, TextBlock):
             texts.append(block.text)
     if texts or (pending and not any(isinstance(b, ToolResult) for b in blocks)):
-        _merge(messages, ChatMessage(role="user", content="\n\n".join([*pending, "".join(texts)])
-                                     if pending else "".join(texts)))
+        _merge(messages, ChatMessage(role="user", content="\n\n".join([*pending, join_blocks(texts)])
+                                     if pending else join_blocks(texts)))
     elif pending:
         _merge(messages, ChatMessage(role="user", content="\n\n".join(pending)))
 

@@ -202,7 +202,7 @@ async def test_fields_claude_code_sends_are_accepted(served: Any) -> None:
         "temperature": 1, "top_k": 5, "top_p": 0.9, "stop_sequences": ["never"],
         "thinking": {"type": "adaptive", "display": "summarized"}, "output_config": {"effort": "max"},
         "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]}})
-    assert "read thisnotes\n\nDOC" in prompts[-1] and "opaque" not in prompts[-1]
+    assert "read this\nnotes\n\nDOC" in prompts[-1] and "opaque" not in prompts[-1]
 
 
 def test_usage_counts_cached_prompt_tokens_apart() -> None:
