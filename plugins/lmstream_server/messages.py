@@ -71,6 +71,12 @@ async def messages(state: ServerState, body: dict[str, Any]) -> Any:
     slot = state.acquire(1)
     try:
         stream = await open_stream(state, served, prepared.lm_input, prepared.params)
+    except APIError as error:
+        slot.release()
+        if error.code == "context_length_exceeded":  # the API's wording: Claude Code compacts on it
+            error.message = (f"prompt is too long: {len(prepared.lm_input.tokens)} tokens > "
+                             f"{served.context.info.context_length} maximum")
+        raise
     except BaseException:
         slot.release()
         raise

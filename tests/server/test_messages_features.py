@@ -218,3 +218,13 @@ async def test_failure_mid_stream_is_error_then_message_stop(served: Any) -> Non
     assert names[0] == "message_start" and names[-2:] == ["error", "message_stop"]
     error = json.loads(sse_events(raw)[-2][1])
     assert error["type"] == "error" and "scripted failure" in error["error"]["message"].lower()
+
+
+async def test_prompt_too_long_in_the_api_wording(served: Any) -> None:
+    """Claude Code compacts its history when the error starts with "prompt is too long"."""
+    async with http_client(served(context_length=64)) as http:
+        response = await http.post("/v1/messages", json={"model": "scripted", "max_tokens": 5,
+                                                         "messages": [{"role": "user", "content": "x" * 100}]})
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("prompt is too long: ")
+    assert response.json()["error"]["message"].endswith(" tokens > 64 maximum")
