@@ -11,6 +11,10 @@ prompts are 77-116 KB) and it is served under the name the CLI asked for.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +84,19 @@ async def test_recorded_request_is_served(path: Path, options: dict[str, Any]) -
     for message in system_turns:  # a mid-conversation system message is a system turn (ChatML allows it)
         text = message["content"] if isinstance(message["content"], str) else message["content"][0]["text"]
         assert f"<|im_start|>system\n{text}" in prompt
+
+
+@pytest.mark.slow
+def test_real_claude_code_tool_loop(tmp_path: Path) -> None:
+    """The real CLI (when installed) runs a Bash tool loop against the app: benchmarks/claude_code_record.py."""
+    claude = shutil.which("claude")
+    if claude is None:
+        pytest.skip("the Claude Code CLI is not installed (npm install -g @anthropic-ai/claude-code)")
+    script = Path(__file__).parent.parent.parent / "benchmarks" / "claude_code_record.py"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, str(script), "--out", str(tmp_path), "--claude", claude],
+                          capture_output=True, text=True, timeout=400, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "The command printed lmstream-marker-42." in done.stdout
+    statuses = [json.loads(p.read_text())["status"] for p in sorted(tmp_path.glob("request_*.json"))]
+    assert len(statuses) >= 2 and set(statuses) == {200}

@@ -192,3 +192,21 @@ def test_any_body_prepares_or_is_a_client_error(served: Any, body: dict[str, Any
             prepare(state, body)
         except APIError as error:
             assert 400 <= error.status < 500, error.message
+
+
+async def test_parsing_and_conversion_run_on_the_worker_pool(served: Any) -> None:
+    """The request-sized work goes through ``state.work.run`` (admission-controlled, off the loop)."""
+    app = served()
+    work = app.state.lmstream.work
+    calls: list[str] = []
+    original = work.run
+
+    async def counting(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(fn.__name__)
+        return await original(fn, *args, **kwargs)
+
+    work.run = counting
+    assert (await _post(app, BASE)).status_code == 200
+    assert (await _post(app, {"model": "scripted", "messages": USER}, "/v1/messages/count_tokens")).status_code == 200
+    _assert_names(await _post(app, {**BASE, "stop_sequences": ["s"] * 100_000}), "stop_sequences")
+    assert calls == ["prepare_messages", "prepare_count", "prepare_messages"]
