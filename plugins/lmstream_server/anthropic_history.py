@@ -63,7 +63,7 @@ def clear_thinking(turns: list[Turn], edit: ClearThinkingEdit) -> tuple[list[Tur
     ids = _assistant_turn_ids(turns)
     thinking_turns = sorted({ids[i] for i, turn in enumerate(turns) if ids[i] >= 0 and any(
         isinstance(b, ThinkingBlock | RedactedThinkingBlock) for b in turn.blocks)})
-    kept = set(thinking_turns[len(thinking_turns) - keep:]) if keep else set()
+    kept = set(thinking_turns[max(0, len(thinking_turns) - keep):]) if keep else set()
     cleared = set(thinking_turns) - kept
     if not cleared:
         return turns, 0
