@@ -76,26 +76,41 @@ class Parsed:
     tool_choice: ToolChoice | None = None
 
 
-def find_surrogate(value: Any, where: str = "") -> str | None:
-    """The path of the first string (or key) in ``value`` holding a lone surrogate, or None.
+MAX_NESTING = 128
+"""Nesting depth of the body at most (Claude Code's deepest is about 20; engines recurse on it)."""
 
-    A complete iterative walk (no depth or node limit: the body is already bounded in bytes).
+
+def _bad_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def scan(value: Any, where: str = "") -> tuple[str, str] | None:
+    """The first problem of a decoded body: ``("surrogate" | "depth", path)``, or None.
+
+    A complete iterative walk (no recursion, no node limit: the body is already bounded in
+    bytes): every string and key is checked for lone surrogates, and nesting deeper than
+    ``MAX_NESTING`` is refused where it happens.
     """
-    stack: list[tuple[Any, str]] = [(value, where)]
+    stack: list[tuple[Any, str, int]] = [(value, where, 0)]
     while stack:
-        node, path = stack.pop()
+        node, path, depth = stack.pop()
         if isinstance(node, str):
-            try:
-                node.encode("utf-8")
-            except UnicodeEncodeError:
-                return path or "body"
-        elif isinstance(node, Mapping):
-            for key, child in reversed(list(node.items())):
-                if isinstance(key, str) and find_surrogate(key) is not None:
-                    return f"{path}.<key>" if path else "<key>"
-                stack.append((child, f"{path}.{key}" if path else str(key)))
-        elif isinstance(node, list):
-            stack.extend((child, f"{path}[{index}]") for index, child in reversed(list(enumerate(node))))
+            if _bad_text(node):
+                return "surrogate", path or "body"
+        elif isinstance(node, Mapping | list):
+            if depth >= MAX_NESTING:
+                return "depth", path or "body"
+            if isinstance(node, Mapping):
+                for key, child in reversed(list(node.items())):
+                    if isinstance(key, str) and _bad_text(key):
+                        return "surrogate", f"{path}.<key>" if path else "<key>"
+                    stack.append((child, f"{path}.{key}" if path else str(key), depth + 1))
+            else:
+                stack.extend((child, f"{path}[{index}]", depth + 1) for index, child in reversed(list(enumerate(node))))
     return None
 
 
@@ -263,9 +278,12 @@ def _edits(request: CountTokensRequest) -> list[ClearThinkingEdit | ClearToolUse
 def parse_request(model: type[CountTokensRequest], body: dict[str, Any], limits: WireLimits,
                   keep_billing: bool = False) -> Parsed:
     """The checked request and its turns; a 400 naming the field for any client mistake."""
-    path = find_surrogate(body)
-    if path is not None:
-        raise bad_request(f"{path} holds a lone surrogate (not valid Unicode text)", path, code="invalid_value")
+    problem = scan(body)
+    if problem is not None and problem[0] == "surrogate":
+        raise bad_request(f"{problem[1]} holds a lone surrogate (not valid Unicode text)", problem[1],
+                          code="invalid_value")
+    if problem is not None:
+        raise bad_request(f"{problem[1]} nests deeper than {MAX_NESTING} levels", problem[1], code="invalid_value")
     for name in ("messages", "stop_sequences", "tools"):
         value = body.get(name)
         if isinstance(value, list):

@@ -47,7 +47,19 @@ def _assert_names(response: Any, field: str) -> None:
     assert field in error["error"]["message"], (field, error)
 
 
+def _deep(levels: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object"}
+    for _ in range(levels):
+        schema = {"type": "object", "properties": {"a": schema}}
+    return schema
+
+
 BAD_BODIES: list[tuple[dict[str, Any], str]] = [
+    ({**BASE, "output_config": {"format": {"type": "json_schema", "schema": _deep(200)}}}, "nests deeper than"),
+    ({**BASE, "tools": [{**TOOL, "input_schema": _deep(300)}]}, "tools[0].input_schema.properties.a"),
+    ({**BASE, "messages": [{"role": "assistant", "content": [
+        {"type": "tool_use", "id": "i", "name": "t", "input": {"x": _deep(100)}}]}]}, "messages[0].content[0].input.x"),
+
     ({**BASE, "messages": [{"role": "user", "content": "a" + SURROGATE}]}, "messages[0].content"),
     ({**BASE, "messages": [{"role": "user", "content": [{"type": "text", "text": SURROGATE}]}]},
      "messages[0].content[0].text"),
