@@ -228,3 +228,13 @@ async def test_prompt_too_long_in_the_api_wording(served: Any) -> None:
     assert response.status_code == 400
     assert response.json()["error"]["message"].startswith("prompt is too long: ")
     assert response.json()["error"]["message"].endswith(" tokens > 64 maximum")
+
+
+def test_strip_billing_edges() -> None:
+    from lmstream_server.billing import strip_billing
+
+    assert strip_billing(["x-anthropic-billing-header: cc_version=1;"]) == []
+    assert strip_billing(["  X-Anthropic-Billing-Header: a;\n\nYou help."]) == ["You help."]
+    assert strip_billing(["You help.", "x-anthropic-billing-header: a;"]) == ["You help.", "x-anthropic-billing-header: a;"]
+    assert strip_billing(["x-anthropic-billing-header: a;", "B"]) == ["B"]
+    assert strip_billing([]) == []
