@@ -14,11 +14,13 @@ checks are the expensive part of structured output). Mapping, in one place:
   ``response_format``.
 - ``role: "system"`` turns render as system turns; when the template refuses them or leaves
   them out, they are folded into the next user turn.
+- A last assistant turn of text only is a prefill: the prompt ends with it and the answer
+  continues it (the answer holds only the continuation, as the API's does).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -37,6 +39,7 @@ from .anthropic_history import (
     clear_thinking,
     clear_tool_uses,
     clear_tool_uses_triggered,
+    join_blocks,
 )
 from .anthropic_request import Parsed, Turn, check_stop_sequences, parse_request
 from .anthropic_wire import (
@@ -44,6 +47,7 @@ from .anthropic_wire import (
     ClearToolUsesEdit,
     CountTokensRequest,
     MessagesRequest,
+    TextBlock,
 )
 from .chat_request import tool_specs
 from .errors import APIError, bad_request, from_validation, unsupported
@@ -94,9 +98,37 @@ def _render(served: ServedModel, parsed: Parsed, turns: list[Turn], tools: Any,
     return _render_input(served, build(True))
 
 
+def _prefill(turns: list[Turn]) -> tuple[list[Turn], str]:
+    """A last assistant turn of text only is a prefill: the answer continues it (as the API does)."""
+    if not turns or turns[-1].role != "assistant" or not turns[-1].blocks \
+            or not all(isinstance(b, TextBlock) for b in turns[-1].blocks):
+        return turns, ""
+    text = join_blocks([b.text for b in turns[-1].blocks if isinstance(b, TextBlock)])
+    if text != text.rstrip():
+        raise bad_request("final assistant content cannot end with trailing whitespace",
+                          f"{turns[-1].where}.content", code="invalid_value")
+    return turns[:-1], text
+
+
+def _continued(served: ServedModel, lm_input: LMInput, prefill: str) -> LMInput:
+    """The prompt followed by the prefill (tokenized together, so the boundary is tokenized as text)."""
+    if not prefill:
+        return lm_input
+    if lm_input.text is None:
+        return replace(lm_input, tokens=(*lm_input.tokens, *served.context.tokenizer.encode(
+            prefill, add_special_tokens=False)))
+    text = lm_input.text + prefill
+    return replace(lm_input, tokens=tuple(served.context.tokenizer.encode(text, add_special_tokens=False)), text=text)
+
+
 def _with_edits(served: ServedModel, parsed: Parsed, tools: Any, options: ChatTemplateOptions) -> LMInput:
     """Apply ``context_management`` edits (thinking first, then tool results past their trigger)."""
-    turns = parsed.turns
+    turns, prefill = _prefill(parsed.turns)
+    return _continued(served, _edited(served, parsed, turns, tools, options), prefill)
+
+
+def _edited(served: ServedModel, parsed: Parsed, turns: list[Turn], tools: Any,
+            options: ChatTemplateOptions) -> LMInput:
     for edit in parsed.edits:
         if isinstance(edit, ClearThinkingEdit):
             turns, _ = clear_thinking(turns, edit)

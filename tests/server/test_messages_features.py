@@ -238,3 +238,15 @@ def test_strip_billing_edges() -> None:
     assert strip_billing(["You help.", "x-anthropic-billing-header: a;"]) == ["You help.", "x-anthropic-billing-header: a;"]
     assert strip_billing(["x-anthropic-billing-header: a;", "B"]) == ["B"]
     assert strip_billing([]) == []
+
+
+async def test_assistant_prefill_is_continued(served: Any) -> None:
+    app, prompts = recording(served, reply='"Ada"}')
+    answer = (await post(app, {"messages": [{"role": "user", "content": "Name as JSON"},
+                                            {"role": "assistant", "content": [{"type": "text", "text": '{"name":'}]}]})).json()
+    assert prompts[-1].endswith('<|im_start|>user\nName as JSON<|im_end|>\n<|im_start|>assistant\n{"name":')
+    assert answer["content"] == [{"type": "text", "text": '"Ada"}'}]
+    async with http_client(app) as http:
+        refused = await http.post("/v1/messages", json={"model": "scripted", "max_tokens": 5, "messages": [
+            {"role": "user", "content": "x"}, {"role": "assistant", "content": "trailing "}]})
+    assert refused.status_code == 400 and "trailing whitespace" in refused.json()["error"]["message"]
