@@ -180,7 +180,8 @@ async def _stream(served: ServedModel, stream: EventStream[Event], prompt_tokens
     yield event("message_start", message={
         "id": new_id("msg_"), "type": "message", "role": "assistant", "model": served.name, "content": [],
         "stop_reason": None, "stop_sequence": None,
-        "usage": {"input_tokens": prompt_tokens, "output_tokens": 0}})
+        "usage": {"input_tokens": prompt_tokens, "output_tokens": 0, "cache_read_input_tokens": 0,
+                  "cache_creation_input_tokens": 0}})  # the prefix cache's share is known at the end
     blocks = _Blocks()
     calls = 0
     try:
