@@ -150,9 +150,14 @@ def _tool_values(parsed: Parsed) -> tuple[Any, dict[str, Any], bool]:
     """Tool specs, the tool_choice parameter values, and whether only one call is kept."""
     specs = None
     if parsed.tools is not None:
-        specs = tool_specs([{"type": "function", "function": {
-            "name": tool.name, "description": tool.description or "", "parameters": tool.input_schema,
-            **({"strict": True} if tool.strict else {})}} for tool in parsed.tools])
+        try:
+            specs = tool_specs([{"type": "function", "function": {
+                "name": tool.name, "description": tool.description or "", "parameters": tool.input_schema,
+                **({"strict": True} if tool.strict else {})}} for tool in parsed.tools])
+        except APIError as error:  # named as the OpenAI shape it was checked in: name the Anthropic field
+            param = (error.param or "tools").replace(".function.", ".").replace(".parameters", ".input_schema")
+            error.param, error.message = param, f"{param}: {error.message}"
+            raise
     choice = parsed.tool_choice
     if choice is None:
         return specs, {}, False
