@@ -70,6 +70,7 @@ class Prepared:
 
 
 def _render_input(served: ServedModel, user_input: Any) -> LMInput:
+    """Template and tokenize ``user_input()`` (built here, so its validation errors are 400s too)."""
     try:
         return served.context.prepare(user_input())
     except ValidationError as exc:
@@ -86,7 +87,8 @@ def _render(served: ServedModel, parsed: Parsed, turns: list[Turn], tools: Any,
                                  template_options=options)
 
     first = next((i for i, t in enumerate(turns) if t.role != "system"), len(turns))
-    inner = ["".join(getattr(b, "text", "") for b in t.blocks) for t in turns[first:] if t.role == "system"]
+    inner = [join_blocks([b.text for b in t.blocks if isinstance(b, TextBlock)])
+             for t in turns[first:] if t.role == "system"]
     if not inner:
         return _render_input(served, build(False))
     try:
@@ -129,6 +131,7 @@ def _with_edits(served: ServedModel, parsed: Parsed, tools: Any, options: ChatTe
 
 def _edited(served: ServedModel, parsed: Parsed, turns: list[Turn], tools: Any,
             options: ChatTemplateOptions) -> LMInput:
+    """The prompt of ``turns`` after the edits (a tool-result edit only when past its trigger)."""
     for edit in parsed.edits:
         if isinstance(edit, ClearThinkingEdit):
             turns, _ = clear_thinking(turns, edit)
