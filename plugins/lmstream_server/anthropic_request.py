@@ -1,7 +1,8 @@
 """Anthropic request bodies: checked (strict, bounded, valid Unicode) and split into typed turns.
 
 Runs on a worker thread (``state.work.run``): the body is walked once for lone surrogates
-(every string and key, the first one named by its path), every list is counted against
+(every string and key, the first one named by its path) and for nesting deeper than
+``MAX_NESTING``, every list is counted against
 ``WireLimits``, and each message and content block is validated by its own ``WireModel``
 (dispatched on ``type``), so every client mistake is a 400 naming the field as written.
 """
@@ -38,7 +39,6 @@ M = TypeVar("M", bound=BaseModel)
 
 MAX_CONTEXT_EDITS = 8
 """``context_management.edits`` entries at most (the API defines two kinds)."""
-
 
 
 @dataclass
