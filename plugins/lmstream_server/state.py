@@ -54,6 +54,8 @@ class ServerLimits:
     strict_model_names: bool = False
     """With one served model, a request naming another model is served by it (agents send their
     own names); True restores the 404 for any name but the served one."""
+    keep_billing_header: bool = False
+    """Keep Claude Code's ``x-anthropic-billing-header`` line in the system prompt (see billing.py)."""
 
     def __post_init__(self) -> None:
         for name in ("max_batch_size", "max_body_bytes", "max_n", "max_tokens_default", "retry_after_s"):

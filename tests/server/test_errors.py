@@ -55,11 +55,11 @@ async def test_unsupported_parameters_on_every_api(served: Any) -> None:
         assert response.status_code == 400, (path, response.text)
         assert response.json()["error"]["code"] == "unsupported_parameter", path
     response = await _post(app, "/v1/messages", {"model": "scripted", "max_tokens": 5, "messages": USER,
-                                                 "service_tier": "auto"})
+                                                 "mcp_servers": [{"type": "url", "url": "x", "name": "m"}]})
     assert response.status_code == 400
     assert response.json() == {"type": "error", "error": {"type": "invalid_request_error",
                                                            "message": response.json()["error"]["message"]}}
-    assert "service_tier" in response.json()["error"]["message"]
+    assert "mcp_servers" in response.json()["error"]["message"]
 
 
 async def test_context_length_exceeded(served: Any) -> None:
@@ -139,7 +139,7 @@ async def test_failure_mid_stream_is_an_sse_error_event(served: Any) -> None:
         assert '"error"' in events[-2][1] and "scripted failure" in events[-2][1]
         assert events[-1][1] == "[DONE]"  # the terminal event follows the error event
         raw = (await http.post("/v1/messages", json={**CHAT, "max_tokens": 20, "stream": True})).content
-        assert sse_events(raw)[-1][0] == "error"
+        assert [name for name, _ in sse_events(raw)[-2:]] == ["error", "message_stop"]
         raw = (await http.post("/v1/responses", json={"model": "scripted", "input": "x", "stream": True})).content
         assert sse_events(raw)[-1][0] == "error"
         failed = await http.post("/v1/chat/completions", json=CHAT)
