@@ -15,6 +15,7 @@ from lmstream import ModelContext
 
 from .errors import APIError
 from .metrics import ServerMetrics
+from .response_store import ResponseStore
 from .source import GenerationSource
 from .wire import WireLimits
 from .workers import WorkPool
@@ -48,6 +49,14 @@ class ServerLimits:
     """Threads for request-sized CPU work (parsing, schema checks, templating, tokenizing)."""
     max_pending_work: int = 64
     """Request-preparation calls admitted at once (running or waiting) before 503."""
+    refuse_hosted_tools: bool = False
+    """/v1/responses: hosted tools (web_search, tool_search, mcp, ...) are a 400 instead of left out."""
+    response_store_max: int = 1024
+    """/v1/responses: stored responses kept at most (for previous_response_id; 0 stores none)."""
+    response_store_max_bytes: int = 256 * 1024 * 1024
+    """/v1/responses: total size of the stored responses' items (their JSON length)."""
+    response_store_ttl_s: float = 3600.0
+    """/v1/responses: how long a stored response can be continued."""
 
     def __post_init__(self) -> None:
         for name in ("max_batch_size", "max_body_bytes", "max_n", "max_tokens_default", "retry_after_s"):
@@ -81,6 +90,9 @@ class ServerState:
         self.work = WorkPool(limits.work_threads, max(limits.max_pending_work, limits.work_threads),
                              limits.retry_after_s)
         """Where request-sized CPU work runs (never on the event loop)."""
+        self.responses = ResponseStore(limits.response_store_max, limits.response_store_max_bytes,
+                                       limits.response_store_ttl_s)
+        """Stored /v1/responses conversations (previous_response_id), bounded and expiring."""
 
     def model(self, name: object, param: str = "model") -> ServedModel:
         """The served model named ``name``; 404 for any other (a request never names a path)."""
