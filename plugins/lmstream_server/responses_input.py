@@ -22,7 +22,8 @@ from pydantic import Field, ValidationError
 
 from lmstream import ChatMessage
 
-from .errors import bad_request, from_validation, unsupported
+from .errors import bad_request, unsupported
+from .responses_request import validation_error
 from .responses_tools import ToolCollector, ToolSet
 from .wire import WireModel
 
@@ -178,7 +179,7 @@ class InputConverter:
         try:
             item = model.model_validate(raw)
         except ValidationError as exc:
-            raise from_validation(exc, prefix=f"{where}.") from None
+            raise validation_error(exc, prefix=f"{where}.") from None
         if isinstance(item, MessageItem):
             self._message(item, where)
         elif isinstance(item, FunctionCallItem):

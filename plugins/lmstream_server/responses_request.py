@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from .errors import bad_request, from_validation
+from .errors import APIError, bad_request, from_validation
 from .wire import WireModel
 
 HONORED_INCLUDES = frozenset({"reasoning.encrypted_content"})
@@ -63,7 +63,7 @@ class TextConfig(WireModel):
                 try:
                     return {**data, "format": model.model_validate(fmt)}
                 except ValidationError as exc:
-                    raise from_validation(exc, prefix="text.format.") from None
+                    raise validation_error(exc, prefix="text.format.") from None
             raise bad_request(f"text.format.type must be 'text', 'json_object' or 'json_schema', not {kind!r}",
                               "text.format.type", "invalid_value")
         return data
@@ -89,9 +89,9 @@ class ResponsesRequest(WireModel):
     """A /v1/responses body."""
 
     model: str
-    input: str | list[dict[str, Any]] | None = None
+    input: str | list[Any] | None = None
     instructions: str | None = None
-    tools: list[dict[str, Any]] | None = None
+    tools: list[Any] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     max_output_tokens: int | None = Field(None, ge=1)
@@ -138,6 +138,29 @@ class ResponsesRequest(WireModel):
     def wants_encrypted_reasoning(self) -> bool:
         """``include`` asks for ``reasoning.encrypted_content``."""
         return "reasoning.encrypted_content" in (self.include or ())
+
+
+UNION_TAGS = frozenset({"str", "int", "float", "bool", "none", "dict", "list", "function-after",
+                        "function-before", "function-wrap", "function-plain"})
+"""Location parts pydantic adds for union members (``output.str``); not fields."""
+
+
+def validation_error(exc: ValidationError, prefix: str = "") -> APIError:
+    """``from_validation`` with union-member tags dropped from the named field."""
+    error = from_validation(exc, prefix)
+    if error.param:
+        parts = error.param.split(".")
+        kept = [parts[0], *(part for part in parts[1:] if part not in UNION_TAGS)]
+        error.param = ".".join(kept)
+    return error
+
+
+def parse_request(body: dict[str, Any]) -> ResponsesRequest:
+    """``body`` as a ResponsesRequest; a 400 naming the field otherwise."""
+    try:
+        return ResponsesRequest.model_validate(body)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
 
 
 def check_unicode(body: Mapping[str, Any]) -> None:

@@ -19,11 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from lmstream import ToolSpec
 
-from .errors import APIError, bad_request, from_validation, unsupported
+from .errors import APIError, bad_request, unsupported
+from .responses_request import validation_error
 from .wire import WireModel, check_count
 
 HOSTED_TOOL_TYPES = frozenset({
@@ -69,6 +70,16 @@ class CustomTool(WireModel):
     description: str | None = None
     format: GrammarFormat | TextToolFormat | None = None
     defer_loading: bool | None = None
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _pick_format(cls, value: Any) -> Any:
+        """Validate ``format`` by its ``type`` (errors then name ``format.syntax``, not a union member)."""
+        if not isinstance(value, dict):
+            return value
+        kind = value.get("type")
+        model: type[WireModel] = GrammarFormat if kind == "grammar" else TextToolFormat
+        return model.model_validate(value)
 
 
 class NamespaceTool(WireModel):
@@ -138,7 +149,7 @@ def _validated(model: type[WireModel], raw: dict[str, Any], where: str) -> Any:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise from_validation(exc, prefix=f"{where}.") from None
+        raise validation_error(exc, prefix=f"{where}.") from None
 
 
 class ToolCollector:
@@ -196,7 +207,7 @@ class ToolCollector:
         try:
             spec = ToolSpec.model_validate(values)
         except ValidationError as exc:
-            raise from_validation(exc, prefix=f"{where}.") from None
+            raise validation_error(exc, prefix=f"{where}.") from None
         self._register(name, ToolName(function.name, namespace, "function"), where)
         self.tools.specs.append(spec)
 
@@ -207,7 +218,7 @@ class ToolCollector:
         try:
             spec = _custom_spec(tool, name)
         except ValidationError as exc:
-            raise from_validation(exc, prefix=f"{where}.") from None
+            raise validation_error(exc, prefix=f"{where}.") from None
         self._register(name, ToolName(tool.name, namespace, "custom", grammar), where)
         self.tools.specs.append(spec)
 
