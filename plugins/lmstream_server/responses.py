@@ -25,6 +25,7 @@ from lmstream import ChatMessage, ChatTemplateOptions, LMInput, UserInput
 
 from .errors import APIError, bad_request, from_validation
 from .generation import build_parameters, open_stream, parameters_supported, prepare
+from .responses_custom import grammar_error
 from .responses_input import InputConverter
 from .responses_output import ResponseBuilder, final_status
 from .responses_request import ResponsesRequest, check_unicode, parse_request
@@ -127,7 +128,8 @@ def prepare_request(state: ServerState, body: dict[str, Any]) -> Prepared:
     limits = state.limits
     if isinstance(request.input, list):
         check_count(request.input, limits.wire.max_input_items, "input")
-    collector = ToolCollector(limits.wire.max_tools, limits.refuse_hosted_tools)
+    collector = ToolCollector(limits.wire.max_tools, limits.refuse_hosted_tools,
+                              (limits.max_tool_grammar_bytes, limits.max_tool_grammar_rules))
     if request.tools is not None:
         collector.add_all(request.tools, "tools")
     converter = InputConverter(collector)
@@ -149,12 +151,18 @@ def prepare_request(state: ServerState, body: dict[str, Any]) -> Prepared:
         new_items = list(request.input or [])
         converter.add_items(new_items)
     history += new_items
+    tools = converter.tools
+    for entry in tools.names.values():
+        if entry.grammar is not None:
+            error = grammar_error(entry.grammar)
+            if error is not None:
+                raise bad_request(f"invalid {entry.grammar.syntax} grammar: {error}",
+                                  f"{entry.where}.format.definition", "invalid_grammar")
     messages = converter.messages
     if request.instructions:
         messages.insert(0, ChatMessage(role="system", content=request.instructions))
     if not messages:
         raise bad_request("input has no message the model can read", "input", "invalid_value")
-    tools = converter.tools
     choice = resolve_choice(request.tool_choice, tools)
     effort = request.reasoning.effort if request.reasoning is not None else None
     template = ChatTemplateOptions(enable_thinking=None if effort is None else effort != "none")

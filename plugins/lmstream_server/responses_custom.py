@@ -56,6 +56,27 @@ def _byte_tokenizer() -> Any:
                                   eos_token=[_EOS])
 
 
+def grammar_error(grammar: Grammar) -> str | None:
+    """llguidance's error for an invalid grammar; None when it compiles (or cannot be checked)."""
+    if not engine_available():
+        return None
+    try:
+        matcher = _matcher(grammar)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        return str(exc)
+    return str(matcher.get_error()) if matcher.is_error() else None
+
+
+def _matcher(grammar: Grammar) -> Any:
+    import llguidance
+
+    if grammar.syntax == "lark":
+        compiled = llguidance.LLMatcher.grammar_from_lark(grammar.definition)
+    else:
+        compiled = llguidance.LLMatcher.grammar_from_regex(grammar.definition)
+    return llguidance.LLMatcher(_byte_tokenizer(), compiled, log_level=0)
+
+
 def grammar_accepts(grammar: Grammar, text: str) -> bool | None:
     """Whether ``text`` parses completely under ``grammar``; None without an engine.
 
@@ -63,14 +84,8 @@ def grammar_accepts(grammar: Grammar, text: str) -> bool | None:
     """
     if not engine_available():
         return None
-    import llguidance
-
     try:
-        if grammar.syntax == "lark":
-            compiled = llguidance.LLMatcher.grammar_from_lark(grammar.definition)
-        else:
-            compiled = llguidance.LLMatcher.grammar_from_regex(grammar.definition)
-        matcher = llguidance.LLMatcher(_byte_tokenizer(), compiled, log_level=0)
+        matcher = _matcher(grammar)
     except (ValueError, TypeError, RuntimeError):
         return False
     if matcher.is_error():

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -113,6 +114,8 @@ class ToolName:
     namespace: str | None
     kind: Literal["function", "custom"]
     grammar: Grammar | None = None
+    where: str = "tools"
+    """Where the tool was declared (``tools[2]``, ``input[0].tools[1].tools[3]``), for errors."""
 
 
 @dataclass
@@ -131,6 +134,23 @@ class ToolSet:
         """The custom tool the model calls by ``model_name``, if it is one."""
         entry = self.names.get(model_name)
         return entry if entry is not None and entry.kind == "custom" else None
+
+
+RULE = re.compile(r"^\s*[?!]?[A-Za-z_]\w*(\.-?\d+)?\s*:", re.MULTILINE)
+
+
+def check_grammar_size(grammar: Grammar, limits: tuple[int, int], param: str) -> None:
+    """A 400 naming ``param`` when a grammar is over the size or rule-count limit (a long
+    chain of rules can crash the grammar engine, so none reaches it unbounded)."""
+    max_bytes, max_rules = limits
+    size = len(grammar.definition.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise APIError(400, f"the grammar is {size} bytes; this server allows at most {max_bytes}",
+                       param=param, code="grammar_too_large")
+    rules = len(RULE.findall(grammar.definition)) if grammar.syntax == "lark" else 0
+    if rules > max_rules:
+        raise APIError(400, f"the grammar has {rules} rules; this server allows at most {max_rules}",
+                       param=param, code="grammar_too_large")
 
 
 def _custom_spec(tool: CustomTool, model_name: str) -> ToolSpec:
@@ -155,9 +175,11 @@ def _validated(model: type[WireModel], raw: dict[str, Any], where: str) -> Any:
 class ToolCollector:
     """Builds a ToolSet from ``tools`` and ``additional_tools`` items, naming bad fields."""
 
-    def __init__(self, max_tools: int, refuse_hosted: bool) -> None:
+    def __init__(self, max_tools: int, refuse_hosted: bool,
+                 grammar_limits: tuple[int, int] = (64 * 1024, 1_000)) -> None:
         self.max_tools = max_tools
         self.refuse_hosted = refuse_hosted
+        self.grammar_limits = grammar_limits
         self.tools = ToolSet()
 
     def add_all(self, raw: list[Any], where: str) -> None:
@@ -219,7 +241,9 @@ class ToolCollector:
             spec = _custom_spec(tool, name)
         except ValidationError as exc:
             raise validation_error(exc, prefix=f"{where}.") from None
-        self._register(name, ToolName(tool.name, namespace, "custom", grammar), where)
+        if grammar is not None:
+            check_grammar_size(grammar, self.grammar_limits, f"{where}.format.definition")
+        self._register(name, ToolName(tool.name, namespace, "custom", grammar, where), where)
         self.tools.specs.append(spec)
 
 

@@ -51,6 +51,10 @@ class ServerLimits:
     """Request-preparation calls admitted at once (running or waiting) before 503."""
     refuse_hosted_tools: bool = False
     """/v1/responses: hosted tools (web_search, tool_search, mcp, ...) are a 400 instead of left out."""
+    max_tool_grammar_bytes: int = 64 * 1024
+    """/v1/responses: largest Lark / regex grammar of a custom tool (a 400 beyond)."""
+    max_tool_grammar_rules: int = 1_000
+    """/v1/responses: most rules in a custom tool's Lark grammar (long rule chains crash llguidance)."""
     response_store_max: int = 1024
     """/v1/responses: stored responses kept at most (for previous_response_id; 0 stores none)."""
     response_store_max_bytes: int = 256 * 1024 * 1024

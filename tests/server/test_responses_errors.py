@@ -160,3 +160,37 @@ def test_random_bodies_never_fail_the_server(body: dict[str, Any]) -> None:
 
 
 APP = create_app(lmstream.load(backend="scripted", reply="ok", tool_parser="json"))
+
+
+def _chain(rules: int) -> str:
+    return "\n".join(["start: r0", *(f'r{i}: "a" r{i + 1}' for i in range(rules)), f'r{rules}: "b"'])
+
+
+def _custom(definition: str, syntax: str = "lark") -> dict[str, Any]:
+    return {"type": "custom", "name": "c", "format": {"type": "grammar", "syntax": syntax, "definition": definition}}
+
+
+@pytest.mark.parametrize(("tool", "code"), [
+    (_custom(_chain(3_000)), "grammar_too_large"),  # a chain this long crashes llguidance 1.x
+    (_custom("start: " + " | ".join(f'"{i}"' for i in range(20_000))), "grammar_too_large"),
+    (_custom("start: undefined_rule"), "invalid_grammar"),
+    (_custom("(unclosed", "regex"), "invalid_grammar"),
+])
+async def test_custom_tool_grammars_are_bounded_and_checked_first(served: Any, tool: dict[str, Any],
+                                                                  code: str) -> None:
+    pytest.importorskip("llguidance")
+    for body in ({"input": "x", "tools": [tool]},
+                 {"input": [{"type": "additional_tools", "tools": [{"type": "namespace", "name": "n",
+                                                                      "tools": [tool]}]}]}):
+        response = await _post(served("ok", tool_parser="json"), body)
+        assert response.status_code == 400, response.text
+        error = response.json()["error"]
+        assert error["code"] == code and error["param"].endswith("tools[0].format.definition"), error
+
+
+async def test_a_thousand_rule_grammar_still_works(served: Any) -> None:
+    pytest.importorskip("llguidance")
+    response = await _post(served("a" * 1_000 + "b"), {"input": "x", "tools": [_custom(_chain(998))],
+                                                      "tool_choice": "required", "max_output_tokens": 2_000})
+    assert response.status_code == 200, response.text
+    assert response.json()["output"][0]["input"] == "a" * 998 + "b"
