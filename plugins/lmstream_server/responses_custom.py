@@ -57,9 +57,15 @@ def _byte_tokenizer() -> Any:
 
 
 def grammar_error(grammar: Grammar) -> str | None:
-    """llguidance's error for an invalid grammar; None when it compiles (or cannot be checked)."""
+    """llguidance's error for an invalid grammar; None when it compiles (or cannot be checked).
+    Cached: agents send the same tool grammars with every request."""
     if not engine_available():
         return None
+    return _grammar_error(grammar)
+
+
+@functools.lru_cache(maxsize=64)
+def _grammar_error(grammar: Grammar) -> str | None:
     try:
         matcher = _matcher(grammar)
     except (ValueError, TypeError, RuntimeError) as exc:
