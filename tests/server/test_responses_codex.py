@@ -7,6 +7,9 @@ The fixtures in tests/data/agents/codex/ are requests the Codex CLI 0.171.0 sent
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -157,3 +160,31 @@ async def test_namespaced_tools_are_flattened_and_come_back_with_their_namespace
         answer = (await http.post("/v1/responses", json={**body, "stream": False})).json()
     [item] = answer["output"]
     assert (item["type"], item["name"], item["namespace"]) == ("function_call", "list_agents", "collaboration")
+
+
+async def test_prompt_cache_key_reaches_the_prepared_input(served: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lmstream_server import responses
+
+    seen: list[dict[str, Any]] = []
+    original = responses.open_stream
+
+    async def spy(state: Any, served_model: Any, lm_input: Any, params: Any) -> Any:
+        seen.append(dict(lm_input.metadata))
+        return await original(state, served_model, lm_input, params)
+
+    monkeypatch.setattr(responses, "open_stream", spy)
+    async with http_client(served("ok")) as http:
+        response = await http.post("/v1/responses", json={"model": "scripted", "input": "x",
+                                                          "prompt_cache_key": "thread-42"})
+    assert response.status_code == 200 and seen[-1]["prompt_cache_key"] == "thread-42"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("codex") is None, reason="the Codex CLI is not installed (npm install -g @openai/codex)")
+def test_real_codex_exec_tool_loop(tmp_path: Path) -> None:
+    """`codex exec` edits a file with apply_patch and reads it back, against `lmstream serve`."""
+    done = subprocess.run([sys.executable, str(FIXTURES / "record.py"), str(tmp_path)], capture_output=True,
+                          text=True, timeout=600)
+    assert "codex exit 0; hello.txt: 'hello from lmstream\\n'" in done.stdout, done.stdout + done.stderr
+    answers = sorted(tmp_path.glob("answer_*.txt"))
+    assert len(answers) == 3 and all(path.read_text().startswith("200 ") for path in answers)
