@@ -36,7 +36,8 @@ HOSTED_ITEM_TYPES = frozenset({
     "web_search_call", "file_search_call", "computer_call", "computer_call_output", "image_generation_call",
     "code_interpreter_call", "local_shell_call", "local_shell_call_output", "shell_call", "shell_call_output",
     "apply_patch_call", "apply_patch_call_output", "mcp_call", "mcp_list_tools", "mcp_approval_request",
-    "mcp_approval_response", "tool_search_call", "tool_search_output", "compaction",
+    "mcp_approval_response", "tool_search_call", "tool_search_output", "compaction", "compaction_summary",
+    "ghost_snapshot", "mcp_tool_call", "mcp_tool_call_output",
 })
 TEXT_PARTS = ("input_text", "output_text", "text", "refusal", "summary_text", "reasoning_text")
 
