@@ -132,7 +132,7 @@ def prepare_request(state: ServerState, body: dict[str, Any]) -> Prepared:
                               (limits.max_tool_grammar_bytes, limits.max_tool_grammar_rules))
     if request.tools is not None:
         collector.add_all(request.tools, "tools")
-    converter = InputConverter(collector)
+    converter = InputConverter(collector, limits.wire.max_content_blocks)
     history: list[dict[str, Any]] = []
     if request.previous_response_id is not None:
         previous = state.responses.get(request.previous_response_id)

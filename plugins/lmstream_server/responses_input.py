@@ -25,7 +25,7 @@ from lmstream import ChatMessage
 from .errors import bad_request, unsupported
 from .responses_request import validation_error
 from .responses_tools import ToolCollector, ToolSet
-from .wire import WireModel
+from .wire import WireModel, check_count
 
 logger = logging.getLogger("lmstream.server")
 
@@ -152,8 +152,9 @@ def content_text(content: str | list[dict[str, Any]], where: str) -> str:
 class InputConverter:
     """Folds items into chat messages; consecutive calls share one assistant message."""
 
-    def __init__(self, collector: ToolCollector) -> None:
+    def __init__(self, collector: ToolCollector, max_parts: int = 10_000) -> None:
         self.collector = collector
+        self.max_parts = max_parts
         self.messages: list[ChatMessage] = []
         self.reasoning: list[str] = []
 
@@ -181,6 +182,10 @@ class InputConverter:
             item = model.model_validate(raw)
         except ValidationError as exc:
             raise validation_error(exc, prefix=f"{where}.") from None
+        for name in ("content", "output", "summary"):
+            parts = getattr(item, name, None)
+            if isinstance(parts, list):
+                check_count(parts, self.max_parts, f"{where}.{name}")
         if isinstance(item, MessageItem):
             self._message(item, where)
         elif isinstance(item, FunctionCallItem):

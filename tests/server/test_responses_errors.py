@@ -89,6 +89,9 @@ async def test_count_limits_on_input_items_and_tools(served: Any) -> None:
     response = await _post(app, {"input": items})
     assert response.status_code == 400 and response.json()["error"]["param"] == "input"
     assert response.json()["error"]["code"] == "too_many_items"
+    parts = [{"type": "input_text", "text": "x"}] * 10_001
+    response = await _post(app, {"input": [{"role": "user", "content": parts}]})
+    assert response.status_code == 400 and response.json()["error"]["param"] == "input[0].content"
     tools = [{**FUNCTION, "name": f"f{i}"} for i in range(513)]
     response = await _post(app, {"input": "x", "tools": tools})
     assert response.status_code == 400 and response.json()["error"]["param"] == "tools"
