@@ -253,16 +253,22 @@ async def responses(state: ServerState, body: dict[str, Any]) -> Any:
         if info.stop_reason.value == "error":
             raise APIError(500, f"the generation failed: {info.error}", code="generation_failed")
         result = builder.response(final_status(info), info)
-        _store(state, prepared, builder)
+        await _store(state, prepared, builder)
     finally:
         stream.cancel()
         slot.release()
     return JSONResponse(result, headers=headers) if headers else result
 
 
-def _store(state: ServerState, prepared: Prepared, builder: ResponseBuilder) -> None:
-    if prepared.echo["store"]:
-        state.responses.put(builder.id, prepared.history + [dict(item) for item in builder.output])
+async def _store(state: ServerState, prepared: Prepared, builder: ResponseBuilder) -> None:
+    """Keep the conversation for ``previous_response_id`` (sized on the work pool: it may be MBs)."""
+    if not prepared.echo["store"]:
+        return
+    items = prepared.history + [dict(item) for item in builder.output]
+    try:
+        await state.work.run(state.responses.put, builder.id, items)
+    except APIError:  # the pool is full: this response is not stored (a later continuation 404s)
+        logger.warning("/v1/responses: the server is busy; response %s was not stored", builder.id)
 
 
 async def _stream(run: ResponseRun, stream: Any, prepared: Prepared) -> Any:
@@ -287,5 +293,5 @@ async def _stream(run: ResponseRun, stream: Any, prepared: Prepared) -> Any:
         for piece in builder.failure_events(f"the generation failed: {info.error}"):
             yield piece
         return
-    _store(state=run.state, prepared=prepared, builder=builder)
+    await _store(run.state, prepared, builder)
     yield builder.final_event(info)
