@@ -75,7 +75,7 @@ def _post(state: ServerState, route: str, handler: Handler, *, anthropic: bool =
             check_key(request, state, anthropic=anthropic)
             body = await read_json(request, state.limits.max_body_bytes)
             result = await _until_disconnect(request, handler(state, body))
-            if isinstance(result, EventSourceResponse):
+            if isinstance(result, EventSourceResponse | Response):
                 return result  # type: ignore[return-value]
             return JSONResponse(result)
         except APIError as error:

@@ -15,6 +15,7 @@ from lmstream import ModelContext
 
 from .errors import APIError
 from .metrics import ServerMetrics
+from .response_store import ResponseStore
 from .source import GenerationSource
 from .wire import WireLimits
 from .workers import WorkPool
@@ -56,6 +57,18 @@ class ServerLimits:
     own names); True restores the 404 for any name but the served one."""
     keep_billing_header: bool = False
     """Keep Claude Code's ``x-anthropic-billing-header`` line in the system prompt (see billing.py)."""
+    refuse_hosted_tools: bool = False
+    """/v1/responses: hosted tools (web_search, tool_search, mcp, ...) are a 400 instead of left out."""
+    max_tool_grammar_bytes: int = 64 * 1024
+    """/v1/responses: largest Lark / regex grammar of a custom tool (a 400 beyond)."""
+    max_tool_grammar_rules: int = 1_000
+    """/v1/responses: most rules in a custom tool's Lark grammar (long rule chains crash llguidance)."""
+    response_store_max: int = 1024
+    """/v1/responses: stored responses kept at most (for previous_response_id; 0 stores none)."""
+    response_store_max_bytes: int = 256 * 1024 * 1024
+    """/v1/responses: total size of the stored responses' items (their JSON length)."""
+    response_store_ttl_s: float = 3600.0
+    """/v1/responses: how long a stored response can be continued."""
 
     def __post_init__(self) -> None:
         for name in ("max_batch_size", "max_body_bytes", "max_n", "max_tokens_default", "retry_after_s"):
@@ -96,6 +109,9 @@ class ServerState:
         self.work = WorkPool(limits.work_threads, max(limits.max_pending_work, limits.work_threads),
                              limits.retry_after_s)
         """Where request-sized CPU work runs (never on the event loop)."""
+        self.responses = ResponseStore(limits.response_store_max, limits.response_store_max_bytes,
+                                       limits.response_store_ttl_s)
+        """Stored /v1/responses conversations (previous_response_id), bounded and expiring."""
 
     def model(self, name: object, param: str = "model") -> ServedModel:
         """The served model for the name a request gives (a request never names a path).

@@ -48,8 +48,8 @@ async def test_unsupported_parameters_on_every_api(served: Any) -> None:
     app = served()
     for path, body in [("/v1/completions", {"model": "scripted", "prompt": "x", "echo": True}),
                        ("/v1/completions", {"model": "scripted", "prompt": "x", "suffix": "y"}),
-                       ("/v1/responses", {"model": "scripted", "input": "x", "previous_response_id": "r"}),
-                       ("/v1/responses", {"model": "scripted", "input": "x", "reasoning": {"effort": "low"}}),
+                       ("/v1/responses", {"model": "scripted", "input": "x", "conversation": "conv_1"}),
+                       ("/v1/responses", {"model": "scripted", "input": "x", "prompt": {"id": "pmpt_1"}}),
                        ("/tokenize", {"model": "scripted", "prompt": "x", "extra": 1})]:
         response = await _post(app, path, body)
         assert response.status_code == 400, (path, response.text)
@@ -141,7 +141,7 @@ async def test_failure_mid_stream_is_an_sse_error_event(served: Any) -> None:
         raw = (await http.post("/v1/messages", json={**CHAT, "max_tokens": 20, "stream": True})).content
         assert [name for name, _ in sse_events(raw)[-2:]] == ["error", "message_stop"]
         raw = (await http.post("/v1/responses", json={"model": "scripted", "input": "x", "stream": True})).content
-        assert sse_events(raw)[-1][0] == "error"
+        assert [name for name, _ in sse_events(raw)][-2:] == ["error", "response.failed"]
         failed = await http.post("/v1/chat/completions", json=CHAT)
         assert failed.status_code == 500 and failed.json()["error"]["code"] == "generation_failed"
     with pytest.raises(openai.APIError):

@@ -1,0 +1,192 @@
+"""The /v1/responses request body: strict models for every field the OpenAI Responses API,
+the OpenAI Agents SDK and Codex send.
+
+Every model derives from ``WireModel`` (no coercion, unknown fields refused). ``input`` items
+and ``tools`` stay raw dicts here: ``responses_input`` and ``responses_tools`` validate each
+one with its own model so an error names ``input[3].arguments`` or ``tools[2].format``.
+Lone surrogates anywhere in the body are a 400 naming the first offending path
+(``check_unicode``), before anything could try to encode them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from .errors import APIError, bad_request, from_validation
+from .wire import WireModel
+
+HONORED_INCLUDES = frozenset({"reasoning.encrypted_content"})
+"""``include`` values this server fills (others are a 400 naming them)."""
+
+METADATA_MAX_PAIRS = 16
+METADATA_MAX_KEY = 64
+METADATA_MAX_VALUE = 512
+"""OpenAI's limits on ``metadata`` (16 pairs, keys up to 64 and values up to 512 characters)."""
+
+
+class JSONSchemaFormat(WireModel):
+    """``text.format`` of type ``json_schema``, in the Responses shape (flat, not nested)."""
+
+    type: Literal["json_schema"]
+    name: str = Field(min_length=1, max_length=64)
+    schema_: dict[str, Any] = Field(alias="schema")
+    description: str | None = None
+    strict: bool | None = None
+
+
+class SimpleFormat(WireModel):
+    """``text.format`` of type ``text`` or ``json_object``."""
+
+    type: Literal["text", "json_object"]
+
+
+class TextConfig(WireModel):
+    """``text``: the output format and a verbosity hint."""
+
+    format: JSONSchemaFormat | SimpleFormat | None = None
+    verbosity: Literal["low", "medium", "high"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pick_format(cls, data: Any) -> Any:
+        """Validate ``format`` by its ``type`` (one clear error instead of a union's two)."""
+        if isinstance(data, dict) and isinstance(data.get("format"), dict):
+            fmt = data["format"]
+            kind = fmt.get("type")
+            formats: dict[str, type[WireModel]] = {"json_schema": JSONSchemaFormat, "text": SimpleFormat,
+                                                   "json_object": SimpleFormat}
+            model = formats.get(kind) if isinstance(kind, str) else None
+            if model is not None:
+                try:
+                    return {**data, "format": model.model_validate(fmt)}
+                except ValidationError as exc:
+                    raise validation_error(exc, prefix="text.format.") from None
+            raise bad_request(f"text.format.type must be 'text', 'json_object' or 'json_schema', not {kind!r}",
+                              "text.format.type", "invalid_value")
+        return data
+
+
+class ReasoningConfig(WireModel):
+    """``reasoning``: effort (mapped to the template's thinking switch and a token budget),
+    summary (accepted; reasoning is returned as reasoning text) and Codex's ``context``."""
+
+    effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    summary: Literal["auto", "concise", "detailed", "none"] | None = None
+    generate_summary: Literal["auto", "concise", "detailed", "none"] | None = None
+    context: str | None = Field(None, max_length=64)
+
+
+class StreamOptions(WireModel):
+    """``stream_options`` of the Responses API."""
+
+    include_obfuscation: bool | None = None
+
+
+class ResponsesRequest(WireModel):
+    """A /v1/responses body."""
+
+    model: str
+    input: str | list[Any] | None = None
+    instructions: str | None = None
+    tools: list[Any] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    max_output_tokens: int | None = Field(None, ge=1)
+    max_tool_calls: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    top_logprobs: int | None = Field(None, ge=0, le=0)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    store: bool | None = None
+    background: Literal[False] | None = None
+    text: TextConfig | None = None
+    reasoning: ReasoningConfig | None = None
+    include: list[str] | None = None
+    previous_response_id: str | None = Field(None, min_length=1, max_length=256)
+    truncation: Literal["auto", "disabled"] | None = None
+    metadata: dict[str, str] | None = None
+    client_metadata: dict[str, str] | None = None
+    user: str | None = Field(None, max_length=512)
+    safety_identifier: str | None = Field(None, max_length=512)
+    prompt_cache_key: str | None = Field(None, max_length=1024)
+    prompt_cache_retention: Literal["in_memory", "24h"] | None = None
+    service_tier: Literal["auto", "default", "flex", "scale", "priority"] | None = None
+
+    @model_validator(mode="after")
+    def _checks(self) -> ResponsesRequest:
+        for index, value in enumerate(self.include or ()):
+            if value not in HONORED_INCLUDES:
+                raise bad_request(f"include[{index}] is {value!r}; this server can include only "
+                                  f"{sorted(HONORED_INCLUDES)}", f"include[{index}]", "unsupported_parameter")
+        if self.metadata is not None:
+            if len(self.metadata) > METADATA_MAX_PAIRS:
+                raise bad_request(f"metadata has {len(self.metadata)} pairs; at most {METADATA_MAX_PAIRS}",
+                                  "metadata", "invalid_value")
+            for key, value in self.metadata.items():
+                if len(key) > METADATA_MAX_KEY or len(value) > METADATA_MAX_VALUE:
+                    raise bad_request(f"metadata keys are at most {METADATA_MAX_KEY} and values at most "
+                                      f"{METADATA_MAX_VALUE} characters", f"metadata.{key[:64]}", "invalid_value")
+        if self.input is None and self.previous_response_id is None:
+            raise bad_request("input is required", "input", "invalid_value")
+        return self
+
+    @property
+    def wants_encrypted_reasoning(self) -> bool:
+        """``include`` asks for ``reasoning.encrypted_content``."""
+        return "reasoning.encrypted_content" in (self.include or ())
+
+
+UNION_TAGS = frozenset({"str", "int", "float", "bool", "none", "dict", "list", "function-after",
+                        "function-before", "function-wrap", "function-plain"})
+"""Location parts pydantic adds for union members (``output.str``); not fields."""
+
+
+def validation_error(exc: ValidationError, prefix: str = "") -> APIError:
+    """``from_validation`` with union-member tags dropped from the named field."""
+    error = from_validation(exc, prefix)
+    if error.param:
+        parts = error.param.split(".")
+        kept = [parts[0], *(part for part in parts[1:] if part not in UNION_TAGS)]
+        error.param = ".".join(kept)
+    return error
+
+
+def parse_request(body: dict[str, Any]) -> ResponsesRequest:
+    """``body`` as a ResponsesRequest; a 400 naming the field otherwise."""
+    try:
+        return ResponsesRequest.model_validate(body)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def check_unicode(body: Mapping[str, Any]) -> None:
+    """A 400 naming the first string (or key) in ``body`` that holds a lone surrogate.
+
+    ``json.loads`` accepts ``"\\ud800"``; such a string cannot be encoded as UTF-8, so it would
+    fail the template, the tokenizer or (streamed) the first event. Walked without recursion.
+    """
+    stack: list[tuple[Any, str]] = [(value, key) for key, value in body.items()]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            if _has_surrogate(node):
+                raise bad_request(f"{path} holds a lone surrogate (not valid Unicode text)", path, "invalid_value")
+        elif isinstance(node, dict):
+            for key, child in node.items():
+                if isinstance(key, str) and _has_surrogate(key):
+                    raise bad_request(f"{path} has a key holding a lone surrogate", path, "invalid_value")
+                stack.append((child, f"{path}.{key}"))
+        elif isinstance(node, list):
+            stack.extend((child, f"{path}[{index}]") for index, child in enumerate(node))
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
