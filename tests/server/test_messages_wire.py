@@ -224,4 +224,5 @@ async def test_parsing_and_conversion_run_on_the_worker_pool(served: Any) -> Non
     assert (await _post(app, BASE)).status_code == 200
     assert (await _post(app, {"model": "scripted", "messages": USER}, "/v1/messages/count_tokens")).status_code == 200
     _assert_names(await _post(app, {**BASE, "stop_sequences": ["s"] * 100_000}), "stop_sequences")
-    assert calls == ["prepare_messages", "prepare_count", "prepare_messages"]
+    assert [name for name in calls if name.startswith("prepare")] == [
+        "prepare_messages", "prepare_count", "prepare_messages"]
