@@ -7,8 +7,9 @@ Families: ``json`` (Hermes ``<tool_call>{...}</tool_call>``), ``llama3_json``
 one line without ``<``, other values JSON), ``pythonic``
 (``[f(k=v)]``, values as JSON literals, which the pythonic parser accepts) and ``generic``
 (a bare ``{"name": ..., "arguments": ...}``). The generic format takes modifiers:
-``generic+parallel`` also allows a JSON list of calls, ``generic+optional`` allows plain text
-instead (text that does not open with ``{`` or ``[{``: the lazy constraint of the fallback).
+``generic+parallel`` also allows a JSON list of several calls,
+``generic+optional`` allows plain text instead, or before the call(s): text holds no ``{"``,
+which starts a call (the lazy constraint of the fallback).
 """
 
 from __future__ import annotations
@@ -132,22 +133,24 @@ def _qwen3_coder(tools: Sequence[ToolSpec], lit: _Literals) -> str:
     return "\n".join(lines) + "\n"
 
 
-GENERIC_TEXT = r"/([^\s{\[]|\[[^\s{]|\s+[^\s{\[])[\s\S]*/"
-"""Plain text in the lazy generic grammar: anything that does not open (after whitespace)
-with a JSON object or a list of objects."""
+GENERIC_TEXT = ('text: (TEXT | BRACE)+\nTEXT: /[^{]+/\nBRACE: /\\{+[^{"]/')
+"""Plain text in the lazy generic grammar: any text without ``{"`` (which starts a call); a
+brace is its own lexeme so that the call's ``{`` can take over where a quote follows."""
 
 
 def generic_grammar(tools: Sequence[ToolSpec], *, optional: bool, parallel: bool) -> str:
-    """``generic``: one call object; ``parallel``: or a list of them; ``optional``: or text."""
+    """``generic``: one call object; ``parallel``: or a JSON list of several; ``optional``: or
+    plain text, which a call may follow (the lazy form). Nothing follows a call."""
     call = _call_object(tools, "arguments")
-    alternatives = ["one"]
     lines = [f"one: {_json(call)}"]
+    calls = ["one"]
     if parallel:
-        alternatives.append("many")
         lines.append(f"many: {_json({'type': 'array', 'items': call, 'minItems': 1})}")
+        calls.append("many")
+    alternatives = [f"({' | '.join(calls)})"]
     if optional:
-        alternatives.append("TEXT")
-        lines.append(f"TEXT: {GENERIC_TEXT}")
+        alternatives = ["text", f"text {alternatives[0]}", alternatives[0]]
+        lines.append(GENERIC_TEXT)
     return "\n".join([f"start: {' | '.join(alternatives)}", *lines]) + "\n"
 
 

@@ -10,6 +10,8 @@ equals transformers'). Where it falls short (docs/chat-templates.md, "Tool loops
 - tools: a system block lists them (one JSON object per line) and, for the generic format,
   says how to call them; it is appended to the first system message, or becomes one (folded
   into the first user message when the template has no system role);
+- the generic format: the block says how to call, and the last user turn (when the user spoke
+  last) ends with ``GENERIC_REMINDER``;
 - tool calls: written into the assistant's content in the generic JSON shape (one object,
   or a list for several);
 - tool results: ``user`` turns holding ``{"tool_response": {...}}``, consecutive results in one;
@@ -27,6 +29,9 @@ from typing import Any
 
 GENERIC_TOOL_FORMAT = "generic"
 """The fallback tool-call format: a bare JSON object ``{"name", "arguments"}`` (or a list)."""
+
+GENERIC_REMINDER = "If one of the tools can answer this, reply with only its JSON call."
+"""Appended to the last user turn under the generic format (when the user spoke last)."""
 
 RenderProbe = Callable[[list[dict[str, Any]], list[dict[str, Any]] | None], str]
 """``render(messages, tools) -> text``; raises when the template refuses the input."""
@@ -219,5 +224,8 @@ def rewrite_for_template(messages: list[dict[str, Any]], tools: list[dict[str, A
             message = {"role": "user", "content": response, "_lmstream_tool_results": True}
         out.append(message)
     out = [{k: v for k, v in m.items() if k != "_lmstream_tool_results"} for m in out]
+    if tool_format == GENERIC_TOOL_FORMAT and tools and out and out[-1].get("role") == "user":
+        last = out[-1]  # small models follow an instruction at the end of the turn best
+        out[-1] = {**last, "content": f"{content_text(last.get('content'))}\n\n{GENERIC_REMINDER}"}
     block = tools_block(tools, tool_format, list_tools=not caps.tools, parallel=parallel)
     return _with_block(out, block, caps) if block else out
