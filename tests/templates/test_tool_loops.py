@@ -11,6 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lmstream import ChatMessage, TemplateError
 from lmstream.model import ModelInfo
@@ -187,3 +189,36 @@ def test_a_templates_own_refusal_still_raises() -> None:
 
 def test_smol_is_the_default_models_template(default_model_template: str) -> None:
     assert default_model_template == SMOL
+
+
+_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+
+
+@st.composite
+def _tool_loops(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """user, then rounds of assistant call(s) (null, empty or text content) and their results."""
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "U" + draw(_text)}]
+    for round_ in range(draw(st.integers(1, 2))):
+        count = draw(st.integers(1, 3))
+        ids = [f"call{round_}{i:04d}" for i in range(count)]
+        calls = [{"id": i, "type": "function", "function": {
+            "name": draw(st.sampled_from(["get_weather", "get_time"])),
+            "arguments": draw(st.sampled_from([{"city": "X"}, '{"city": "Y"}', {}, ""]))}} for i in ids]
+        messages.append({"role": "assistant", "content": draw(st.sampled_from([None, "", "ok"])),
+                         "tool_calls": calls})
+        messages += [{"role": "tool", "tool_call_id": i, "content": "R" + draw(_text)} for i in ids]
+    return messages
+
+
+@settings(max_examples=40, deadline=None)
+@given(messages=_tool_loops(), tools=st.booleans(),
+       label=st.sampled_from(["scripted", "builtin:gemma", "builtin:chatml", "gemma-3-it.jinja",
+                              "zephyr-7b-beta.jinja", "smol"]))
+def test_any_tool_loop_renders_on_templates_without_tool_support(messages: list[dict[str, Any]],
+                                                                 tools: bool, label: str) -> None:
+    sources = dict(every_template()) | {"smol": SMOL}
+    out = render_chat_template(sources[label], messages, tools=TOOLS if tools else None,
+                               tool_format="generic", **SPECIAL)
+    for message in messages:
+        if message["role"] == "tool":
+            assert json.dumps(message["content"], ensure_ascii=False)[1:-1] in out or message["content"] in out
