@@ -187,6 +187,17 @@ def test_a_reasoning_budget_alone_closes_free_reasoning(contexts: list[lmstream.
     assert reasoning == ""
 
 
+def test_a_reasoning_budget_leaves_an_answer_without_reasoning_alone(
+        contexts: list[lmstream.ModelContext]) -> None:
+    context = load(contexts, "No need to think: <b>42</b>.", model_chat_template=CHATML_TEMPLATE)
+    result = context.generate(messages=ASK, reasoning_budget=2)
+    assert result.text == "No need to think: <b>42</b>." and result.reasoning == ""
+    opened = load(contexts, "a long thought</think>done", reasoning_markers=("<think>", "</think>"),
+                  model_chat_template=SMOL + "<think>")
+    bounded = opened.generate(messages=ASK, reasoning_budget=4)  # the prompt opened reasoning
+    assert bounded.reasoning == "a lo" and bounded.stop_reason == "stop"
+
+
 def test_reasoning_budget_is_validated() -> None:
     with pytest.raises(ValueError, match="reasoning_budget"):
         lmstream.GenerationParameters(reasoning_budget=-1)
