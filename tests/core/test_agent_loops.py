@@ -216,3 +216,21 @@ def test_the_generic_call_round_trips_through_history(contexts: list[lmstream.Mo
     assert result.text == "It is 21C."
     prompt = context.prepare(lmstream.UserInput(messages=history, tools=[WEATHER])).text or ""
     assert f"<|im_start|>assistant\n{json.dumps(json.loads(CALL))}<|im_end|>" in prompt
+
+
+def test_a_vocabulary_with_think_as_one_token_has_reasoning() -> None:
+    from lmstream.api._decisions import model_reasoning_markers
+
+    class Tokenizer:
+        def __init__(self, single: set[str]) -> None:
+            self.single = single
+
+        def encode(self, text: str, *, add_special_tokens: bool = True) -> list[int]:
+            return [7] if text in self.single else list(text.encode())
+
+    info = lmstream.ModelInfo(name="m", backend="test", chat_template=SMOL)
+    assert model_reasoning_markers(info, Tokenizer({"<think>"})) == ("<think>", "</think>")
+    assert model_reasoning_markers(info, Tokenizer({"<seed:think>"})) == ("<seed:think>", "</seed:think>")
+    assert model_reasoning_markers(info, Tokenizer(set())) is None
+    named = lmstream.ModelInfo(name="m", backend="test", chat_template={"default": SMOL, "think": "<think>"})
+    assert model_reasoning_markers(named, Tokenizer(set())) == ("<think>", "</think>")

@@ -206,6 +206,7 @@ def rewrite_for_template(messages: list[dict[str, Any]], tools: list[dict[str, A
                          parallel: bool = True) -> list[dict[str, Any]]:
     """The messages rewritten so that ``caps``' template shows every part of the tool loop."""
     out: list[dict[str, Any]] = []
+    results_turn = -1  # index in ``out`` of the user turn holding rewritten tool results
     for message in messages:
         role = message.get("role")
         if role == "assistant" and message.get("tool_calls"):
@@ -218,12 +219,12 @@ def rewrite_for_template(messages: list[dict[str, Any]], tools: list[dict[str, A
                 message = {**message, "content": ""}
         elif role == "tool" and not caps.tool_results:
             response = _tool_response(message)
-            if out and out[-1].get("_lmstream_tool_results"):
-                previous = out.pop()
-                response = f"{previous['content']}\n{response}"
-            message = {"role": "user", "content": response, "_lmstream_tool_results": True}
+            if results_turn == len(out) - 1 >= 0:  # consecutive results share one turn
+                out[-1] = {**out[-1], "content": f"{out[-1]['content']}\n{response}"}
+                continue
+            message = {"role": "user", "content": response}
+            results_turn = len(out)
         out.append(message)
-    out = [{k: v for k, v in m.items() if k != "_lmstream_tool_results"} for m in out]
     if tool_format == GENERIC_TOOL_FORMAT and tools and out and out[-1].get("role") == "user":
         last = out[-1]  # small models follow an instruction at the end of the turn best
         out[-1] = {**last, "content": f"{content_text(last.get('content'))}\n\n{GENERIC_REMINDER}"}
