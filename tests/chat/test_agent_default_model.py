@@ -1,4 +1,4 @@
-"""Agent loops on the embedded default model (SmolLM2-135M-Instruct, mlx) with no flags:
+"""Agent loops on the embedded default model (SmolLM2-135M-Instruct) with no flags:
 tools through the generic format, a tool-result turn, and structured output that a phantom
 ``<think>`` cannot trap. Slow: a real model on a CPU."""
 
@@ -22,9 +22,11 @@ TIME = {"type": "function", "function": {
 ASK = [{"role": "user", "content": "What's the weather in Paris right now?"}]
 
 
-@pytest.fixture(scope="module")
-def context(default_contexts: Callable[[str], lmstream.ModelContext]) -> lmstream.ModelContext:
-    return default_contexts("mlx")
+@pytest.fixture(scope="module", params=["mlx", "llama_cpp"])
+def context(request: pytest.FixtureRequest,
+            default_contexts: Callable[[str], lmstream.ModelContext]) -> lmstream.ModelContext:
+    """The default model on each real backend installed here (skipped where one is missing)."""
+    return default_contexts(request.param)
 
 
 def test_the_default_model_does_not_reason(context: lmstream.ModelContext) -> None:
