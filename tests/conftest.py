@@ -38,6 +38,8 @@ def scripted() -> Iterator[Callable[..., lmstream.ModelContext]]:
 
     def make(reply: Any = "Hello world", **options: Any) -> lmstream.ModelContext:
         options.setdefault("model_chat_template", None)
+        if options["model_chat_template"] is None:  # no template to declare it: a reasoning model
+            options.setdefault("reasoning_markers", ("<think>", "</think>"))
         context = lmstream.load(backend="scripted", reply=reply, **options)
         contexts.append(context)
         return context

@@ -25,12 +25,14 @@ from .cutting import Cut, cut_reply
 from .tokenizer import END_OF_TURN, EOS_TOKEN, ScriptedTokenizer
 
 CHATML_TEMPLATE = (
+    "{#- a reasoning model: a reply may open with <think>...</think> -#}"
     "{% for message in messages %}"
     "{{ '<|im_start|>' + message['role'] + '\n' + (message['content'] or '') + '<|im_end|>' + '\n' }}"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
-"""The scripted model's default chat template (ChatML, as SmolLM2 and Qwen use)."""
+"""The scripted model's default chat template (ChatML, as SmolLM2 and Qwen use); its comment
+declares the ``<think>`` reasoning format, so the core opens the reasoning channel for it."""
 
 
 class ScriptedFailure(RuntimeError):

@@ -4,8 +4,12 @@ call in a model's own tool-call format, so the format's parser reads it back.
 Families: ``json`` (Hermes ``<tool_call>{...}</tool_call>``), ``llama3_json``
 (``{"name": ..., "parameters": ...}``), ``mistral`` (``[TOOL_CALLS][{...}]``),
 ``qwen3_coder`` (``<function=f><parameter=k>v</parameter></function>``; string values are
-one line without ``<``, other values JSON) and ``pythonic``
-(``[f(k=v)]``, values as JSON literals, which the pythonic parser accepts).
+one line without ``<``, other values JSON), ``pythonic``
+(``[f(k=v)]``, values as JSON literals, which the pythonic parser accepts) and ``generic``
+(a bare ``{"name": ..., "arguments": ...}``). The generic format takes modifiers:
+``generic+parallel`` also allows a JSON list of several calls,
+``generic+optional`` allows plain text instead, or before the call(s): text holds no ``{"``,
+which starts a call (the lazy constraint of the fallback).
 """
 
 from __future__ import annotations
@@ -129,6 +133,27 @@ def _qwen3_coder(tools: Sequence[ToolSpec], lit: _Literals) -> str:
     return "\n".join(lines) + "\n"
 
 
+GENERIC_TEXT = ('text: (TEXT | BRACE)+\nTEXT: /[^{]+/\nBRACE: /\\{+[^{"]/')
+"""Plain text in the lazy generic grammar: any text without ``{"`` (which starts a call); a
+brace is its own lexeme so that the call's ``{`` can take over where a quote follows."""
+
+
+def generic_grammar(tools: Sequence[ToolSpec], *, optional: bool, parallel: bool) -> str:
+    """``generic``: one call object; ``parallel``: or a JSON list of several; ``optional``: or
+    plain text, which a call may follow (the lazy form). Nothing follows a call."""
+    call = _call_object(tools, "arguments")
+    lines = [f"one: {_json(call)}"]
+    calls = ["one"]
+    if parallel:
+        lines.append(f"many: {_json({'type': 'array', 'items': call, 'minItems': 1})}")
+        calls.append("many")
+    alternatives = [f"({' | '.join(calls)})"]
+    if optional:
+        alternatives = ["text", f"text {alternatives[0]}", alternatives[0]]
+        lines.append(GENERIC_TEXT)
+    return "\n".join([f"start: {' | '.join(alternatives)}", *lines]) + "\n"
+
+
 BUILDERS: dict[str, Callable[[Sequence[ToolSpec], _Literals], str]] = {
     "json": _hermes,
     "llama3_json": _llama3,
@@ -141,10 +166,16 @@ BUILDERS: dict[str, Callable[[Sequence[ToolSpec], _Literals], str]] = {
 def tool_call_grammar(tool_format: str, tools: Sequence[ToolSpec], encode: Callable[..., list[int]],
                       is_special: Callable[[int], bool]) -> str:
     """The Lark grammar of exactly one call to one of ``tools`` in ``tool_format``."""
+    base, *modifiers = tool_format.split("+")
+    if base == "generic" and set(modifiers) <= {"optional", "parallel"}:
+        if not tools:
+            raise ValueError("a tool call needs at least one tool")
+        return generic_grammar(tools, optional="optional" in modifiers,
+                               parallel="parallel" in modifiers)
     builder = BUILDERS.get(tool_format)
     if builder is None:
         raise ValueError(f"tool_choice cannot be enforced for tool-call format {tool_format!r}: "
-                         f"no grammar for it (grammars exist for {', '.join(sorted(BUILDERS))})")
+                         f"no grammar for it (grammars exist for {', '.join(sorted([*BUILDERS, 'generic']))})")
     if not tools:
         raise ValueError("a required tool call needs at least one tool")
     return builder(tools, _Literals(encode, is_special))

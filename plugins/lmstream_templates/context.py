@@ -64,13 +64,15 @@ def _decoded_arguments(tool_call: Any) -> Any:
 
 
 def template_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Messages as the template sees them: plain data, top-level None keys dropped,
+    """Messages as the template sees them: plain data, top-level None keys dropped (except
+    ``content``, which a client's ``content: null`` keeps as None, as transformers renders it),
     JSON-string tool arguments decoded, reasoning aliased under transformers' names."""
     result = []
     for index, raw in enumerate(messages):
         if not isinstance(raw, Mapping):
             raise TypeError(f"messages[{index}] must be a dict, got {type(raw).__name__}")
-        message = {key: value for key, value in plain_data(raw).items() if value is not None}
+        message = {key: value for key, value in plain_data(raw).items()
+                   if value is not None or key == "content"}
         if isinstance(message.get("tool_calls"), list):
             message["tool_calls"] = [_decoded_arguments(call) for call in message["tool_calls"]]
         reasoning = next((message[k] for k in _REASONING_FIELDS if message.get(k) is not None), None)

@@ -38,7 +38,8 @@ valid = st.builds(lambda i, tags, ok: {"id": i, "tags": tags, **({} if ok is Non
 @pytest.fixture(scope="module")
 def context() -> Iterator[lmstream.ModelContext]:
     replies: list[str] = [""]
-    ctx = lmstream.load(backend="scripted", reply=lambda prompt: replies[0], model_chat_template=None)
+    ctx = lmstream.load(backend="scripted", reply=lambda prompt: replies[0], model_chat_template=None,
+                        reasoning_markers=("<think>", "</think>"))
     ctx.replies = replies  # type: ignore[attr-defined]
     yield ctx
     ctx.close()

@@ -1,7 +1,7 @@
 """Tool dicts as real clients send them: extra keys kept, handed to templates exactly as given,
 type aliases accepted (and used to type values), bogus schemas and unusable names refused at
-creation naming the field, Cohere ``parameter_definitions`` passed through, and a one-time
-warning when a chat template does not render tools at all."""
+creation naming the field, Cohere ``parameter_definitions`` passed through, and a template
+that does not render tools given them in a system block."""
 
 from __future__ import annotations
 
@@ -103,11 +103,11 @@ def test_real_tool_names_are_accepted(name: str) -> None:
     assert ToolSpec(name=name).name == name
 
 
-def test_a_template_that_ignores_tools_warns_once() -> None:
-    template = "{% for m in messages %}{{ m.content }}{% endfor %}<!-- ignores tools -->"
-    with pytest.warns(ToolsIgnoredWarning, match="does not render tools"):
-        render_chat_template(template, USER, tools=[{"name": "t"}])
+def test_a_template_that_ignores_tools_gets_them_in_a_system_block() -> None:
+    template = "{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}<!-- ignores tools -->"
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        render_chat_template(template, USER, tools=[{"name": "t"}])  # once only
-        render_chat_template("{{ tools | length }}" + template, USER, tools=[{"name": "t"}])
+        warnings.simplefilter("error")  # no ToolsIgnoredWarning any more: the tools are shown
+        out = render_chat_template(template, USER, tools=[{"name": "t", "description": "d"}])
+    assert out.startswith('[system]You can call these tools:\n{"name": "t", "description": "d"')
+    assert out.endswith("[user]hi<!-- ignores tools -->")
+    assert issubclass(ToolsIgnoredWarning, UserWarning)  # the name stays importable

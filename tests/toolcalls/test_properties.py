@@ -17,6 +17,7 @@ from lmstream import ToolCallDelta
 JSON_BITS = ['{"name": "search", "arguments": ', '{"q": "a"}', "}", "{", '"', "\\", "[", "]",
              ",", ":", ";", '"name"', '"parameters": {}', "\n", " ", "true", "null", "1"]
 FRAGMENTS: dict[str, list[str]] = {
+    "generic": ['{"name"', '[{"name": ', '{"tool_calls": [', '{"tool_call": ', '"arguments": '],
     "json": ["<tool_call>", "</tool_call>", "<tool_"],
     "llama3_json": ["<|python_tag|>", '{"name"', '{"type": "function", ', "; "],
     "pythonic": ["[search(", "q=", "'", "'''", ")", "<|python_start|>", "<|python_end|>", "f()"],

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from ._context import DEFAULT_BACKEND, ModelContext, load
+from ._decisions import DEFAULT_REASONING_BUDGET, TextDecisions
 from ._generate import (
     generate,
     generate_task,
@@ -14,7 +15,9 @@ from ._generate import (
 
 __all__ = [
     "DEFAULT_BACKEND",
+    "DEFAULT_REASONING_BUDGET",
     "ModelContext",
+    "TextDecisions",
     "generate",
     "generate_task",
     "generate_token_task",

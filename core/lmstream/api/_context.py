@@ -32,7 +32,7 @@ from ._generate import generate
 from ._host import GenerationHost
 
 DEFAULT_BACKEND = "mlx"
-CORE_LOAD_OPTIONS = ("tool_parser", "chat_template")
+CORE_LOAD_OPTIONS = ("tool_parser", "chat_template", "reasoning_markers")
 """Load options the core keeps (in ``ModelInfo.options``) instead of passing to the backend."""
 DEFAULT_MAX_BUFFERED_EVENTS = 4096
 """Unread events at which a stream's sequence pauses until its consumer reads."""
@@ -71,8 +71,9 @@ class SchedulerOptions:
 def load(model: str | None = None, backend: str | None = None, **options: Any) -> ModelContext:
     """Load ``model`` (None: the embedded default) with ``backend`` (default ``"mlx"``).
 
-    ``tool_parser=`` and ``chat_template=`` override what the model's metadata implies; every
-    other option goes to the backend, which rejects the ones it does not know.
+    ``tool_parser=``, ``chat_template=`` and ``reasoning_markers=`` (the model's reasoning
+    format, e.g. ``("<think>", "</think>")``) override what the model's metadata implies;
+    every other option goes to the backend, which rejects the ones it does not know.
     """
     from ..protocol import check_backend_name
 
@@ -83,6 +84,8 @@ def load(model: str | None = None, backend: str | None = None, **options: Any) -
     core_options = {k: options.pop(k) for k in CORE_LOAD_OPTIONS if options.get(k) is not None}
     for key in CORE_LOAD_OPTIONS:
         options.pop(key, None)
+    if "reasoning_markers" in core_options:
+        core_options["reasoning_markers"] = _checked_markers(core_options["reasoning_markers"])
     if "tool_parser" in core_options and core_options["tool_parser"] not in (None, "none"):
         system.tool_parsers.get(core_options["tool_parser"])  # unknown names fail before loading
     scheduling = SchedulerOptions.pop_from(options)
@@ -107,6 +110,15 @@ def load(model: str | None = None, backend: str | None = None, **options: Any) -
         context.close()
         raise
     return context
+
+
+def _checked_markers(value: Any) -> tuple[str, str]:
+    """``load(reasoning_markers=(start, end))``: the model's reasoning format, declared."""
+    if not (isinstance(value, (tuple, list)) and len(value) == 2
+            and all(isinstance(m, str) and m for m in value) and value[0] != value[1]):
+        raise ValueError(f"reasoning_markers must be two different non-empty strings "
+                         f"(start, end), not {value!r}")
+    return (value[0], value[1])
 
 
 _live: weakref.WeakSet[ModelContext] = weakref.WeakSet()
@@ -213,18 +225,22 @@ class ModelContext(GenerationHost):
             return True
         return self.plugin_system.resolve_chat_template(self.info) is not None
 
-    def prepare(self, user_input: UserInput | str) -> LMInput:
-        """Render (chat template) and tokenize a user input into an LMInput."""
+    def prepare(self, user_input: UserInput | str, *,
+                parameters: GenerationParameters | None = None) -> LMInput:
+        """Render (chat template) and tokenize a user input into an LMInput.
+
+        ``parameters`` (``tool_parser``, ``parallel_tool_calls``) choose how a template that
+        cannot show a tool loop is given it (docs/chat-templates.md, "Tool loops")."""
         if isinstance(user_input, str):
             user_input = UserInput(prompt=user_input)
         options = user_input.template_options
         if user_input.messages is not None:
-            text = self.render_prompt(user_input.messages, user_input.tools, options)
+            text = self._render_input(user_input.messages, user_input, parameters)
             templated = True
         elif user_input.use_chat_template and (options.template or self.has_chat_template()):
             assert user_input.prompt is not None
             messages = [ChatMessage(role="user", content=user_input.prompt)]
-            text = self.render_prompt(messages, user_input.tools, options)
+            text = self._render_input(messages, user_input, parameters)
             templated = True
         else:
             assert user_input.prompt is not None
@@ -234,6 +250,19 @@ class ModelContext(GenerationHost):
         if not tokens:
             raise ValueError("the prompt encodes to no tokens")
         return LMInput(tokens=tuple(tokens), text=text, tools=user_input.tools)
+
+    def _render_input(self, messages: list[ChatMessage], user_input: UserInput,
+                      parameters: GenerationParameters | None) -> str:
+        """Render with the tool-call format the generation will parse (see ``_decisions``)."""
+        from ..pipeline import render_messages
+        from ._decisions import resolve_tool_format
+
+        involved = bool(user_input.tools) or any(m.tool_calls or m.role == "tool" for m in messages)
+        tool_format = resolve_tool_format(self, parameters, involved, required=False)
+        return render_messages(self.info, messages, user_input.tools, user_input.template_options,
+                               plugin_system=self.plugin_system, tool_format=tool_format,
+                               parallel_tool_calls=parameters.parallel_tool_calls
+                               if parameters is not None else True)
 
     def stop_token_ids(self, parameters: GenerationParameters) -> frozenset[int]:
         """The model's EOS set plus the parameters' extra stop tokens."""

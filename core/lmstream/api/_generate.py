@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import ContextLengthError
 from ..model import PromptCache
 from ..pipeline import DecodedPipeline, build_constraint
-from ..plugins import NO_TOOL_PARSER, GenerationRecord, ObserverSet, ToolParser
+from ..plugins import GenerationRecord, ObserverSet, ToolParser
 from ..protocol import (
     Event,
     EventStream,
@@ -28,6 +28,7 @@ from ..protocol import (
     resolve_parameters,
 )
 from ..scheduling import SequencePlan
+from ._decisions import TextDecisions, decide
 from ._host import GenerationHost
 
 
@@ -48,18 +49,20 @@ def generate_task(input: LMInput | UserInput | str, *,
     _check_context(context)
     check_generation_call(context, input)
     params = resolve_parameters(parameters, {})
-    lm_input = _prepare(context, input)
-    parser = _tool_parser(context, params, lm_input)
-    starts_in_reasoning = lm_input.starts_in_reasoning or _prompt_opens_reasoning(lm_input, params)
+    lm_input = _prepare(context, input, params)
+    decisions = decide(context, params, lm_input,
+                       limit=_token_limit(context, params, len(lm_input.tokens)))
+    parser = _tool_parser(context, decisions, lm_input)
     tokenizer = context.tokenizer
     prompt_len = len(lm_input.tokens)
 
     def make_pipeline() -> DecodedPipeline:
         return DecodedPipeline(tokenizer, params, position=prompt_len, parser=parser,
-                               starts_in_reasoning=starts_in_reasoning)
+                               starts_in_reasoning=decisions.starts_in_reasoning,
+                               reasoning_markers=decisions.reasoning_markers)
 
     return _start(context, lm_input, params, cache, observers, "decoded", make_pipeline,
-                  on_prefill_progress=on_prefill_progress)
+                  on_prefill_progress=on_prefill_progress, decisions=decisions)
 
 
 def generate_tokens(input: LMInput | UserInput | str, *,
@@ -85,7 +88,7 @@ def generate_tokens_task(input: LMInput | UserInput | str, *,
     if params.stop:
         raise ValueError("stop strings need decoded text: use generate() for parameters.stop, "
                          "or stop_token_ids with token streams")
-    lm_input = _prepare(context, input)
+    lm_input = _prepare(context, input, params)
     return _start(context, lm_input, params, cache, observers, "tokens", None,
                   include_stop_token=include_stop_token)
 
@@ -134,36 +137,22 @@ def _check_context(context: object) -> None:
                         f"not {type(context).__name__}")
 
 
-def _prepare(context: GenerationHost, input: LMInput | UserInput | str) -> LMInput:
+def _prepare(context: GenerationHost, input: LMInput | UserInput | str,
+             params: GenerationParameters | None = None) -> LMInput:
     if isinstance(input, LMInput):
         return input
     if isinstance(input, str):
         input = UserInput(prompt=input)
     if isinstance(input, UserInput):
-        return context.prepare(input)
+        return context.prepare(input, parameters=params)
     raise TypeError(f"input must be LMInput, UserInput or str, not {type(input).__name__}")
 
 
-def _prompt_opens_reasoning(lm_input: LMInput, params: GenerationParameters) -> bool:
-    """Templates that end the prompt with the start marker (``<think>``) open reasoning."""
-    markers = params.reasoning_markers
-    return bool(markers and lm_input.text and lm_input.text.rstrip().endswith(markers[0]))
-
-
-def _tool_parser(context: GenerationHost, params: GenerationParameters, lm_input: LMInput) -> ToolParser | None:
-    """parameters.tool_parser > load option ``tool_parser`` > resolver hooks (when tools are given)."""
-    name = params.tool_parser or context.info.options.get("tool_parser")
-    if name is None and lm_input.tools:
-        name = context.plugin_system.resolve_tool_parser(context.info)
-        if name is None:
-            known = ", ".join(context.plugin_system.tool_parsers.names()) or "none registered"
-            raise ValueError(
-                f"tools were given but no tool-call parser fits model {context.info.name!r}; "
-                f"pass GenerationParameters(tool_parser=...) (known: {known})"
-            )
-    if name is None or name == NO_TOOL_PARSER:
+def _tool_parser(context: GenerationHost, decisions: TextDecisions, lm_input: LMInput) -> ToolParser | None:
+    """A fresh parser of the decided format, when calls are parsed at all."""
+    if not decisions.parse_tool_calls or decisions.tool_format is None:
         return None
-    factory = context.plugin_system.tool_parsers.get(name)
+    factory = context.plugin_system.tool_parsers.get(decisions.tool_format)
     return factory(list(lm_input.tools) if lm_input.tools else None)
 
 
@@ -171,13 +160,19 @@ def _start(context: GenerationHost, lm_input: LMInput, params: GenerationParamet
            cache: PromptCache | None, observers: Sequence[object] | None, kind: str,
            make_pipeline: Callable[[], DecodedPipeline] | None, *, include_stop_token: bool = False,
            on_prefill_progress: Callable[[int, int], None] | None = None,
+           decisions: TextDecisions | None = None,
            ) -> tuple[EventStream[Any], GenerationTask]:
     prompt = lm_input.tokens
     limit = _token_limit(context, params, len(prompt))
     if cache is not None and not isinstance(cache, PromptCache):
         raise TypeError(f"cache must be a PromptCache from context.new_cache(), not {type(cache).__name__}")
     context.backend_model.validate(prompt, params)
-    constraint = build_constraint(context, params, lm_input)
+    if decisions is None:  # token streams: the same decisions, parsing aside
+        decisions = decide(context, params, lm_input, limit=limit)
+    constraint = build_constraint(context, params, lm_input, tool_format=decisions.tool_format,
+                                  reasoning_markers=decisions.reasoning_markers,
+                                  in_reasoning=decisions.starts_in_reasoning,
+                                  reasoning_budget=decisions.reasoning_budget)
     record = GenerationRecord(model=context.info, parameters=params, prompt_tokens=len(prompt), kind=kind)
     observer_set = ObserverSet(record, context.plugin_system, observers)
     channel = context.new_channel()

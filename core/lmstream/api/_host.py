@@ -31,8 +31,23 @@ class GenerationHost(ABC):
         """The model's tokenizer."""
 
     @abstractmethod
-    def prepare(self, user_input: UserInput | str) -> LMInput:
-        """Render (chat template) and tokenize a user input into an LMInput."""
+    def prepare(self, user_input: UserInput | str, *,
+                parameters: GenerationParameters | None = None) -> LMInput:
+        """Render (chat template) and tokenize a user input into an LMInput (``parameters``
+        choose the tool-call format a template without tool support is shown)."""
+
+    @property
+    def reasoning_markers(self) -> tuple[str, str] | None:
+        """The reasoning markers the model defines (its chat template mentions them, or its
+        vocabulary has the start marker as one token); None: the model does not reason, so
+        ``<think>`` it writes is content unless ``reasoning_channel=True`` asks otherwise."""
+        cached: tuple[tuple[str, str] | None] | None = self.__dict__.get("_reasoning_markers")
+        if cached is None:
+            from ._decisions import model_reasoning_markers
+
+            cached = (model_reasoning_markers(self.info, self.tokenizer),)
+            self.__dict__["_reasoning_markers"] = cached
+        return cached[0]
 
     @abstractmethod
     def stop_token_ids(self, parameters: GenerationParameters) -> frozenset[int]:

@@ -152,11 +152,11 @@ class ChatSession:
             return []
         return [ChatMessage(role="system", content=self.instructions)]
 
-    def _prepare_input(self) -> LMInput:
+    def _prepare_input(self, parameters: GenerationParameters | None = None) -> LMInput:
         """Render the whole conversation (generation prompt on) and tokenize it."""
         user_input = UserInput(messages=list(self._messages), tools=self._tools,
                                template_options=self.template_options)
-        return self.context.prepare(user_input)
+        return self.context.prepare(user_input, parameters=parameters)
 
     # -- turns --------------------------------------------------------------------------
     def stream_details(self, text: str | None, *, parameters: ParametersLike = None) -> ChatStream[SessionEvent]:

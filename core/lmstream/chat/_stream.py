@@ -165,7 +165,7 @@ class ChatStream(Generic[T]):
         if self._cancel_requested:
             self._end_failed(Info(StopReason.CANCELLED, GenerationStats()))
             return
-        lm_input = session.prepare_input()
+        lm_input = session.prepare_input(self._parameters)
         self._round = Round()
         self._cursor = None
         self._stream = generate(lm_input, parameters=self._parameters, context=session.context,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..api import ModelContext
 from ..model import PromptCache
-from ..protocol import ChatMessage, Info, LMInput
+from ..protocol import ChatMessage, GenerationParameters, Info, LMInput
 from ._tool_dispatch import Tool
 
 
@@ -29,7 +29,8 @@ class TurnOwner:
     """The tools the session runs for the model, by name."""
     raise_on_rejected_calls: bool
     max_tool_rounds: int
-    prepare_input: Callable[[], LMInput]
-    """Render and tokenize the whole conversation for the next generation."""
+    prepare_input: Callable[[GenerationParameters], LMInput]
+    """Render and tokenize the whole conversation for the next generation (the turn's
+    parameters choose how a template without tool support is shown the tools)."""
     turn_ended: Callable[[object, Info | None], None]
     """Tell the session the turn committed (its Info), failed or was left (None)."""

@@ -11,7 +11,7 @@ from .exitcodes import UsageError
 
 
 def add_structured_options(parser: argparse.ArgumentParser) -> None:
-    """Add the mutually exclusive constraint options and --constrain-reasoning."""
+    """Add the mutually exclusive constraint options, --constrain-reasoning and --reasoning-budget."""
     group = parser.add_argument_group("structured output (needs lmstream[structured])")
     exclusive = group.add_mutually_exclusive_group()
     exclusive.add_argument("--json-schema", metavar="FILE|JSON",
@@ -20,6 +20,8 @@ def add_structured_options(parser: argparse.ArgumentParser) -> None:
     exclusive.add_argument("--grammar", metavar="FILE", help="the answer follows this Lark grammar (a file)")
     group.add_argument("--constrain-reasoning", action="store_true",
                        help="constrain from the first token (default: reasoning stays free)")
+    group.add_argument("--reasoning-budget", type=int, metavar="N",
+                       help="reasoning tokens at most; then the reasoning is closed and the answer starts")
 
 
 def _read(value: str, option: str) -> str:
@@ -47,4 +49,9 @@ def structured_values(args: argparse.Namespace) -> dict[str, Any]:
         values["response_format"] = {"type": "grammar", "lark": _read(args.grammar, "--grammar")}
     if getattr(args, "constrain_reasoning", False):
         values["constrain_reasoning"] = True
+    budget = getattr(args, "reasoning_budget", None)
+    if budget is not None:
+        if budget < 0:
+            raise UsageError(f"--reasoning-budget must be 0 or more, got {budget}")
+        values["reasoning_budget"] = budget
     return values

@@ -6,9 +6,12 @@ from __future__ import annotations
 from ._constraints import Vocabulary, build_constraint
 from ._decoded import DecodedPipeline
 from ._rendering import choose_template, render_chat_template, render_messages
+from ._toolturns import GENERIC_TOOL_FORMAT, TemplateCaps
 
 __all__ = [
+    "GENERIC_TOOL_FORMAT",
     "DecodedPipeline",
+    "TemplateCaps",
     "Vocabulary",
     "build_constraint",
     "choose_template",

@@ -9,7 +9,10 @@ over the vocabulary, or None when nothing is constrained at this step) and, afte
 Reasoning rule: unless ``constrain_reasoning`` forces it, a prompt that opened reasoning leaves
 the model free until the reasoning end marker has been generated (free except that it may not
 end there: the constrained answer must still come); otherwise the first token may open
-reasoning (the start marker's own tokens are allowed beside the constraint's).
+reasoning (the start marker's own tokens are allowed beside the constraint's). A reasoning
+budget bounds the free part: once that many reasoning tokens are out, the end marker's tokens
+are forced and the constraint starts, so the answer can never be trapped in reasoning. With no
+constraint but a budget, a free matcher carries the budget alone.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..errors import GenerationError
-from ..protocol import ConstraintSpec, constraint_spec
+from ..protocol import ConstraintSpec
+from ._constraintspec import FreeMatcher, constraint_spec_for
 from ._detokenize import make_detokenizer
 
 if TYPE_CHECKING:
@@ -92,12 +96,18 @@ class Constraint:
     ``SequenceRequest.constraint``); not thread-safe (one sequence, one worker thread)."""
 
     __slots__ = (
+        "_budget",
+        "_closing",
         "_detok",
+        "_end_ids",
         "_engine_mask",
         "_eos_list",
+        "_free",
         "_marker_ids",
         "_matched",
         "_no_eos",
+        "_spent",
+        "_start_marker",
         "_tail",
         "_words",
         "end_marker",
@@ -109,10 +119,18 @@ class Constraint:
 
     def __init__(self, matcher: TokenMatcher, vocabulary: Vocabulary, *,
                  reasoning_markers: tuple[str, str] | None = None, in_reasoning: bool = False,
-                 forced: bool = False) -> None:
+                 forced: bool = False, reasoning_budget: int | None = None) -> None:
         import numpy as np
 
         self.matcher = matcher
+        self._free = isinstance(matcher, FreeMatcher)
+        self._budget = reasoning_budget
+        self._spent = 0
+        self._closing = 0
+        self._end_ids: list[int] = []
+        if reasoning_markers is not None and reasoning_budget is not None:
+            self._end_ids = list(vocabulary.tokenizer.encode(reasoning_markers[1],
+                                                             add_special_tokens=False))
         self.vocab_size = vocabulary.size
         self.eos_token_ids = vocabulary.eos_token_ids
         self._eos_list = sorted(t for t in vocabulary.eos_token_ids if t < vocabulary.size)
@@ -120,14 +138,18 @@ class Constraint:
         self._engine_mask: NDArray[np.bool_] | None = None
         self._no_eos: NDArray[np.bool_] | None = None
         self.end_marker = reasoning_markers[1] if reasoning_markers else ""
+        self._start_marker = reasoning_markers[0] if reasoning_markers else ""
         self._marker_ids: list[int] = []
         self._matched = 0
         self._tail = ""
         self._detok: Any = None
         if forced or reasoning_markers is None:
-            self.state = "active"
+            self.state = "done" if self._free else "active"
         elif in_reasoning:
             self._enter_reasoning(vocabulary)
+        elif self._free:  # only a budget to keep: watch the text for the start marker
+            self.state = "watching"
+            self._detok = make_detokenizer(vocabulary.tokenizer)
         else:
             self.state = "opening"
             tokenizer = vocabulary.tokenizer
@@ -140,6 +162,25 @@ class Constraint:
         self.state = "reasoning"
         if self._detok is None and vocabulary is not None:
             self._detok = make_detokenizer(vocabulary.tokenizer)
+
+    def _watch(self, token: int) -> None:
+        """No constraint, only a budget: reasoning starts where the start marker is written;
+        text that cannot begin it ends the watch."""
+        self._tail += self._detok.step(token)
+        start = self._start_marker
+        stripped = self._tail.lstrip()
+        if stripped.startswith(start):
+            self._enter_reasoning()
+            rest = stripped[len(start):]
+            self._tail = ""
+            if self.end_marker in rest:
+                self._reasoning_closed()
+        elif stripped and not start.startswith(stripped):
+            self.state = "done"
+
+    def _reasoning_closed(self) -> None:
+        """The reasoning ended: the constraint starts (a free matcher has nothing left to do)."""
+        self.state = "done" if self._free else "active"
 
     @property
     def active(self) -> bool:
@@ -161,8 +202,15 @@ class Constraint:
         Raises ConstraintError when no token is allowed (the constraint is unsatisfiable).
         """
         state = self.state
-        if state == "done":
+        if state == "done" or state == "watching":
             return None
+        if state == "reasoning" and self._end_ids and self._budget is not None \
+                and self._spent >= self._budget:
+            import numpy as np
+
+            only = np.zeros(self.vocab_size, dtype=np.bool_)  # the budget is spent: close it
+            only[self._end_ids[self._closing]] = True
+            return only
         if state == "reasoning":  # free text, but the answer must still come: no end here
             if self._no_eos is None:
                 import numpy as np
@@ -198,15 +246,27 @@ class Constraint:
         if token in self.eos_token_ids or state == "done":
             self.state = "done"
             return
+        if state == "watching":
+            self._watch(token)
+            return
         if state == "active":
             if not self.matcher.consume(token):
                 reason = self.matcher.error() or "rejected by the grammar"
                 raise ConstraintError(f"token {token} violates the structured-output constraint: {reason}")
             return
         if state == "reasoning":
+            if self._budget is not None and self._end_ids and self._spent >= self._budget:
+                if token != self._end_ids[self._closing]:
+                    raise ConstraintError(f"token {token} is not the reasoning end marker the "
+                                          "spent reasoning budget forces")
+                self._closing += 1
+                if self._closing == len(self._end_ids):
+                    self._reasoning_closed()
+                return
+            self._spent += 1
             self._tail = (self._tail + self._detok.step(token))[-4 * len(self.end_marker):]
             if self.end_marker in self._tail:
-                self.state = "active"
+                self._reasoning_closed()
             return
         # opening: either the constraint takes this token, or it continues the start marker
         engine_mask = self._engine_mask
@@ -219,7 +279,7 @@ class Constraint:
             self._detok.step(token)
             self._matched += 1
             if self._matched == len(self._marker_ids):
-                self.state = "reasoning"
+                self._enter_reasoning()
             return
         raise ConstraintError(f"token {token} is neither allowed by the constraint nor part of "
                               "the reasoning start marker")
@@ -249,14 +309,6 @@ def vocabulary_for(backend_model: BackendModel) -> Vocabulary:
         return found
 
 
-def _tool_format(context: GenerationContext, params: GenerationParameters, lm_input: LMInput) -> str | None:
-    """The tool-call format a required tool_choice must follow (as the parser is chosen)."""
-    name = params.tool_parser or context.info.options.get("tool_parser")
-    if name is None and lm_input.tools:
-        name = context.plugin_system.resolve_tool_parser(context.info)
-    return None if name == "none" else name
-
-
 def pick_engine(context: GenerationContext, params: GenerationParameters) -> ConstraintEngine:
     """The engine named in the parameters, else ``llguidance``, else the only one registered."""
     registry = context.plugin_system.constraint_engines
@@ -274,23 +326,26 @@ def pick_engine(context: GenerationContext, params: GenerationParameters) -> Con
     return engine
 
 
-def build_constraint(context: GenerationContext, params: GenerationParameters,
-                     lm_input: LMInput) -> Constraint | None:
+def build_constraint(context: GenerationContext, params: GenerationParameters, lm_input: LMInput, *,
+                     tool_format: str | None, reasoning_markers: tuple[str, str] | None,
+                     in_reasoning: bool, reasoning_budget: int | None) -> Constraint | None:
     """The constraint for one generation, or None; raises on an invalid spec or a backend
-    that cannot mask logits (never a silent fallback to unconstrained output)."""
-    spec = constraint_spec(params.response_format, params.tool_choice, lm_input.tools,
-                           _tool_format(context, params, lm_input) if params.tool_choice else None)
-    if spec is None:
+    that cannot mask logits (never a silent fallback to unconstrained output). The tool-call
+    format and the reasoning settings come decided (``api._decisions``)."""
+    spec = constraint_spec_for(context, params, lm_input, tool_format)
+    budget_only = spec is None and reasoning_budget is not None and reasoning_markers is not None
+    if spec is None and not budget_only:
         return None
     backend_model = context.backend_model
     if not getattr(backend_model, "supports_constraints", False):
+        what = "reasoning_budget" if budget_only else "response_format / tool_choice"
         raise ValueError(f"backend {context.info.backend!r} cannot mask logits, so it cannot enforce "
-                         "response_format / tool_choice; use a backend that supports constraints")
-    engine = pick_engine(context, params)
+                         f"{what}; use a backend that supports constraints")
     vocabulary = vocabulary_for(backend_model)
-    matcher = engine.matcher(spec, vocabulary)
-    markers = params.reasoning_markers
-    in_reasoning = bool(markers and (lm_input.starts_in_reasoning or
-                                     (lm_input.text and lm_input.text.rstrip().endswith(markers[0]))))
-    return Constraint(matcher, vocabulary, reasoning_markers=markers, in_reasoning=in_reasoning,
-                      forced=params.constrain_reasoning)
+    if spec is None:
+        matcher: TokenMatcher = FreeMatcher()
+    else:
+        matcher = pick_engine(context, params).matcher(spec, vocabulary)
+    return Constraint(matcher, vocabulary, reasoning_markers=reasoning_markers,
+                      in_reasoning=in_reasoning, forced=params.constrain_reasoning and not budget_only,
+                      reasoning_budget=reasoning_budget)

@@ -7,7 +7,7 @@ the absolute sequence position after them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from ..plugins import ToolParser, with_deltas
 from ..protocol import Chunk, GenerationParameters, TokenLogprob
@@ -19,16 +19,22 @@ _NO_EVENTS: list[Any] = []
 
 
 class DecodedPipeline:
-    """Per-generation text state; ``token(id)`` and ``finish()`` return events to deliver."""
+    """Per-generation text state; ``token(id)`` and ``finish()`` return events to deliver.
+
+    ``reasoning_markers``: the decided reasoning channel (None: none); by default the
+    parameters' markers."""
 
     __slots__ = ("_detok", "_logprobs", "_parser", "_pending", "_reasoning", "_stops", "position",
                  "stopped")
 
     def __init__(self, tokenizer: Any, parameters: GenerationParameters, *, position: int,
-                 parser: ToolParser | None = None, starts_in_reasoning: bool = False) -> None:
+                 parser: ToolParser | None = None, starts_in_reasoning: bool = False,
+                 reasoning_markers: tuple[str, str] | Literal["parameters"] | None = "parameters",
+                 ) -> None:
         self._detok = make_detokenizer(tokenizer)
         self._stops = StopStrings(parameters.stop) if parameters.stop else None
-        markers = parameters.reasoning_markers
+        markers = (parameters.reasoning_markers if reasoning_markers == "parameters"
+                   else reasoning_markers)
         self._reasoning = (ReasoningSplitter(markers[0], markers[1], start_in_reasoning=starts_in_reasoning)
                            if markers else None)
         if parser is not None and parameters.stream_tool_calls:

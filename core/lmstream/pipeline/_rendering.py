@@ -10,7 +10,6 @@ goes to the renderer registered as ``jinja`` (the built-in templates plugin).
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,13 @@ from ..errors import TemplateError, TemplateRenderError, UnknownNameError
 from ..model import ModelInfo
 from ..plugins import ChatTemplateRenderer, PluginSystem, TemplateRequest, get_plugin_system
 from ..protocol import ChatMessage, ChatTemplateOptions, ToolSpec, coerce_tools
+from ._toolturns import (
+    CAPS_CACHE,
+    GENERIC_TOOL_FORMAT,
+    TemplateCaps,
+    needs_tool_rewrite,
+    rewrite_for_template,
+)
 
 JINJA_RENDERER = "jinja"
 """The registered renderer that renders Jinja template text (strings, files, model templates)."""
@@ -44,24 +50,30 @@ class _Choice:
 
 def render_chat_template(source: str, messages: MessagesLike, tools: ToolsLike = None,
                          options: OptionsLike = None, *, plugin_system: PluginSystem | None = None,
-                         template_options: OptionsLike = None, **special_tokens: str) -> str:
+                         template_options: OptionsLike = None, tool_format: str | None = None,
+                         parallel_tool_calls: bool = True, **special_tokens: str) -> str:
     """Render ``messages`` (and ``tools``) with ``source``: a registered renderer name, a Jinja
     template string or a path to a template file. ``special_tokens`` become template variables
     (``bos_token="<s>"``). Raises TemplateError naming the template and the problem.
     ``plugin_system`` (default: the process-wide one) supplies the renderers.
-    ``template_options`` is the same as ``options`` (the name generate and UserInput use)."""
+    ``template_options`` is the same as ``options`` (the name generate and UserInput use).
+    ``tool_format`` (a tool-parser name) and ``parallel_tool_calls`` shape the tool loop's
+    rewrite for templates that cannot show it (docs/chat-templates.md, "Tool loops")."""
     opts = _options(_one_of(options, template_options))
     choice = _choose(source, origin="", model=None, system=plugin_system or get_plugin_system())
-    return _render(choice, messages, tools, opts, special_tokens, model=None)
+    return _render(choice, messages, tools, opts, special_tokens, model=None,
+                   tool_format=tool_format, parallel_tool_calls=parallel_tool_calls)
 
 
 def render_messages(model: ModelInfo, messages: MessagesLike, tools: ToolsLike = None,
                     options: OptionsLike = None, *, plugin_system: PluginSystem | None = None,
-                    template_options: OptionsLike = None) -> str:
+                    template_options: OptionsLike = None, tool_format: str | None = None,
+                    parallel_tool_calls: bool = True) -> str:
     """Render a chat for ``model``: ``options.template`` > the ``chat_template`` load option >
     the template the plugins resolve for the model. Special tokens come from the model.
     ``plugin_system`` (default: the process-wide one; a context passes its own) supplies the
-    renderers and resolvers. ``template_options`` is the same as ``options``."""
+    renderers and resolvers. ``template_options`` is the same as ``options``; ``tool_format``
+    and ``parallel_tool_calls`` as in ``render_chat_template``."""
     opts = _options(_one_of(options, template_options))
     system = plugin_system or get_plugin_system()
     if opts.template is not None:
@@ -76,7 +88,8 @@ def render_messages(model: ModelInfo, messages: MessagesLike, tools: ToolsLike =
         choice = _choose(spec, origin=" (load option chat_template)", model=model, system=system)
     else:
         choice = _resolved(model, system)
-    return _render(choice, messages, tools, opts, dict(model.special_tokens), model=model)
+    return _render(choice, messages, tools, opts, dict(model.special_tokens), model=model,
+                   tool_format=tool_format, parallel_tool_calls=parallel_tool_calls)
 
 
 def _one_of(options: OptionsLike, template_options: OptionsLike) -> OptionsLike:
@@ -166,8 +179,10 @@ def _resolved(model: ModelInfo, system: PluginSystem) -> _Choice:
 
 
 def _render(choice: _Choice, messages: MessagesLike, tools: ToolsLike, options: ChatTemplateOptions,
-            special_tokens: Mapping[str, str], model: ModelInfo | None) -> str:
-    """Validate the inputs, call the renderer, and make every failure a labelled TemplateError."""
+            special_tokens: Mapping[str, str], model: ModelInfo | None, *,
+            tool_format: str | None = None, parallel_tool_calls: bool = True) -> str:
+    """Validate the inputs, rewrite a tool loop the template cannot show (``_toolturns``), call
+    the renderer, and make every failure a labelled TemplateError."""
     if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
         raise TypeError(f"messages must be a list of ChatMessage or dicts, got {type(messages).__name__}")
     if not messages:
@@ -182,6 +197,32 @@ def _render(choice: _Choice, messages: MessagesLike, tools: ToolsLike, options: 
         model=model,
         special_tokens=dict(special_tokens),
     )
+    if needs_tool_rewrite(request.messages, request.tools):
+        caps = template_caps(choice, request)
+        if not caps.complete or tool_format == GENERIC_TOOL_FORMAT:
+            rewritten = rewrite_for_template(request.messages, request.tools, caps, tool_format,
+                                             parallel=parallel_tool_calls)
+            request = dataclasses.replace(request, messages=rewritten)
+    return _call(choice, request)
+
+
+def template_caps(choice: _Choice, request: TemplateRequest) -> TemplateCaps:
+    """What the chosen template shows of a tool loop (probed once per template)."""
+    model = request.model
+    key = (choice.renderer_name, choice.source, model.name if model is not None else None,
+           repr(model.chat_template) if model is not None and choice.source is None else None)
+    probe_options = request.options.model_copy(update={"add_generation_prompt": False,
+                                                       "documents": None})
+
+    def render(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
+        return choice.renderer(dataclasses.replace(request, messages=messages, tools=tools,
+                                                   options=probe_options))
+
+    return CAPS_CACHE.get(key, render)
+
+
+def _call(choice: _Choice, request: TemplateRequest) -> str:
+    """Call the renderer; every failure becomes a TemplateError naming the template."""
     try:
         rendered = choice.renderer(request)
     except TemplateRenderError as exc:
@@ -196,32 +237,9 @@ def _render(choice: _Choice, messages: MessagesLike, tools: ToolsLike, options: 
     if not isinstance(rendered, str):
         label = choice.label or f"chat template {choice.renderer_name!r}"
         raise TemplateRenderError(label, f"renderer returned {type(rendered).__name__}, not str")
-    if request.tools:
-        _warn_if_tools_ignored(choice, request, rendered)
     return rendered
 
 
-_CHECKED_FOR_TOOLS: set[tuple[str | None, str, str | None]] = set()
-
-
 class ToolsIgnoredWarning(UserWarning):
-    """The chat template does not render tools: the model never sees them."""
-
-
-def _warn_if_tools_ignored(choice: _Choice, request: TemplateRequest, rendered: str) -> None:
-    """Once per model and template: warn when rendering without the tools gives the same text
-    (the default model's template, for one, has no tool section)."""
-    model = request.model
-    key = (model.name if model is not None else None, choice.renderer_name, choice.source)
-    if key in _CHECKED_FOR_TOOLS:
-        return
-    _CHECKED_FOR_TOOLS.add(key)
-    try:
-        without = choice.renderer(dataclasses.replace(request, tools=None))
-    except Exception:  # a template that needs tools renders them: nothing to warn about
-        return
-    if without == rendered:
-        who = f"model {model.name!r}" if model is not None else (choice.label or "template")
-        warnings.warn(f"the chat template of {who} does not render tools, so the model never "
-                      "sees them; pass a template that does (options.template or the "
-                      "chat_template load option)", ToolsIgnoredWarning, stacklevel=4)
+    """Kept for compatibility: no longer emitted, since a template that does not render tools
+    gets them in a system block (docs/chat-templates.md, "Tool loops")."""

@@ -48,8 +48,13 @@ class ChatMessage(BaseModel):
         return self
 
     def to_template_dict(self) -> dict[str, Any]:
-        """The dict a chat template sees (None fields dropped, as transformers users pass them)."""
-        return self.model_dump(exclude_none=True)
+        """The dict a chat template sees: None fields dropped, except a ``content`` given as
+        None (an assistant tool call's ``content: null``), which templates see as transformers
+        does (templates that cannot render it get ``""``: docs/chat-templates.md)."""
+        data = self.model_dump(exclude_none=True)
+        if self.content is None and "content" in self.model_fields_set:
+            data = {"role": data.pop("role"), "content": None, **data}
+        return data
 
 
 class ToolSpec(BaseModel):

@@ -133,10 +133,12 @@ def check_parameter_values(params: Any) -> None:
 
 INT_PARAMETERS = ("max_tokens", "top_k", "seed", "repetition_context_size",
                   "presence_context_size", "frequency_context_size", "prefill_step_size",
-                  "max_kv_size", "kv_bits", "kv_group_size", "quantized_kv_start", "top_logprobs")
+                  "max_kv_size", "kv_bits", "kv_group_size", "quantized_kv_start", "top_logprobs",
+                  "reasoning_budget")
 FLOAT_PARAMETERS = ("temperature", "top_p", "min_p", "repetition_penalty", "presence_penalty",
                     "frequency_penalty")
-BOOL_PARAMETERS = ("logprobs", "stream_tool_calls")
+BOOL_PARAMETERS = ("logprobs", "stream_tool_calls", "parallel_tool_calls")
+OPTIONAL_BOOL_PARAMETERS = ("reasoning_channel", "parse_tool_calls")
 
 
 def check_raw_parameters(data: Any) -> Any:
@@ -149,6 +151,9 @@ def check_raw_parameters(data: Any) -> Any:
     for name in BOOL_PARAMETERS:
         if name in data and not isinstance(data[name], bool):
             raise ValueError(f"{name} must be True or False, not {data[name]!r}")
+    for name in OPTIONAL_BOOL_PARAMETERS:
+        if data.get(name) is not None and not isinstance(data[name], bool):
+            raise ValueError(f"{name} must be True, False or None, not {data[name]!r}")
     for name in ("stop_token_ids",):
         values = data.get(name)
         if isinstance(values, (list, tuple, set, frozenset)) and any(
