@@ -20,7 +20,12 @@ from typing import Any
 
 from lmstream import ToolSpec
 
-JSON_VALUE_OPTIONS = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
+JSON_VALUE_OPTIONS = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": ",
+                      "lenient": True}
+"""Layout of generated JSON; ``lenient``: keywords the engine cannot enforce (``propertyNames``,
+``format: uri``, ...) are ignored rather than failing the whole tool grammar. Agents' tool
+schemas (Claude Code's 24 tools) use them; a call is still checked against the full schema by
+the tool-call parser afterwards."""
 
 
 def _schema(schema: dict[str, Any]) -> dict[str, Any]:

@@ -41,7 +41,6 @@ def test_there_are_recordings() -> None:
     assert len(RECORDINGS) >= 2
 
 
-NO_PARSER = "no tool-call parser fits"
 """The core's refusal before its generic tool-calling fallback (issue 24, owned elsewhere) lands."""
 
 
@@ -60,8 +59,6 @@ async def test_recorded_request_is_served(path: Path, options: dict[str, Any]) -
     try:
         async with http_client(create_app(context, max_body_bytes=16 * 1024 * 1024), **record["headers"]) as http:
             response = await http.post(f"{record['path']}?{record['query']}", json=body)
-            if not options and response.status_code == 400 and NO_PARSER in response.text:
-                pytest.xfail("the core's generic tool-calling fallback is not in this branch yet")
             assert response.status_code == 200, response.text
             events = sse_events(response.content)
             names = [name for name, _ in events]

@@ -22,7 +22,6 @@ from .conftest import http_client, sse_events
 
 FIXTURES = Path(__file__).parents[1] / "data" / "agents" / "codex"
 RECORDED = sorted(FIXTURES.glob("*.json"))
-NO_PARSER = "no tool-call parser fits"
 
 APPLY_PATCH = json.loads((FIXTURES / "gpt-5.5_turn1_tools.json").read_text())["tools"]
 APPLY_PATCH_TOOL = next(tool for tool in APPLY_PATCH if tool["type"] == "custom")
@@ -67,16 +66,11 @@ async def test_recorded_codex_request_is_served(served: Any, path: Path) -> None
 
 @pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
 async def test_recorded_codex_request_with_no_server_options(served: Any, path: Path) -> None:
-    """As recorded (its own model name) against a plain server: needs the core's generic tool
-    fallback and any-name model serving from other branches until they are merged."""
+    """As recorded (its own model name, its own tools) against a server with no options."""
     body = json.loads(path.read_text())
     app = served("Done.", context_length=400_000)
     async with http_client(app) as http:
         response = await http.post("/v1/responses", json=body)
-    if response.status_code == 404 and "model_not_found" in response.text:
-        pytest.xfail("a single-model server answering any model name lands with another branch")
-    if response.status_code == 400 and NO_PARSER in response.text:
-        pytest.xfail("the core's generic tool-calling fallback lands with another branch")
     assert response.status_code == 200, response.text
     _stream_ok(response.content)
 

@@ -69,7 +69,8 @@ async def test_reasoning_effort_switches_thinking_on_and_none_off(served: Any) -
 
 
 async def test_encrypted_reasoning_is_returned_and_read_back(served: Any) -> None:
-    app = served("<think>The user greets.</think>Hello!", model_chat_template=ECHO_TEMPLATE)
+    app = served("<think>The user greets.</think>Hello!", model_chat_template=ECHO_TEMPLATE,
+                 reasoning_markers=("<think>", "</think>"))  # the echo template declares no reasoning
     first = (await _post(app, {"input": "hi", "include": ["reasoning.encrypted_content"]})).json()
     reasoning = first["output"][0]
     assert reasoning["type"] == "reasoning" and reasoning["encrypted_content"]
