@@ -90,7 +90,7 @@ def test_hits_and_misses_by_prefix_length():
     cache.offer("k", ListPromptCache(range(10)))
     assert cache.lookup("k", [9, 9, 9]) is None
     for shared in (1, 5, 9, 10):
-        prompt = list(range(shared)) + [99, 98]
+        prompt = [*list(range(shared)), 99, 98]
         fork, reused = cache.lookup("k", prompt)
         assert reused == shared and fork.tokens == list(range(shared))
     fork, reused = cache.lookup("k", list(range(10)))  # the whole entry: one token left to prefill

@@ -116,7 +116,7 @@ def test_cancel_mid_prefill_leaves_a_valid_reusable_entry(scripted):
         if done >= 8:
             started.set()
 
-    stream, task = lmstream.generate_task(prompt, context=context, on_prefill_progress=progress,
+    _stream, task = lmstream.generate_task(prompt, context=context, on_prefill_progress=progress,
                                           parameters={"prefill_step_size": 8})
     assert started.wait(30)
     task.cancel()
