@@ -145,6 +145,9 @@ class MlxPromptCache(PromptCache):
         for layer in self.layers:
             if layer.empty():
                 continue
+            if not hasattr(layer, "keys"):  # a fixed-size state (SSM/conv ArraysCache): all used
+                used += int(layer.nbytes)
+                continue
             capacity = _capacity(layer)
             filled = min(layer.offset, capacity) if capacity else 0
             used += int(layer.nbytes * filled / capacity) if capacity else 0
