@@ -169,3 +169,16 @@ def test_without_batching_the_token_iterator_path_shares_too(scripted):
     context.generate(PREFIX + "a", max_tokens=2)
     info = context.generate(PREFIX + "b", max_tokens=2).info
     assert info.stats.cached_prompt_tokens == tokens(context, PREFIX)
+
+
+def test_the_stats_block_says_where_reuse_came_from(scripted):
+    from lmstream_observers.formatting import stats_lines
+
+    context = scripted("ok")
+    context.generate(PREFIX + "a", max_tokens=2)
+    shared = context.generate(PREFIX + "b", max_tokens=2).info.stats
+    assert any("cached from the prefix cache" in line for line in stats_lines(shared))
+    cache = context.new_cache()
+    context.generate(PREFIX, max_tokens=2, cache=cache)
+    own = context.generate(PREFIX + "c", max_tokens=2, cache=cache).info.stats
+    assert any("cached from the caller's cache" in line for line in stats_lines(own))

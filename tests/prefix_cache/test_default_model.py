@@ -1,0 +1,86 @@
+"""The prefix cache on the default model (slow): greedy outputs equal the cache-off ones token
+for token over an agent-shaped conversation, on llama.cpp and on mlx; the llama.cpp path
+(saved KV bytes shared by forks) under batching and a cancel mid-prefill."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+import lmstream
+from lmstream import StopReason
+
+SYSTEM = ("You are a coding agent. You can call the tools read_file(path), write_file(path, text) "
+          "and run(command). Answer briefly. ") * 4
+TURNS = ["List the files.", "Read README.md please.", "Now summarize it in one line."]
+pytestmark = pytest.mark.slow
+
+
+def conversation(context: Any) -> list[Any]:
+    messages = [{"role": "system", "content": SYSTEM}]
+    results = []
+    for turn in TURNS:
+        messages.append({"role": "user", "content": turn})
+        result = context.generate(messages=messages, max_tokens=12, temperature=0)
+        messages.append({"role": "assistant", "content": result.text})
+        results.append(result)
+    return results
+
+
+@pytest.fixture
+def pair(require_backend: Any, request: pytest.FixtureRequest) -> Any:
+    backend = request.param
+    require_backend(backend)
+    options: dict[str, Any] = {"n_ctx": 2048} if backend == "llama_cpp" else {"blas": False}
+    on = lmstream.load(backend=backend, **options)
+    off = lmstream.load(backend=backend, prefix_cache_bytes=0, **options)
+    yield on, off
+    on.close()
+    off.close()
+
+
+@pytest.mark.parametrize("pair", ["llama_cpp", "mlx"], indirect=True)
+def test_greedy_outputs_equal_cache_off(pair):
+    on, off = pair
+    with_cache, without = conversation(on), conversation(off)
+    for a, b in zip(with_cache, without, strict=True):
+        assert a.token_ids == b.token_ids
+        assert a.info.stats.prompt_tokens + a.info.stats.cached_prompt_tokens == b.info.stats.prompt_tokens
+    for result in with_cache[1:]:
+        stats = result.info.stats
+        assert stats.cache_source == "prefix_cache"
+        assert stats.cached_prompt_tokens >= 0.9 * (stats.cached_prompt_tokens + stats.prompt_tokens)
+
+
+@pytest.mark.parametrize("pair", ["llama_cpp"], indirect=True)
+def test_llama_cpp_batched_requests_share_a_prefix(pair):
+    on, off = pair
+    on.generate(SYSTEM, max_tokens=1, temperature=0)
+    tasks = [lmstream.generate_task(SYSTEM + f"Question {n}:", context=on,
+                                    parameters={"max_tokens": 8, "temperature": 0}) for n in range(3)]
+    for n, (stream, _) in enumerate(tasks):
+        result = lmstream.protocol.collect(stream)
+        assert result.info.stats.cache_source == "prefix_cache"
+        assert result.info.stats.cached_prompt_tokens >= len(on.tokenizer.encode(SYSTEM)) - 1
+        assert result.token_ids == off.generate(SYSTEM + f"Question {n}:", max_tokens=8,
+                                                temperature=0).token_ids
+
+
+@pytest.mark.parametrize("pair", ["llama_cpp"], indirect=True)
+def test_llama_cpp_cancel_mid_prefill_leaves_a_reusable_entry(pair):
+    on, off = pair
+    prompt = SYSTEM * 3
+    started = threading.Event()
+    _stream, task = lmstream.generate_task(
+        prompt, context=on, parameters={"max_tokens": 4, "temperature": 0, "prefill_step_size": 32},
+        on_prefill_progress=lambda done, total: started.set() if done >= 32 else None)
+    assert started.wait(120)
+    task.cancel()
+    info = task.wait(timeout=120)
+    if info.stop_reason != StopReason.CANCELLED:
+        pytest.skip("the prefill finished before the cancel landed (machine too fast)")
+    after = on.generate(prompt, max_tokens=6, temperature=0)
+    assert after.info.stats.cached_prompt_tokens == info.stats.prompt_tokens > 0
+    assert after.token_ids == off.generate(prompt, max_tokens=6, temperature=0).token_ids
