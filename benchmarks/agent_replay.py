@@ -2,7 +2,8 @@
 
 A ~2,000-token system prompt with tool definitions, then ``--turns`` turns; each turn appends
 an assistant tool call, the tool's result and a new user message (a recorded conversation:
-the model's own answers are not fed back), and streams one chat completion. Per turn it
+the model's own answers are not fed back), and streams one chat completion. The tool calls
+and results are plain text by default (``--native-tools`` sends them as API tool calls). Per turn it
 prints the prompt tokens, the tokens served from a cache and the time to first token (TTFT,
 client side), then the total wall time.
 
@@ -76,18 +77,27 @@ def system_prompt(target_tokens: int) -> str:
     return "\n".join(parts)
 
 
-def turn_messages(turn: int) -> list[dict[str, Any]]:
-    """What turn ``turn`` (from 1) appends: an assistant tool call, its result, a user message."""
+def turn_messages(turn: int, native_tools: bool) -> list[dict[str, Any]]:
+    """What turn ``turn`` (from 1) appends: an assistant tool call, its result, a user message.
+
+    With ``native_tools`` the call and result use the API's ``tool_calls`` / ``tool`` role (the
+    model's chat template must render them); otherwise they are plain text, which every
+    server and template accepts (the default model's template has no tool role)."""
     if turn == 1:
         return [{"role": "user", "content": "List the Python files and read the README."}]
     call_id = f"call_{turn}"
+    arguments = json.dumps({"path": f"src/module_{turn}.py"})
+    result = f"def handler_{turn}(request):\n    return respond(request, status={200 + turn})\n"
+    question = {"role": "user", "content": f"Now explain handler_{turn} in one line."}
+    if not native_tools:
+        return [{"role": "assistant", "content": f'<tool_call>{{"name": "read_file", "arguments": {arguments}}}'
+                                                 "</tool_call>"},
+                {"role": "user", "content": f"<tool_response>{result}</tool_response>"}, question]
     return [
         {"role": "assistant", "content": "", "tool_calls": [{
-            "id": call_id, "type": "function",
-            "function": {"name": "read_file", "arguments": json.dumps({"path": f"src/module_{turn}.py"})}}]},
-        {"role": "tool", "tool_call_id": call_id,
-         "content": f"def handler_{turn}(request):\n    return respond(request, status={200 + turn})\n"},
-        {"role": "user", "content": f"Now explain handler_{turn} in one line."},
+            "id": call_id, "type": "function", "function": {"name": "read_file", "arguments": arguments}}]},
+        {"role": "tool", "tool_call_id": call_id, "content": result},
+        question,
     ]
 
 
@@ -112,10 +122,13 @@ def hit_tokens(client: httpx.Client, base: str) -> float | None:
 
 
 def one_turn(client: httpx.Client, base: str, model: str, messages: list[dict[str, Any]],
-             max_tokens: int, timeout: float) -> Turn:
+             args: argparse.Namespace) -> Turn:
     """Stream one chat completion; TTFT is the first chunk with content, reasoning or a tool call."""
-    body = {"model": model, "messages": messages, "tools": TOOLS, "max_tokens": max_tokens,
-            "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
+    body: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": args.max_tokens,
+                            "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
+    if args.native_tools:
+        body["tools"] = TOOLS
+    timeout = args.timeout
     before = hit_tokens(client, base)
     started = time.perf_counter()
     ttft = 0.0
@@ -149,8 +162,8 @@ def replay(name: str, base: str, model: str, args: argparse.Namespace) -> list[T
     started = time.perf_counter()
     with httpx.Client() as client:
         for n in range(1, args.turns + 1):
-            messages += turn_messages(n)
-            turn = one_turn(client, base, model, messages, args.max_tokens, args.timeout)
+            messages += turn_messages(n, args.native_tools)
+            turn = one_turn(client, base, model, messages, args)
             turns.append(turn)
             share = (f"{100 * turn.cached_tokens / turn.prompt_tokens:5.1f}%"
                      if turn.cached_tokens is not None and turn.prompt_tokens else "  n/a")
@@ -205,6 +218,9 @@ def main() -> int:
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--n-ctx", type=int, default=8192)
     parser.add_argument("--peers", action="store_true", help="also mlx_lm.server and llama_cpp.server")
+    parser.add_argument("--native-tools", action="store_true",
+                        help="send tools and tool_calls/tool messages through the API (the model's "
+                             "template and tool parser must handle them) instead of plain text")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per request at most")
     parser.add_argument("--startup-timeout", type=float, default=300.0)
     args = parser.parse_args()
