@@ -182,3 +182,11 @@ def test_the_stats_block_says_where_reuse_came_from(scripted):
     context.generate(PREFIX, max_tokens=2, cache=cache)
     own = context.generate(PREFIX + "c", max_tokens=2, cache=cache).info.stats
     assert any("cached from the caller's cache" in line for line in stats_lines(own))
+
+
+def test_closing_the_context_drops_the_entries(scripted):
+    context = scripted("ok")
+    context.generate(PREFIX, max_tokens=2)
+    assert context.prefix_cache.stats().entries == 1
+    context.close()
+    assert context.prefix_cache.stats().entries == 0 and context.prefix_cache.stats().bytes == 0

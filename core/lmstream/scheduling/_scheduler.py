@@ -381,12 +381,13 @@ class Scheduler:
             _run_job(job)
 
     def close(self) -> None:
-        """Close the runners (the context is closing)."""
+        """Close the runners and drop the prefix cache's entries (the context is closing)."""
         for lane in self._lanes:
             try:
                 lane.runner.close()
             except Exception:
                 logger.exception("closing a batch runner failed")
+        self.prefix_cache.clear()
 
 
 def _run_job(job: Callable[[], None]) -> None:
