@@ -116,3 +116,23 @@ def test_llama_cpp_cancel_mid_prefill_leaves_a_reusable_entry(pair):
     after = on.generate(prompt, max_tokens=6, temperature=0)
     assert after.info.stats.cached_prompt_tokens == info.stats.prompt_tokens > 0
     assert after.info.stop_reason in (StopReason.STOP, StopReason.LENGTH) and after.token_ids
+
+
+@pytest.mark.parametrize("pair", ["llama_cpp"], indirect=True)
+def test_llama_cpp_untrimmable_states_reuse_the_end_of_the_prompt(pair):
+    """A recurrent/hybrid model's state cannot trim (played here by the default model with
+    ``can_trim`` off): the runner saves the end of the prompt, which the core snapshots, so a
+    longer prompt reuses exactly that boundary and a diverging one reuses nothing."""
+    on, _ = pair
+    on.backend_model.engine.can_trim = False
+
+    def raw(text: str) -> Any:
+        stream = lmstream.generate(lmstream.UserInput(prompt=text, use_chat_template=False), context=on,
+                                   parameters={"max_tokens": 4, "temperature": 0})
+        return lmstream.protocol.collect(stream)
+
+    base = SYSTEM.rstrip()  # ends with "."; " Then" starts a new token after it
+    first = raw(base)
+    longer = raw(base + " Then stop.")
+    assert longer.info.stats.cached_prompt_tokens == first.info.stats.prompt_tokens
+    assert raw(SYSTEM[: len(SYSTEM) // 2] + "zzz").info.stats.cached_prompt_tokens == 0
