@@ -35,9 +35,9 @@ async def test_metrics_count_prefix_cache_reuse() -> None:
                     {"role": "system", "content": SYSTEM}, {"role": "user", "content": question}]}
                 assert (await http.post("/v1/chat/completions", json=body)).status_code == 200
             text = (await http.get("/metrics")).text
+        stats = context.prefix_cache.stats()
     finally:
         context.close()
-    stats = context.prefix_cache.stats()
     assert series(text, "lmstream_server_prefix_cache_lookups_total") == 2
     assert series(text, "lmstream_server_prefix_cache_hits_total") == 1
     assert series(text, "lmstream_server_prefix_cache_hit_tokens_total") == stats.hit_tokens > 0
