@@ -136,3 +136,25 @@ def test_llama_cpp_untrimmable_states_reuse_the_end_of_the_prompt(pair):
     longer = raw(base + " Then stop.")
     assert longer.info.stats.cached_prompt_tokens == first.info.stats.prompt_tokens
     assert raw(SYSTEM[: len(SYSTEM) // 2] + "zzz").info.stats.cached_prompt_tokens == 0
+
+
+def test_llama_cpp_budget_holds_in_resident_memory(require_backend):
+    """The saved states live in host memory: with a small budget, entries are evicted and
+    the process's resident memory grows by no more than the budget (plus allocator slack)."""
+    require_backend("llama_cpp")
+    from lmstream_llama_cpp.memory import rss_bytes
+
+    budget = 20 << 20  # two entries of ~390 tokens (~9 MiB each on the default model)
+    context = lmstream.load(backend="llama_cpp", n_ctx=2048, prefix_cache_bytes=budget)
+    try:
+        context.generate("Warm up. " + SYSTEM * 3, max_tokens=2, temperature=0)
+        before = rss_bytes()
+        for n in range(6):
+            context.generate(f"Session {n}. " + SYSTEM * 3, max_tokens=2, temperature=0)
+            assert context.prefix_cache.stats().bytes <= budget
+        grown = rss_bytes() - before
+        stats = context.prefix_cache.stats()
+    finally:
+        context.close()
+    assert stats.evictions >= 3 and stats.bytes <= budget
+    assert grown <= 1.1 * budget + (8 << 20), f"RSS grew by {grown} bytes"
