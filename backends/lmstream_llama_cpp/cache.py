@@ -5,6 +5,11 @@ slot's entries here (``llama_state_seq_get_data``) and frees the slot. The next 
 with this cache restores them into whatever slot it gets and trims to the common prefix.
 ``trim`` between generations only shortens the token list: the extra entries are dropped
 when the state is restored.
+
+For the core's prefix cache, ``fork`` shares the saved bytes (immutable, so copy-on-write
+comes free: a generation on the fork saves new bytes when it ends), ``nbytes`` is their size
+and ``can_trim`` is False for recurrent and hybrid models, whose state cannot go back to an
+earlier position (they are reused only at exactly the length saved).
 """
 
 from __future__ import annotations
@@ -43,6 +48,18 @@ class LlamaCppPromptCache(PromptCache):
             if not self._tokens:
                 self.state = None
         return count
+
+    @property
+    def can_trim(self) -> bool:
+        """False for recurrent/hybrid models (llama.cpp cannot drop their last positions)."""
+        return bool(self._engine.can_trim)
+
+    def fork(self) -> LlamaCppPromptCache:
+        """A copy sharing the saved bytes (never changed in place) with its own token list."""
+        clone = LlamaCppPromptCache(self._engine)
+        clone.state = self.state
+        clone._tokens = list(self._tokens)
+        return clone
 
     def store(self, state: bytes | None, tokens: list[int]) -> None:
         """Record what a finished generation left in its slot."""

@@ -43,8 +43,10 @@ class Engine:
     """A llama.cpp context, its sequence slots and a reusable ``llama_batch``."""
 
     def __init__(self, ctx: Any, *, n_ctx: int, n_batch: int, n_seq_max: int, n_vocab: int,
-                 kv_bytes_per_token: int, weights_bytes: int) -> None:
+                 kv_bytes_per_token: int, weights_bytes: int, can_trim: bool = True) -> None:
         self.ctx = ctx
+        self.can_trim = can_trim
+        """False for recurrent/hybrid models: a slot cannot drop its last positions."""
         self.memory = llama_cpp.llama_get_memory(ctx)
         self.n_ctx = n_ctx
         self.n_batch = n_batch

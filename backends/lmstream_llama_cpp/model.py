@@ -102,7 +102,9 @@ class LlamaCppBackendModel(BackendModel):
         self.engine = Engine(ctx, n_ctx=int(llama_cpp.llama_n_ctx(ctx)), n_batch=options.n_batch,
                              n_seq_max=options.n_seq_max, n_vocab=self.tokenizer.vocab_size,
                              kv_bytes_per_token=_kv_bytes_per_token(model, architecture),
-                             weights_bytes=int(llama_cpp.llama_model_size(model)))
+                             weights_bytes=int(llama_cpp.llama_model_size(model)),
+                             can_trim=not (llama_cpp.llama_model_is_recurrent(model)
+                                           or llama_cpp.llama_model_is_hybrid(model)))
         self._runner: LlamaCppBatchRunner | None = None
 
     @property

@@ -165,6 +165,11 @@ class LlamaCppBatchRunner(BatchRunner):
             control = seq.request.control
             control.mark_prefill_done(len(seq.prompt) - seq.cached, seq.cached)
             seq.figures["after_prefill_bytes"] = memory.rss_bytes()
+            cache = seq.request.cache
+            if isinstance(cache, LlamaCppPromptCache) and not engine.can_trim:
+                # a recurrent/hybrid state cannot go back: save the end of the prompt now, so
+                # the core's prefix cache can snapshot this exact boundary (cache.fork())
+                cache.store(engine.save(seq.slot), seq.fed)
         return last
 
     def prefill_todo(self, seq_id: int) -> int:

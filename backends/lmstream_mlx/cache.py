@@ -4,10 +4,16 @@ The layer caches are made on first use, in the layout the generation asks for (p
 rotating for ``max_kv_size``, quantized after ``quantized_kv_start`` for ``kv_bits``).
 A later generation asking for another layout starts the cache afresh: the KV entries
 of one layout cannot be reused by another.
+
+For the core's prefix cache, ``fork`` deep-copies the layer caches (as mlx-lm's server does
+for its LRU prompt cache), ``can_trim`` says whether every layer can go back (a rotated
+window, an SSM/recurrent ``ArraysCache`` cannot: such caches are reused only at exactly the
+length they hold) and ``nbytes`` counts what the layers allocated.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +90,21 @@ class MlxPromptCache(PromptCache):
         """Whether tokens can be dropped from the end (a rotated cache cannot)."""
         return self.layers is None or all(c.is_trimmable() for c in self.layers)
 
+    @property
+    def can_trim(self) -> bool:
+        """The contract's name for ``trimmable``."""
+        return self.trimmable
+
+    def fork(self) -> MlxPromptCache:
+        """An independent copy (layer caches deep-copied): extending or trimming it leaves
+        this cache as it is."""
+        clone = MlxPromptCache(self._model)
+        clone.layout = self.layout
+        clone._tokens = list(self._tokens)
+        if self.layers is not None:
+            clone.layers = copy.deepcopy(self.layers)
+        return clone
+
     def trim(self, count: int) -> int:
         """Drop ``count`` tokens from the end; a cache that cannot trim starts afresh instead."""
         count = min(max(count, 0), len(self._tokens))
@@ -123,6 +144,9 @@ class MlxPromptCache(PromptCache):
         used = 0
         for layer in self.layers:
             if layer.empty():
+                continue
+            if not hasattr(layer, "keys"):  # a fixed-size state (SSM/conv ArraysCache): all used
+                used += int(layer.nbytes)
                 continue
             capacity = _capacity(layer)
             filled = min(layer.offset, capacity) if capacity else 0

@@ -93,6 +93,7 @@ from .protocol import (
     UserInput,
     coerce_tools,
 )
+from .scheduling import PrefixCacheStats, default_prefix_cache_bytes
 
 __version__ = "0.1.0"
 
@@ -138,6 +139,7 @@ __all__ = [
     "Observer",
     "ObserverPlugin",
     "PluginSystem",
+    "PrefixCacheStats",
     "PromptCache",
     "RejectedToolCall",
     "SequenceEnded",
@@ -167,6 +169,7 @@ __all__ = [
     "coerce_tools",
     "common_prefix_length",
     "default_model_path",
+    "default_prefix_cache_bytes",
     "generate",
     "generate_task",
     "generate_token_task",

@@ -53,6 +53,10 @@ def _line(label: str, value: str) -> str:
     return f"{label + ':':<{LABEL_WIDTH}}{value}"
 
 
+_CACHE_SOURCES: dict[str | None, str] = {"prefix_cache": " from the prefix cache", "cache": " from the caller's cache"}
+"""How the [STATS] prompt line names where reused prompt tokens came from."""
+
+
 def stats_lines(stats: GenerationStats) -> list[str]:
     """The figure lines of a [STATS] block (no header)."""
     prompt_total = stats.prompt_tokens + stats.cached_prompt_tokens
@@ -60,7 +64,7 @@ def stats_lines(stats: GenerationStats) -> list[str]:
               else "n/a (needs 12 or more tokens)")
     lines = [
         _line("prompt", f"{prompt_total} tokens ({stats.prompt_tokens} prefilled, "
-                        f"{stats.cached_prompt_tokens} cached)"),
+                        f"{stats.cached_prompt_tokens} cached{_CACHE_SOURCES.get(stats.cache_source, '')})"),
         _line("generated", f"{stats.generated_tokens} tokens"),
         _line("context", f"{stats.context_size} tokens"),
         _line("ttft", duration(stats.ttft_s)),

@@ -27,6 +27,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--served-model-name", help="the name clients use in 'model' (default: the model's name)")
     model.add_argument("--tool-parser", help="tool-call parser name (default: resolved from the model)")
     model.add_argument("--template", help="chat template: a registered name, a template string or a file path")
+    model.add_argument("--prefix-cache-bytes", type=int, metavar="N",
+                       help="bytes of KV state kept to reuse prompt prefixes across requests (0: off; "
+                            "default: 10%% of memory, at most 4 GiB; see docs/prefix-cache.md)")
     net = parser.add_argument_group("server")
     net.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, loopback only)")
     net.add_argument("--port", type=int, default=8080, help="port (default: %(default)s; 0 picks a free one)")
@@ -75,6 +78,10 @@ def load_options(args: argparse.Namespace) -> dict[str, Any]:
             options[key] = value
     if args.max_batch_size is not None:
         options["max_batch_size"] = args.max_batch_size  # the core's continuous batching
+    if getattr(args, "prefix_cache_bytes", None) is not None:
+        if "prefix_cache_bytes" in options:
+            raise ValueError("give prefix_cache_bytes with --prefix-cache-bytes or --option, not both")
+        options["prefix_cache_bytes"] = args.prefix_cache_bytes
     return options
 
 

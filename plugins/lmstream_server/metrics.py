@@ -1,12 +1,29 @@
 """Prometheus metrics of one server: requests in flight, queue depth, batch size, responses.
 
 Each app has its own ``CollectorRegistry`` (several apps can live in one process), which also
-carries the prometheus observer's generation metrics (TTFT, inter-token latency, tokens).
+carries the prometheus observer's generation metrics (TTFT, inter-token latency, tokens) and,
+per served model, its prefix cache's counters (read from ``context.prefix_cache`` at scrape).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
+
+from lmstream import ModelContext
+
+_PREFIX_COUNTERS = (
+    ("lookups", "Generations that looked for a cached prompt prefix."),
+    ("hits", "Lookups that reused at least one cached token."),
+    ("hit_tokens", "Prompt tokens served from the prefix cache (not prefilled)."),
+    ("miss_tokens", "Prompt tokens the prefix cache did not hold (prefilled)."),
+    ("evictions", "Prefix-cache entries dropped to stay within the byte budget."),
+)
+_PREFIX_GAUGES = (
+    ("bytes", "Bytes the prefix cache's entries hold (the backend's nbytes)."),
+    ("capacity_bytes", "The prefix cache's byte budget (0: off)."),
+    ("entries", "Entries in the prefix cache."),
+)
 
 
 class ServerMetrics:
@@ -28,6 +45,11 @@ class ServerMetrics:
                                         ["route", "status"], **common)
         self.observer = PrometheusObserver(self.registry)
 
+    def watch_prefix_caches(self, contexts: Mapping[str, object]) -> None:
+        """Report the prefix caches of these served contexts (by model name) at each scrape."""
+        local = {name: c for name, c in contexts.items() if isinstance(c, ModelContext)}
+        self.registry.register(_PrefixCacheCollector(local))  # type: ignore[arg-type]
+
     def update(self, in_flight: int, max_batch_size: int) -> None:
         """Set the gauges from the number of generations in flight."""
         self.in_flight.set(in_flight)
@@ -41,3 +63,30 @@ class ServerMetrics:
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
         return self.client.generate_latest(self.registry), self.client.CONTENT_TYPE_LATEST
+
+
+class _PrefixCacheCollector:
+    """Reads each context's ``prefix_cache.stats()`` when /metrics is scraped."""
+
+    def __init__(self, contexts: Mapping[str, ModelContext]) -> None:
+        self._contexts = dict(contexts)
+
+    def describe(self) -> list[Any]:
+        """Nothing up front: the series are made at collection time."""
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        """One counter or gauge family per figure, labelled by model."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        stats = {name: context.prefix_cache.stats() for name, context in self._contexts.items()}
+        for field, text in _PREFIX_COUNTERS:
+            counter = CounterMetricFamily(f"lmstream_server_prefix_cache_{field}", text, labels=["model"])
+            for name, figures in stats.items():
+                counter.add_metric([name], float(getattr(figures, field)))
+            yield counter
+        for field, text in _PREFIX_GAUGES:
+            gauge = GaugeMetricFamily(f"lmstream_server_prefix_cache_{field}", text, labels=["model"])
+            for name, figures in stats.items():
+                gauge.add_metric([name], float(getattr(figures, field)))
+            yield gauge

@@ -103,6 +103,7 @@ class ServerState:
         self.limits = limits
         self.api_key = api_key
         self.metrics = ServerMetrics()
+        self.metrics.watch_prefix_caches({name: m.context for name, m in self.models.items()})
         for source in sources.values():
             source.attach(self.metrics.registry)
         self.in_flight = 0

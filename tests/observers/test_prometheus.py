@@ -29,7 +29,8 @@ LABELS = (("backend", "scripted"), ("model", "tiny"))
 def test_counters_and_histograms_after_generations(scripted):
     registry = CollectorRegistry()
     observer = PrometheusObserver(registry)
-    context = scripted(" ".join(f"w{i}" for i in range(10)), cut="words", token_delay=DELAY, name="tiny")
+    context = scripted(" ".join(f"w{i}" for i in range(10)), cut="words", token_delay=DELAY, name="tiny",
+                       prefix_cache_bytes=0)  # the same prompt twice: no cross-request reuse here
     infos = [context.generate("hi", observers=[observer]).info,
              context.generate("hi", observers=[observer], max_tokens=4).info]
     list(scripted("abcdef", fail_at=2, name="tiny").generate_stream("hi", observers=[observer]))

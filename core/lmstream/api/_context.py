@@ -27,7 +27,7 @@ from ..protocol import (
     resolve_parameters,
 )
 from ..protocol._streams import Channel
-from ..scheduling import DEFAULT_PREFILL_CHUNK_S, Scheduler, SequencePlan, Worker
+from ..scheduling import DEFAULT_PREFILL_CHUNK_S, PrefixCache, Scheduler, SequencePlan, Worker
 from ._generate import generate
 from ._host import GenerationHost
 
@@ -49,6 +49,9 @@ class SchedulerOptions:
     max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS
     prefill_chunk_s: float = DEFAULT_PREFILL_CHUNK_S
     """Target seconds per prefill chunk (bounds how long a prompt holds up running streams)."""
+    prefix_cache_bytes: int | None = None
+    """Budget of the prefix cache shared across generations (0: off; None: 10% of physical
+    memory, at most 4 GiB; see docs/prefix-cache.md)."""
 
     @classmethod
     def pop_from(cls, options: dict[str, Any]) -> SchedulerOptions:
@@ -57,6 +60,9 @@ class SchedulerOptions:
         size = options.pop("max_batch_size", None)
         buffered = options.pop("max_buffered_events", DEFAULT_MAX_BUFFERED_EVENTS)
         chunk = options.pop("prefill_chunk_s", DEFAULT_PREFILL_CHUNK_S)
+        prefix = options.pop("prefix_cache_bytes", None)
+        if prefix is not None and (isinstance(prefix, bool) or not isinstance(prefix, int) or prefix < 0):
+            raise ValueError(f"prefix_cache_bytes must be an int >= 0 (0: off), not {prefix!r}")
         if not isinstance(batching, bool):
             raise TypeError(f"batching must be True or False, not {batching!r}")
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
@@ -65,7 +71,7 @@ class SchedulerOptions:
             raise ValueError(f"max_buffered_events must be a positive int, not {buffered!r}")
         if isinstance(chunk, bool) or not isinstance(chunk, int | float) or not 0 < chunk < 3600:
             raise ValueError(f"prefill_chunk_s must be a positive number of seconds, not {chunk!r}")
-        return cls(batching, size, buffered, float(chunk))
+        return cls(batching, size, buffered, float(chunk), prefix)
 
 
 def load(model: str | None = None, backend: str | None = None, **options: Any) -> ModelContext:
@@ -97,7 +103,8 @@ def load(model: str | None = None, backend: str | None = None, **options: Any) -
                             "not a BackendModel")
         scheduler = worker.call(Scheduler, backend_model, batching=scheduling.batching,
                                 max_batch_size=scheduling.max_batch_size,
-                                prefill_chunk_s=scheduling.prefill_chunk_s)
+                                prefill_chunk_s=scheduling.prefill_chunk_s,
+                                prefix_cache_bytes=scheduling.prefix_cache_bytes)
     except BaseException:
         worker.close()
         raise
@@ -193,6 +200,11 @@ class ModelContext(GenerationHost):
         self._finalizer = weakref.finalize(self, worker.close, 0.0)
         # Not at interpreter exit: waking the daemon worker then would let it exit mid-shutdown.
         self._finalizer.atexit = False
+
+    @property
+    def prefix_cache(self) -> PrefixCache:
+        """The KV states this context shares across generations (``stats()`` from any thread)."""
+        return self.scheduler.prefix_cache
 
     @property
     def tokenizer(self) -> Tokenizer:

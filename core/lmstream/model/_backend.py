@@ -7,7 +7,7 @@ everything after the token id (detokenizing, stops, parsing, events, observers).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -76,6 +76,15 @@ class BackendModel(ABC):
         then closes the iterator: release per-generation resources in a ``finally``. Check
         ``control.cancelled`` between prefill chunks and return early when it is set.
         """
+
+    def prefix_cache_key(self, parameters: GenerationParameters) -> Hashable:
+        """What makes two generations' KV states interchangeable: the context's prefix cache
+        shares entries only between generations with equal keys. The default covers the
+        cache-layout parameters (``max_kv_size``, ``kv_bits``, ``kv_group_size``,
+        ``quantized_kv_start``) and the model's name; a backend whose KV depends on more (an
+        adapter, a KV dtype chosen per generation) adds it."""
+        return (self.info.backend, self.info.name, parameters.max_kv_size, parameters.kv_bits,
+                parameters.kv_group_size, parameters.quantized_kv_start)
 
     def validate(self, prompt: Sequence[int], parameters: GenerationParameters) -> None:  # noqa: B027
         """Raise ValueError for input this model cannot run (ids outside the vocabulary,

@@ -1,8 +1,15 @@
 """The prompt (KV) cache contract a backend implements, and a list-backed one for backends
-that keep no real KV state and for tests."""
+that keep no real KV state and for tests.
+
+Besides ``tokens`` and ``trim``, the members the context's prefix cache needs: ``fork`` (an
+independent copy, so a shared entry is never mutated by the sequence that reuses it),
+``can_trim`` (whether ``trim`` keeps the state or must start afresh) and ``nbytes`` (what the
+copy holds, for the byte budget). See docs/plugins.md.
+"""
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
@@ -30,6 +37,20 @@ class PromptCache(ABC):
         """Bytes the cache has allocated (0 when unknown)."""
         return 0
 
+    @property
+    def can_trim(self) -> bool:
+        """Whether ``trim`` keeps the remaining entries (False for states that cannot go back:
+        rotated windows, quantized or recurrent/SSM layers). The prefix cache reuses such a
+        cache only at exactly the length it holds."""
+        return True
+
+    def fork(self) -> PromptCache | None:
+        """An independent copy holding the same tokens and state, which later generations may
+        extend or trim without touching this one (sharing immutable buffers is fine: the
+        contract is copy-on-write). None (the default) when the backend cannot copy its
+        caches: the context's prefix cache is then off for this backend."""
+        return None
+
 
 class ListPromptCache(PromptCache):
     """A cache that is just the list of token ids seen: for backends that keep no real KV state
@@ -54,6 +75,12 @@ class ListPromptCache(PromptCache):
     def nbytes(self) -> int:
         """8 bytes per token id held."""
         return 8 * len(self._tokens)
+
+    def fork(self) -> ListPromptCache:
+        """A copy of the same class with its own list of ids."""
+        clone = copy.copy(self)
+        clone._tokens = list(self._tokens)
+        return clone
 
 
 def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:

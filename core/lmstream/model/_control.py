@@ -15,6 +15,7 @@ class GenerationControl:
 
     __slots__ = (
         "_cancel_event",
+        "cache_source",
         "cached_prompt_tokens",
         "constraint",
         "max_tokens",
@@ -39,6 +40,9 @@ class GenerationControl:
         self.progress_tokens: int | None = None
         """Prompt tokens prefilled so far (from ``prefill_progress``): what a cancelled prefill did."""
         self.cached_prompt_tokens = 0
+        self.cache_source: str | None = None
+        """Where reused prompt tokens came from: ``"prefix_cache"`` (the context's cache shared
+        across requests) or ``"cache"`` (the caller's own ``cache=``); set by the core."""
         self.memory: dict[str, int | None] = {}
 
     @property

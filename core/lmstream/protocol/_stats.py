@@ -45,6 +45,9 @@ class GenerationStats:
     weights_bytes: int | None = None
     kv_cache_allocated_bytes: int | None = None
     kv_cache_used_bytes: int | None = None
+    cache_source: str | None = None
+    """Where the cached prompt tokens came from: ``"prefix_cache"`` (the context's prefix cache,
+    shared across requests), ``"cache"`` (the caller's own ``cache=``); None when none."""
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict of every field (for JSON output)."""

@@ -30,7 +30,8 @@ class TimingRecorder:
         self.token_times: list[float] = []
 
     def build(self, *, prompt_tokens: int, cached_prompt_tokens: int, prefill_end: float | None,
-              context_size: int, memory: Mapping[str, int | None] | None = None) -> GenerationStats:
+              context_size: int, memory: Mapping[str, int | None] | None = None,
+              cache_source: str | None = None) -> GenerationStats:
         """Derive every timing figure of GenerationStats from what was recorded."""
         end = time.perf_counter()
         times = self.token_times
@@ -50,6 +51,7 @@ class TimingRecorder:
         return GenerationStats(
             prompt_tokens=prompt_tokens,
             cached_prompt_tokens=cached_prompt_tokens,
+            cache_source=cache_source,
             generated_tokens=generated,
             context_size=context_size,
             prefill_s=prefill_s,

@@ -9,6 +9,11 @@ whose consumer stopped reading (buffer full) is skipped until read.
 A burst (requests arriving while an idle context prefills its first ones) starts decoding as
 one batch: until some stream has a token, newcomers are admitted and prefilled before the
 first step, for at most ``BURST_CHUNKS`` prefill budgets (2 s by default).
+
+A generation without a cache of its own gets one from the prefix cache at admission (a fork of
+the longest cached prefix of its prompt, or a fresh cache) and offers it back when it ends; a
+cache that cannot trim is also offered as a snapshot at the end of its prompt (an exact
+boundary a later prompt can start from). Nothing of this runs per token.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from ..model import BackendModel, BatchRunner, PromptCache, SequenceEnded, StepR
 from ..protocol import StopReason
 from ._iterator_runner import IteratorRunner
 from ._sequence import ActiveSequence, SequencePlan
+from ._sharing import CacheSharing
 
 logger = logging.getLogger("lmstream.scheduler")
 
@@ -59,7 +65,11 @@ class Scheduler:
 
     def __init__(self, backend: BackendModel, *, batching: bool = True,
                  max_batch_size: int | None = None,
-                 prefill_chunk_s: float = DEFAULT_PREFILL_CHUNK_S) -> None:
+                 prefill_chunk_s: float = DEFAULT_PREFILL_CHUNK_S,
+                 prefix_cache_bytes: int | None = None) -> None:
+        self._sharing = CacheSharing(backend, prefix_cache_bytes)
+        self.prefix_cache = self._sharing.cache
+        """KV states shared across generations (see ``_prefix_cache``)."""
         runner = backend.new_batch_runner() if batching else None
         if runner is None:
             runner = IteratorRunner(backend, max_batch_size=1)
@@ -176,6 +186,9 @@ class Scheduler:
                 if reason is not None:
                     self._end(lane, sequence, reason, None, added=False)
                     continue
+                if self._sharing.active and sequence.plan.cache is None and (
+                        lane is self._backend_lane):
+                    self._sharing.borrow(sequence)
                 lane.runner.add(sequence.request)
             except BaseException as exc:
                 self._end(lane, sequence, StopReason.ERROR, exc, added=False)
@@ -234,6 +247,8 @@ class Scheduler:
             lane.prefilling.remove(sequence)
             sequence.prefilled = True
             lane.decoding.append(sequence)
+            if sequence.share_key is not None and self.batching:
+                self._sharing.snapshot(sequence)
 
     def _learn_rate(self, tokens: int, seconds: float) -> None:
         if tokens < MIN_PREFILL_CHUNK or seconds <= 0:
@@ -341,6 +356,9 @@ class Scheduler:
                 logger.exception("removing a sequence from the batch failed")
                 if error is None:
                     reason, error = StopReason.ERROR, exc
+            else:
+                if sequence.share_key is not None and reason is not StopReason.ERROR:
+                    self._sharing.give_back(sequence)
         try:
             sequence.finish(reason, error)
         except BaseException:
@@ -363,12 +381,13 @@ class Scheduler:
             _run_job(job)
 
     def close(self) -> None:
-        """Close the runners (the context is closing)."""
+        """Close the runners and drop the prefix cache's entries (the context is closing)."""
         for lane in self._lanes:
             try:
                 lane.runner.close()
             except Exception:
                 logger.exception("closing a batch runner failed")
+        self.prefix_cache.clear()
 
 
 def _run_job(job: Callable[[], None]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +52,7 @@ class ActiveSequence:
     """A generation admitted by the scheduler, from its first event to its one Info."""
 
     __slots__ = ("_times", "channel", "control", "ended", "generated", "pipeline", "plan",
-                 "position", "prefilled", "request", "seq_id", "timing")
+                 "position", "prefilled", "request", "seq_id", "share_key", "timing")
 
     def __init__(self, seq_id: int, plan: SequencePlan) -> None:
         self.plan = plan
@@ -70,6 +70,9 @@ class ActiveSequence:
         self.position = plan.prompt_tokens
         self.prefilled = False
         self.ended = False
+        self.share_key: Hashable | None = None
+        """The prefix-cache key when ``request.cache`` came from the prefix cache (then the
+        cache is offered back at the end); None for a caller's own cache or none."""
 
     @property
     def cancelled(self) -> bool:
@@ -165,9 +168,13 @@ class ActiveSequence:
             prefilled = control.progress_tokens
         if prefilled is None:
             prefilled = plan.prompt_tokens - control.cached_prompt_tokens
+        cached = control.cached_prompt_tokens
+        if cached and control.cache_source is None and plan.cache is not None:
+            control.cache_source = "cache"
         stats = self.timing.build(
             prompt_tokens=prefilled,
-            cached_prompt_tokens=control.cached_prompt_tokens,
+            cached_prompt_tokens=cached,
+            cache_source=control.cache_source if cached else None,
             prefill_end=control.prefill_end,
             context_size=plan.prompt_tokens + self.generated,
             memory=control.memory,

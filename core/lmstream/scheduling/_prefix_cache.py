@@ -1,0 +1,168 @@
+"""The context's prefix cache: KV states of earlier generations, reused by later prompts.
+
+Every generation that brings no ``cache=`` of its own looks up the longest cached prefix of its
+prompt, starts from a *fork* of that entry (so the entry is never mutated by the sequence that
+reuses it, and two sequences can start from the same entry at once) and, when it ends, offers
+its own cache back (prompt plus generated tokens, so the next turn of a conversation finds this
+turn's answer). Entries are grouped by the backend's ``prefix_cache_key`` (everything that
+makes KV states incompatible) and held under a byte budget, evicting the least recently used
+first by the bytes the backend reports (``PromptCache.nbytes``). Everything here runs on the
+context's worker thread; ``stats`` may be read from any thread.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+from ..model import PromptCache
+from ._prefix_index import RadixIndex
+
+DEFAULT_FRACTION = 0.10
+"""The default budget: this share of the machine's physical memory ..."""
+DEFAULT_MAX_BYTES = 4 << 30
+"""... at most 4 GiB ..."""
+FALLBACK_BYTES = 1 << 30
+"""... or 1 GiB where the physical memory cannot be read."""
+
+
+def default_prefix_cache_bytes() -> int:
+    """The default ``prefix_cache_bytes``: 10% of physical memory, at most 4 GiB (1 GiB when
+    the memory size is unknown)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return FALLBACK_BYTES
+    if total <= 0:
+        return FALLBACK_BYTES
+    return min(int(total * DEFAULT_FRACTION), DEFAULT_MAX_BYTES)
+
+
+@dataclass(frozen=True)
+class PrefixCacheStats:
+    """Counters of one context's prefix cache (``context.prefix_cache.stats()``)."""
+
+    capacity_bytes: int
+    """The budget (0: the cache is off)."""
+    bytes: int
+    """Bytes the entries hold now (their backends' ``nbytes``)."""
+    entries: int
+    lookups: int
+    """Generations that looked for a cached prefix."""
+    hits: int
+    """Lookups that reused at least one token."""
+    hit_tokens: int
+    """Prompt tokens reused (not prefilled) across all lookups."""
+    miss_tokens: int
+    """Prompt tokens the lookups did not find (prefilled)."""
+    inserts: int
+    evictions: int
+    """Entries dropped to stay within the budget."""
+
+
+@dataclass(eq=False)
+class _Entry:
+    key: Hashable
+    tokens: tuple[int, ...]
+    cache: PromptCache
+    nbytes: int
+    can_trim: bool
+
+
+class PrefixCache:
+    """Entries by layout key in radix trees, one LRU across them, bounded by ``capacity_bytes``."""
+
+    def __init__(self, capacity_bytes: int) -> None:
+        if isinstance(capacity_bytes, bool) or not isinstance(capacity_bytes, int) or capacity_bytes < 0:
+            raise ValueError(f"prefix_cache_bytes must be an int >= 0, not {capacity_bytes!r}")
+        self.capacity_bytes = capacity_bytes
+        self._trees: dict[Hashable, RadixIndex[_Entry]] = {}
+        self._lru: OrderedDict[_Entry, None] = OrderedDict()
+        self._bytes = 0
+        self._lookups = self._hits = self._hit_tokens = self._miss_tokens = 0
+        self._inserts = self._evictions = 0
+
+    @property
+    def enabled(self) -> bool:
+        """False when the budget is 0."""
+        return self.capacity_bytes > 0
+
+    def lookup(self, key: Hashable, prompt: Sequence[int]) -> tuple[PromptCache, int] | None:
+        """A fork of the entry reusing the most of ``prompt`` (always leaving one prompt token
+        to prefill, for its logits), trimmed to the tokens reused: ``(cache, tokens)``."""
+        self._lookups += 1
+        found = None
+        tree = self._trees.get(key)
+        if tree is not None and len(prompt) > 1:
+            found = tree.lookup(prompt, len(prompt) - 1)
+        fork: PromptCache | None = None
+        reused = 0
+        if found is not None:
+            entry, reused, trim = found
+            fork = entry.cache.fork()
+            if fork is not None and trim:
+                fork.trim_to(reused)
+            if fork is None or len(fork.tokens) != reused:
+                fork, reused = None, 0
+            else:
+                self._lru.move_to_end(entry)
+        self._miss_tokens += len(prompt) - reused
+        if fork is None:
+            return None
+        self._hits += 1
+        self._hit_tokens += reused
+        return fork, reused
+
+    def offer(self, key: Hashable, cache: PromptCache) -> bool:
+        """Keep ``cache`` (the cache is handed over: nobody may change it afterwards) unless
+        it is empty, larger than the budget, or already covered by an entry; True if kept."""
+        if not self.enabled:
+            return False
+        tokens = tuple(cache.tokens)
+        nbytes = max(0, int(cache.nbytes))
+        if not tokens or nbytes > self.capacity_bytes:
+            return False
+        can_trim = cache.can_trim
+        tree = self._trees.setdefault(key, RadixIndex())
+        same = tree.exact(tokens)
+        if same and (not can_trim or any(t for _, t in same)):
+            self._lru.move_to_end(same[-1][0])
+            return False
+        if can_trim:
+            longer = tree.covered(tokens)
+            if longer is not None:
+                self._lru.move_to_end(longer)
+                return False
+            for shorter, _ in tree.trimmable_prefixes(tokens):
+                self._drop(shorter)
+        while self._lru and self._bytes + nbytes > self.capacity_bytes:
+            self._drop(next(iter(self._lru)))
+            self._evictions += 1
+        entry = _Entry(key, tokens, cache, nbytes, can_trim)
+        self._trees.setdefault(key, tree).add(tokens, entry, can_trim)
+        self._lru[entry] = None
+        self._bytes += nbytes
+        self._inserts += 1
+        return True
+
+    def _drop(self, entry: _Entry) -> None:
+        tree = self._trees.get(entry.key)
+        if tree is not None:
+            tree.remove(entry.tokens, entry)
+            if not tree.size:
+                del self._trees[entry.key]
+        self._lru.pop(entry, None)
+        self._bytes -= entry.nbytes
+
+    def clear(self) -> None:
+        """Drop every entry."""
+        for entry in list(self._lru):
+            self._drop(entry)
+
+    def stats(self) -> PrefixCacheStats:
+        """The counters now."""
+        return PrefixCacheStats(self.capacity_bytes, self._bytes, len(self._lru), self._lookups,
+                                self._hits, self._hit_tokens, self._miss_tokens, self._inserts,
+                                self._evictions)

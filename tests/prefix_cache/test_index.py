@@ -1,0 +1,172 @@
+"""The radix index and the byte-bounded LRU behind the prefix cache, against brute force."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lmstream import ListPromptCache, PromptCache
+from lmstream.scheduling import PrefixCache
+from lmstream.scheduling._prefix_index import RadixIndex
+
+
+class FixedCache(ListPromptCache):
+    """A list cache that cannot trim (like an SSM state) when ``trimmable`` is False."""
+
+    def __init__(self, tokens=(), trimmable=True, size=None):
+        super().__init__(tokens)
+        self.trimmable = trimmable
+        self.size = size
+
+    @property
+    def can_trim(self) -> bool:
+        return self.trimmable
+
+    @property
+    def nbytes(self) -> int:
+        return self.size if self.size is not None else 8 * len(self.tokens)
+
+
+def brute(entries, prompt, limit):
+    """The best reuse length over all entries, by the rules the index implements."""
+    best = 0
+    for tokens, can_trim in entries:
+        common = 0
+        while common < min(len(tokens), len(prompt)) and tokens[common] == prompt[common]:
+            common += 1
+        if common == len(tokens) and common <= limit:
+            best = max(best, common)
+        elif can_trim:
+            best = max(best, min(common, limit))
+    return best
+
+
+token_lists = st.lists(st.integers(0, 3), min_size=1, max_size=12)
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(token_lists, st.booleans()), max_size=8), token_lists)
+def test_lookup_finds_the_longest_usable_prefix(entries, prompt):
+    index: RadixIndex[int] = RadixIndex()
+    for n, (tokens, can_trim) in enumerate(entries):
+        index.add(tokens, n, can_trim)
+    limit = len(prompt) - 1
+    found = index.lookup(prompt, limit)
+    expected = brute(entries, prompt, limit)
+    if expected == 0:
+        assert found is None
+        return
+    assert found is not None
+    entry, reused, trim = found
+    tokens, can_trim = entries[entry]
+    assert reused == expected
+    assert list(tokens[:reused]) == list(prompt[:reused])
+    assert trim == (len(tokens) != reused)
+    assert can_trim or not trim
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(token_lists, st.booleans()), max_size=8), st.data())
+def test_removing_entries_keeps_the_index_consistent(entries, data):
+    index: RadixIndex[int] = RadixIndex()
+    for n, (tokens, can_trim) in enumerate(entries):
+        index.add(tokens, n, can_trim)
+    gone = set(data.draw(st.sets(st.integers(0, max(len(entries) - 1, 0)))))
+    for n in sorted(gone):
+        if n < len(entries):
+            index.remove(entries[n][0], n)
+    left = [e for n, e in enumerate(entries) if n not in gone]
+    assert index.size == len(left)
+    prompt = data.draw(token_lists)
+    found = index.lookup(prompt, len(prompt) - 1)
+    expected = brute(left, prompt, len(prompt) - 1)
+    assert (found[1] if found else 0) == expected
+    if found:
+        assert found[0] not in gone
+
+
+def test_hits_and_misses_by_prefix_length():
+    cache = PrefixCache(1 << 20)
+    cache.offer("k", ListPromptCache(range(10)))
+    assert cache.lookup("k", [9, 9, 9]) is None
+    for shared in (1, 5, 9, 10):
+        prompt = [*list(range(shared)), 99, 98]
+        fork, reused = cache.lookup("k", prompt)
+        assert reused == shared and fork.tokens == list(range(shared))
+    fork, reused = cache.lookup("k", list(range(10)))  # the whole entry: one token left to prefill
+    assert reused == 9
+    stats = cache.stats()
+    assert stats.lookups == 6 and stats.hits == 5 and stats.hit_tokens == 1 + 5 + 9 + 10 + 9
+    assert stats.miss_tokens == 3 + 2 * 4 + 1
+
+
+def test_a_fork_never_changes_the_entry():
+    cache = PrefixCache(1 << 20)
+    cache.offer("k", ListPromptCache([1, 2, 3, 4]))
+    fork, _ = cache.lookup("k", [1, 2, 3, 7])
+    fork.tokens.extend([7, 8])
+    fork.trim(4)
+    again, reused = cache.lookup("k", [1, 2, 3, 4, 5])
+    assert reused == 4 and again.tokens == [1, 2, 3, 4]
+
+
+def test_keys_never_share():
+    cache = PrefixCache(1 << 20)
+    cache.offer(("m", None), ListPromptCache([1, 2, 3]))
+    assert cache.lookup(("m", 4), [1, 2, 3, 4]) is None
+    assert cache.lookup(("m", None), [1, 2, 3, 4]) is not None
+
+
+def test_untrimmable_entries_serve_only_their_exact_boundary():
+    cache = PrefixCache(1 << 20)
+    cache.offer("k", FixedCache([1, 2, 3, 4], trimmable=False))
+    assert cache.lookup("k", [1, 2, 3, 9]) is None  # would need trimming
+    assert cache.lookup("k", [1, 2, 3, 4]) is None  # nothing left to prefill
+    fork, reused = cache.lookup("k", [1, 2, 3, 4, 5])
+    assert reused == 4 and fork.tokens == [1, 2, 3, 4]
+
+
+def test_eviction_keeps_the_budget_by_bytes_least_recently_used_first():
+    cache = PrefixCache(100)
+    cache.offer("k", FixedCache([1], size=40))
+    cache.offer("k", FixedCache([2], size=40))
+    cache.lookup("k", [1, 5])  # entry [1] is now the most recently used
+    cache.offer("k", FixedCache([3], size=40))
+    stats = cache.stats()
+    assert stats.bytes == 80 and stats.entries == 2 and stats.evictions == 1
+    assert cache.lookup("k", [2, 5]) is None
+    assert cache.lookup("k", [1, 5]) is not None and cache.lookup("k", [3, 5]) is not None
+    assert not cache.offer("k", FixedCache([4], size=101))  # larger than the whole budget
+    assert cache.stats().bytes <= 100
+
+
+def test_a_longer_trimmable_entry_replaces_its_prefixes():
+    cache = PrefixCache(1 << 20)
+    cache.offer("k", ListPromptCache([1, 2]))
+    cache.offer("k", FixedCache([1, 2, 3], trimmable=False))
+    cache.offer("k", ListPromptCache([1, 2, 3, 4]))
+    assert cache.stats().entries == 2  # [1, 2] is covered by [1, 2, 3, 4]; the exact one stays
+    assert not cache.offer("k", ListPromptCache([1, 2, 3]))  # covered already
+    assert cache.stats().entries == 2
+
+
+def test_zero_budget_is_off():
+    cache = PrefixCache(0)
+    assert not cache.enabled and not cache.offer("k", ListPromptCache([1, 2]))
+
+
+def test_a_cache_without_fork_is_never_reused():
+    class Plain(PromptCache):
+        def __init__(self) -> None:
+            self._t = [1, 2, 3]
+
+        @property
+        def tokens(self):
+            return self._t
+
+        def trim(self, count):
+            return 0
+
+    cache = PrefixCache(1 << 20)
+    cache.offer("k", Plain())
+    assert cache.lookup("k", [1, 2, 3, 4]) is None
