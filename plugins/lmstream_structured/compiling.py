@@ -1,0 +1,120 @@
+"""Compiling an llguidance grammar where it cannot take the process down: on a thread with a
+large stack (llguidance recurses while compiling; on an 8 MiB stack a 1,000-link ``$ref``
+chain or a 3,000-rule Lark chain overflowed it with SIGSEGV), under ``EngineLimits``, with the
+first mask computed there too, so a grammar that is too complex or allows nothing fails at
+creation (a ValueError, the server's 400) rather than mid-stream.
+
+Validation verdicts are cached by grammar hash (bounded), so the ``n`` choices of one
+request, or the same schema sent again, are validated once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from .limits import EngineLimits
+
+T = TypeVar("T")
+VERDICTS_KEPT = 512
+"""Validation verdicts remembered (grammar hash -> error or None)."""
+
+_stack_lock = threading.Lock()
+
+
+def run_with_stack(function: Callable[[], T], stack_bytes: int) -> T:
+    """``function()`` run on a fresh thread with a ``stack_bytes`` stack (the caller waits);
+    its exception is re-raised here."""
+    outcome: list[Any] = []
+
+    def target() -> None:
+        try:
+            outcome.append((True, function()))
+        except BaseException as exc:  # handed back to the caller, who re-raises it
+            outcome.append((False, exc))
+
+    with _stack_lock:  # the stack size is process-wide state while a thread starts
+        previous = threading.stack_size(stack_bytes)
+        try:
+            thread = threading.Thread(target=target, name="lmstream-grammar-compile", daemon=True)
+            thread.start()
+        finally:
+            threading.stack_size(previous)
+    thread.join()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    result: T = value
+    return result
+
+
+def _first_line(message: str, limit: int = 300) -> str:
+    line = message.strip().splitlines()[0] if message.strip() else "rejected by llguidance"
+    return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
+LIMIT_MESSAGES = (
+    ("grammar size", "max_grammar_size"),
+    ("initial lexer configuration", "initial_lexer_fuel"),
+    ("Current row has", "max_items_in_row"),
+    ("lexer states", "max_lexer_states"),
+    ("fuel", "step_lexer_fuel"),
+)
+"""Substrings of llguidance's limit errors and the ``EngineLimits`` field each one means."""
+
+
+def explain(error: str, limits: EngineLimits) -> str:
+    """llguidance's error (first line), naming the ``EngineLimits`` field it hit, if any."""
+    line = _first_line(error)
+    for needle, name in LIMIT_MESSAGES:
+        if needle in line:
+            return f"{line} (limit EngineLimits.{name} = {getattr(limits, name)})"
+    return line
+
+
+class GrammarCompiler:
+    """Builds llguidance matchers under ``EngineLimits`` on a large-stack thread."""
+
+    def __init__(self, llguidance: Any, limits: EngineLimits) -> None:
+        self._llg = llguidance
+        self.limits = limits
+        self._parser_limits = limits.parser_limits(llguidance)
+        self._verdicts: OrderedDict[tuple[int, str], str | None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def compile(self, tokenizer: Any, grammar: str, what: str) -> tuple[Any, bytes]:
+        """A fresh matcher for ``grammar`` and its first mask; ValueError naming ``what``
+        when llguidance rejects the grammar, a limit is hit, or nothing may be generated."""
+        return run_with_stack(lambda: self._compile(tokenizer, grammar, what), self.limits.compile_stack_bytes)
+
+    def _verdict(self, tokenizer: Any, grammar: str) -> str | None:
+        key = (id(tokenizer), hashlib.sha256(grammar.encode("utf-8", "surrogatepass")).hexdigest())
+        with self._lock:
+            if key in self._verdicts:
+                self._verdicts.move_to_end(key)
+                return self._verdicts[key]
+        is_error, messages = self._llg.LLMatcher.validate_grammar_with_warnings(
+            grammar, tokenizer, limits=self._parser_limits)
+        verdict = explain(messages[0] if messages else "", self.limits) if is_error else None
+        with self._lock:
+            self._verdicts[key] = verdict
+            while len(self._verdicts) > VERDICTS_KEPT:
+                self._verdicts.popitem(last=False)
+        return verdict
+
+    def _compile(self, tokenizer: Any, grammar: str, what: str) -> tuple[Any, bytes]:
+        verdict = self._verdict(tokenizer, grammar)
+        if verdict is not None:
+            raise ValueError(f"invalid {what}: {verdict}")
+        matcher = self._llg.LLMatcher(tokenizer, grammar, log_level=0, limits=self._parser_limits)
+        if matcher.is_error():
+            raise ValueError(f"invalid {what}: {explain(matcher.get_error(), self.limits)}")
+        first = bytes(matcher.compute_bitmask())
+        if not any(first) or matcher.get_error().startswith("NoExtension"):
+            raise ValueError(f"the {what} is unsatisfiable: no output can satisfy it")
+        if matcher.is_error():
+            raise ValueError(f"the {what} cannot be followed: {explain(matcher.get_error(), self.limits)}")
+        return matcher, first
