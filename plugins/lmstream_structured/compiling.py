@@ -4,8 +4,9 @@ chain or a 3,000-rule Lark chain overflowed it with SIGSEGV), under ``EngineLimi
 first mask computed there too, so a grammar that is too complex or allows nothing fails at
 creation (a ValueError, the server's 400) rather than mid-stream.
 
-Validation verdicts are cached by grammar hash (bounded), so the ``n`` choices of one
-request, or the same schema sent again, are validated once.
+The matcher's constructor validates the grammar (no separate validation pass: that would
+compile it twice); refusals are cached by grammar hash (bounded), so a grammar refused once
+is refused again without compiling.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from typing import Any, TypeVar
 from .limits import EngineLimits
 
 T = TypeVar("T")
-VERDICTS_KEPT = 512
-"""Validation verdicts remembered (grammar hash -> error or None)."""
+ERRORS_KEPT = 512
+"""Refused grammars remembered (grammar hash -> the error), so one sent again fails at once."""
 
 _stack_lock = threading.Lock()
 
@@ -82,7 +83,7 @@ class GrammarCompiler:
         self._llg = llguidance
         self.limits = limits
         self._parser_limits = limits.parser_limits(llguidance)
-        self._verdicts: OrderedDict[tuple[int, str], str | None] = OrderedDict()
+        self._errors: OrderedDict[tuple[int, str], str] = OrderedDict()
         self._lock = threading.Lock()
 
     def compile(self, tokenizer: Any, grammar: str, what: str) -> tuple[Any, bytes]:
@@ -90,31 +91,34 @@ class GrammarCompiler:
         when llguidance rejects the grammar, a limit is hit, or nothing may be generated."""
         return run_with_stack(lambda: self._compile(tokenizer, grammar, what), self.limits.compile_stack_bytes)
 
-    def _verdict(self, tokenizer: Any, grammar: str) -> str | None:
-        key = (id(tokenizer), hashlib.sha256(grammar.encode("utf-8", "surrogatepass")).hexdigest())
+    def _known_error(self, key: tuple[int, str]) -> str | None:
         with self._lock:
-            if key in self._verdicts:
-                self._verdicts.move_to_end(key)
-                return self._verdicts[key]
-        is_error, messages = self._llg.LLMatcher.validate_grammar_with_warnings(
-            grammar, tokenizer, limits=self._parser_limits)
-        verdict = explain(messages[0] if messages else "", self.limits) if is_error else None
+            if key in self._errors:
+                self._errors.move_to_end(key)
+                return self._errors[key]
+        return None
+
+    def _remember_error(self, key: tuple[int, str], error: str) -> None:
         with self._lock:
-            self._verdicts[key] = verdict
-            while len(self._verdicts) > VERDICTS_KEPT:
-                self._verdicts.popitem(last=False)
-        return verdict
+            self._errors[key] = error
+            while len(self._errors) > ERRORS_KEPT:
+                self._errors.popitem(last=False)
 
     def _compile(self, tokenizer: Any, grammar: str, what: str) -> tuple[Any, bytes]:
-        verdict = self._verdict(tokenizer, grammar)
-        if verdict is not None:
-            raise ValueError(f"invalid {what}: {verdict}")
+        key = (id(tokenizer), hashlib.sha256(grammar.encode("utf-8", "surrogatepass")).hexdigest())
+        known = self._known_error(key)
+        if known is not None:
+            raise ValueError(known)
         matcher = self._llg.LLMatcher(tokenizer, grammar, log_level=0, limits=self._parser_limits)
-        if matcher.is_error():
-            raise ValueError(f"invalid {what}: {explain(matcher.get_error(), self.limits)}")
-        first = bytes(matcher.compute_bitmask())
-        if not any(first) or matcher.get_error().startswith("NoExtension"):
-            raise ValueError(f"the {what} is unsatisfiable: no output can satisfy it")
-        if matcher.is_error():
-            raise ValueError(f"the {what} cannot be followed: {explain(matcher.get_error(), self.limits)}")
+        first = b"" if matcher.is_error() else bytes(matcher.compute_bitmask())
+        error: str | None = None
+        if matcher.is_error() and not first:
+            error = f"invalid {what}: {explain(matcher.get_error(), self.limits)}"
+        elif not any(first) or matcher.get_error().startswith("NoExtension"):
+            error = f"the {what} is unsatisfiable: no output can satisfy it"
+        elif matcher.is_error():
+            error = f"the {what} cannot be followed: {explain(matcher.get_error(), self.limits)}"
+        if error is not None:
+            self._remember_error(key, error)
+            raise ValueError(error)
         return matcher, first
