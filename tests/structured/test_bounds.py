@@ -110,6 +110,11 @@ def test_real_sized_specs_pass(spec: dict[str, Any]) -> None:
     assert GenerationParameters(response_format=spec).response_format is not None
 
 
+def test_grammar_depth_is_counted_per_definition() -> None:
+    # each rule leaves a group open (a syntax error for the engine to report): depth 1, not 100
+    check_grammar_bounds("\n".join(f'r{i}: "x" (r{i + 1}' for i in range(100)) + '\nr100: "y"\nstart: r0', "g")
+
+
 @pytest.mark.parametrize("schema", [
     {"$ref": "#"},
     {"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"},

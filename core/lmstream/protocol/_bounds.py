@@ -159,6 +159,7 @@ class _LarkScan:
                 line_start = False
                 if self._defines_rule(i):
                     self.rules += 1
+                    depth = 0  # a new definition: whatever the last one left open is its error
             if char == "#" or text.startswith("//", i):
                 i = self._line_end(i)
             elif char == '"':
