@@ -81,6 +81,8 @@ def refused(response_format: Any) -> str:
     ({"type": "grammar", "lark": "start: /" + "(" * 300 + "a" + ")" * 300 + "/"}, "max_depth"),
     ({"type": "grammar", "lark": "start: %json " + str(ref_chain(400)).replace("'", '"')}, "max_ref_depth"),
     ({"type": "regex", "pattern": "(" * 300 + "a" + ")" * 300}, "max_depth"),
+    (fmt({"type": "string", "pattern": "(" * 5000 + "a" + ")" * 5000}), "max_depth"),
+    (fmt({"type": "object", "patternProperties": {"(" * 300 + "a" + ")" * 300: {}}}), "max_depth"),
     ({"type": "regex", "pattern": "a" * (2 << 20)}, "max_bytes"),
 ])
 def test_oversized_specs_are_refused_naming_the_limit_and_field(spec: dict[str, Any], limit: str) -> None:

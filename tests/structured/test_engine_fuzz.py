@@ -184,8 +184,25 @@ def schema_format(schema: Any) -> dict[str, Any]:
     return {"type": "json_schema", "json_schema": {"name": "fuzz", "schema": schema}}
 
 
+@st.composite
+def keywords(draw: st.DrawFn) -> dict[str, Any]:
+    """Huge or deep values of single keywords (patterns, lengths, item counts, ranges)."""
+    n = draw(SIZES)
+    return draw(st.sampled_from([
+        {"type": "string", "pattern": "(" * n + "a" + ")" * n},
+        {"type": "object", "patternProperties": {"(" * n + "a" + ")" * n: {"type": "string"}}},
+        {"type": "string", "pattern": f"^(a{{1,{n}}}){{1,{n}}}$"},
+        {"type": "string", "minLength": n * 1000, "maxLength": n * 2000},
+        {"type": "array", "minItems": n * 1000, "items": {"type": "integer"}},
+        {"type": "array", "prefixItems": [{"type": "integer"}] * min(n, 400), "minItems": min(n, 400)},
+        {"type": "integer", "minimum": -(10 ** n), "maximum": 10 ** n},
+        {"type": "number", "multipleOf": float(f"1e-{min(n, 300)}")},
+        {"type": "object", "minProperties": n * 100},
+    ]))
+
+
 FORMATS = st.one_of(
-    st.one_of(ref_chains(), nests(), wides(), recursions()).map(schema_format),
+    st.one_of(ref_chains(), nests(), wides(), recursions(), keywords()).map(schema_format),
     st.builds(lambda n, kind: {"type": "grammar", "lark": lark_shapes(n, kind)}, SIZES,
               st.sampled_from(["chain", "parens", "alternation", "ambiguous", "left", "regex", "counted", "json"])),
     st.builds(lambda n, rep: {"type": "regex", "pattern": "(" * n + "a" + ")" * n + rep}, DEPTHS,

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._limits import StructuredLimits
-from ._schemagraph import SchemaGraph
+from ._schemagraph import SchemaGraph, regex_depth
 
 DEFAULT_LIMITS = StructuredLimits()
 _current: list[StructuredLimits] = [DEFAULT_LIMITS]
@@ -86,7 +86,7 @@ def check_pattern_bounds(text: str, where: str, limits: StructuredLimits | None 
     """Refuse a regex larger than ``max_bytes`` or with groups nested deeper than ``max_depth``."""
     limits = limits or structured_limits()
     _check_size(text, where, limits)
-    depth = _regex_depth(text, 0, len(text))
+    depth = regex_depth(text, 0, len(text))
     if depth > limits.max_depth:
         raise _exceeds(where, f"nests groups {depth} deep", "max_depth", limits.max_depth)
 
@@ -94,29 +94,6 @@ def check_pattern_bounds(text: str, where: str, limits: StructuredLimits | None 
 def _check_size(text: str, where: str, limits: StructuredLimits) -> None:
     if len(text) > limits.max_bytes or len(text.encode("utf-8", "surrogatepass")) > limits.max_bytes:
         raise _exceeds(where, f"is larger than {limits.max_bytes} bytes", "max_bytes", limits.max_bytes)
-
-
-def _regex_depth(text: str, start: int, end: int) -> int:
-    """The deepest nesting of ``(`` groups in ``text[start:end]`` (escapes and classes skipped)."""
-    depth = deepest = 0
-    i = start
-    in_class = False
-    while i < end:
-        char = text[i]
-        if char == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-        elif char == "(":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char == ")":
-            depth = max(0, depth - 1)
-        i += 1
-    return deepest
 
 
 def check_grammar_bounds(lark: str, where: str, limits: StructuredLimits | None = None) -> None:
@@ -166,7 +143,7 @@ class _LarkScan:
                 i = self._string_end(i)
             elif char == "/":
                 end = self._regex_end(i)
-                self.deepest = max(self.deepest, depth + _regex_depth(text, i + 1, end))
+                self.deepest = max(self.deepest, depth + regex_depth(text, i + 1, end))
                 i = end + 1
             elif text.startswith("%json", i):
                 end = self._inline_json(i + 5, line)

@@ -27,6 +27,29 @@ def _escape(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
 
 
+def regex_depth(text: str, start: int, end: int) -> int:
+    """The deepest nesting of ``(`` groups in ``text[start:end]`` (escapes and classes skipped)."""
+    depth = deepest = 0
+    i = start
+    in_class = False
+    while i < end:
+        char = text[i]
+        if char == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")":
+            depth = max(0, depth - 1)
+        i += 1
+    return deepest
+
+
 class SchemaGraph:
     """Subschemas of one schema as numbered nodes: ``children`` (nesting and ``$ref``) and, per
     node, what satisfying it needs (``_needs_all`` and ``_needs_one`` groups)."""
@@ -62,6 +85,14 @@ class SchemaGraph:
         return ValueError(f"{self._where}{at}: {what} has {count} entries "
                           f"(limit StructuredLimits.{limit} = {value})")
 
+    def _check_regex(self, pattern: str, pointer: str) -> None:
+        """A schema's regex (``pattern``, a ``patternProperties`` key): groups nested at most
+        ``max_depth`` deep (Python's ``re``, used by the metaschema check, recurses on them)."""
+        depth = regex_depth(pattern, 0, len(pattern))
+        if depth > self._limits.max_depth:
+            raise ValueError(f"{self._where} at {pointer}: the regex nests groups {depth} deep "
+                             f"(limit StructuredLimits.max_depth = {self._limits.max_depth})")
+
     def _walk(self, schema: Any) -> None:
         limits = self._limits
         stack: list[tuple[Any, str, int | None]] = [(schema, "", None)]
@@ -77,6 +108,11 @@ class SchemaGraph:
             ref = value.get("$ref")
             if isinstance(ref, str):
                 self._refs.append((node, ref))
+            if isinstance(value.get("pattern"), str):
+                self._check_regex(value["pattern"], f"{pointer}/pattern")
+            if isinstance(value.get("patternProperties"), Mapping):
+                for key in value["patternProperties"]:
+                    self._check_regex(str(key), f"{pointer}/patternProperties")
             for key in MAPS:
                 members = value.get(key)
                 if isinstance(members, Mapping):

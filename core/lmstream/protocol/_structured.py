@@ -77,6 +77,8 @@ def _check_json_schema(schema: Any, where: str) -> None:
 
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
+    except RecursionError:  # a shape the bounds let through but the metaschema check cannot walk
+        raise ValueError(f"{where} is too deeply nested to check") from None
     except jsonschema.SchemaError as exc:
         path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
         raise ValueError(f"{where} is not a valid JSON schema at {path}: {exc.message}") from None
