@@ -23,12 +23,17 @@ T = TypeVar("T")
 ERRORS_KEPT = 512
 """Refused grammars remembered (grammar hash -> the error), so one sent again fails at once."""
 
+COMPILE_THREADS = 4
+"""Compiles running at once (each thread reserves ``compile_stack_bytes`` of address space)."""
+
 _stack_lock = threading.Lock()
+_slots = threading.BoundedSemaphore(COMPILE_THREADS)
 
 
 def run_with_stack(function: Callable[[], T], stack_bytes: int) -> T:
     """``function()`` run on a fresh thread with a ``stack_bytes`` stack (the caller waits);
-    its exception is re-raised here."""
+    its exception is re-raised here. Where the platform refuses such a thread, it runs on
+    the caller's thread (lmstream's bounds keep specs far below what overflows 8 MiB)."""
     outcome: list[Any] = []
 
     def target() -> None:
@@ -37,14 +42,26 @@ def run_with_stack(function: Callable[[], T], stack_bytes: int) -> T:
         except BaseException as exc:  # handed back to the caller, who re-raises it
             outcome.append((False, exc))
 
-    with _stack_lock:  # the stack size is process-wide state while a thread starts
-        previous = threading.stack_size(stack_bytes)
-        try:
-            thread = threading.Thread(target=target, name="lmstream-grammar-compile", daemon=True)
-            thread.start()
-        finally:
-            threading.stack_size(previous)
-    thread.join()
+    with _slots:
+        thread: threading.Thread | None = None
+        with _stack_lock:  # the stack size is process-wide state while a thread starts
+            try:
+                previous = threading.stack_size(stack_bytes)
+            except (ValueError, RuntimeError):  # a size this platform does not allow
+                previous = None
+            try:
+                if previous is not None:
+                    thread = threading.Thread(target=target, name="lmstream-grammar-compile", daemon=True)
+                    thread.start()
+            except RuntimeError:  # no thread with that stack (address space, limits)
+                thread = None
+            finally:
+                if previous is not None:
+                    threading.stack_size(previous)
+        if thread is None:
+            target()
+        else:
+            thread.join()
     ok, value = outcome[0]
     if not ok:
         raise value

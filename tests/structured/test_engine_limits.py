@@ -151,3 +151,19 @@ def test_unsatisfiable_root_ref_is_refused_at_creation_in_response_format_and_in
     tool = {"type": "function", "function": {"name": "f", "parameters": {"$ref": "#"}}}
     with pytest.raises(ValueError):
         ctx.generate_stream("q", tools=[tool], tool_parser="json", tool_choice="required")
+
+
+def test_compiles_fall_back_to_the_callers_thread_when_no_large_stack_is_allowed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from lmstream_structured import compiling
+
+    def refuse(size: int = 0) -> int:
+        raise ValueError("size not valid")
+
+    assert compiling.run_with_stack(threading.get_ident, 64 << 20) != threading.get_ident()
+    monkeypatch.setattr(threading, "stack_size", refuse)
+    assert compiling.run_with_stack(threading.get_ident, 64 << 20) == threading.get_ident()
+    with pytest.raises(KeyError):
+        compiling.run_with_stack(lambda: {}["x"], 64 << 20)
