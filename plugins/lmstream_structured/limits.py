@@ -31,7 +31,7 @@ class EngineLimits:
     """Lexer states one grammar may build, 1-2 kB each (llguidance default 250,000)."""
     max_grammar_size: int = 200_000
     """Symbols in a compiled grammar's productions (llguidance default 500,000)."""
-    max_mask_seconds: float = 0.25
+    max_mask_seconds: float = 0.1
     """CPU seconds one mask may take (measured on the computing thread, so load on other
     threads does not count); a slower mask ends its stream with an error."""
     json_integer_bound: int = 2**53 - 1
