@@ -167,3 +167,10 @@ def test_compiles_fall_back_to_the_callers_thread_when_no_large_stack_is_allowed
     assert compiling.run_with_stack(threading.get_ident, 64 << 20) == threading.get_ident()
     with pytest.raises(KeyError):
         compiling.run_with_stack(lambda: {}["x"], 64 << 20)
+
+
+def test_a_1000_rule_grammar_compiles_and_masks(scripted: Scripted) -> None:
+    lark = "\n".join([f"r{i}: r{i + 1}" for i in range(1000)] + ['r1000: "ok" /[0-9]+/', "start: r0"])
+    result = scripted(reply="ok 42").generate("q", response_format={"type": "grammar", "lark": lark},
+                                             constrain_reasoning=True, max_tokens=10)
+    assert result.text == "ok42", result
