@@ -101,7 +101,11 @@ class ScriptedBatchRunner(BatchRunner):
         if row.fails and row.index == self._model.options.fail_at:
             row.previous = None
             return StepResult(seq_id, error=ScriptedFailure(f"scripted failure at token {row.index}"))
-        token = next(row.source, None)
+        try:
+            token = next(row.source, None)
+        except Exception as exc:  # this row's constraint failed (a limit, a dead end): only this row
+            row.previous = None
+            return StepResult(seq_id, error=exc)
         if token is None:
             row.previous = None
             return StepResult(seq_id, error=SequenceEnded())

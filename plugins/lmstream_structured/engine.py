@@ -2,8 +2,10 @@
 llguidance (Rust); token masks are written straight into the caller's bitmask.
 
 The llguidance tokenizer is built once per model vocabulary (about a second for a 50k
-vocabulary) and cached; grammars are validated when the stream is created, so an invalid
-schema, regex or grammar raises ValueError with llguidance's message.
+vocabulary) and cached; grammars are validated and compiled when the stream is created, on a
+large-stack thread under ``EngineLimits`` (``compiling``), so an invalid, too complex or
+unsatisfiable schema, regex or grammar raises ValueError with llguidance's message. While
+generating, a mask that hits a limit ends only its own stream (``ConstraintError``).
 """
 
 from __future__ import annotations
@@ -11,11 +13,15 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import time
 import weakref
 from typing import Any
 
-from lmstream import ConstraintSpec, Vocabulary
+from lmstream import ConstraintSpec, ToolSpec, Vocabulary
 
+from .compiling import GrammarCompiler, explain
+from .limits import EngineLimits
+from .schemaprep import bounded_numbers, self_contained
 from .toolgrammars import tool_call_grammar
 
 JSON_OPTIONS = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
@@ -69,14 +75,34 @@ def build_lltokenizer(vocabulary: Vocabulary) -> Any:
 class LLGuidanceMatcher:
     """One generation's llguidance matcher (``lmstream.constraints.TokenMatcher``)."""
 
-    __slots__ = ("_matcher",)
+    __slots__ = ("_budget", "_error", "_first", "_limits", "_matcher")
 
-    def __init__(self, matcher: Any) -> None:
+    def __init__(self, matcher: Any, first_mask: bytes | None = None,
+                 limits: EngineLimits | None = None) -> None:
         self._matcher = matcher
+        self._first = first_mask
+        self._limits = limits or EngineLimits()
+        self._budget = self._limits.max_mask_seconds
+        self._error: str | None = None
 
     def fill_bitmask(self, words: Any) -> None:
-        """Compute the next-token mask straight into ``words`` (int32, contiguous)."""
+        """Compute the next-token mask straight into ``words`` (int32, contiguous). A mask
+        that took more than ``max_mask_seconds`` of this thread's CPU is all zeros, and the
+        matcher is in error from then on (its stream ends; the others are not slowed again)."""
+        first, self._first = self._first, None
+        if self._error is not None:
+            words.fill(0)
+            return
+        if first is not None and len(first) == words.nbytes:  # computed at creation
+            words.view("uint8")[:] = memoryview(first)
+            return
+        started = time.thread_time()
         self._matcher.unsafe_compute_mask_ptr(words.ctypes.data, words.nbytes)
+        spent = time.thread_time() - started
+        if spent > self._budget:
+            self._error = (f"one mask took {spent:.3f} s of CPU (limit EngineLimits.max_mask_seconds = "
+                           f"{self._budget}); the grammar is too complex to follow")
+            words.fill(0)
 
     def consume(self, token: int) -> bool:
         """Advance by one token; False when rejected (the matcher is then in error)."""
@@ -87,8 +113,10 @@ class LLGuidanceMatcher:
         return bool(self._matcher.is_accepting())
 
     def error(self) -> str | None:
-        """llguidance's error, or None."""
-        return str(self._matcher.get_error()) if self._matcher.is_error() else None
+        """Why the matcher stopped (a limit, or llguidance's error), or None."""
+        if self._error is not None:
+            return self._error
+        return explain(str(self._matcher.get_error()), self._limits) if self._matcher.is_error() else None
 
 
 class LLGuidanceEngine:
@@ -96,9 +124,21 @@ class LLGuidanceEngine:
 
     kinds = frozenset({"json_schema", "regex", "grammar", "tool_call"})
 
-    def __init__(self) -> None:
+    def __init__(self, limits: EngineLimits | None = None) -> None:
+        self.limits = limits or EngineLimits()
         self._tokenizers: weakref.WeakKeyDictionary[Vocabulary, Any] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
+        self._compiler: GrammarCompiler | None = None
+
+    def _schema(self, schema: Any) -> Any:
+        """A schema with unbounded numbers bounded (``schemaprep.bounded_numbers``)."""
+        limits = self.limits
+        return bounded_numbers(schema, limits.json_integer_bound, limits.json_fraction_digits)
+
+    def _tool(self, tool: ToolSpec, index: int) -> ToolSpec:
+        """A tool whose parameters have bounded numbers and refs that survive embedding."""
+        parameters = self_contained(self._schema(tool.parameters), f"urn:lmstream:tool:{index}")
+        return tool.model_copy(update={"parameters": parameters})
 
     def tokenizer(self, vocabulary: Vocabulary) -> Any:
         """The cached llguidance tokenizer of a vocabulary."""
@@ -113,7 +153,7 @@ class LLGuidanceEngine:
         llg = _require_llguidance()
         if spec.kind == "json_schema":
             try:
-                return str(llg.LLMatcher.grammar_from_json_schema(json.dumps(spec.schema),
+                return str(llg.LLMatcher.grammar_from_json_schema(json.dumps(self._schema(spec.schema)),
                                                                   defaults=JSON_OPTIONS))
             except ValueError as exc:
                 raise ValueError(f"invalid JSON schema: {exc}") from None
@@ -124,7 +164,8 @@ class LLGuidanceEngine:
         if spec.kind == "tool_call":
             assert spec.tool_format is not None
             lltok = self.tokenizer(vocabulary)
-            lark = tool_call_grammar(spec.tool_format, spec.tools, vocabulary.tokenizer.encode,
+            tools = tuple(self._tool(tool, i) for i, tool in enumerate(spec.tools))
+            lark = tool_call_grammar(spec.tool_format, tools, vocabulary.tokenizer.encode,
                                      lltok.is_special_token)
             return str(llg.LLMatcher.grammar_from_lark(lark))
         raise ValueError(f"the llguidance engine does not support {spec.kind!r} constraints")
@@ -136,10 +177,9 @@ class LLGuidanceEngine:
         grammar = self.grammar(spec, vocabulary)
         what = {"json_schema": "JSON schema", "regex": "regex", "grammar": "Lark grammar",
                 "tool_call": "tool-call grammar"}[spec.kind]
-        is_error, messages = llg.LLMatcher.validate_grammar_with_warnings(grammar, tokenizer)
-        if is_error:
-            raise ValueError(f"invalid {what}: {messages[0] if messages else 'rejected by llguidance'}")
-        matcher = llg.LLMatcher(tokenizer, grammar, log_level=0)
-        if matcher.is_error():
-            raise ValueError(f"invalid {what}: {matcher.get_error()}")
-        return LLGuidanceMatcher(matcher)
+        with self._lock:
+            if self._compiler is None:
+                self._compiler = GrammarCompiler(llg, self.limits)
+            compiler = self._compiler
+        matcher, first = compiler.compile(tokenizer, grammar, what)
+        return LLGuidanceMatcher(matcher, first, self.limits)

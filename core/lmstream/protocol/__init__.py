@@ -3,6 +3,14 @@ and the streams a caller iterates. Depends on nothing else in lmstream (errors a
 
 from __future__ import annotations
 
+from ._bounds import (
+    DEFAULT_LIMITS,
+    check_grammar_bounds,
+    check_pattern_bounds,
+    check_schema_bounds,
+    set_structured_limits,
+    structured_limits,
+)
 from ._events import (
     Channel,
     Chunk,
@@ -18,6 +26,7 @@ from ._events import (
     ToolCallDelta,
 )
 from ._inputs import ChatMessage, ChatTemplateOptions, LMInput, ToolSpec, UserInput, coerce_tools
+from ._limits import StructuredLimits
 from ._parameters import GenerationParameters, resolve_parameters
 from ._result import GenerationResult, collect
 from ._stats import GenerationStats
@@ -35,6 +44,7 @@ from ._validation import (
 )
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "Channel",
     "ChatMessage",
     "ChatTemplateOptions",
@@ -50,6 +60,7 @@ __all__ = [
     "LMInput",
     "RejectedToolCall",
     "StopReason",
+    "StructuredLimits",
     "TextEvent",
     "TimingRecorder",
     "Token",
@@ -62,7 +73,10 @@ __all__ = [
     "check_backend_name",
     "check_count",
     "check_generation_call",
+    "check_grammar_bounds",
     "check_path",
+    "check_pattern_bounds",
+    "check_schema_bounds",
     "check_text",
     "check_token_id",
     "checked_token_ids",
@@ -71,4 +85,6 @@ __all__ = [
     "constraint_spec",
     "parse_response",
     "resolve_parameters",
+    "set_structured_limits",
+    "structured_limits",
 ]

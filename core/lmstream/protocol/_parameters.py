@@ -9,9 +9,13 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+
+_CHECKED = "lmstream.checked_response_format"
+"""Validation-context key: the response_format object already checked (``with_overrides``)."""
 
 
 def _response_format_json(value: Any) -> Any:
@@ -64,7 +68,9 @@ class GenerationParameters(BaseModel):
 
     @field_validator("response_format", mode="before")
     @classmethod
-    def _check_response_format(cls, value: Any) -> Any:
+    def _check_response_format(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None and isinstance(info.context, dict) and value is info.context.get(_CHECKED):
+            return value  # this very object passed these checks when its parameters were built
         from ._structured import normalize_response_format
 
         return normalize_response_format(value)
@@ -140,10 +146,14 @@ class GenerationParameters(BaseModel):
         return self
 
     def with_overrides(self, **overrides: Any) -> GenerationParameters:
-        """A validated copy with ``overrides`` applied (unknown names raise)."""
+        """A validated copy with ``overrides`` applied (unknown names raise). The current
+        ``response_format`` is not checked again (a schema is checked once per request, however
+        many choices copy it); an overriding one is."""
         if not overrides:
             return self
-        return GenerationParameters.model_validate({**self.model_dump(), **overrides})
+        values = {name: getattr(self, name) for name in type(self).model_fields}
+        return GenerationParameters.model_validate({**values, **overrides},
+                                                   context={_CHECKED: self.response_format})
 
 
 def resolve_parameters(parameters: GenerationParameters | dict[str, Any] | None, overrides: dict[str, Any]) -> GenerationParameters:

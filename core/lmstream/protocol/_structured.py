@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, TypeAdapter
 
+from ._bounds import check_grammar_bounds, check_pattern_bounds, check_schema_bounds
 from ._inputs import ToolSpec
 
 FORMAT_TYPES = ("text", "json_object", "json_schema", "regex", "grammar")
@@ -68,12 +69,16 @@ def schema_of(value: Any) -> dict[str, Any]:
 
 
 def _check_json_schema(schema: Any, where: str) -> None:
+    """Bounds first (size, depth, widths, $ref depth, satisfiability), then the metaschema."""
     if not isinstance(schema, dict):
         raise ValueError(f"{where} must be a JSON schema object, not {type(schema).__name__}")
+    check_schema_bounds(schema, where)
     import jsonschema
 
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
+    except RecursionError:  # a shape the bounds let through but the metaschema check cannot walk
+        raise ValueError(f"{where} is too deeply nested to check") from None
     except jsonschema.SchemaError as exc:
         path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
         raise ValueError(f"{where} is not a valid JSON schema at {path}: {exc.message}") from None
@@ -108,9 +113,11 @@ def normalize_response_format(value: Any) -> Any:
     elif kind == "regex":
         if not isinstance(value.get("pattern"), str) or not value["pattern"]:
             raise ValueError("response_format.pattern must be a non-empty regex string")
+        check_pattern_bounds(value["pattern"], "response_format.pattern")
     elif kind == "grammar":
         if not isinstance(value.get("lark"), str) or not value["lark"].strip():
             raise ValueError("response_format.lark must be a non-empty Lark grammar string")
+        check_grammar_bounds(value["lark"], "response_format.lark")
     return dict(value)
 
 

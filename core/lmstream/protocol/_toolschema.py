@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ._bounds import check_schema_bounds
+
 JSON_TYPES = ("string", "integer", "number", "boolean", "object", "array", "null")
 TYPE_ALIASES: dict[str, str] = {
     **{t: t for t in JSON_TYPES},
@@ -60,10 +62,8 @@ def json_schema(schema: Any, where: str = "parameters") -> Any:
     input is not changed). ValueError naming the place of a type that means nothing."""
     if not isinstance(schema, dict):
         return schema
-    if where == "parameters":  # the top-level call: refuse a schema too deep to walk first
-        from ._validation import check_depth
-
-        check_depth(schema, where)
+    if where == "parameters":  # the top-level call: refuse an unbounded schema before walking it
+        check_schema_bounds(schema, where, satisfiable=False)  # the tool parser judges refs
     out = dict(schema)
     if "type" in schema:
         declared = schema["type"]
