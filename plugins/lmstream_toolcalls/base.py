@@ -24,8 +24,9 @@ from .calls import (
 )
 from .deltas import RegionDeltas, Slot, canonical, closing_text
 from .matching import StartTable
+from .reasoning import REASONING_BLOCKS, split_quiet
 from .rules import Rule
-from .scanning import Finder
+from .scanning import Finder, Immediate
 from .tools import ToolBox
 
 GROWTH = 64
@@ -40,13 +41,24 @@ class Format:
     opening: Sequence[Rule] = ()
     """Rules whose (literal) start marker counts only at the very start of the stream, after
     optional whitespace (Harmony's recipient in the role header); they cost plain text nothing."""
+    reasoning: Sequence[tuple[str, str]] = REASONING_BLOCKS
+    """(opening, closing) markers of reasoning blocks: plain text in which no call starts."""
     _table: StartTable | None = field(default=None, repr=False)
+    _all: tuple[Rule, ...] = field(default=(), repr=False)
+
+    @property
+    def all_rules(self) -> tuple[Rule, ...]:
+        """The rules, then one plain-text rule per reasoning block (lowest priority)."""
+        if not self._all:
+            quiet = [Rule(o, Immediate(), text_until=c) for o, c in self.reasoning]
+            self._all = (*self.rules, *quiet)
+        return self._all
 
     @property
     def table(self) -> StartTable:
         """The compiled start markers."""
         if self._table is None:
-            self._table = StartTable([r.start for r in self.rules])
+            self._table = StartTable([r.start for r in self.all_rules])
         return self._table
 
     def parser(self, tools: Sequence[ToolSpec | dict[str, Any]] | None = None) -> StreamingParser:
@@ -82,6 +94,8 @@ class StreamingParser:
         self._wait = 0  # characters an open call takes in before its next scan (_join_pending)
         self._rule: Rule | None = None
         self._finder: Finder | None = None
+        self._quiet: str | None = None  # inside a reasoning block: the marker that closes it
+        self._rules = fmt.all_rules
         self._emitted = 0
         self._merge_ok = False
         self._ids: set[str] = set()
@@ -291,15 +305,29 @@ class StreamingParser:
         self._merge_ok = False
         progressed = True
         while progressed:
-            if self._finder is None:
+            if self._quiet is not None:
+                progressed = self._scan_quiet(out, final)
+            elif self._finder is None:
                 progressed = self._scan_text(out, final)
             else:
                 progressed = self._scan_region(out, final)
         self._emitted += len(out)
         buf = self._buf
-        self._plain = not buf and self._finder is None and not self._opening
-        self._wait = -(-len(buf) // GROWTH) if buf and not self._opening else 0
+        quiet = self._quiet is not None
+        self._plain = not buf and self._finder is None and not self._opening and not quiet
+        self._wait = -(-len(buf) // GROWTH) if buf and not self._opening and not quiet else 0
         return out
+
+    def _scan_quiet(self, out: list[TextEvent], final: bool) -> bool:
+        """Inside a reasoning block: pass decided text through; True once the block closed."""
+        close = self._quiet
+        assert close is not None
+        length, closed = split_quiet(self._buf, close, final)
+        self.emit_text(out, self._buf[:length])
+        self._buf = self._buf[length:]
+        if closed:
+            self._quiet = None
+        return closed
 
     def _scan_text(self, out: list[TextEvent], final: bool) -> bool:
         """Emit decided text; open a region at the first start marker (returns True then)."""
@@ -326,7 +354,11 @@ class StreamingParser:
         if m is None:
             self._buf = ""
             return False
-        rule = self.format.rules[index]
+        rule = self._rules[index]
+        if rule.text_until is not None:  # a reasoning block opens: its text is plain text
+            self.emit_text(out, buf[cut:m.end()])
+            self._buf, self._quiet = buf[m.end():], rule.text_until
+            return True
         self._buf = buf[cut:]
         self._rule, self._finder = rule, rule.end.new(m.end() - cut)
         if self._deltas:

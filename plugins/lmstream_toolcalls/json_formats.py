@@ -29,7 +29,7 @@ def parse_hermes(text: str, tools: ToolBox) -> ParseResult:
 
 
 HERMES = Format("json", [
-    Rule(HERMES_START, Delimited([HERMES_END], JSON_QUOTES, BACKSLASH), parse_hermes,
+    Rule(HERMES_START, Delimited([HERMES_END], JSON_QUOTES, BACKSLASH, exclusive=[HERMES_START]), parse_hermes,
          complete_at_end=True, stream=json_call_stream()),
 ])
 

@@ -64,9 +64,9 @@ def _bare_stream(marker_end: int, tools: ToolBox) -> HeaderStream:
 
 
 KIMI_K2 = Format("kimi_k2", [
-    Rule(SECTION_BEGIN, Delimited([SECTION_END], JSON_QUOTES, BACKSLASH), parse_kimi,
+    Rule(SECTION_BEGIN, Delimited([SECTION_END], JSON_QUOTES, BACKSLASH, exclusive=[SECTION_BEGIN]), parse_kimi,
          what=SECTION_BEGIN, complete_at_end=True, stream=_stream),
     # calls without the section markers (models do drop them)
-    Rule(CALL_BEGIN, Delimited([CALL_END], JSON_QUOTES, BACKSLASH), parse_bare_kimi,
+    Rule(CALL_BEGIN, Delimited([CALL_END], JSON_QUOTES, BACKSLASH, exclusive=[CALL_BEGIN]), parse_bare_kimi,
          what=CALL_BEGIN, stream=_bare_stream),
 ])

@@ -140,7 +140,7 @@ def _wrapped(start: str, end: str, grammar: XmlGrammar, value_open: str, name: s
         return XmlCallStream(0, grammar, tools, _value)
 
     quotes = ((value_open, grammar.parameter_end),)
-    rules = [Rule(start, Delimited([end], quotes), parse, what=what, stream=stream)]
+    rules = [Rule(start, Delimited([end], quotes, exclusive=[start]), parse, what=what, stream=stream)]
     if bare is not None:  # only a function tag followed by a parameter or its end counts
         body = _FromRegionStart(Delimited([grammar.function_end], quotes))
         for follow in (value_open, grammar.function_end):
