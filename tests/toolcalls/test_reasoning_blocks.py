@@ -1,0 +1,64 @@
+"""Tool-call markers inside a reasoning block never make a call, in every format.
+
+Derived from vllm-project/vllm tests/tool_parsers/test_seed_oss_tool_parser.py
+("tool_call_unlimited_thinking_budget"): Seed-OSS writes the call it plans inside
+``<seed:think>…</seed:think>`` and then makes it; the reference parser returns one call and keeps
+the reasoning text as content. The same holds for ``<think>`` (Qwen3, DeepSeek, GLM, MiniMax;
+vllm-project/vllm tests/tool_parsers/test_glm4_moe_tool_parser.py
+"test_extract_tool_calls_with_thinking_tags"), Magistral's ``[THINK]`` and Kimi's ``◁think▷``.
+"""
+
+from __future__ import annotations
+
+import pytest
+from format_samples import FORMATS, sample
+from toolcall_harness import Case, call, check_case, content, run
+
+import lmstream
+from lmstream import Chunk, ToolCall
+
+BLOCKS = [("<think>", "</think>"), ("<seed:think>", "</seed:think>"), ("[THINK]", "[/THINK]"),
+          ("◁think▷", "◁/think▷")]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("block", BLOCKS, ids=lambda b: b[0])
+def test_a_call_inside_reasoning_is_reasoning_text(fmt: str, block: tuple[str, str]) -> None:
+    opening, closing = block
+    thought = f"{opening}The format is {sample(fmt, 'Oslo')}. Let me call it.{closing}\n"
+    case = Case("planned_then_made", thought + sample(fmt, "Paris"),
+                [content(thought), call("get_weather", {"city": "Paris"})])
+    check_case(fmt, case, every_split=False, random_count=15)
+
+
+@pytest.mark.parametrize("fmt", ["seed_oss", "json", "glm45", "deepseek_v31", "function_gemma"])
+def test_unclosed_reasoning_stays_text(fmt: str) -> None:
+    text = f"<think>maybe {sample(fmt, 'Oslo')} or not"
+    check_case(fmt, Case("unclosed", text, [content(text)]), every_split=False)
+
+
+def test_seed_oss_reference_example() -> None:
+    # vllm-project/vllm tests/tool_parsers/test_seed_oss_tool_parser.py, third case (shortened)
+    think = ("<seed:think>\nGot it, let's see. The format is <seed:tool_call>\n<function=get_weather>"
+             "\n<parameter=location>Barcelona, Spain</parameter>\n<parameter=unit>celsius"
+             "</parameter>\n</function>\n</seed:tool_call>. Let me go with that.</seed:think>")
+    real = ("<seed:tool_call>\n<function=get_weather>\n<parameter=location>Barcelona, Spain"
+            "</parameter>\n<parameter=unit>celsius</parameter>\n</function>\n</seed:tool_call>")
+    check_case("seed_oss", Case("reference", think + real, [
+        content(think), call("get_weather", {"location": "Barcelona, Spain", "unit": "celsius"})]),
+        every_split=False)
+
+
+def test_reasoning_text_streams_before_the_block_closes() -> None:
+    parser = lmstream.get_tool_parser("json")
+    first = parser.feed("<think>planning <tool_call>{\"name\": \"x\"")
+    assert "".join(e.text for e in first if isinstance(e, Chunk)) == (
+        '<think>planning <tool_call>{"name": "x"')
+    assert parser.feed("}</tool_call></th") == [Chunk('}</tool_call>')]  # "</th" may close it
+    rest = parser.feed("ink> done") + parser.finish()
+    assert [e.text for e in rest if isinstance(e, Chunk)] == ["</think> done"]
+
+
+def test_calls_after_the_block_still_parse() -> None:
+    events, _ = run("json", ["<think>x</think>", sample("json", "Rome"), "<think>y</think>"])
+    assert [e.arguments for e in events if isinstance(e, ToolCall)] == [{"city": "Rome"}]
