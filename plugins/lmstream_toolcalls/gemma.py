@@ -167,7 +167,8 @@ def _gemma(name: str, start: str, end: str, quote: str, typed: bool = False) -> 
                            tools if typed else None)
 
     parse.__doc__ = f"call:name{{...}} between {start} and {end}."
-    return Format(name, [Rule(start, Delimited([end], ((quote, quote),), exclusive=[start]), parse)])
+    return Format(name, [Rule(start, Delimited([end], ((quote, quote),), exclusive=[start]), parse,
+                              complete_at_end=True)])
 
 
 GEMMA4 = _gemma("gemma4", "<|tool_call>", "<tool_call|>", '<|"|>')

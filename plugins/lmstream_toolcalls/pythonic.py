@@ -11,10 +11,20 @@ from __future__ import annotations
 import ast
 import bisect
 import re
+import warnings
 from typing import Any
 
 from .base import Format
-from .calls import BadCall, CallSyntaxError, ParsedCall, ParseResult, inner, json_call, jsonable
+from .calls import (
+    BadCall,
+    CallSyntaxError,
+    ParsedCall,
+    ParseResult,
+    inner,
+    json_call,
+    jsonable,
+    loads,
+)
 from .matching import IDENT, WS, Pattern
 from .pyliterals import Prepared, prepare
 from .rules import Rule
@@ -113,11 +123,18 @@ def repair_quotes(source: str) -> tuple[str, list[int]] | None:
     return prepared.source, prepared.inserted
 
 
+def _expression(source: str) -> ast.expr:
+    """``ast.parse`` in eval mode, quietly (``"\\/"`` in a JSON string warns otherwise)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(source, mode="eval").body
+
+
 def _parse(source: str) -> tuple[ast.expr, Prepared | None]:
     """The expression in ``source``; on a syntax error, tried again as ``pyliterals.prepare``
     rewrites it (raw characters in strings, leading zeros), then with stray quotes escaped."""
     try:
-        return ast.parse(source, mode="eval").body, None
+        return _expression(source), None
     except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
         message = f"not a Python call list: {getattr(exc, 'msg', exc)}"
     for repair in (False, True):
@@ -125,7 +142,7 @@ def _parse(source: str) -> tuple[ast.expr, Prepared | None]:
         if prepared is None:
             continue
         try:
-            return ast.parse(prepared.source, mode="eval").body, prepared
+            return _expression(prepared.source), prepared
         except (SyntaxError, ValueError, MemoryError, RecursionError):
             continue
     raise CallSyntaxError(message)
@@ -153,8 +170,13 @@ def python_calls(text: str, start: int, end: int) -> ParseResult:
             span = (span[0] - bisect.bisect_left(inserted, span[0] - base),
                     span[1] - bisect.bisect_left(inserted, span[1] - base))
         if isinstance(node, ast.Dict):  # LFM2 may answer in JSON: [{"name": ..., "arguments": ...}]
+            try:  # as JSON first: its escapes (\/) differ from Python's
+                obj = loads(text[span[0]:span[1]], "the call")
+            except CallSyntaxError:
+                obj = None
             try:
-                items.append(json_call(literal(node, prepared), span=span))
+                items.append(json_call(obj if obj is not None else literal(node, prepared),
+                                       span=span))
             except CallSyntaxError as exc:
                 items.append(BadCall(str(exc), span))
         else:

@@ -85,6 +85,23 @@ PEER_CASES: list[tuple[str, Case]] = [
                   [call("get_weather", {}), content("\nChecking.")])),
     ("lfm2", Case("lfm2_whitespace_after_start", "<|tool_call_start|> [f(a='1')]<|tool_call_end|>",
                   [call("f", {"a": "1"})])),
+    # ggml-org/llama.cpp tests/chat-parsers/test-lfm2.cpp: LFM2 answering in JSON
+    ("lfm2", Case("lfm2_json_two_calls_content_after",
+                  '<|tool_call_start|>[{"name": "get_weather", "arguments": {"location": "Paris"}}, '
+                  '{"name": "get_time", "arguments": {"timezone": "UTC"}}]<|tool_call_end|>'
+                  "Here's the result.",
+                  [call("get_weather", {"location": "Paris"}), call("get_time", {"timezone": "UTC"}),
+                   content("Here's the result.")])),
+    ("lfm2", Case("lfm2_json_newlines", '<|tool_call_start|>[{\n    "name": "get_current_time",\n'
+                  '    "arguments": {\n        "location": "Paris"\n    }\n}]<|tool_call_end|>',
+                  [call("get_current_time", {"location": "Paris"})])),
+    ("lfm2", Case("lfm2_json_escapes", '<|tool_call_start|>[{"name": "f", "arguments": '
+                  '{"u": "http:\\/\\/x.com", "n": null, "e": "caf\\u00e9"}}]<|tool_call_end|>',
+                  [call("f", {"u": "http://x.com", "n": None, "e": "café"})])),
+    # ggml-org/llama.cpp tests/chat-parsers/test-seed-oss.cpp: a call without </seed:tool_call>
+    ("seed_oss", Case("seed_unclosed_wrapper", "<seed:tool_call>\n<function=special_function>\n"
+                      "<parameter=arg1>\n42\n</parameter>\n</function>",
+                      [call("special_function", {"arg1": "42"})])),
     # test_functiongemma_tool_parser.py
     ("function_gemma", Case("fg_streamed_keys", f"<start_function_call>call:get_weather{{city:{X}NYC"
                             f"{X}unit:{X}celsius{X}}}<end_function_call>",
