@@ -205,8 +205,8 @@ PYTHONIC = Format("pythonic", [
     Rule(PY_START, Delimited([PY_END], PYTHON_QUOTES, BACKSLASH, exclusive=[PY_START]), parse_wrapped,
          complete_at_end=True),
     # A bare list only counts when it looks like a call: [name() or [name(key=
-    Rule(Pattern("[", WS, IDENT, "(", WS, ")"), _PY_LIST, parse_bare),
-    Rule(Pattern("[", WS, IDENT, "(", WS, IDENT, WS, "="), _PY_LIST, parse_bare),
+    Rule(Pattern("[", WS, IDENT, "(", WS, ")"), _PY_LIST, parse_bare, complete_at_end=True),
+    Rule(Pattern("[", WS, IDENT, "(", WS, IDENT, WS, "="), _PY_LIST, parse_bare, complete_at_end=True),
 ])
 
 

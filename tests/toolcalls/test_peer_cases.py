@@ -137,6 +137,17 @@ PEER_CASES: list[tuple[str, Case]] = [
     ("json", Case("hermes_serialized_arguments", '<tool_call>\n{"name": "get_db_config", '
                   '"arguments": ' + json.dumps(json.dumps({"param": "max_connections"}))
                   + "}\n</tool_call>", [call("get_db_config", {"param": "max_connections"})])),
+    # test_pythonic_tool_parser.py: a number that overflows to inf is no JSON value, its call
+    # is refused and the sibling stands; a sibling with a stray quote does not sink the list
+    # (we read the quote as the model meant it, see pyliterals)
+    ("pythonic", Case("pythonic_non_finite", "[calc(x=1e999), get_weather(city='SF')]",
+                      [rejected("malformed", "calc(x=1e999)"), call("get_weather", {"city": "SF"})])),
+    ("pythonic", Case("pythonic_stray_quote_sibling", "[get_weather(city='SF'), f(a='x 'y', b='z')]",
+                      [call("get_weather", {"city": "SF"}), call("f", {"a": "x 'y", "b": "z"})])),
+    ("json", Case("hermes_non_finite", '<tool_call>{"name": "calc", "arguments": {"x": 1e999}}'
+                  "</tool_call>", [rejected("malformed")])),
+    ("mistral", Case("mistral_non_finite", '[TOOL_CALLS]calc[ARGS]{"x": -1e999}',
+                     [rejected("malformed")])),
     # test_minimax_m2_tool_parser.py
     ("minimax_m2", Case("minimax_two_invokes", '<minimax:tool_call><invoke name="fn_a"><parameter '
                         'name="x">1</parameter></invoke><invoke name="fn_b"><parameter name="y">2'
