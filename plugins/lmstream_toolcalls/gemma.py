@@ -27,6 +27,8 @@ _CALL = re.compile(r"\s*call:(?P<name>[\w.\-]+)\s*")
 _BARE_END = re.compile(r"[,}\]]")
 _KEY_END = re.compile(r"[:{}\[\],]")
 _KEY_START = re.compile(r"[\w\-.]+\s*:")
+_LOOSE_FLOAT = re.compile(r"-?(?:\d{1,300}\.|\.\d{1,300})")
+"""Numbers JSON refuses but models write (``108.``, ``.5``); vLLM's gemma4 parser reads them."""
 
 
 class ObjectReader:
@@ -72,7 +74,7 @@ class ObjectReader:
         try:
             value = json.loads(raw)
         except (ValueError, RecursionError):
-            return raw
+            return float(raw) if _LOOSE_FLOAT.fullmatch(raw) else raw
         return raw if isinstance(value, float) and not math.isfinite(value) else value
 
     def _object(self, depth: int) -> dict[str, Any]:
@@ -96,7 +98,9 @@ class ObjectReader:
                 raise CallSyntaxError(f"expected key: at {self.text[self.pos:self.pos + 20]!r}")
             self.pos += 1
             self._space()
-            if depth == 0 and self.string_hook and self.text.startswith(self.quote, self.pos):
+            if self.text.startswith((",", "}"), self.pos):  # key: with no value (the reference
+                result[key] = ""                             # parser reads "")
+            elif depth == 0 and self.string_hook and self.text.startswith(self.quote, self.pos):
                 result[key] = self.string_hook(key, self._string())
             else:
                 result[key] = self.value(depth + 1)

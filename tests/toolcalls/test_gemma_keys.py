@@ -53,6 +53,16 @@ GEMMA4_CASES = [
     Case("nested_no_comma", g4(f"search{{q:{Q}a{Q}filters:{{lang:{Q}en{Q}max:2}}}}"),
          [call("search", {"q": "a", "filters": {"lang": "en", "max": 2}})]),
     Case("gemma4_strings_stay_strings", g4(f"f{{n:{Q}42{Q}}}"), [call("f", {"n": "42"})]),
+    # vllm-project/vllm tests/tool_parsers/test_gemma4_tool_parser.py (TestParseGemma4Args)
+    Case("reference_null_and_quoted_keys",
+         g4(f"f{{param:null,record_map:{{{Q}3{Q}:{Q}new text{Q}}}}}"),
+         [call("f", {"param": None, "record_map": {"3": "new text"}})]),
+    Case("reference_trailing_dot_float", g4("f{left:108.,right:22.8,x:.5}"),
+         [call("f", {"left": 108.0, "right": 22.8, "x": 0.5})]),
+    Case("reference_empty_value", g4("f{key:,other:1}"), [call("f", {"key": "", "other": 1})]),
+    Case("reference_bracket_in_string", g4(f"f{{items:[[{Q}a]b{Q},{Q}c{Q}],{Q}tail{Q}]}}"),
+         [call("f", {"items": [["a]b", "c"], "tail"]})]),
+    Case("non_finite_stays_text", g4("f{x:1e999}"), [call("f", {"x": "1e999"})]),
 ]
 
 
