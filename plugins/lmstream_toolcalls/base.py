@@ -17,7 +17,7 @@ from .calls import INCOMPLETE, MALFORMED, CallSyntaxError, ParsedCall, ParseResu
 from .deltas import RegionDeltas
 from .emitting import EventEmitter
 from .matching import StartTable
-from .reasoning import REASONING_BLOCKS, split_quiet
+from .reasoning import REASONING_BLOCKS, ReasoningBlock
 from .rules import Rule
 from .scanning import Finder, Immediate
 from .tools import ToolBox
@@ -87,7 +87,7 @@ class StreamingParser(EventEmitter):
         self._wait = 0  # characters an open call takes in before its next scan (_join_pending)
         self._rule: Rule | None = None
         self._finder: Finder | None = None
-        self._quiet: str | None = None  # inside a reasoning block: the marker that closes it
+        self._quiet: ReasoningBlock | None = None  # inside a reasoning block
         self._rules = fmt.all_rules
         self._emitted = 0
         self._merge_ok = False
@@ -199,15 +199,20 @@ class StreamingParser(EventEmitter):
         return out
 
     def _scan_quiet(self, out: list[TextEvent], final: bool) -> bool:
-        """Inside a reasoning block: pass decided text through; True once the block closed."""
-        close = self._quiet
-        assert close is not None
-        length, closed = split_quiet(self._buf, close, final)
+        """Inside a reasoning block: pass decided text through; True when something changed."""
+        block = self._quiet
+        assert block is not None
+        length, outcome = block.scan(self._buf, self._table, self._is_call, final)
         self.emit_text(out, self._buf[:length])
         self._buf = self._buf[length:]
-        if closed:
+        if outcome in ("closed", "release"):
             self._quiet = None
-        return closed
+            return True
+        return outcome == "held"
+
+    def _is_call(self, buf: str, pos: int) -> bool:
+        """Whether the start marker at ``pos`` opens a call (not another reasoning block)."""
+        return self._rules[self._table.rule_at(buf, pos)].text_until is None
 
     def _scan_text(self, out: list[TextEvent], final: bool) -> bool:
         """Emit decided text; open a region at the first start marker (returns True then)."""
@@ -237,7 +242,7 @@ class StreamingParser(EventEmitter):
         rule = self._rules[index]
         if rule.text_until is not None:  # a reasoning block opens: its text is plain text
             self.emit_text(out, buf[cut:m.end()])
-            self._buf, self._quiet = buf[m.end():], rule.text_until
+            self._buf, self._quiet = buf[m.end():], ReasoningBlock(rule.text_until)
             return True
         self._buf = buf[cut:]
         self._rule, self._finder = rule, rule.end.new(m.end() - cut)
