@@ -13,6 +13,7 @@ from typing import Any
 from .base import Format
 from .calls import CallSyntaxError, ParsedCall, ParseResult, arguments_dict, inner, loads
 from .json_stream import HeaderStream
+from .reasoning import KIMI_THINK, REASONING_BLOCKS
 from .rules import Rule
 from .scanning import BACKSLASH, JSON_QUOTES, Delimited
 from .sections import BlockParser, SectionSplitter
@@ -93,4 +94,4 @@ KIMI_K2 = Format("kimi_k2", [
     # calls without the section markers (models do drop them)
     Rule(CALL_BEGIN, Delimited([CALL_END], JSON_QUOTES, BACKSLASH, exclusive=[CALL_BEGIN]),
          parse_bare_kimi, what=CALL_BEGIN, stream=_bare_stream),
-])
+], reasoning=(*REASONING_BLOCKS, KIMI_THINK))

@@ -17,10 +17,13 @@ from .matching import StartTable
 REASONING_BLOCKS: tuple[tuple[str, str], ...] = (
     ("<think>", "</think>"),            # Qwen3, DeepSeek-R1/V3.1, GLM-4.5+, MiniMax-M2, SmolLM3
     ("<seed:think>", "</seed:think>"),  # ByteDance Seed-OSS
-    ("[THINK]", "[/THINK]"),            # Mistral Magistral
-    ("◁think▷", "◁/think▷"),            # Kimi thinking models
 )
-"""(opening, closing) markers of the reasoning blocks every built-in format knows."""
+"""(opening, closing) markers of the reasoning blocks every format knows by default. Both start
+with ``<``, which most formats' markers start with too, so plain text pays nothing for them."""
+MISTRAL_THINK = ("[THINK]", "[/THINK]")
+"""Mistral's Magistral (the ``mistral`` format adds it)."""
+KIMI_THINK = ("◁think▷", "◁/think▷")
+"""Kimi's thinking models (the ``kimi_k2`` format adds it)."""
 
 
 class ReasoningBlock:

@@ -14,8 +14,8 @@ from toolcall_harness import check_deltas, normalize, rebuild, run
 from lmstream import ToolCall, ToolCallDelta
 
 PROSE = st.sampled_from(["Sure. ", "ok\n", "a < b ", "[x] ", "{y} ", "f(z) ", "see: "])
-THINK = st.sampled_from([("<think>", "</think>"), ("<seed:think>", "</seed:think>"),
-                         ("[THINK]", "[/THINK]")])
+BLOCKS = [("<think>", "</think>"), ("<seed:think>", "</seed:think>")]
+FAMILY = {"mistral": [("[THINK]", "[/THINK]")], "kimi_k2": [("◁think▷", "◁/think▷")]}
 
 
 @st.composite
@@ -28,7 +28,7 @@ def pieces(draw: st.DrawFn, fmt: str) -> tuple[list[str], list[str]]:
         if kind == "prose":
             out.append(draw(PROSE))
         elif kind == "think":
-            opening, closing = draw(THINK)
+            opening, closing = draw(st.sampled_from(BLOCKS + FAMILY.get(fmt, [])))
             out.append(f"{opening}plan {sample(fmt, 'Oslo')}{closing} ")
         else:
             city = draw(st.sampled_from(["Paris", "Rome", "Lima"]))

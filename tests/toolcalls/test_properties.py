@@ -61,7 +61,8 @@ def test_every_registered_builtin_has_fragments() -> None:
 
 REASONING_BITS = ["<think>", "</think>", "<seed:think>", "</seed:think>", "[THINK]", "[/THINK]",
                   "◁think▷", "◁/think▷"]
-"""Reasoning-block markers every format knows (text in a block never makes a call)."""
+"""Reasoning-block markers (text in a block never makes a call; [THINK] is Mistral's and
+◁think▷ Kimi's, plain text elsewhere)."""
 
 
 def _pieces(name: str) -> st.SearchStrategy[str]:

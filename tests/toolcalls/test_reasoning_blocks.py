@@ -17,12 +17,13 @@ from toolcall_harness import Case, call, check_case, content, run
 import lmstream
 from lmstream import Chunk, ToolCall
 
-BLOCKS = [("<think>", "</think>"), ("<seed:think>", "</seed:think>"), ("[THINK]", "[/THINK]"),
-          ("◁think▷", "◁/think▷")]
+BLOCKS = [("<think>", "</think>"), ("<seed:think>", "</seed:think>")]
+"""Every format knows these; Mistral adds Magistral's [THINK], Kimi its ◁think▷."""
+FAMILY_BLOCKS = [("mistral", ("[THINK]", "[/THINK]")), ("kimi_k2", ("◁think▷", "◁/think▷"))]
+CASES = [(fmt, block) for fmt in FORMATS for block in BLOCKS] + FAMILY_BLOCKS
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize("block", BLOCKS, ids=lambda b: b[0])
+@pytest.mark.parametrize("fmt,block", CASES, ids=lambda v: v if isinstance(v, str) else v[0])
 def test_a_call_inside_reasoning_is_reasoning_text(fmt: str, block: tuple[str, str]) -> None:
     opening, closing = block
     thought = f"{opening}The format is {sample(fmt, 'Oslo')}. Let me call it.{closing}\n"
