@@ -19,6 +19,11 @@ from typing import Any
 _EVENT = re.compile(r"""\\.|'''|\"\"\"|['"]|[\n\r\x00]|(?<![\w.])0+(?=[0-9])""", re.DOTALL)
 _ENDS_STRING = re.compile(r"[ \t]*(?:[,)\]}:]|\Z)")
 _RAW = "\n\r\x00"
+_ESCAPES = frozenset("\n\\'\"abfnrtv01234567xNuU")
+"""Characters after a backslash that make a valid Python escape (the rest warn, and mean
+the backslash itself)."""
+INVALID_ESCAPE = re.compile(r"\\[^\n\\'\"abfnrtv0-7xNuU]")
+"""A backslash that Python would warn about (``ast.parse`` then prints a SyntaxWarning)."""
 
 
 @dataclass
@@ -55,19 +60,28 @@ def prepare(source: str, repair: bool) -> Prepared | None:
 
     Strings are tracked as Python does; with ``repair`` a quote ends its string only before
     ``,`` ``)`` ``]`` ``}`` ``:`` or the end, and a backslash is inserted before any other one.
-    Triple-quoted strings are left alone (raw newlines are legal there).
+    Triple-quoted strings are left alone (raw newlines are legal there). Invalid escapes in
+    non-raw strings (``'\\d'``) get their backslash doubled: the same value, and no warning.
     """
     out: list[str] = []
     inserted: list[int] = []
     table: dict[str, str] | None = None
     last = length = pos = 0
     quote: str | None = None
-    changed = False
+    raw = changed = False
     while (m := _EVENT.search(source, pos)) is not None:
         token, pos = m.group(), m.end()
         kind = token[0]
-        if kind == "\\":
-            continue  # an escape inside a string (or a stray backslash: ast decides)
+        if kind == "\\":  # an escape inside a string (or a stray backslash: ast decides)
+            if quote is not None and not raw and token[1:] not in _ESCAPES:
+                # Python keeps "\\d" as backslash + d, and so does "\\\\d", without a warning
+                piece = source[last:m.start()]
+                out += (piece, "\\")
+                length += len(piece)
+                inserted.append(length)
+                length += 1
+                last, changed = m.start(), True
+            continue
         if kind == "0":  # leading zeros of an integer: outside strings only
             if quote is None:
                 piece = source[last:m.start()]
@@ -84,7 +98,7 @@ def prepare(source: str, repair: bool) -> Prepared | None:
                 last, changed = pos, True
             continue
         if quote is None:
-            quote = token
+            quote, raw = token, m.start() > 0 and source[m.start() - 1] in "rR"
             continue
         if len(quote) == 1 and len(token) == 3:
             token, pos = token[0], m.start() + 1

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import bisect
 import re
-import warnings
 from typing import Any
 
 from .base import Format
@@ -26,7 +25,7 @@ from .calls import (
     loads,
 )
 from .matching import IDENT, WS, Pattern
-from .pyliterals import Prepared, prepare
+from .pyliterals import INVALID_ESCAPE, Prepared, prepare
 from .rules import Rule
 from .scanning import BACKSLASH, PYTHON_QUOTES, Balanced, Delimited
 from .tools import ToolBox
@@ -123,27 +122,25 @@ def repair_quotes(source: str) -> tuple[str, list[int]] | None:
     return prepared.source, prepared.inserted
 
 
-def _expression(source: str) -> ast.expr:
-    """``ast.parse`` in eval mode, quietly (``"\\/"`` in a JSON string warns otherwise)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return ast.parse(source, mode="eval").body
-
-
 def _parse(source: str) -> tuple[ast.expr, Prepared | None]:
-    """The expression in ``source``; on a syntax error, tried again as ``pyliterals.prepare``
-    rewrites it (raw characters in strings, leading zeros), then with stray quotes escaped."""
-    try:
-        return _expression(source), None
-    except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
-        message = f"not a Python call list: {getattr(exc, 'msg', exc)}"
+    """The expression in ``source``; on a syntax error (or an escape Python warns about), read
+    again as ``pyliterals.prepare`` rewrites it (raw characters in strings, leading zeros,
+    invalid escapes), then with stray quotes escaped."""
+    message = "not a Python call list"
+    if INVALID_ESCAPE.search(source) is None:
+        try:
+            return ast.parse(source, mode="eval").body, None
+        except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
+            message = f"not a Python call list: {getattr(exc, 'msg', exc)}"
     for repair in (False, True):
         prepared = prepare(source, repair)
         if prepared is None:
             continue
         try:
-            return _expression(prepared.source), prepared
-        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            return ast.parse(prepared.source, mode="eval").body, prepared
+        except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
+            if message == "not a Python call list":
+                message = f"not a Python call list: {getattr(exc, 'msg', exc)}"
             continue
     raise CallSyntaxError(message)
 

@@ -10,6 +10,8 @@ tests/tool_parsers/test_pythonic_tool_parser.py for the bare list form.
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -45,6 +47,8 @@ CASES = [
     ("escaped_string", r"get_weather(city='Martha\'s Vineyard', metric='\"cool units\"')",
      call("get_weather", {"city": "Martha's Vineyard", "metric": '"cool units"'})),
     ("triple_quoted_untouched", "f(code='''a\nb''', n=010)", call("f", {"code": "a\nb", "n": 10})),
+    ("invalid_escapes_kept", r"grep(pattern='\d+\.py', raw=r'\w', tab='a\tb')",
+     call("grep", {"pattern": "\\d+\\.py", "raw": "\\w", "tab": "a\tb"})),
 ]
 
 
@@ -110,3 +114,14 @@ def test_python_literals_round_trip_however_cut(args: dict[str, object], zeros: 
     assert rebuild(events, parser.silent_text) == text
     assert normalize([e for e in events if not isinstance(e, ToolCallDelta)]) == normalize(
         [e for e in whole if not isinstance(e, ToolCallDelta)])
+
+
+def test_invalid_escapes_warn_nothing() -> None:
+    # Python 3.12 prints a SyntaxWarning for "\d" in a string (3.11: DeprecationWarning);
+    # the parser reads such strings without one (and without touching the warning filters,
+    # which other threads share)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        events, _ = run("pythonic", [r"[grep(pattern='\d+', path='C:\dir')]"])
+    assert [e.arguments for e in events if isinstance(e, ToolCall)] == [
+        {"pattern": "\\d+", "path": "C:\\dir"}]
