@@ -22,8 +22,14 @@ _RAW = "\n\r\x00"
 _ESCAPES = frozenset("\n\\'\"abfnrtv01234567xNuU")
 """Characters after a backslash that make a valid Python escape (the rest warn, and mean
 the backslash itself)."""
-INVALID_ESCAPE = re.compile(r"\\[^\n\\'\"abfnrtv0-7xNuU]")
-"""A backslash that Python would warn about (``ast.parse`` then prints a SyntaxWarning)."""
+_BACKSLASH = re.compile(r"\\(.)", re.DOTALL)
+
+
+def has_invalid_escape(source: str) -> bool:
+    """Whether ``source`` holds a backslash Python would warn about (``ast.parse`` prints a
+    SyntaxWarning for ``"\\d"``); escaped backslashes (``"\\\\ "``) are read in pairs."""
+    return "\\" in source and any(
+        m.group(1) not in _ESCAPES for m in _BACKSLASH.finditer(source))
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import bisect
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from .base import Format
@@ -25,7 +26,7 @@ from .calls import (
     loads,
 )
 from .matching import IDENT, WS, Pattern
-from .pyliterals import INVALID_ESCAPE, Prepared, prepare
+from .pyliterals import Prepared, has_invalid_escape, prepare
 from .rules import Rule
 from .scanning import BACKSLASH, PYTHON_QUOTES, Balanced, Delimited
 from .tools import ToolBox
@@ -122,26 +123,34 @@ def repair_quotes(source: str) -> tuple[str, list[int]] | None:
     return prepared.source, prepared.inserted
 
 
-def _parse(source: str) -> tuple[ast.expr, Prepared | None]:
-    """The expression in ``source``; on a syntax error (or an escape Python warns about), read
-    again as ``pyliterals.prepare`` rewrites it (raw characters in strings, leading zeros,
-    invalid escapes), then with stray quotes escaped."""
-    message = "not a Python call list"
-    if INVALID_ESCAPE.search(source) is None:
-        try:
-            return ast.parse(source, mode="eval").body, None
-        except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
-            message = f"not a Python call list: {getattr(exc, 'msg', exc)}"
+def _readings(source: str) -> Iterator[Prepared | None]:
+    """The ways to read ``source``, in order: as it is (None; skipped while it holds an escape
+    Python warns about), as ``pyliterals.prepare`` rewrites it (raw characters in strings,
+    leading zeros, invalid escapes), the same with stray quotes escaped, and as it is last
+    when the escape was outside any string."""
+    escapes = has_invalid_escape(source)
+    if not escapes:
+        yield None
+    rewritten = False
     for repair in (False, True):
         prepared = prepare(source, repair)
-        if prepared is None:
-            continue
+        if prepared is not None:
+            rewritten = True
+            yield prepared
+    if escapes and not rewritten:
+        yield None
+
+
+def _parse(source: str) -> tuple[ast.expr, Prepared | None]:
+    """The expression in ``source``, read the first way that parses (``_readings``)."""
+    message = "not a Python call list"
+    for prepared in _readings(source):
         try:
-            return ast.parse(prepared.source, mode="eval").body, prepared
+            return ast.parse(source if prepared is None else prepared.source,
+                             mode="eval").body, prepared
         except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
             if message == "not a Python call list":
                 message = f"not a Python call list: {getattr(exc, 'msg', exc)}"
-            continue
     raise CallSyntaxError(message)
 
 
