@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from .base import Format
 from .calls import (
     BadCall,
     CallSyntaxError,
+    ParsedCall,
     ParseResult,
+    arguments_dict,
     decode_at,
     inner,
     json_call,
@@ -14,7 +18,7 @@ from .calls import (
     loads,
 )
 from .json_stream import json_call_stream
-from .matching import WS, Pattern
+from .matching import IDENT, WS, Pattern
 from .rules import Rule
 from .scanning import BACKSLASH, JSON_QUOTES, Balanced, Delimited
 from .tools import ToolBox
@@ -28,9 +32,63 @@ def parse_hermes(text: str, tools: ToolBox) -> ParseResult:
     return [json_call(loads(inner(text, HERMES_START, HERMES_END), "the tool call"))]
 
 
+# What Hermes-style models also write, as llama.cpp's Hermes 2 Pro parser reads it
+# (ggml-org/llama.cpp common/chat.cpp, common_chat_parse_hermes_2_pro): the JSON call inside
+# another tag or a ```json fence, and <function=name>{...}</function> /
+# <function name="name">{...}</function>. A tag or fence only counts when a JSON call follows
+# it, written name first: {"name": "f", "arguments": ...} (so a fenced {"name": "John", ...}
+# stays content).
+_OTHER_TAGS = ("function_call", "tools", "tool", "response", "json", "JSON", "xml")
+_FUNCTION = re.compile(r"""<function(?:=|\s+name=")(?P<name>[^">]+)"?>(?P<args>.*)</function>\s*\Z""",
+                       re.DOTALL)
+
+
+def _call_after(opening: str, key: str) -> Pattern:
+    """``opening``, then ``{"name": "<identifier>", "<key>"``."""
+    return Pattern(opening, WS, "{", WS, '"name"', WS, ":", WS, '"', IDENT, '"', WS, ",", WS,
+                   f'"{key}"')
+
+
+def _tagged(tag: str) -> list[Rule]:
+    start, end = f"<{tag}>", f"</{tag}>"
+
+    def parse(text: str, tools: ToolBox) -> ParseResult:
+        return [json_call(loads(inner(text, start, end), "the tool call"))]
+
+    end_spec = Delimited([end], JSON_QUOTES, BACKSLASH, exclusive=[start])
+    return [Rule(_call_after(start, key), end_spec, parse, what=start, complete_at_end=True)
+            for key in ("arguments", "parameters")]
+
+
+def parse_fenced(text: str, tools: ToolBox) -> ParseResult:
+    """A JSON call in a Markdown code fence (```json ... ```)."""
+    body = text.removeprefix("```").removesuffix("```")
+    body = body[4:] if body.startswith("json") else body[3:] if body.startswith("xml") else body
+    return [json_call(loads(body, "the tool call"))]
+
+
+def parse_function_tag(text: str, tools: ToolBox) -> ParseResult:
+    """``<function=name>{...}</function>`` or ``<function name="name">{...}</function>``."""
+    m = _FUNCTION.match(text if text.rstrip().endswith("</function>") else text + "</function>")
+    if m is None:
+        raise CallSyntaxError("expected <function=name>{arguments}</function>")
+    name = m.group("name").strip()
+    return [ParsedCall(name, arguments_dict(loads(m.group("args"), f"the arguments of {name!r}"),
+                                            name))]
+
+
+_FENCE = Delimited(["```"], JSON_QUOTES, BACKSLASH)
+_FUNCTION_END = Delimited(["</function>"], JSON_QUOTES, BACKSLASH, exclusive=["<function"])
 HERMES = Format("json", [
-    Rule(HERMES_START, Delimited([HERMES_END], JSON_QUOTES, BACKSLASH, exclusive=[HERMES_START]), parse_hermes,
-         complete_at_end=True, stream=json_call_stream()),
+    Rule(HERMES_START, Delimited([HERMES_END], JSON_QUOTES, BACKSLASH, exclusive=[HERMES_START]),
+         parse_hermes, complete_at_end=True, stream=json_call_stream()),
+    *(rule for tag in _OTHER_TAGS for rule in _tagged(tag)),
+    *(Rule(_call_after(fence, key), _FENCE, parse_fenced, what="```", complete_at_end=True)
+      for fence in ("```json", "```xml", "```") for key in ("arguments", "parameters")),
+    Rule(Pattern("<function=", IDENT, ">", WS, "{"), _FUNCTION_END, parse_function_tag,
+         what="<function=", complete_at_end=True),
+    Rule(Pattern('<function name="', IDENT, '">', WS, "{"), _FUNCTION_END, parse_function_tag,
+         what="<function", complete_at_end=True),
 ])
 
 
