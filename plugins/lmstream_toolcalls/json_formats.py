@@ -34,37 +34,36 @@ def parse_hermes(text: str, tools: ToolBox) -> ParseResult:
 
 # What Hermes-style models also write, as llama.cpp's Hermes 2 Pro parser reads it
 # (ggml-org/llama.cpp common/chat.cpp, common_chat_parse_hermes_2_pro): the JSON call inside
-# another tag or a ```json fence, and <function=name>{...}</function> /
-# <function name="name">{...}</function>. A tag or fence only counts when a JSON call follows
-# it, written name first: {"name": "f", "arguments": ...} (so a fenced {"name": "John", ...}
-# stays content).
-_OTHER_TAGS = ("function_call", "tools", "tool", "response", "json", "JSON", "xml")
+# another tag, and <function=name>{...}</function> / <function name="name">{...}</function>.
+# A tag only counts when a JSON call follows it, written name first: {"name": "f", ...}; one
+# without "arguments" is malformed. (llama.cpp also reads a ```json fence; that would put every
+# backtick of plain text on the slow path, so it is left to the generic format.)
+_OTHER_TAGS = ("function_call", "tools", "tool", "response", "json")
 _FUNCTION = re.compile(r"""<function(?:=|\s+name=")(?P<name>[^">]+)"?>(?P<args>.*)</function>\s*\Z""",
                        re.DOTALL)
 
 
-def _call_after(opening: str, key: str) -> Pattern:
-    """``opening``, then ``{"name": "<identifier>", "<key>"``."""
-    return Pattern(opening, WS, "{", WS, '"name"', WS, ":", WS, '"', IDENT, '"', WS, ",", WS,
-                   f'"{key}"')
+def _call_after(opening: str) -> Pattern:
+    """``opening``, then ``{"name": "<identifier>",``."""
+    return Pattern(opening, WS, "{", WS, '"name"', WS, ":", WS, '"', IDENT, '"', WS, ",")
 
 
-def _tagged(tag: str) -> list[Rule]:
+def _wrapped_call(body: str) -> ParseResult:
+    """The call in a tag or fence: it must carry ``arguments`` (or ``parameters``)."""
+    obj = loads(body, "the tool call")
+    if not isinstance(obj, dict) or not ("arguments" in obj or "parameters" in obj):
+        raise CallSyntaxError("a JSON object with a name but no arguments is not a call")
+    return [json_call(obj)]
+
+
+def _tagged(tag: str) -> Rule:
     start, end = f"<{tag}>", f"</{tag}>"
 
     def parse(text: str, tools: ToolBox) -> ParseResult:
-        return [json_call(loads(inner(text, start, end), "the tool call"))]
+        return _wrapped_call(inner(text, start, end))
 
-    end_spec = Delimited([end], JSON_QUOTES, BACKSLASH, exclusive=[start])
-    return [Rule(_call_after(start, key), end_spec, parse, what=start, complete_at_end=True)
-            for key in ("arguments", "parameters")]
-
-
-def parse_fenced(text: str, tools: ToolBox) -> ParseResult:
-    """A JSON call in a Markdown code fence (```json ... ```)."""
-    body = text.removeprefix("```").removesuffix("```")
-    body = body[4:] if body.startswith("json") else body[3:] if body.startswith("xml") else body
-    return [json_call(loads(body, "the tool call"))]
+    return Rule(_call_after(start), Delimited([end], JSON_QUOTES, BACKSLASH, exclusive=[start]),
+                parse, what=start, complete_at_end=True)
 
 
 def parse_function_tag(text: str, tools: ToolBox) -> ParseResult:
@@ -77,14 +76,11 @@ def parse_function_tag(text: str, tools: ToolBox) -> ParseResult:
                                             name))]
 
 
-_FENCE = Delimited(["```"], JSON_QUOTES, BACKSLASH)
 _FUNCTION_END = Delimited(["</function>"], JSON_QUOTES, BACKSLASH, exclusive=["<function"])
 HERMES = Format("json", [
     Rule(HERMES_START, Delimited([HERMES_END], JSON_QUOTES, BACKSLASH, exclusive=[HERMES_START]),
          parse_hermes, complete_at_end=True, stream=json_call_stream()),
-    *(rule for tag in _OTHER_TAGS for rule in _tagged(tag)),
-    *(Rule(_call_after(fence, key), _FENCE, parse_fenced, what="```", complete_at_end=True)
-      for fence in ("```json", "```xml", "```") for key in ("arguments", "parameters")),
+    *(_tagged(tag) for tag in _OTHER_TAGS),
     Rule(Pattern("<function=", IDENT, ">", WS, "{"), _FUNCTION_END, parse_function_tag,
          what="<function=", complete_at_end=True),
     Rule(Pattern('<function name="', IDENT, '">', WS, "{"), _FUNCTION_END, parse_function_tag,
