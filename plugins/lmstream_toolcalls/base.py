@@ -17,9 +17,9 @@ from .calls import INCOMPLETE, MALFORMED, CallSyntaxError, ParsedCall, ParseResu
 from .deltas import RegionDeltas
 from .emitting import EventEmitter
 from .matching import StartTable
-from .reasoning import REASONING_BLOCKS, ReasoningBlock
+from .reasoning import REASONING_BLOCKS, Openings, ReasoningBlock
 from .rules import Rule
-from .scanning import Finder, Immediate
+from .scanning import Finder
 from .tools import ToolBox
 
 GROWTH = 64
@@ -37,22 +37,21 @@ class Format:
     reasoning: Sequence[tuple[str, str]] = REASONING_BLOCKS
     """(opening, closing) markers of reasoning blocks: plain text in which no call starts."""
     _table: StartTable | None = field(default=None, repr=False)
-    _all: tuple[Rule, ...] = field(default=(), repr=False)
-
-    @property
-    def all_rules(self) -> tuple[Rule, ...]:
-        """The rules, then one plain-text rule per reasoning block (lowest priority)."""
-        if not self._all:
-            quiet = [Rule(o, Immediate(), text_until=c) for o, c in self.reasoning]
-            self._all = (*self.rules, *quiet)
-        return self._all
+    _openings: Openings | None = field(default=None, repr=False)
 
     @property
     def table(self) -> StartTable:
         """The compiled start markers."""
         if self._table is None:
-            self._table = StartTable([r.start for r in self.all_rules])
+            self._table = StartTable([r.start for r in self.rules])
         return self._table
+
+    @property
+    def openings(self) -> Openings:
+        """The reasoning-block openings."""
+        if self._openings is None:
+            self._openings = Openings(self.reasoning)
+        return self._openings
 
     def parser(self, tools: Sequence[ToolSpec | dict[str, Any]] | None = None) -> StreamingParser:
         """A fresh parser for one generation (this is the registered factory)."""
@@ -81,14 +80,14 @@ class StreamingParser(EventEmitter):
         """Scratch space for custom handlers."""
         table = fmt.table
         self._table = table
-        self._triggers = tuple(table.first_chars)
+        self._openings = fmt.openings if fmt.reasoning else None
+        self._triggers = tuple(sorted(set(table.first_chars) | set(fmt.openings.first_chars)))
         self._buf = ""
         self._pending: list[str] = []
         self._wait = 0  # characters an open call takes in before its next scan (_join_pending)
         self._rule: Rule | None = None
         self._finder: Finder | None = None
         self._quiet: ReasoningBlock | None = None  # inside a reasoning block
-        self._rules = fmt.all_rules
         self._emitted = 0
         self._merge_ok = False
         self._ids: set[str] = set()
@@ -202,17 +201,13 @@ class StreamingParser(EventEmitter):
         """Inside a reasoning block: pass decided text through; True when something changed."""
         block = self._quiet
         assert block is not None
-        length, outcome = block.scan(self._buf, self._table, self._is_call, final)
+        length, outcome = block.scan(self._buf, self._table, final)
         self.emit_text(out, self._buf[:length])
         self._buf = self._buf[length:]
         if outcome in ("closed", "release"):
             self._quiet = None
             return True
         return outcome == "held"
-
-    def _is_call(self, buf: str, pos: int) -> bool:
-        """Whether the start marker at ``pos`` opens a call (not another reasoning block)."""
-        return self._rules[self._table.rule_at(buf, pos)].text_until is None
 
     def _scan_text(self, out: list[TextEvent], final: bool) -> bool:
         """Emit decided text; open a region at the first start marker (returns True then)."""
@@ -222,6 +217,12 @@ class StreamingParser(EventEmitter):
         table = self._table
         m = table.search(buf)
         cut = m.start() if m is not None else len(buf)
+        openings = self._openings
+        if openings is not None and (found := openings.find(buf, cut)) is not None:
+            at, opening, closing = found  # a reasoning block opens first: its text is plain text
+            self.emit_text(out, buf[:at + len(opening)])
+            self._buf, self._quiet = buf[at + len(opening):], ReasoningBlock(closing)
+            return True
         index = table.rule_at(buf, cut) if m is not None else -1
         if not final:
             hold = -1
@@ -231,6 +232,9 @@ class StreamingParser(EventEmitter):
                     hold = p.start()
             if hold == -1 and index > 0 and table.earlier_partial(buf, cut, index):
                 hold = cut
+            if openings is not None and (rp := openings.partial(buf)) < cut and (
+                    hold == -1 or rp < hold):
+                hold = rp
             if hold != -1:
                 self.emit_text(out, buf[:hold])
                 self._buf = buf[hold:]
@@ -239,11 +243,7 @@ class StreamingParser(EventEmitter):
         if m is None:
             self._buf = ""
             return False
-        rule = self._rules[index]
-        if rule.text_until is not None:  # a reasoning block opens: its text is plain text
-            self.emit_text(out, buf[cut:m.end()])
-            self._buf, self._quiet = buf[m.end():], ReasoningBlock(rule.text_until)
-            return True
+        rule = self.format.rules[index]
         self._buf = buf[cut:]
         self._rule, self._finder = rule, rule.end.new(m.end() - cut)
         if self._deltas:

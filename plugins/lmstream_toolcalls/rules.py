@@ -42,14 +42,7 @@ class Rule:
     stream: StreamFactory | None = None
     """Streams a call's name and arguments while the region is open (``deltas``); without
     it, a call is sent as one ``ToolCallDelta`` when it is parsed."""
-    text_until: str | None = None
-    """The marker opens a block of plain text that runs through this closing marker (a
-    reasoning block): streamed as content as it arrives, and no marker inside it starts a call.
-    Such a rule has neither ``parse`` nor ``handle``."""
 
     def __post_init__(self) -> None:
-        if self.text_until is not None:
-            if self.parse is not None or self.handle is not None or not self.text_until:
-                raise ValueError("a text_until rule takes no parse= or handle=")
-        elif (self.parse is None) == (self.handle is None):
+        if (self.parse is None) == (self.handle is None):
             raise ValueError("a rule needs exactly one of parse= or handle=")
