@@ -11,19 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmstream import Channel, Chunk, RejectedToolCall, TextEvent, ToolCall, ToolCallDelta, ToolSpec
+from lmstream import Channel, Chunk, TextEvent, ToolSpec
 
-from .calls import (
-    INCOMPLETE,
-    MALFORMED,
-    BadCall,
-    CallSyntaxError,
-    ParsedCall,
-    ParseResult,
-    new_call_id,
-)
-from .deltas import RegionDeltas, Slot, canonical, closing_text
+from .calls import INCOMPLETE, MALFORMED, CallSyntaxError, ParsedCall, ParseResult
+from .deltas import RegionDeltas
+from .emitting import EventEmitter
 from .matching import StartTable
+from .reasoning import REASONING_BLOCKS, Openings, ReasoningBlock
 from .rules import Rule
 from .scanning import Finder
 from .tools import ToolBox
@@ -40,7 +34,10 @@ class Format:
     opening: Sequence[Rule] = ()
     """Rules whose (literal) start marker counts only at the very start of the stream, after
     optional whitespace (Harmony's recipient in the role header); they cost plain text nothing."""
+    reasoning: Sequence[tuple[str, str]] = REASONING_BLOCKS
+    """(opening, closing) markers of reasoning blocks: plain text in which no call starts."""
     _table: StartTable | None = field(default=None, repr=False)
+    _openings: Openings | None = field(default=None, repr=False)
 
     @property
     def table(self) -> StartTable:
@@ -49,12 +46,19 @@ class Format:
             self._table = StartTable([r.start for r in self.rules])
         return self._table
 
+    @property
+    def openings(self) -> Openings:
+        """The reasoning-block openings."""
+        if self._openings is None:
+            self._openings = Openings(self.reasoning)
+        return self._openings
+
     def parser(self, tools: Sequence[ToolSpec | dict[str, Any]] | None = None) -> StreamingParser:
         """A fresh parser for one generation (this is the registered factory)."""
         return StreamingParser(self, tools)
 
 
-class StreamingParser:
+class StreamingParser(EventEmitter):
     """Feeds text through a Format; emits content, reasoning, ToolCall and RejectedToolCall events.
 
     Invariant (tested for every format): replaying the events in order, with ``silent_text``
@@ -76,12 +80,14 @@ class StreamingParser:
         """Scratch space for custom handlers."""
         table = fmt.table
         self._table = table
-        self._triggers = tuple(table.first_chars)
+        self._openings = fmt.openings if fmt.reasoning else None
+        self._triggers = tuple(sorted(set(table.first_chars) | set(fmt.openings.first_chars)))
         self._buf = ""
         self._pending: list[str] = []
         self._wait = 0  # characters an open call takes in before its next scan (_join_pending)
         self._rule: Rule | None = None
         self._finder: Finder | None = None
+        self._quiet: ReasoningBlock | None = None  # inside a reasoning block
         self._emitted = 0
         self._merge_ok = False
         self._ids: set[str] = set()
@@ -172,134 +178,36 @@ class StreamingParser:
         self._buf = buf
         pending.clear()
 
-    # -- helpers for handlers -------------------------------------------------------------
-    def emit_text(self, out: list[TextEvent], text: str, channel: Channel | None = None) -> None:
-        """Append content (or reasoning) text, merged into the previous chunk when adjacent."""
-        if not text:
-            return
-        channel = channel or self.channel
-        if self._merge_ok and out:
-            last = out[-1]
-            if isinstance(last, Chunk) and last.channel == channel:
-                out[-1] = Chunk(last.text + text, channel=channel)
-                return
-        out.append(Chunk(text, channel=channel))
-        self._merge_ok = True
-
-    def silent(self, out: list[TextEvent], text: str) -> None:
-        """Account for text that has no event of its own (it sits before the next event)."""
-        if text:
-            self.silent_text.append((self._emitted + len(out), text))
-            self._merge_ok = False
-
-    def reject(self, out: list[TextEvent], text: str, reason: str, detail: str,
-               _slot: Slot | None = None, _call: ParsedCall | None = None) -> None:
-        """Emit a RejectedToolCall carrying the raw text (and the index of a streamed call)."""
-        slot = _slot if _slot is not None else self._take_slot()
-        name, arguments = (_call.name, _call.arguments) if _call is not None else (None, None)
-        out.append(RejectedToolCall(text, reason, detail, slot.index if slot else None, name,
-                                    arguments))
-        self._merge_ok = False
-
-    def accept(self, out: list[TextEvent], call: ParsedCall, text: str) -> None:
-        """Validate a parsed call against the declared tools; emit ToolCall or RejectedToolCall."""
-        slot = self._take_slot()
-        problem = self.tools.check(call.name, call.arguments)
-        if problem is not None:
-            self.reject(out, text, *problem, _slot=slot, _call=call)
-            return
-        index: int | None = None
-        if slot is not None:
-            tail = closing_text(slot, call.arguments) if slot.name == call.name else None
-            if tail is None:
-                self.reject(out, text, MALFORMED, f"the call to {call.name!r} changed after its "
-                            "arguments were streamed", _slot=slot)
-                return
-            assert slot.id is not None and slot.index is not None
-            call_id, index = slot.id, slot.index
-            self.silent(out, text)
-            if tail:
-                out.append(ToolCallDelta(index, call_id, call.name, tail))
-        else:
-            call_id = self._unique_id(call.id)
-            self.silent(out, text)
-            if self._deltas:
-                index = self._next_index
-                self._next_index += 1
-                out.append(ToolCallDelta(index, call_id, call.name, canonical(call.arguments)))
-        self.call_text[call_id] = text
-        out.append(ToolCall(call_id, call.name, call.arguments, index))
-
-    def handle_parsed(self, out: list[TextEvent], text: str, items: ParseResult) -> None:
-        """Turn a region's parse result into events; text between the calls is silent."""
-        if len(items) == 1:
-            items = [_whole(items[0], len(text))]
-        cursor = 0
-        for item in items:
-            if item.span is None:
-                raise AssertionError(f"{self.format.name}: calls in a multi-call region need spans")
-            start, end = item.span
-            self.silent(out, text[cursor:start])
-            piece = text[start:end]
-            if isinstance(item, BadCall):
-                self.reject(out, piece, item.reason, item.detail)
-            else:
-                self.accept(out, item, piece)
-            cursor = end
-        self.silent(out, text[cursor:])
-
-    # -- argument deltas ------------------------------------------------------------------
-    def _unique_id(self, call_id: str | None) -> str:
-        """The model's id when it has one not used yet, else a fresh one."""
-        chosen = call_id if call_id and call_id not in self._ids else new_call_id()
-        self._ids.add(chosen)
-        return chosen
-
-    def _take_slot(self) -> Slot | None:
-        return self._region.take() if self._region is not None else None
-
-    def _stream_region(self, out: list[TextEvent], buf: str) -> None:
-        """Let the open region's streamer see ``buf``; emit the deltas it decided."""
-        region = self._region
-        if region is None or region.stream is None:
-            return
-
-        def open_call(slot: Slot) -> None:
-            assert slot.name is not None
-            if self.tools.declared and slot.name not in self.tools.tools:
-                return  # an undeclared tool is rejected, never streamed
-            slot.id, slot.index = self._unique_id(slot.id), self._next_index
-            self._next_index += 1
-            out.append(ToolCallDelta(slot.index, slot.id, slot.name))
-            self._merge_ok = False
-
-        def send(slot: Slot, text: str) -> None:
-            assert slot.index is not None and slot.id is not None and slot.name is not None
-            slot.sent.append(text)
-            last = out[-1] if out else None
-            if isinstance(last, ToolCallDelta) and last.index == slot.index:
-                out[-1] = ToolCallDelta(slot.index, slot.id, slot.name, last.arguments_delta + text)
-            else:
-                out.append(ToolCallDelta(slot.index, slot.id, slot.name, text))
-            self._merge_ok = False
-
-        region.update(buf, open_call, send)
-
     # -- the loop -------------------------------------------------------------------------
     def _run(self, final: bool) -> list[TextEvent]:
         out: list[TextEvent] = []
         self._merge_ok = False
         progressed = True
         while progressed:
-            if self._finder is None:
+            if self._quiet is not None:
+                progressed = self._scan_quiet(out, final)
+            elif self._finder is None:
                 progressed = self._scan_text(out, final)
             else:
                 progressed = self._scan_region(out, final)
         self._emitted += len(out)
         buf = self._buf
-        self._plain = not buf and self._finder is None and not self._opening
-        self._wait = -(-len(buf) // GROWTH) if buf and not self._opening else 0
+        quiet = self._quiet is not None
+        self._plain = not buf and self._finder is None and not self._opening and not quiet
+        self._wait = -(-len(buf) // GROWTH) if buf and not self._opening and not quiet else 0
         return out
+
+    def _scan_quiet(self, out: list[TextEvent], final: bool) -> bool:
+        """Inside a reasoning block: pass decided text through; True when something changed."""
+        block = self._quiet
+        assert block is not None
+        length, outcome = block.scan(self._buf, self._table, final)
+        self.emit_text(out, self._buf[:length])
+        self._buf = self._buf[length:]
+        if outcome in ("closed", "release"):
+            self._quiet = None
+            return True
+        return outcome == "held"
 
     def _scan_text(self, out: list[TextEvent], final: bool) -> bool:
         """Emit decided text; open a region at the first start marker (returns True then)."""
@@ -309,6 +217,12 @@ class StreamingParser:
         table = self._table
         m = table.search(buf)
         cut = m.start() if m is not None else len(buf)
+        openings = self._openings
+        if openings is not None and (found := openings.find(buf, cut)) is not None:
+            at, opening, closing = found  # a reasoning block opens first: its text is plain text
+            self.emit_text(out, buf[:at + len(opening)])
+            self._buf, self._quiet = buf[at + len(opening):], ReasoningBlock(closing)
+            return True
         index = table.rule_at(buf, cut) if m is not None else -1
         if not final:
             hold = -1
@@ -318,6 +232,9 @@ class StreamingParser:
                     hold = p.start()
             if hold == -1 and index > 0 and table.earlier_partial(buf, cut, index):
                 hold = cut
+            if openings is not None and (rp := openings.partial(buf)) < cut and (
+                    hold == -1 or rp < hold):
+                hold = rp
             if hold != -1:
                 self.emit_text(out, buf[:hold])
                 self._buf = buf[hold:]
@@ -392,9 +309,3 @@ class StreamingParser:
         self.handle_parsed(out, text, items)
         return True
 
-
-def _whole(item: ParsedCall | BadCall, length: int) -> ParsedCall | BadCall:
-    """A region's only call owns the whole region text (markers included)."""
-    if isinstance(item, BadCall):
-        return BadCall(item.detail, (0, length), item.reason)
-    return ParsedCall(item.name, item.arguments, item.id, (0, length))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -50,7 +51,10 @@ def new_call_id() -> str:
 
 
 def jsonable(value: Any) -> Any:
-    """``value`` as JSON types (tuples become lists); ValueError for sets, bytes, non-str keys."""
+    """``value`` as JSON types (tuples become lists); ValueError for sets, bytes, non-str keys
+    and floats that are not finite."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} is not a JSON number")
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, (list, tuple)):
@@ -66,7 +70,21 @@ def inner(text: str, start: str, end: str) -> str:
     return body[: -len(end)] if end and body.endswith(end) else body
 
 
-_DECODER = json.JSONDecoder(strict=False)
+def _finite(text: str) -> float:
+    """A JSON number as a float; CallSyntaxError when it is not finite (``1e999``): arguments
+    must stay JSON, and ``json.dumps`` would write ``Infinity``."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise CallSyntaxError(f"the number {text[:40]} is out of range")
+    return value
+
+
+def _constant(text: str) -> float:
+    """``NaN``, ``Infinity`` and ``-Infinity`` are not JSON."""
+    raise CallSyntaxError(f"{text} is not a JSON value")
+
+
+_DECODER = json.JSONDecoder(strict=False, parse_float=_finite, parse_constant=_constant)
 
 
 def loads(text: str, what: str = "JSON") -> Any:

@@ -63,7 +63,7 @@ def _section(name: str, block: BlockParser,
         return _SPLITTER.calls(text, len(CALLS_BEGIN), len(CALLS_BEGIN) + len(body), block)
 
     parse.__doc__ = "Call blocks between the tool-calls begin and end markers."
-    end = Delimited([CALLS_END], JSON_QUOTES, BACKSLASH)
+    end = Delimited([CALLS_END], JSON_QUOTES, BACKSLASH, exclusive=[CALLS_BEGIN])
     return Format(name, [Rule(CALLS_BEGIN, end, parse, what=CALLS_BEGIN, complete_at_end=True,
                               stream=stream)])
 

@@ -53,7 +53,7 @@ def parse_glm(text: str, tools: ToolBox) -> ParseResult:
 
 
 def _glm(name: str) -> Format:
-    return Format(name, [Rule(START, Delimited([END], ((VALUE, VALUE_END),)), parse_glm)])
+    return Format(name, [Rule(START, Delimited([END], ((VALUE, VALUE_END),), exclusive=[START]), parse_glm)])
 
 
 GLM45 = _glm("glm45")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from .base import Format
 from .calls import (
     BadCall,
     CallSyntaxError,
+    ParsedCall,
     ParseResult,
+    arguments_dict,
     decode_at,
     inner,
     json_call,
@@ -14,7 +18,7 @@ from .calls import (
     loads,
 )
 from .json_stream import json_call_stream
-from .matching import WS, Pattern
+from .matching import IDENT, WS, Pattern
 from .rules import Rule
 from .scanning import BACKSLASH, JSON_QUOTES, Balanced, Delimited
 from .tools import ToolBox
@@ -28,9 +32,59 @@ def parse_hermes(text: str, tools: ToolBox) -> ParseResult:
     return [json_call(loads(inner(text, HERMES_START, HERMES_END), "the tool call"))]
 
 
+# What Hermes-style models also write, as llama.cpp's Hermes 2 Pro parser reads it
+# (ggml-org/llama.cpp common/chat.cpp, common_chat_parse_hermes_2_pro): the JSON call inside
+# another tag, and <function=name>{...}</function> / <function name="name">{...}</function>.
+# A tag only counts when a JSON call follows it, written name first: {"name": "f", ...}; one
+# without "arguments" is malformed. (llama.cpp also reads a ```json fence; that would put every
+# backtick of plain text on the slow path, so it is left to the generic format.)
+_OTHER_TAGS = ("function_call", "tools", "tool", "response", "json")
+_FUNCTION = re.compile(r"""<function(?:=|\s+name=")(?P<name>[^">]+)"?>(?P<args>.*)</function>\s*\Z""",
+                       re.DOTALL)
+
+
+def _call_after(opening: str) -> Pattern:
+    """``opening``, then ``{"name": "<identifier>",``."""
+    return Pattern(opening, WS, "{", WS, '"name"', WS, ":", WS, '"', IDENT, '"', WS, ",")
+
+
+def _wrapped_call(body: str) -> ParseResult:
+    """The call in a tag or fence: it must carry ``arguments`` (or ``parameters``)."""
+    obj = loads(body, "the tool call")
+    if not isinstance(obj, dict) or not ("arguments" in obj or "parameters" in obj):
+        raise CallSyntaxError("a JSON object with a name but no arguments is not a call")
+    return [json_call(obj)]
+
+
+def _tagged(tag: str) -> Rule:
+    start, end = f"<{tag}>", f"</{tag}>"
+
+    def parse(text: str, tools: ToolBox) -> ParseResult:
+        return _wrapped_call(inner(text, start, end))
+
+    return Rule(_call_after(start), Delimited([end], JSON_QUOTES, BACKSLASH, exclusive=[start]),
+                parse, what=start, complete_at_end=True)
+
+
+def parse_function_tag(text: str, tools: ToolBox) -> ParseResult:
+    """``<function=name>{...}</function>`` or ``<function name="name">{...}</function>``."""
+    m = _FUNCTION.match(text if text.rstrip().endswith("</function>") else text + "</function>")
+    if m is None:
+        raise CallSyntaxError("expected <function=name>{arguments}</function>")
+    name = m.group("name").strip()
+    return [ParsedCall(name, arguments_dict(loads(m.group("args"), f"the arguments of {name!r}"),
+                                            name))]
+
+
+_FUNCTION_END = Delimited(["</function>"], JSON_QUOTES, BACKSLASH, exclusive=["<function"])
 HERMES = Format("json", [
-    Rule(HERMES_START, Delimited([HERMES_END], JSON_QUOTES, BACKSLASH), parse_hermes,
-         complete_at_end=True, stream=json_call_stream()),
+    Rule(HERMES_START, Delimited([HERMES_END], JSON_QUOTES, BACKSLASH, exclusive=[HERMES_START]),
+         parse_hermes, complete_at_end=True, stream=json_call_stream()),
+    *(_tagged(tag) for tag in _OTHER_TAGS),
+    Rule(Pattern("<function=", IDENT, ">", WS, "{"), _FUNCTION_END, parse_function_tag,
+         what="<function=", complete_at_end=True),
+    Rule(Pattern('<function name="', IDENT, '">', WS, "{"), _FUNCTION_END, parse_function_tag,
+         what="<function", complete_at_end=True),
 ])
 
 

@@ -11,6 +11,7 @@ from .base import Format
 from .calls import CallSyntaxError, ParsedCall, ParseResult, arguments_dict, decode_at, json_calls
 from .deltas import Piece
 from .json_stream import JsonCallStream, JsonPass
+from .reasoning import MISTRAL_THINK, REASONING_BLOCKS
 from .rules import Rule
 from .scanning import Balanced, BalancedFinder
 from .tools import ToolBox
@@ -141,4 +142,5 @@ def parse_mistral(text: str, tools: ToolBox) -> ParseResult:
     return [ParsedCall(name, arguments_dict(value, name), call_id)]
 
 
-MISTRAL = Format("mistral", [Rule(MARKER, MistralEnd(), parse_mistral, stream=MistralStream)])
+MISTRAL = Format("mistral", [Rule(MARKER, MistralEnd(), parse_mistral, stream=MistralStream)],
+                 reasoning=(*REASONING_BLOCKS, MISTRAL_THINK))

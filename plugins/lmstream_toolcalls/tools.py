@@ -16,7 +16,7 @@ from typing import Any
 
 from lmstream import ToolSpec, coerce_tools
 
-from .calls import INVALID_ARGUMENTS, UNDECLARED_TOOL, jsonable
+from .calls import INVALID_ARGUMENTS, UNDECLARED_TOOL, jsonable, loads
 from .schemas import check_shape, compile_schema
 
 
@@ -122,7 +122,7 @@ def _json_type(value: Any) -> str:
 def _container(text: str, kind: type) -> Any:
     """A JSON (or Python-literal) object or list, else None."""
     try:
-        value = json.loads(text, strict=False)
+        value = loads(text)  # JSON, raw control characters tolerated, numbers finite
     except ValueError:
         try:
             value = jsonable(ast.literal_eval(text))

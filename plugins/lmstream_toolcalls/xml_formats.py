@@ -127,6 +127,9 @@ def _wrapped(start: str, end: str, grammar: XmlGrammar, value_open: str, name: s
     function tag that also opens a call without the wrapper (models drop ``<tool_call>``)."""
     def parse(text: str, tools: ToolBox) -> ParseResult:
         body = inner(text, start, end)
+        if not text.endswith(end) and not body.rstrip().endswith(grammar.function_end):
+            # unclosed (the stream ended, or the next call began): only whole functions count
+            raise CallSyntaxError(f"{start} ended inside a function")
         return xml_calls(text, len(start), len(start) + len(body), grammar, tools)
 
     parse.__doc__ = f"Functions between {start} and {end}."
@@ -140,7 +143,8 @@ def _wrapped(start: str, end: str, grammar: XmlGrammar, value_open: str, name: s
         return XmlCallStream(0, grammar, tools, _value)
 
     quotes = ((value_open, grammar.parameter_end),)
-    rules = [Rule(start, Delimited([end], quotes), parse, what=what, stream=stream)]
+    rules = [Rule(start, Delimited([end], quotes, exclusive=[start]), parse, what=what,
+                  complete_at_end=True, stream=stream)]
     if bare is not None:  # only a function tag followed by a parameter or its end counts
         body = _FromRegionStart(Delimited([grammar.function_end], quotes))
         for follow in (value_open, grammar.function_end):

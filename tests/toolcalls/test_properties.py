@@ -60,8 +60,14 @@ def test_every_registered_builtin_has_fragments() -> None:
     assert builtin == set(FRAGMENTS)
 
 
+REASONING_BITS = ["<think>", "</think>", "<seed:think>", "</seed:think>", "[THINK]", "[/THINK]",
+                  "◁think▷", "◁/think▷"]
+"""Reasoning-block markers (text in a block never makes a call; [THINK] is Mistral's and
+◁think▷ Kimi's, plain text elsewhere)."""
+
+
 def _pieces(name: str) -> st.SearchStrategy[str]:
-    markers = FRAGMENTS[name]
+    markers = FRAGMENTS[name] + REASONING_BITS
     fragment = st.sampled_from(markers).flatmap(
         lambda m: st.tuples(st.integers(0, len(m)), st.integers(0, len(m))).map(
             lambda ab: m[min(ab):max(ab)]))
