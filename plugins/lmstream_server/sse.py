@@ -175,7 +175,7 @@ class EventSourceResponse:
             except Exception:
                 logger.exception("closing_events failed")
         task = asyncio.ensure_future(self._send_all(send, parts))
-        return await settle_quietly(task, wait=True)
+        return await settle_quietly(task, min(CLEANUP_S, self.write_timeout_s or CLEANUP_S))
 
     async def _send_all(self, send: Send, parts: list[bytes]) -> None:
         if parts:
@@ -263,15 +263,15 @@ class EventSourceResponse:
         await self._send(send, {"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def settle_quietly(task: asyncio.Future[Any], *, wait: bool = True) -> bool:
+async def settle_quietly(task: asyncio.Future[Any], timeout_s: float = CLEANUP_S) -> bool:
     """Wait (bounded) for one cleanup task; log its failure; True when we were cancelled meanwhile."""
     cancelled = False
     try:
-        await asyncio.wait({task}, timeout=CLEANUP_S)
+        await asyncio.wait({task}, timeout=timeout_s)
     except asyncio.CancelledError:
         cancelled = True
         with contextlib.suppress(BaseException):
-            await asyncio.wait({task}, timeout=CLEANUP_S)
+            await asyncio.wait({task}, timeout=timeout_s)
     if not task.done():
         task.cancel()
     elif not task.cancelled() and task.exception() is not None:
