@@ -135,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
                                drain_timeout_s=args.drain_timeout, limits=limits)
         server = uvicorn.Server(config)
         sock = config.bind_socket()
+        sock.listen(config.backlog)  # connections wait in the backlog from the banner on, not refused
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         print(f"lmstream serve: {name!r} on http://{shown}:{port} (Ctrl-C to stop)", file=sys.stderr, flush=True)
