@@ -135,9 +135,11 @@ class EventSourceResponse:
             self.outcome = "cut"
             raise
         finally:
+            for task in tasks:
+                task.cancel()
+            if cut and not self.disconnected:  # first, while the server still runs this task
+                await self._send_closing(send, CUT_MESSAGE)
             cancelled_again = await settle(tasks)
-            if cut and not self.disconnected:
-                cancelled_again |= await self._send_closing(send, CUT_MESSAGE)
             await self._finish()
             if cancelled_again and not cut:
                 raise asyncio.CancelledError()
@@ -164,18 +166,31 @@ class EventSourceResponse:
                 except Exception:
                     logger.exception("on_close of a stream failed")
 
-    async def _send_closing(self, send: Send, message: str) -> bool:
-        """After a cut: the API's closing events (if any) and the end of the body, bounded in time."""
+    async def _send_closing(self, send: Send, message: str) -> None:
+        """After a cut: the API's closing events (if any) and the end of the body, bounded in time.
+
+        Sent from the cut task itself (a server shutting down cancels every task it has not
+        finished yet, a new one would not get to run); a stalled client cannot hold it: a timer
+        cancels the send after the write timeout.
+        """
         if not self._started or self._ended:
-            return False
+            return
         parts = []
         if self.closing_events is not None:
             try:
                 parts.append(self.closing_events(message))
             except Exception:
                 logger.exception("closing_events failed")
-        task = asyncio.ensure_future(self._send_all(send, parts))
-        return await settle_quietly(task, min(CLEANUP_S, self.write_timeout_s or CLEANUP_S))
+        task = asyncio.current_task()
+        timer = None if task is None else asyncio.get_running_loop().call_later(
+            min(CLEANUP_S, self.write_timeout_s or CLEANUP_S), task.cancel)
+        try:
+            await self._send_all(send, parts)
+        except BaseException as exc:  # cleanup: a cancel or a write error ends the attempt
+            logger.debug("closing events not sent: %r", exc)
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     async def _send_all(self, send: Send, parts: list[bytes]) -> None:
         if parts:
