@@ -17,10 +17,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .errors import APIError
+from .jsonparse import TooDeep, loads_bytes
 from .state import ServerState
 
 INLINE_PARSE_BYTES = 64 * 1024
 """Bodies up to this size are parsed on the loop (well under a millisecond); larger ones in the pool."""
+COOPERATIVE_VALUES = 50_000
+"""Bodies with more values than this (counted by their ``,[{``) are parsed by ``cooperative_loads``:
+``json.loads`` would hold the GIL for the whole document, stalling every other thread."""
 DEFAULT_MAX_DEPTH = 256
 """Nesting bound of a JSON body when no server limits are given (``ServerLimits.max_json_depth``)."""
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
@@ -49,15 +53,22 @@ def json_depth_exceeds(body: bytes, limit: int) -> bool:
 
 
 def parse_json_body(body: bytes, max_depth: int) -> dict[str, Any]:
-    """The body as a JSON object; a 400 naming the body for invalid, too deep or non-object JSON."""
-    if json_depth_exceeds(body, max_depth):
-        raise APIError(400, f"the request body nests JSON more than {max_depth} levels deep",
-                       param="body", code="invalid_json")
+    """The body as a JSON object; a 400 naming the body for invalid, too deep or non-object JSON.
+
+    A body with many values is parsed by ``cooperative_loads`` (which also bounds the depth as
+    it goes); others by ``json.loads`` after ``json_depth_exceeds``.
+    """
+    too_deep = APIError(400, f"the request body nests JSON more than {max_depth} levels deep",
+                        param="body", code="invalid_json")
     try:
-        value = json.loads(body)
-    except RecursionError:
-        raise APIError(400, f"the request body nests JSON more than {max_depth} levels deep",
-                       param="body", code="invalid_json") from None
+        if body.count(b",") + body.count(b"[") + body.count(b"{") > COOPERATIVE_VALUES:
+            value = loads_bytes(body, max_depth)
+        elif json_depth_exceeds(body, max_depth):
+            raise too_deep
+        else:
+            value = json.loads(body)
+    except (RecursionError, TooDeep):
+        raise too_deep from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise APIError(400, f"the request body is not valid JSON: {exc}", param="body",
                        code="invalid_json") from None

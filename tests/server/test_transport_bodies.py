@@ -105,3 +105,39 @@ async def test_a_500_never_echoes_the_exception(served: Any, monkeypatch: pytest
     message = response.json()["error"]["message"]
     assert "secret" not in message and "RuntimeError" not in message and "incident" in message
     assert "secret detail" in caplog.text  # the log has it
+
+
+any_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=any_json, indent=st.sampled_from([None, 0, 2, "\t"]), separators=st.sampled_from([None, (",", ":"),
+                                                                                              (" , ", " : ")]))
+def test_the_cooperative_parser_equals_json_loads(value: Any, indent: Any, separators: Any) -> None:
+    from lmstream_server.jsonparse import cooperative_loads
+
+    text = json.dumps(value, indent=indent, separators=separators)
+    assert cooperative_loads(f" {text}\n") == json.loads(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(alphabet='[]{},:"1a \\ntrue', max_size=20))
+def test_the_cooperative_parser_refuses_what_json_loads_refuses(text: str) -> None:
+    from lmstream_server.jsonparse import cooperative_loads
+
+    try:
+        expected = json.loads(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            cooperative_loads(text)
+    else:
+        assert cooperative_loads(text) == expected
+
+
+def test_a_body_with_many_values_is_parsed_cooperatively() -> None:
+    items = ",".join(['{"k": [1, 2.5, "a\\u00e9", null]}'] * 20_000)
+    body = ('{"model": "m", "blob": [' + items + "]}").encode()
+    assert parse_json_body(body, 256) == json.loads(body)
