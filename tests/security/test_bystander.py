@@ -11,6 +11,7 @@ The hostile requests may fail (4xx, 503): what is measured is what they do to ev
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ import lmstream
 
 pytest.importorskip("starlette")
 
-from lmstream_server import create_app  # noqa: E402
+from lmstream_server import create_app
 
 pytestmark = pytest.mark.slow
 
@@ -158,7 +159,7 @@ async def _measure(app: Any, hostile: tuple[str, bytes, int] | None) -> tuple[fl
     await poller
     statuses = list(await asyncio.gather(*hostile_tasks)) if hostile_tasks else []
     window = arrivals[max(0, mark - 1):]
-    gaps = [b - a for a, b in zip(window, window[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(window)]
     return max(gaps, default=0.0), health_worst, statuses
 
 
