@@ -107,13 +107,17 @@ def guarded_protocol(base: type[asyncio.Protocol], limits: ConnectionLimits) -> 
 
 
 def server_config(app: Any, *, host: str, port: int, log_level: str, drain_timeout_s: float,
-                  limits: ConnectionLimits, **extra: Any) -> Any:
-    """The ``uvicorn.Config`` of ``lmstream serve``: guarded protocol, connection cap, keep-alive, drain."""
+                  limits: ConnectionLimits, protocol: type[asyncio.Protocol] | None = None, **extra: Any) -> Any:
+    """The ``uvicorn.Config`` of ``lmstream serve``: guarded protocol, connection cap, keep-alive, drain.
+
+    ``protocol``: the uvicorn HTTP protocol class to guard (default: the one uvicorn picks,
+    httptools when installed, else h11).
+    """
     import uvicorn
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
     return uvicorn.Config(app, host=host, port=port, log_level=log_level, server_header=False, access_log=False,
-                          http=guarded_protocol(AutoHTTPProtocol, limits),
+                          http=guarded_protocol(protocol or AutoHTTPProtocol, limits),
                           limit_concurrency=limits.max_connections,
                           timeout_keep_alive=max(1, round(limits.keep_alive_s)),
                           timeout_graceful_shutdown=max(0, round(drain_timeout_s)), **extra)

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -127,13 +128,22 @@ def test_non_reading_clients_that_vanish_free_their_slots(endless: lmstream.Mode
         _polite_succeeds(port, within_s=5.0)
 
 
+def _protocol(name: str) -> Any:
+    if name == "h11":
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        return H11Protocol
+    return None  # uvicorn's choice: httptools when installed
+
+
+@pytest.mark.parametrize("implementation", ["auto", "h11"])
 def test_slow_headers_and_slow_bodies_are_closed_while_polite_requests_go_on(
-        endless: lmstream.ModelContext) -> None:
+        endless: lmstream.ModelContext, implementation: str) -> None:
     """200 connections: headers never finished (some trickling a byte at a time), bodies never
     finished. The timeouts close every one; polite requests meanwhile keep a short latency."""
     app = create_app(endless, max_batch_size=4, max_queue=4)
     limits = ConnectionLimits(header_s=1.0, body_s=1.5)
-    with running(app, limits=limits) as (port, _):
+    with running(app, limits=limits, protocol=_protocol(implementation)) as (port, _):
         slow: list[socket.socket] = []
         for index in range(200):
             sock = connect(port)

@@ -21,12 +21,12 @@ from lmstream_server.connections import ConnectionLimits, server_config
 
 @contextmanager
 def running(app: Any, *, limits: ConnectionLimits | None = None, sndbuf: int | None = None,
-            drain_timeout_s: float = 5.0) -> Iterator[tuple[int, Any]]:
+            drain_timeout_s: float = 5.0, protocol: Any = None) -> Iterator[tuple[int, Any]]:
     """Serve ``app`` (guarded protocol, connection cap) in a thread; yields (port, uvicorn.Server)."""
     import uvicorn
 
     config = server_config(app, host="127.0.0.1", port=0, log_level="warning", drain_timeout_s=drain_timeout_s,
-                           limits=limits or ConnectionLimits())
+                           limits=limits or ConnectionLimits(), protocol=protocol)
     server = uvicorn.Server(config)
     sock = config.bind_socket()
     if sndbuf is not None:  # accepted sockets inherit it: a small kernel buffer fills fast
