@@ -15,16 +15,15 @@ import contextlib
 import gc
 import json
 import json.decoder
-import json.scanner
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
-_SCAN = json.scanner.make_scanner(_DECODER)
-_SCANSTRING = json.decoder.scanstring
+_SCAN: Callable[[str, int], tuple[Any, int]] = getattr(_DECODER, "scan_once")  # noqa: B009 - the C scanner
+_SCANSTRING: Callable[[str, int], tuple[str, int]] = getattr(json.decoder, "scanstring")  # noqa: B009
 
 
 def _key(text: str, index: int) -> tuple[str, int]:
@@ -100,8 +99,8 @@ def cooperative_loads(text: str, max_depth: int | None = None) -> Any:
             if text[index:index + 1] == "}":
                 value, index = {}, index + 1
             else:
-                key, index = _key(text, index)
-                stack.append(({}, key))
+                first, index = _key(text, index)
+                stack.append(({}, first))
                 if max_depth is not None and len(stack) > max_depth:
                     raise TooDeep(f"containers nest deeper than {max_depth} levels at char {index}")
                 continue
@@ -117,17 +116,18 @@ def cooperative_loads(text: str, max_depth: int | None = None) -> Any:
                     raise ValueError(f"extra data at char {index}")
                 return value
             container, key = stack[-1]
-            if key is None:
-                container.append(value)  # type: ignore[union-attr]
+            if isinstance(container, list):
+                container.append(value)
             else:
-                container[key] = value  # type: ignore[call-overload]
+                assert key is not None
+                container[key] = value
             index = skip(text, index).end()  # type: ignore[union-attr]
             char = text[index:index + 1]
             if char == ",":
                 index = skip(text, index + 1).end()  # type: ignore[union-attr]
                 if key is not None:
-                    key, index = _key(text, index)
-                    stack[-1] = (container, key)
+                    following, index = _key(text, index)
+                    stack[-1] = (container, following)
                 break
             if char == ("]" if key is None else "}"):
                 stack.pop()
