@@ -17,9 +17,12 @@ import json
 import json.decoder
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+YIELD_EVERY = 2048
+"""Values built between two explicit GIL hand-overs (``time.sleep(0)``)."""
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
 _SCAN: Callable[[str, int], tuple[Any, int]] = getattr(_DECODER, "scan_once")  # noqa: B009 - the C scanner
@@ -82,7 +85,12 @@ def cooperative_loads(text: str, max_depth: int | None = None) -> Any:
     end = len(text)
     stack: list[tuple[list[Any] | dict[str, Any], str | None]] = []
     index = skip(text, 0).end()  # type: ignore[union-attr]
+    countdown = YIELD_EVERY
     while True:
+        countdown -= 1
+        if not countdown:  # hand the GIL over now and then: waiting threads run at once
+            countdown = YIELD_EVERY
+            time.sleep(0)
         char = text[index:index + 1]
         value: Any
         if char == "[":
