@@ -24,6 +24,19 @@ MEMORY_FIELDS: tuple[tuple[str, str], ...] = (
 )
 """GenerationStats memory fields and their labels in the [STATS] block, in print order."""
 
+MEMORY_NOTES: dict[str, str] = {
+    "baseline_bytes": "in use when this generation started",
+    "peak_bytes": "the most in use during this generation, as the backend counts it (mlx: its arrays, "
+                  "weights included, float32 copies not; llama.cpp: the largest process RSS sample)",
+    "after_prefill_bytes": "in use once the prompt was processed",
+    "after_decode_bytes": "in use at the end of this generation",
+    "weights_bytes": "the model's parameters as held in memory, float32 copies made for speed included "
+                     "(so it can exceed the file size and the peak)",
+    "kv_cache_allocated_bytes": "reserved for the KV cache",
+    "kv_cache_used_bytes": "the part of the KV cache this generation filled",
+}
+"""What each memory line counts, printed after its figure so that the block explains itself."""
+
 LABEL_WIDTH = 24
 
 
@@ -77,7 +90,7 @@ def stats_lines(stats: GenerationStats) -> list[str]:
     for field_name, label in MEMORY_FIELDS:
         value = getattr(stats, field_name)
         if value is not None:
-            lines.append(_line(label, size(value)))
+            lines.append(_line(label, f"{size(value)} ({MEMORY_NOTES[field_name]})"))
     return lines
 
 

@@ -33,7 +33,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     net = parser.add_argument_group("server")
     net.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, loopback only)")
     net.add_argument("--port", type=int, default=8080, help="port (default: %(default)s; 0 picks a free one)")
-    net.add_argument("--api-key", help=f"require this key (Bearer / x-api-key); default: ${API_KEY_ENV} if set")
+    net.add_argument("--api-key", help=f"require this key (Bearer / x-api-key); default: ${API_KEY_ENV} if set; "
+                                       "an empty key means no key, as an empty variable does")
     net.add_argument("--max-batch-size", type=int, help="generations run at once (default: 8; passed to the "
                                                         "backend's scheduler when given)")
     net.add_argument("--max-queue", type=int, default=64,
@@ -46,6 +47,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
                      help="allow browser requests from ORIGIN, repeatable (default: CORS off)")
     net.add_argument("--drain-timeout", type=int, default=10,
                      help="seconds in-flight streams may finish after Ctrl-C / SIGTERM (default: %(default)s)")
+    safety = parser.add_argument_group("connections and local-server safety (see docs/security.md)")
+    safety.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                        help="also answer requests whose Host is NAME (default: loopback names only when "
+                             "bound to loopback), repeatable")
+    safety.add_argument("--no-host-check", action="store_true",
+                        help="answer any Host and any browser Origin (behind a reverse proxy that checks them)")
+    safety.add_argument("--header-timeout", type=float, default=10.0, metavar="S",
+                        help="close a connection whose request headers take longer (default: %(default)s)")
+    safety.add_argument("--body-timeout", type=float, default=30.0, metavar="S",
+                        help="close a connection whose request body takes longer (default: %(default)s)")
+    safety.add_argument("--write-timeout", type=float, default=30.0, metavar="S",
+                        help="a client that reads nothing for this long is gone; its generation stops "
+                             "(default: %(default)s)")
+    safety.add_argument("--keep-alive-timeout", type=float, default=5.0, metavar="S",
+                        help="close idle keep-alive connections after S seconds (default: %(default)s)")
+    safety.add_argument("--max-connections", type=int, default=512, metavar="N",
+                        help="open connections (and requests) at most; beyond, 503 (default: %(default)s)")
     scale = parser.add_argument_group("scale-out on Ray Serve (extra lmstream[ray]; see docs/scaling.md)")
     scale.add_argument("--ray", action="store_true", help="run the model in Ray Serve replicas behind this server")
     count = scale.add_mutually_exclusive_group()
@@ -53,7 +71,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     count.add_argument("--autoscale", metavar="MIN:MAX", type=_autoscale, help="autoscale between MIN and MAX replicas")
     scale.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (default: start a local one)")
     net.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
-                     help="uvicorn log level (default: %(default)s)")
+                     help="log level; info logs one line per request, warning silences them "
+                          "(default: %(default)s)")
 
 
 def _autoscale(value: str) -> tuple[int, int]:
@@ -101,26 +120,76 @@ def run(args: argparse.Namespace) -> int:
     import lmstream
 
     from .app import create_app
+    from .connections import ConnectionLimits, server_config
 
     if args.max_batch_size is not None and args.max_batch_size < 1:
         raise ValueError("--max-batch-size must be at least 1")
+    limits = ConnectionLimits(header_s=args.header_timeout, body_s=args.body_timeout, write_s=args.write_timeout,
+                              keep_alive_s=args.keep_alive_timeout, max_connections=args.max_connections)
+    check_backend(args.backend)
     print(f"lmstream serve: loading {args.model or 'the default model'} ...", file=sys.stderr, flush=True)
     context = lmstream.load(args.model, args.backend, **load_options(args))
-    name = args.served_model_name or context.info.name
-    api_key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_ENV) or None
-    app = create_app({name: context}, api_key=api_key, max_batch_size=args.max_batch_size or 8,
-                     max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
-                     default_max_tokens=args.default_max_tokens,
-                     cors_origins=args.cors_origin)
-    logging.getLogger("lmstream.server").setLevel(args.log_level.upper())
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
-                            timeout_graceful_shutdown=args.drain_timeout, server_header=False,
-                            access_log=args.log_level == "debug")
-    server = uvicorn.Server(config)
-    print(f"lmstream serve: {name!r} on http://{args.host}:{args.port} (Ctrl-C to stop)", file=sys.stderr,
-          flush=True)
     try:
-        server.run()
+        name = args.served_model_name or context.info.name
+        app = create_app({name: context}, api_key=api_key_of(args), max_batch_size=args.max_batch_size or 8,
+                         max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
+                         default_max_tokens=args.default_max_tokens, cors_origins=args.cors_origin,
+                         write_timeout_s=args.write_timeout,
+                         allowed_hosts=allowed_hosts(args.host, args.allowed_host, args.no_host_check),
+                         check_origin=not args.no_host_check)
+        configure_logging(args.log_level)
+        config = server_config(app, host=args.host, port=args.port, log_level=args.log_level,
+                               drain_timeout_s=args.drain_timeout, limits=limits)
+        server = uvicorn.Server(config)
+        sock = config.bind_socket()
+        sock.listen(config.backlog)  # connections wait in the backlog from the banner on, not refused
+        host, port = sock.getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        print(f"lmstream serve: {name!r} on http://{shown}:{port} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+        server.run(sockets=[sock])
     finally:
         context.close()
     return 0
+
+
+def api_key_of(args: argparse.Namespace) -> str | None:
+    """``--api-key``, else ``$LMSTREAM_API_KEY``; empty (either way) means no key."""
+    key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_ENV)
+    return key or None
+
+
+def allowed_hosts(bind: str, extra: list[str], no_check: bool) -> list[str] | None:
+    """The Host names answered besides loopback ones; None turns the Host check off.
+
+    On by default when bound to loopback (DNS rebinding), or whenever ``--allowed-host`` is
+    given; off with ``--no-host-check`` or when bound to a public address with no list.
+    """
+    from .guard import is_loopback_bind
+
+    if no_check:
+        return None
+    if extra or is_loopback_bind(bind):
+        return list(extra)
+    return None
+
+
+def check_backend(backend: str | None) -> None:
+    """Fail early, with the install command, when the named backend's extra is not installed."""
+    if backend is None:
+        return
+    from lmstream.cli.plugins_report import missing_dependencies
+
+    missing = missing_dependencies(backend)
+    if missing is not None:
+        raise ValueError(missing)
+
+
+def configure_logging(level: str) -> None:
+    """One stderr handler for the server's loggers (errors, and the access log at info)."""
+    server_logger = logging.getLogger("lmstream.server")
+    server_logger.setLevel(level.upper())
+    if not server_logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        server_logger.addHandler(handler)
+        server_logger.propagate = False

@@ -43,6 +43,10 @@ class ServerLimits:
     max_tokens_default: int = 512
     keepalive_s: float = 10.0
     retry_after_s: int = 1
+    write_timeout_s: float = 30.0
+    """A streaming client that accepts no bytes for this long is treated as gone (slot freed)."""
+    max_json_depth: int = 256
+    """Deepest nesting of a request body's JSON (deeper: 400 naming the body)."""
     wire: WireLimits = field(default_factory=WireLimits)
     """Count limits on request lists."""
     work_threads: int = 2
@@ -71,7 +75,8 @@ class ServerLimits:
     """/v1/responses: how long a stored response can be continued."""
 
     def __post_init__(self) -> None:
-        for name in ("max_batch_size", "max_body_bytes", "max_n", "max_tokens_default", "retry_after_s"):
+        for name in ("max_batch_size", "max_body_bytes", "max_n", "max_tokens_default", "retry_after_s",
+                     "max_json_depth"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if self.max_queue < 0:
@@ -80,6 +85,8 @@ class ServerLimits:
             raise ValueError("keepalive_s must be positive")
         if self.reasoning_field not in ("both", "reasoning_content", "reasoning"):
             raise ValueError("reasoning_field must be 'both', 'reasoning_content' or 'reasoning'")
+        if self.write_timeout_s <= 0:
+            raise ValueError("write_timeout_s must be positive")
 
 
 def _alias(name: str) -> str:

@@ -10,9 +10,10 @@ without bound. The GIL still switches every few milliseconds, so the loop keeps 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
@@ -33,14 +34,34 @@ class WorkPool:
         self.retry_after_s = retry_after_s
         self.pending = 0
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="lmstream-request-work")
+        self._turns: asyncio.Semaphore | None = None
 
-    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """``fn(*args, **kwargs)`` on a pool thread; 503 when the pool is full."""
+    def _admit(self) -> None:
         if self.pending >= self.max_pending:
             raise APIError(503, f"the server is busy preparing {self.pending} requests; retry shortly",
                            code="server_overloaded", type="server_error",
                            headers={"Retry-After": str(self.retry_after_s)})
         self.pending += 1
+
+    @contextlib.asynccontextmanager
+    async def admitted(self) -> AsyncIterator[None]:
+        """Hold one of the pool's turns for a whole request (``/tokenize``, ``count_tokens``...).
+
+        Counts against ``max_pending`` (503 beyond it) and lets at most ``threads`` such requests
+        run at once, whatever threads their own work uses; the others wait their turn.
+        """
+        self._admit()
+        try:
+            if self._turns is None:
+                self._turns = asyncio.Semaphore(self.threads)
+            async with self._turns:
+                yield
+        finally:
+            self.pending -= 1
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(*args, **kwargs)`` on a pool thread; 503 when the pool is full."""
+        self._admit()
         try:
             call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
             return await asyncio.get_running_loop().run_in_executor(self._executor, call)

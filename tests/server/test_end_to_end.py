@@ -48,7 +48,7 @@ def test_closed_socket_cancels_and_ctrl_c_drains() -> None:
         body = json.dumps({"model": "scripted", "stream": True,
                            "messages": [{"role": "user", "content": "go"}]}).encode()
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                          + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
             received = b""
             while received.count(b"data: ") < 3:

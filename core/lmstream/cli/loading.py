@@ -10,6 +10,7 @@ from ..plugins import DISABLE_ENV, PluginSystem
 from .arguments import load_options
 from .console import Console
 from .exitcodes import UsageError
+from .plugins_report import missing_dependencies
 from .progress import Spinner
 
 
@@ -17,6 +18,9 @@ def open_context(args: argparse.Namespace, console: Console) -> ModelContext:
     """``lmstream.load(args.model, args.backend, **options)`` with a loading spinner."""
     options: dict[str, Any] = load_options(args)
     backend = args.backend or DEFAULT_BACKEND
+    missing = missing_dependencies(backend) if args.backend else None
+    if missing is not None:
+        raise UsageError(f"--backend {backend}: {missing}")
     what = args.model or "the default model"
     with Spinner(console, f"loading {what} ({backend})"):
         return load(args.model, args.backend, **options)

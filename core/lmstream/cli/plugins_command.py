@@ -7,6 +7,7 @@ import argparse
 from ..plugins import PluginSystem, get_plugin_system
 from .console import Console
 from .exitcodes import OK
+from .plugins_report import report
 
 REGISTRIES = (("backends", "backends"), ("tool parsers", "tool_parsers"),
               ("chat templates", "chat_templates"), ("observers", "observers"),
@@ -38,6 +39,10 @@ def describe(system: PluginSystem) -> list[str]:
             names, clashes = f"error: {exc}", []
         lines.append(f"  {label + ':':<16}{names}")
         lines += [f"  {'':<16}warning: {clash}" for clash in clashes]
+    missing = report()
+    if missing:
+        lines += ["", "missing optional dependencies (the plugin fails when used until installed):"]
+        lines += missing
     if system.load_errors:
         lines += ["", "failed to load:"]
         lines += [f"  {name}: {error}" for name, error in sorted(system.load_errors.items())]
