@@ -33,6 +33,7 @@ from .anthropic_wire import (
 )
 from .billing import strip_billing
 from .errors import APIError, bad_request, unsupported
+from .jsonparse import gc_paused
 from .wire import WireLimits, check_count
 
 M = TypeVar("M", bound=BaseModel)
@@ -88,6 +89,7 @@ def _bad_text(text: str) -> bool:
     return False
 
 
+@gc_paused()  # a walk of a million values must not trigger full collections (GIL held)
 def scan(value: Any, where: str = "") -> tuple[str, str] | None:
     """The first problem of a decoded body: ``("surrogate" | "depth", path)``, or None.
 

@@ -161,7 +161,7 @@ def create_app(contexts: ModelContext | Mapping[str, ModelContext], *, api_key: 
                max_batch_size: int = 8, max_queue: int = 64, max_body_bytes: int = 4 * 1024 * 1024,
                max_n: int = 8, keepalive_s: float = 10.0, cors_origins: list[str] | None = None,
                default_max_tokens: int = 512, sources: Mapping[str, GenerationSource] | None = None,
-               write_timeout_s: float = 30.0, max_json_depth: int = 256,
+               write_timeout_s: float = 30.0, max_json_depth: int = 512,
                allowed_hosts: Sequence[str] | None = None, check_origin: bool = True,
                require_json: bool = True) -> Starlette:
     """The ASGI app serving ``contexts`` (one context, or served name -> context).

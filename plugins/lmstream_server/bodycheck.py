@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import APIError
+from .jsonparse import gc_paused
 
 MAX_BODY_DEPTH = 128
 """How deeply a request body may nest (a JSON schema of 100 nested objects is about 200 levels
@@ -35,6 +36,7 @@ def _path(parts: list[str | int]) -> str:
     return text or "body"
 
 
+@gc_paused()  # a walk of a million values must not trigger full collections (GIL held)
 def check_body(body: Any, max_depth: int = MAX_BODY_DEPTH) -> None:
     """A 400 naming the first string (or key) with a lone surrogate, or the first value nested
     deeper than ``max_depth`` levels. Walks iteratively: no recursion, whatever the depth."""

@@ -25,7 +25,7 @@ INLINE_PARSE_BYTES = 64 * 1024
 COOPERATIVE_VALUES = 50_000
 """Bodies with more values than this (counted by their ``,[{``) are parsed by ``cooperative_loads``:
 ``json.loads`` would hold the GIL for the whole document, stalling every other thread."""
-DEFAULT_MAX_DEPTH = 256
+DEFAULT_MAX_DEPTH = 512
 """Nesting bound of a JSON body when no server limits are given (``ServerLimits.max_json_depth``)."""
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _BRACKETS = bytes.maketrans(b"{}", b"[]")

@@ -13,7 +13,6 @@ accepted and change nothing.
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -82,12 +81,8 @@ async def messages(state: ServerState, body: dict[str, Any]) -> Any:
         raise
     if prepared.params.stream_tool_calls:  # set exactly when the request streams
         body_iter = _stream(served, stream, len(prepared.lm_input.tokens), prepared.single_tool_call)
-        options: dict[str, Any] = {"keepalive_s": state.limits.keepalive_s, "on_close": slot.release}
-        # TODO(sse transport): EventSourceResponse(closing_events=...) ends transport-level cuts; until it
-        # exists, _stream ends its own failures with closing_events.
-        if "closing_events" in inspect.signature(EventSourceResponse).parameters:
-            options["closing_events"] = closing_events
-        return EventSourceResponse(body_iter, **options)
+        return EventSourceResponse(body_iter, keepalive_s=state.limits.keepalive_s, on_close=slot.release,
+                                   closing_events=closing_events)
     try:
         return await _collect(served, stream, prepared.single_tool_call)
     finally:

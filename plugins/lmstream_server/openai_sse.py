@@ -8,10 +8,8 @@ the drain deadline) sends an error event in the API's shape and then ``data: [DO
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 from .errors import APIError
 from .sse import EventSourceResponse, sse_data
@@ -48,14 +46,8 @@ async def guarded(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
             await close()
 
 
-_ACCEPTS_CLOSING = "closing_events" in inspect.signature(EventSourceResponse.__init__).parameters
-"""Whether the SSE transport can send closing events when it cuts a stream."""
-
-
 def openai_stream_response(body: AsyncIterator[bytes], state: ServerState,
                            on_close: Callable[[], None]) -> EventSourceResponse:
     """The SSE response of a chat / completions stream, guarded, with the OpenAI closing events."""
-    extra: dict[str, Any] = {}
-    if _ACCEPTS_CLOSING:  # TODO(lead): once sse.py has closing_events, pass closing_events directly
-        extra["closing_events"] = closing_events
-    return EventSourceResponse(guarded(body), keepalive_s=state.limits.keepalive_s, on_close=on_close, **extra)
+    return EventSourceResponse(guarded(body), keepalive_s=state.limits.keepalive_s, on_close=on_close,
+                               closing_events=closing_events)

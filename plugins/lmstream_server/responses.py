@@ -13,7 +13,6 @@ Streaming sends ``response.created``, ``response.in_progress``, per item
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -241,11 +240,8 @@ async def responses(state: ServerState, body: dict[str, Any]) -> Any:
     run = ResponseRun(state, served, lm_input, params, builder, prepared.tools, max_calls,
                       prepared.choice.forced_custom)
     if request.stream:
-        options: dict[str, Any] = {"keepalive_s": state.limits.keepalive_s, "on_close": slot.release}
-        if "closing_events" in inspect.signature(EventSourceResponse).parameters:
-            options["closing_events"] = builder.closing_events
-        # TODO(sse): without EventSourceResponse(closing_events=...) a drain cut sends no builder.closing_events
-        return _HeadedEventSource(_stream(run, stream, prepared), headers, **options)
+        return _HeadedEventSource(_stream(run, stream, prepared), headers, keepalive_s=state.limits.keepalive_s,
+                                  on_close=slot.release, closing_events=builder.closing_events)
     try:
         async for _ in run.events(stream):
             pass

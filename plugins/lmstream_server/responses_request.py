@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, model_validator
 
 from .errors import APIError, bad_request, from_validation
+from .jsonparse import gc_paused
 from .wire import WireModel
 
 HONORED_INCLUDES = frozenset({"reasoning.encrypted_content"})
@@ -163,6 +164,7 @@ def parse_request(body: dict[str, Any]) -> ResponsesRequest:
         raise validation_error(exc) from None
 
 
+@gc_paused()  # a walk of a million values must not trigger full collections (GIL held)
 def check_unicode(body: Mapping[str, Any]) -> None:
     """A 400 naming the first string (or key) in ``body`` that holds a lone surrogate.
 

@@ -45,7 +45,7 @@ class ServerLimits:
     retry_after_s: int = 1
     write_timeout_s: float = 30.0
     """A streaming client that accepts no bytes for this long is treated as gone (slot freed)."""
-    max_json_depth: int = 256
+    max_json_depth: int = 512
     """Deepest nesting of a request body's JSON (deeper: 400 naming the body)."""
     wire: WireLimits = field(default_factory=WireLimits)
     """Count limits on request lists."""

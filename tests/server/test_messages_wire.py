@@ -56,7 +56,7 @@ def _deep(levels: int) -> dict[str, Any]:
 
 BAD_BODIES: list[tuple[dict[str, Any], str]] = [
     ({**BASE, "output_config": {"format": {"type": "json_schema", "schema": _deep(200)}}}, "nests deeper than"),
-    ({**BASE, "tools": [{**TOOL, "input_schema": _deep(300)}]}, "tools[0].input_schema.properties.a"),
+    ({**BASE, "tools": [{**TOOL, "input_schema": _deep(200)}]}, "tools[0].input_schema.properties.a"),
     ({**BASE, "messages": [{"role": "assistant", "content": [
         {"type": "tool_use", "id": "i", "name": "t", "input": {"x": _deep(100)}}]}]}, "messages[0].content[0].input.x"),
 

@@ -105,13 +105,13 @@ async def test_access_log_line_of_a_stream_and_a_completion(served: Any, caplog:
             assert (await http.post("/v1/chat/completions", json=CHAT)).status_code == 200
             stream = {**CHAT, "stream": True, "stream_options": {"include_usage": True}}
             assert (await http.post("/v1/chat/completions", json=stream)).status_code == 200
-            assert (await http.post("/v1/chat/completions", json={"model": "nope", "messages": USER})
-                    ).status_code == 404
+            assert (await http.post("/v1/chat/completions", json={"model": "x", "messages": []})
+                    ).status_code == 400
     lines = [r.getMessage() for r in caplog.records if r.name == "lmstream.server.access"]
     assert len(lines) == 3, lines
     assert re.search(r"POST /v1/chat/completions 200 tokens=\d+ \d+\.\d{3}s", lines[0])
     assert re.search(r"POST /v1/chat/completions 200 tokens=\d+ ", lines[1])
-    assert "POST /v1/chat/completions 404 tokens=- " in lines[2]
+    assert "POST /v1/chat/completions 400 tokens=- " in lines[2]
 
 
 @pytest.mark.parametrize("flag, env", [("", None), (None, ""), ("", "secret")])
