@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from ._auto import AUTO, BackendChoice, choose_backend
 from ._context import DEFAULT_BACKEND, ModelContext, load
 from ._generate import (
     generate,
@@ -13,8 +14,11 @@ from ._generate import (
 )
 
 __all__ = [
+    "AUTO",
     "DEFAULT_BACKEND",
+    "BackendChoice",
     "ModelContext",
+    "choose_backend",
     "generate",
     "generate_task",
     "generate_token_task",
