@@ -45,6 +45,10 @@ class Run:
     tokens: int
     overhead_s: float = 0.0
     """``ttft_s`` less the time inside ``llama_decode`` until the first token."""
+    step_compute_s: float = 0.0
+    """Seconds inside ``llama_decode`` per token after the first."""
+    step_overhead_s: float = 0.0
+    """Seconds per token after the first outside ``llama_decode`` (the side's own cost)."""
 
 
 class DecodeClock:
@@ -71,10 +75,14 @@ class DecodeClock:
 CLOCK: DecodeClock | None = None
 
 
-def _figures(start: float, times: list[float], inside_at_first: float = 0.0) -> Run:
-    decode = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+def _figures(start: float, times: list[float], inside_at_first: float = 0.0,
+             inside_after: float = 0.0) -> Run:
+    steps = len(times) - 1
+    decode = steps / (times[-1] - times[0]) if steps > 0 else 0.0
     ttft = times[0] - start if times else 0.0
-    return Run(ttft, decode, len(times), ttft - inside_at_first)
+    compute = inside_after / steps if steps > 0 else 0.0
+    overhead = (times[-1] - times[0]) / steps - compute if steps > 0 else 0.0
+    return Run(ttft, decode, len(times), ttft - inside_at_first, compute, overhead)
 
 
 def _inside() -> float:
@@ -93,7 +101,7 @@ def run_direct(llm: Any, prompt: list[int], max_tokens: int) -> Run:
             first = _inside() - before
         if len(times) == max_tokens:
             break
-    return _figures(start, times, first)
+    return _figures(start, times, first, _inside() - before - first)
 
 
 def run_lmstream(context: Any, prompt: list[int], max_tokens: int) -> Run:
@@ -101,7 +109,7 @@ def run_lmstream(context: Any, prompt: list[int], max_tokens: int) -> Run:
     stop tokens, so it runs ``max_tokens`` like the direct side."""
     import lmstream
 
-    before, first = _inside(), 0.0
+    before, first, last = _inside(), 0.0, 0.0
     start = time.perf_counter()
     times: list[float] = []
     stream = lmstream.generate_tokens(lmstream.LMInput(tokens=tuple(prompt)), context=context,
@@ -111,9 +119,10 @@ def run_lmstream(context: Any, prompt: list[int], max_tokens: int) -> Run:
             times.append(time.perf_counter())
             if len(times) == 1:
                 first = _inside() - before  # one generation at a time: only its decodes count
+            last = _inside() - before
         elif event.error is not None:
             raise event.error
-    return _figures(start, times, first)
+    return _figures(start, times, first, last - first if times else 0.0)
 
 
 def alternate(sides: dict[str, Callable[[], Run]], runs: int) -> dict[str, list[Run]]:
@@ -159,6 +168,10 @@ def compare(context: Any, llm: Any, short: list[int], long: list[int], runs: int
         f"  decode tok/s ({max_tokens} tokens)  direct {median(decode, 'direct', 'decode_tps'):8.1f}  "
         f"lmstream {median(decode, 'lmstream', 'decode_tps'):8.1f}  ratio {ratio(decode, 'decode_tps'):6.3f}"
         "  goal >= 0.95",
+        f"  per decode step ms: inside llama_decode  direct {median(decode, 'direct', 'step_compute_s') * 1000:6.2f}"
+        f"  lmstream {median(decode, 'lmstream', 'step_compute_s') * 1000:6.2f};  outside it  direct "
+        f"{median(decode, 'direct', 'step_overhead_s') * 1000:6.2f}  lmstream "
+        f"{median(decode, 'lmstream', 'step_overhead_s') * 1000:6.2f}",
     ]
 
 
