@@ -27,3 +27,16 @@ def test_a_slow_measured_rate_does_not_split_a_short_prompt(scripted):
     long_prompt = _chunks(context, "y" * 400)
     assert len(long_prompt) > 4  # long prompts are still chunked by the measured rate
     assert _chunks(context, "x" * 100) == [(100, 100)]
+
+
+def test_a_short_prompt_is_still_chunked_while_another_stream_decodes(scripted):
+    # streams that decode keep getting their step every ~0.02 s: the newcomer's 100 tokens
+    # (0.2 s of prefill) come in several chunks
+    context = scripted(lambda p: "r" * 200, prefill_delay=0.002, token_delay=0.002,
+                       prefill_chunk_s=0.02)
+    running = lmstream.generate("short", context=context)
+    iterator = iter(running)
+    next(iterator)  # the first stream decodes from here on
+    chunks = _chunks(context, "x" * 100)
+    assert len(chunks) > 1 and chunks[-1] == (100, 100)
+    running.close()
