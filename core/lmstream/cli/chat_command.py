@@ -86,7 +86,7 @@ class Repl:
         info = context.info
         choice = getattr(context, "backend_choice", None)  # a session may wrap another host
         backend = choice.describe() if choice is not None else info.backend
-        self.console.note(f"lmstream chat with {info.name} ({backend}). "
+        self.console.note(f"lmstream chat with {info.name} on {backend}. "
                           "Commands: /clear /stats /exit. Ctrl-C cancels an answer, Ctrl-D exits.")
         while True:
             try:
