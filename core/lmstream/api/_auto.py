@@ -17,7 +17,7 @@ logger = logging.getLogger("lmstream")
 
 AUTO = "auto"
 """The backend name that asks for this choice (``None`` means the same)."""
-LLAMA_CPP_HINT = ('lmstream: the MLX backend runs on the CPU here; llama.cpp is several times '
+LLAMA_CPP_HINT = ('the MLX backend runs on the CPU here; llama.cpp is several times '
                   'faster on a CPU-only machine: pip install "lmstream[llama-cpp]"')
 _hinted = False
 
