@@ -21,7 +21,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     model = parser.add_argument_group("model")
     model.add_argument("--model", "-m", help="model path or name (default: the backend's embedded default model)")
-    model.add_argument("--backend", "-b", help="backend name (default: mlx)")
+    model.add_argument("--backend", "-b", help="backend name (default: auto, the fastest installed one here)")
     model.add_argument("--option", "-o", dest="options", action="append", type=parse_option, default=[],
                        metavar="KEY=VALUE", help="backend load option, repeatable (VALUE parsed as JSON if it is)")
     model.add_argument("--served-model-name", help="the name clients use in 'model' (default: the model's name)")

@@ -34,3 +34,4 @@ def test_generate_prints_the_answer_and_real_stats(run_cli, default_model_availa
     assert float(figures["decode"].split(",")[1].split()[0]) > 0  # real tok/s
     # both real backends know their memory: those lines are there
     assert "weights" in figures and "memory (peak)" in figures
+    assert figures["backend"].strip() == f"{default_model_available} (requested)"

@@ -61,8 +61,9 @@ def test_stats_prints_the_block(run_cli, scripted_args):
     assert lines[0] == "[STATS]"
     labels = [line.split(":", 1)[0] for line in lines[1:]]
     assert labels == ["stop reason", "prompt", "generated", "context", "ttft", "prefill", "decode",
-                      "decode (steady)", "itl p50/p95/p99"]
+                      "decode (steady)", "itl p50/p95/p99", "backend"]
     assert "4 tokens" in lines[3]
+    assert lines[-1] == "backend: scripted (requested)"
 
 
 def test_stats_with_json_keeps_stdout_json(run_cli, scripted_args, json_lines):

@@ -50,3 +50,13 @@ def test_defaults_and_core_options() -> None:
 def test_unknown_option_fails_at_load_before_any_file_is_read(tmp_path) -> None:
     with pytest.raises(TypeError, match="n_thread"):
         lmstream.load(str(tmp_path / "missing.gguf"), backend="llama_cpp", n_thread=2)
+
+
+def test_default_threads_leave_one_core_for_python_in_decode(monkeypatch) -> None:
+    from lmstream_llama_cpp import options
+
+    for cores, decode in ((1, 1), (2, 1), (8, 7)):
+        monkeypatch.setattr(options, "usable_cores", lambda cores=cores: cores)
+        opts = LlamaCppOptions.parse({})
+        assert (opts.threads, opts.threads_batch) == (decode, cores)
+    assert LlamaCppOptions.parse({"n_threads": 2, "n_threads_batch": 1}).threads == 2

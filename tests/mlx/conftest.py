@@ -47,7 +47,7 @@ def tiny_context(tiny_gguf: Path) -> Iterator[Any]:
         pytest.skip(NO_MLX_REASON)
     import lmstream
 
-    context = lmstream.load(str(tiny_gguf))
+    context = lmstream.load(str(tiny_gguf), backend="mlx")
     yield context
     context.close()
 
@@ -61,7 +61,7 @@ def tiny_exact_context(tiny_gguf: Path) -> Iterator[Any]:
         pytest.skip(NO_MLX_REASON)
     import lmstream
 
-    context = lmstream.load(str(tiny_gguf), blas=False)
+    context = lmstream.load(str(tiny_gguf), backend="mlx", blas=False)
     yield context
     context.close()
 

@@ -26,7 +26,7 @@ def exact_context(tiny_gguf: Path) -> Iterator[Any]:
     same whether it is decoded alone or in a batch, so tokens must match exactly."""
     import lmstream
 
-    context = lmstream.load(str(tiny_gguf), blas=False, cpu_streams=1)
+    context = lmstream.load(str(tiny_gguf), backend="mlx", blas=False, cpu_streams=1)
     yield context
     context.close()
 

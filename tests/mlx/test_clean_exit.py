@@ -16,7 +16,7 @@ SCRIPT = textwrap.dedent('''
     from lmstream_mlx.convert import gguf_to_mlx_lm
 
     model, tokenizer = mlx_lm.load(str(gguf_to_mlx_lm(default_model_path(), sys.argv[2])))
-    context = lmstream.load()
+    context = lmstream.load(backend="mlx")
 
     def ours():
         return "".join(e.text for e in lmstream.generate("Hi", context=context,

@@ -23,7 +23,7 @@ QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 def test_mlx_lm_directory_round_trip(default_context: Any, converted_default: Path) -> None:
     assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"} <= {
         p.name for p in converted_default.iterdir()}
-    with lmstream.load(str(converted_default)) as context:
+    with lmstream.load(str(converted_default), backend="mlx") as context:
         assert context.info.context_length == 8192 and context.info.model_type == "llama"
         assert context.info.chat_template == default_context.info.chat_template
         text = "<|im_start|>user\nHi there, 123 ünïcödé!<|im_end|>"

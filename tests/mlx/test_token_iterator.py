@@ -168,7 +168,7 @@ def test_speed_options_keep_the_output(tiny_gguf: Any, tiny_context: Any, option
     import lmstream
 
     reference, _ = run_iterator(tiny_context, [30, 31, 32, 33], take=8)
-    with lmstream.load(str(tiny_gguf), **options) as other:
+    with lmstream.load(str(tiny_gguf), backend="mlx", **options) as other:
         out, _ = run_iterator(other, [30, 31, 32, 33], take=8)
         assert other.backend_model.weights_bytes > 0
     if "dtype" not in options:  # same arithmetic: identical tokens

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from ._auto import AUTO, BackendChoice, choose_backend
 from ._context import DEFAULT_BACKEND, ModelContext, load
 from ._decisions import DEFAULT_REASONING_BUDGET, TextDecisions
 from ._generate import (
@@ -14,10 +15,13 @@ from ._generate import (
 )
 
 __all__ = [
+    "AUTO",
     "DEFAULT_BACKEND",
+    "BackendChoice",
     "DEFAULT_REASONING_BUDGET",
     "ModelContext",
     "TextDecisions",
+    "choose_backend",
     "generate",
     "generate_task",
     "generate_token_task",

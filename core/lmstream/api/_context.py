@@ -28,10 +28,12 @@ from ..protocol import (
 )
 from ..protocol._streams import Channel
 from ..scheduling import DEFAULT_PREFILL_CHUNK_S, PrefixCache, Scheduler, SequencePlan, Worker
+from ._auto import AUTO, BackendChoice, choose_backend
 from ._generate import generate
 from ._host import GenerationHost
 
-DEFAULT_BACKEND = "mlx"
+DEFAULT_BACKEND = AUTO
+"""``load(backend=None)``: the fastest installed backend for this machine (see ``_auto``)."""
 CORE_LOAD_OPTIONS = ("tool_parser", "chat_template", "reasoning_markers")
 """Load options the core keeps (in ``ModelInfo.options``) instead of passing to the backend."""
 DEFAULT_MAX_BUFFERED_EVENTS = 4096
@@ -75,7 +77,9 @@ class SchedulerOptions:
 
 
 def load(model: str | None = None, backend: str | None = None, **options: Any) -> ModelContext:
-    """Load ``model`` (None: the embedded default) with ``backend`` (default ``"mlx"``).
+    """Load ``model`` (None: the embedded default) with ``backend`` (None or ``"auto"``: the
+    fastest installed one here: MLX with Metal or CUDA, llama.cpp on a CPU-only machine;
+    ``context.backend_choice`` says which ran and why).
 
     ``tool_parser=``, ``chat_template=`` and ``reasoning_markers=`` (the model's reasoning
     format, e.g. ``("<think>", "</think>")``) override what the model's metadata implies;
@@ -85,7 +89,8 @@ def load(model: str | None = None, backend: str | None = None, **options: Any) -
 
     check_backend_name(backend)
     system = get_plugin_system()
-    backend_name = backend or DEFAULT_BACKEND
+    choice = choose_backend(backend, system.backends.names())
+    backend_name = choice.name
     factory = system.backends.get(backend_name)
     core_options = {k: options.pop(k) for k in CORE_LOAD_OPTIONS if options.get(k) is not None}
     for key in CORE_LOAD_OPTIONS:
@@ -110,6 +115,7 @@ def load(model: str | None = None, backend: str | None = None, **options: Any) -
         raise
     context = ModelContext(backend_model, worker, system, core_options, scheduler=scheduler,
                            max_buffered_events=scheduling.max_buffered_events)
+    context.backend_choice = choice
     _track(context)
     try:
         _check_chat_template_option(core_options.get("chat_template"), context)
@@ -195,6 +201,8 @@ class ModelContext(GenerationHost):
         if options:
             info = dataclasses.replace(info, options={**info.options, **options})
         self.info: ModelInfo = info
+        self.backend_choice = BackendChoice(info.backend, "requested")
+        """Which backend runs and why (``load`` sets it; ``auto: ...`` when it chose)."""
         self._closed = False
         # A context dropped without close() still stops its worker thread (queued work first).
         self._finalizer = weakref.finalize(self, worker.close, 0.0)

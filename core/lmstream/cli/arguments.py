@@ -29,7 +29,8 @@ SAMPLING_OPTIONS: tuple[tuple[str, str], ...] = (
 def _model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--model", "-m", help="model path or name (default: the backend's embedded default model)")
-    group.add_argument("--backend", "-b", help="backend name (default: mlx); see `lmstream plugins`")
+    group.add_argument("--backend", "-b", help="backend name (default: auto, the fastest installed one for this machine: "
+                            "llama_cpp on a CPU-only machine, mlx with Metal or CUDA); see `lmstream plugins`")
     group.add_argument("--option", "-o", dest="options", action="append", type=parse_option, default=[],
                        metavar="KEY=VALUE",
                        help="backend load option, repeatable; VALUE is JSON when it parses as JSON "

@@ -82,8 +82,11 @@ class Repl:
 
     def run(self) -> int:
         """Read lines until /exit or end of input; returns the exit code (0)."""
-        info = self.session.context.info
-        self.console.note(f"lmstream chat with {info.name} ({info.backend}). "
+        context = self.session.context
+        info = context.info
+        choice = getattr(context, "backend_choice", None)  # a session may wrap another host
+        backend = choice.describe() if choice is not None else info.backend
+        self.console.note(f"lmstream chat with {info.name} on {backend}. "
                           "Commands: /clear /stats /exit. Ctrl-C cancels an answer, Ctrl-D exits.")
         while True:
             try:
@@ -146,7 +149,9 @@ class Repl:
         elif info.stop_reason is StopReason.LENGTH:
             self.console.note("[stopped: max tokens reached]")
         if self.show_stats and info is not None and self.stats is not None:
-            self.console.text("\n" + self.stats.format_block(info) + "\n")
+            choice = getattr(self.session.context, "backend_choice", None)
+            tail = f"\nbackend: {choice.describe()}" if choice is not None else ""
+            self.console.text("\n" + self.stats.format_block(info) + tail + "\n")
         return info
 
 

@@ -10,7 +10,7 @@ from ..protocol import StopReason
 from .arguments import generation_parameters, read_prompt, user_input
 from .console import Console, error_text
 from .exitcodes import FAILED, INTERRUPTED, OK
-from .loading import named_observers, open_context, stats_observer
+from .loading import backend_line, named_observers, open_context, stats_observer
 from .progress import PrefillProgress
 from .streaming import run_stream
 
@@ -33,7 +33,7 @@ def run_generate(args: argparse.Namespace, console: Console) -> int:
     if info is None:  # an EventStream always ends with its Info
         raise RuntimeError("the generation ended without an Info")
     if stats is not None:
-        block = stats.format_block(info)
+        block = stats.format_block(info) + "\n" + backend_line(context)
         if args.json:
             console.note(block)  # stdout holds only JSON lines
         else:

@@ -26,6 +26,11 @@ def open_context(args: argparse.Namespace, console: Console) -> ModelContext:
         return load(args.model, args.backend, **options)
 
 
+def backend_line(context: ModelContext) -> str:
+    """``backend: llama_cpp (auto: CPU-only machine, llama.cpp installed)`` for ``--stats``."""
+    return f"backend: {context.backend_choice.describe()}"
+
+
 STATS_PLUGIN = "observers"
 """The plugin that registers the ``stats`` observer behind ``--stats``."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..api import choose_backend
 from ..plugins import PluginSystem, get_plugin_system
 from .console import Console
 from .exitcodes import OK
@@ -39,6 +40,7 @@ def describe(system: PluginSystem) -> list[str]:
             names, clashes = f"error: {exc}", []
         lines.append(f"  {label + ':':<16}{names}")
         lines += [f"  {'':<16}warning: {clash}" for clash in clashes]
+    lines += ["", f"default backend: {default_backend(system)}"]
     missing = report()
     if missing:
         lines += ["", "missing optional dependencies (the plugin fails when used until installed):"]
@@ -47,6 +49,14 @@ def describe(system: PluginSystem) -> list[str]:
         lines += ["", "failed to load:"]
         lines += [f"  {name}: {error}" for name, error in sorted(system.load_errors.items())]
     return lines
+
+
+def default_backend(system: PluginSystem) -> str:
+    """What ``load()`` without a backend runs here, and why (``backend="auto"``)."""
+    try:
+        return choose_backend(None, system.backends.names()).describe()
+    except Exception as exc:  # a registry that cannot be built: say so on this line only
+        return f"error: {exc}"
 
 
 def run_plugins(args: argparse.Namespace, console: Console) -> int:

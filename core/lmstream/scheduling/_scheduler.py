@@ -37,6 +37,10 @@ DEFAULT_PREFILL_CHUNK_S = 0.25
 MIN_PREFILL_CHUNK = 16
 FIRST_PREFILL_CHUNK = 64
 """Prefill chunk before the scheduler has measured this model's prefill speed."""
+UNSPLIT_PROMPT = 128
+"""Prompt tokens left that one chunk takes whole while no stream decodes: a chunk this small
+costs about one pass over the weights whatever its length, so splitting it (on a rate measured
+under load, or before any measurement) only adds passes before the first token."""
 BURST_CHUNKS = 8
 """How long (in prefill budgets) a burst's first step may wait for newcomers to prefill."""
 
@@ -223,15 +227,20 @@ class Scheduler:
                     sequence.control.progress_tokens == before):
                 return  # no progress (a runner waiting on something): let the loop go round
 
-    def _chunk_size(self, sequence: ActiveSequence, seconds: float) -> int:
+    def _chunk_size(self, sequence: ActiveSequence, seconds: float, alone: bool = False) -> int:
+        """Tokens of the next chunk: what ``seconds`` allow at the measured rate (64 before any
+        measurement); ``alone`` (no stream is decoding, so none waits on this chunk): the whole
+        rest of the prompt when that is short (``UNSPLIT_PROMPT``)."""
         step = sequence.plan.parameters.prefill_step_size
         rate = self._prefill_rate
-        if rate is None:
-            return min(step, FIRST_PREFILL_CHUNK)
-        return max(MIN_PREFILL_CHUNK, min(step, int(rate * seconds)))
+        size = FIRST_PREFILL_CHUNK if rate is None else max(MIN_PREFILL_CHUNK, int(rate * seconds))
+        left = len(sequence.plan.prompt) - (sequence.control.progress_tokens or 0)
+        if alone and left <= max(size, UNSPLIT_PROMPT):
+            size = max(left, MIN_PREFILL_CHUNK)
+        return min(step, size)
 
     def _prefill_chunk(self, lane: _Lane, sequence: ActiveSequence, seconds: float) -> None:
-        size = self._chunk_size(sequence, seconds)
+        size = self._chunk_size(sequence, seconds, alone=not lane.decoding)
         before = sequence.control.progress_tokens or 0
         started = time.perf_counter()
         try:
