@@ -64,6 +64,7 @@ from .plugins import (
     get_plugin_system,
     get_tool_parser,
     hookimpl,
+    missing_dependencies,
     parse_option,
     register_plugin,
 )
@@ -181,6 +182,7 @@ __all__ = [
     "gguf_tokenizer_config",
     "hookimpl",
     "load",
+    "missing_dependencies",
     "parse_option",
     "read_gguf_header",
     "register_plugin",

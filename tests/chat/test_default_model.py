@@ -47,9 +47,13 @@ def test_turn_two_prefills_only_the_new_suffix(context):
     assert second.cached_prompt_tokens >= first.prompt_tokens  # at least the whole first prompt
     assert second.prompt_tokens < fresh // 2
 
-    # a cache-less generation of the same conversation prefills all of it
-    uncached = context.generate(messages=conversation, max_tokens=1)
-    assert uncached.info.prompt_tokens == fresh and uncached.info.cached_prompt_tokens == 0
+    # a generation with a fresh cache of its own (no session, no prefix cache) prefills all of it
+    from lmstream import generate
+
+    infos = [event for event in generate(lmstream.UserInput(messages=conversation), context=context,
+                                         parameters={"max_tokens": 1}, cache=context.new_cache())
+             if isinstance(event, lmstream.Info)]
+    assert infos[0].prompt_tokens == fresh and infos[0].cached_prompt_tokens == 0
 
 
 def test_a_cancelled_turn_leaves_the_real_cache_as_it_was(context):

@@ -46,7 +46,7 @@ def mlx_contexts() -> Iterator[Any]:
     made: list[Any] = []
 
     def make(path: Path, **options: Any) -> Any:
-        context = lmstream.load(str(path), **options)
+        context = lmstream.load(str(path), backend="mlx", **options)
         made.append(context)
         return context
 

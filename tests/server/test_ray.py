@@ -267,8 +267,9 @@ def test_a_replica_dying_mid_stream_ends_only_its_streams(cluster: Cluster) -> N
             break
         time.sleep(1)
     assert status.replica_states.get("RUNNING", 0) == 2, status
+    # no tools declared: the reply's call section is text (calls are parsed only for declared tools)
     assert cluster.client.chat.completions.create(
-        model="scripted", messages=[{"role": "user", "content": "Again?"}]).choices[0].message.content == "Sure."
+        model="scripted", messages=[{"role": "user", "content": "Again?"}]).choices[0].message.content.startswith("Sure.")
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from lmstream.cli import plugins_report
+from lmstream.plugins import _extras as plugins_report
 from lmstream_server import command
 
 from .conftest import http_client
@@ -137,7 +137,7 @@ def test_missing_extras_name_the_install_command(monkeypatch: pytest.MonkeyPatch
     sentence = plugins_report.missing_dependencies("llama_cpp")
     assert sentence is not None and 'pip install "lmstream[llama-cpp]"' in sentence and "llama_cpp" in sentence
     assert plugins_report.missing_dependencies("mlx") is None
-    assert any(line.startswith("  llama_cpp:") for line in plugins_report.report())
+    assert any(line.startswith("  llama_cpp:") for line in plugins_report.missing_dependency_report())
     with pytest.raises(ValueError, match=re.escape('pip install "lmstream[llama-cpp]"')):
         command.check_backend("llama_cpp")
     from lmstream.cli import main

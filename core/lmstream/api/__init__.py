@@ -17,8 +17,8 @@ from ._generate import (
 __all__ = [
     "AUTO",
     "DEFAULT_BACKEND",
-    "BackendChoice",
     "DEFAULT_REASONING_BUDGET",
+    "BackendChoice",
     "ModelContext",
     "TextDecisions",
     "choose_backend",

@@ -28,10 +28,11 @@ def bench_prompt(context: ModelContext, length: int) -> LMInput:
 
 
 def run_once(context: ModelContext, prompt: LMInput, max_tokens: int) -> Info:
-    """One generation from scratch (no prompt cache); its final Info."""
+    """One generation from scratch: a fresh cache of its own, so neither a session's cache nor the
+    context's prefix cache serves the prompt (every run measures the whole prefill); its Info."""
     parameters = GenerationParameters(max_tokens=max_tokens, temperature=0.0)
     info: Info | None = None
-    for event in generate(prompt, parameters=parameters, context=context):
+    for event in generate(prompt, parameters=parameters, context=context, cache=context.new_cache()):
         if isinstance(event, Info):
             info = event
     assert info is not None

@@ -6,11 +6,10 @@ import argparse
 from typing import Any
 
 from ..api import DEFAULT_BACKEND, ModelContext, load
-from ..plugins import DISABLE_ENV, PluginSystem
+from ..plugins import DISABLE_ENV, PluginSystem, missing_dependencies
 from .arguments import load_options
 from .console import Console
 from .exitcodes import UsageError
-from .plugins_report import missing_dependencies
 from .progress import Spinner
 
 

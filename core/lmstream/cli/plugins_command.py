@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 
 from ..api import choose_backend
-from ..plugins import PluginSystem, get_plugin_system
+from ..plugins import PluginSystem, get_plugin_system, missing_dependency_report
 from .console import Console
 from .exitcodes import OK
-from .plugins_report import report
 
 REGISTRIES = (("backends", "backends"), ("tool parsers", "tool_parsers"),
               ("chat templates", "chat_templates"), ("observers", "observers"),
@@ -41,7 +40,7 @@ def describe(system: PluginSystem) -> list[str]:
         lines.append(f"  {label + ':':<16}{names}")
         lines += [f"  {'':<16}warning: {clash}" for clash in clashes]
     lines += ["", f"default backend: {default_backend(system)}"]
-    missing = report()
+    missing = missing_dependency_report()
     if missing:
         lines += ["", "missing optional dependencies (the plugin fails when used until installed):"]
         lines += missing

@@ -4,6 +4,7 @@ interfaces plugins implement (tool parsers, chat-template renderers, commands)."
 from __future__ import annotations
 
 from ._commands import Command, parse_option
+from ._extras import missing_dependencies, missing_dependency_report
 from ._hookspecs import hookimpl
 from ._observer import GenerationRecord, Observer
 from ._observer_plugin import EventObserverPlugin, ObserverPlugin
@@ -38,6 +39,8 @@ __all__ = [
     "get_plugin_system",
     "get_tool_parser",
     "hookimpl",
+    "missing_dependencies",
+    "missing_dependency_report",
     "parse_option",
     "register_plugin",
     "set_plugin_system",

@@ -6,14 +6,10 @@ than about that and a cancel during prefill lands fast), then steps every ready 
 ``BatchRunner.step`` call. A finished, cancelled or failed sequence leaves at once; a stream
 whose consumer stopped reading (buffer full) is skipped until read.
 
-A burst (requests arriving while an idle context prefills its first ones) starts decoding as
-one batch: until some stream has a token, newcomers are admitted and prefilled before the
-first step, for at most ``BURST_CHUNKS`` prefill budgets (2 s by default).
-
-A generation without a cache of its own gets one from the prefix cache at admission (a fork of
-the longest cached prefix of its prompt, or a fresh cache) and offers it back when it ends; a
-cache that cannot trim is also offered as a snapshot at the end of its prompt (an exact
-boundary a later prompt can start from). Nothing of this runs per token.
+A burst (arrivals while an idle context prefills) starts decoding as one batch, waiting at most
+``BURST_CHUNKS`` prefill budgets. A generation without a cache of its own forks the longest
+cached prefix from the prefix cache at admission and offers its cache back when it ends (an
+untrimmable one also as a snapshot at the end of its prompt); nothing of this runs per token.
 """
 
 from __future__ import annotations
@@ -38,9 +34,8 @@ MIN_PREFILL_CHUNK = 16
 FIRST_PREFILL_CHUNK = 64
 """Prefill chunk before the scheduler has measured this model's prefill speed."""
 UNSPLIT_PROMPT = 128
-"""Prompt tokens left that one chunk takes whole while no stream decodes: a chunk this small
-costs about one pass over the weights whatever its length, so splitting it (on a rate measured
-under load, or before any measurement) only adds passes before the first token."""
+"""Prompt tokens left that one chunk takes whole while no stream decodes (a chunk this small
+costs about one pass over the weights: splitting it only adds passes before the first token)."""
 BURST_CHUNKS = 8
 """How long (in prefill budgets) a burst's first step may wait for newcomers to prefill."""
 
@@ -229,8 +224,7 @@ class Scheduler:
 
     def _chunk_size(self, sequence: ActiveSequence, seconds: float, alone: bool = False) -> int:
         """Tokens of the next chunk: what ``seconds`` allow at the measured rate (64 before any
-        measurement); ``alone`` (no stream is decoding, so none waits on this chunk): the whole
-        rest of the prompt when that is short (``UNSPLIT_PROMPT``)."""
+        measurement); ``alone`` (no stream decoding): a short rest whole (``UNSPLIT_PROMPT``)."""
         step = sequence.plan.parameters.prefill_step_size
         rate = self._prefill_rate
         size = FIRST_PREFILL_CHUNK if rate is None else max(MIN_PREFILL_CHUNK, int(rate * seconds))

@@ -58,7 +58,7 @@ def missing_dependencies(plugin: str) -> str | None:
             f"install it with: {extra.install}")
 
 
-def report() -> list[str]:
+def missing_dependency_report() -> list[str]:
     """Lines for ``lmstream plugins``: one per built-in plugin with missing dependencies."""
     return [f"  {name}: {sentence}" for name in sorted(EXTRAS)
             if (sentence := missing_dependencies(name)) is not None]
