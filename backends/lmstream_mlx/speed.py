@@ -22,10 +22,8 @@ architectures that read ``embed_tokens.weight`` or check ``isinstance`` keep wor
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,16 +31,22 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from .blas_scope import blas_thread_limit, limited, prefilling
+from .cpu_layers import CPU_BLOCKS, fuse_block
 from .options import MlxOptions
+
+__all__ = ["FAST_CLASSES", "FastMatmul", "SpeedPlan", "apply_speed_plan", "blas_thread_limit", "speed_up"]
 
 MIN_ROWS_PER_PART = 64
 """Projections with fewer output rows per part are left whole (the split would cost more)."""
 MAX_AUTO_STREAMS = 8
 BLAS_MIN_ROWS = 2
-"""Products with at least this many input rows go through BLAS (one row: mlx's kernel wins)."""
+"""Products with at least this many input rows go through BLAS when one-row products stay on
+mlx's kernel (``blas_one_row=False``; the default sends one row to BLAS too: 15x faster)."""
 BLAS_AUTO_MAX_BYTES = 1 << 30
 """``blas=None`` turns BLAS on (CPU only) when the float32 weight copies fit in this."""
 FAST_ATTRIBUTE = "_lmstream_fast"
+THREADS_ATTRIBUTE = "_lmstream_blas_threads"
 
 _local = threading.local()
 
@@ -64,27 +68,6 @@ def extra_streams(count: int, device: mx.Device) -> list[Any]:
     if streams is None:
         streams = cache[key] = [mx.new_stream(device) for _ in range(count)]
     return streams
-
-
-_blas_pools: list[Any] = []
-
-
-@contextlib.contextmanager
-def blas_thread_limit(threads: int) -> Iterator[None]:
-    """Limit numpy's BLAS to ``threads`` threads inside the block (no-op without threadpoolctl)."""
-    if not _blas_pools:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:
-            _blas_pools.append(None)
-        else:
-            _blas_pools.append(ThreadpoolController().select(user_api="blas"))
-    pool = _blas_pools[0]
-    if pool is None:
-        yield
-        return
-    with pool.limit(limits=threads):
-        yield
 
 
 def _bounds(rows: int, parts: int) -> list[tuple[int, int]]:
@@ -113,7 +96,7 @@ class FastMatmul:
     """
 
     def __init__(self, source: nn.Module, parts: int, device: mx.Device, blas: bool,
-                 blas_threads: int = 1) -> None:
+                 blas_threads: int = 1, min_rows: int = BLAS_MIN_ROWS, head: bool = False) -> None:
         quantized = hasattr(source, "scales")
         names = ("weight", "scales", "biases") if quantized else ("weight",)
         rows = source.weight.shape[0]
@@ -125,6 +108,10 @@ class FastMatmul:
                               if quantized else None)
         self._device = device
         self._blas_threads = blas_threads
+        self.min_rows = min_rows
+        """Products with at least this many input rows go through BLAS."""
+        self.head = head
+        """The output head: in a prefill call its logits are never read, so it stays lazy."""
         self.dense: np.ndarray | None = None
         if blas:
             weight = dense_weight(source)
@@ -139,7 +126,7 @@ class FastMatmul:
     def matmul(self, x: mx.array) -> mx.array | None:
         """The product through a fast path, or None when the layer's own call is best."""
         rows = x.size // x.shape[-1] if x.ndim else 1
-        if self.dense is not None and rows >= BLAS_MIN_ROWS:
+        if self.dense is not None and rows >= self.min_rows and not (self.head and prefilling()):
             return self._blas(x, rows)
         if self.parts:
             return self._split(x)
@@ -149,7 +136,7 @@ class FastMatmul:
         assert self.dense is not None
         flat = x.reshape(rows, x.shape[-1]).astype(mx.float32)
         mx.eval(flat)
-        with blas_thread_limit(self._blas_threads):
+        with limited(self._blas_threads):
             out = np.asarray(flat) @ self.dense.T
         y = mx.array(out).reshape(*x.shape[:-1], self.dense.shape[0])
         return y if x.dtype == mx.float32 else y.astype(x.dtype)
@@ -247,12 +234,24 @@ class SpeedPlan:
     blas_layers: int = 0
     blas_bytes: int = 0
     """Bytes of the float32 weight copies BLAS multiplies with."""
+    blas_one_row: bool = False
+    """Whether one-row products (decode steps, the output head) go through BLAS too."""
+    cpu_blocks: int = 0
+    """Attention and MLP blocks computed on numpy (cpu_layers.py)."""
     applied: list[str] = field(default_factory=list)
 
 
-def _candidates(model: nn.Module) -> list[nn.Module]:
-    """Layers of exactly the sped-up classes (an embedding only counts if it has ``as_linear``)."""
-    return [m for _, m in model.named_modules() if type(m) in FAST_CLASSES]
+HEAD_NAMES = ("lm_head",)
+"""Linear layers that are the output head (a tied embedding's ``as_linear`` always is)."""
+
+
+def _candidates(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Layers of exactly the sped-up classes, with their paths."""
+    return [(name, m) for name, m in model.named_modules() if type(m) in FAST_CLASSES]
+
+
+def _is_head(name: str, module: nn.Module) -> bool:
+    return isinstance(module, nn.Embedding | nn.QuantizedEmbedding) or name.rsplit(".", 1)[-1] in HEAD_NAMES
 
 
 def float32_bytes(modules: list[nn.Module]) -> int:
@@ -266,11 +265,21 @@ def float32_bytes(modules: list[nn.Module]) -> int:
     return total
 
 
-def speed_up(model: nn.Module, parts: int, device: mx.Device, blas: bool, blas_threads: int = 1) -> SpeedPlan:
-    """Give every Linear/QuantizedLinear/Embedding/QuantizedEmbedding its fast paths."""
-    plan = SpeedPlan(cpu_streams=parts)
-    for module in _candidates(model):
-        fast = FastMatmul(module, parts, device, blas, blas_threads)
+def blas_threads_of(model: nn.Module) -> int | None:
+    """The BLAS thread count a model call should run under (None: no BLAS path on this model)."""
+    threads: int | None = getattr(model, THREADS_ATTRIBUTE, None)
+    return threads
+
+
+def speed_up(model: nn.Module, parts: int, device: mx.Device, blas: bool, blas_threads: int = 1,
+             one_row: bool = False, blocks: bool = False) -> SpeedPlan:
+    """Give every Linear/QuantizedLinear/Embedding/QuantizedEmbedding its fast paths; with
+    ``one_row`` one-row products use BLAS too; with ``blocks`` llama attention and MLP blocks
+    run on numpy (cpu_layers.py)."""
+    plan = SpeedPlan(cpu_streams=parts, blas_one_row=blas and one_row)
+    min_rows = 1 if one_row else BLAS_MIN_ROWS
+    for name, module in _candidates(model):
+        fast = FastMatmul(module, parts, device, blas, blas_threads, min_rows, head=_is_head(name, module))
         if not fast.parts and fast.dense is None:
             continue
         object.__setattr__(module, FAST_ATTRIBUTE, fast)
@@ -278,25 +287,41 @@ def speed_up(model: nn.Module, parts: int, device: mx.Device, blas: bool, blas_t
         plan.split_layers += bool(fast.parts)
         plan.blas_layers += fast.dense is not None
         plan.blas_bytes += fast.dense_bytes
+    if blas:
+        object.__setattr__(model, THREADS_ATTRIBUTE, blas_threads)
+    if blas and blocks:
+        def dense_of(m: nn.Module) -> FastMatmul | None:
+            return getattr(m, FAST_ATTRIBUTE, None)
+
+        for _, block in list(model.named_modules()):
+            if type(block) in CPU_BLOCKS and fuse_block(block, dense_of, blas_threads):
+                plan.cpu_blocks += 1
     return plan
 
 
 def apply_speed_plan(model: nn.Module, options: MlxOptions, device: mx.Device) -> SpeedPlan:
-    """Apply the speed options: on CPU by default the row split over the usable cores, and
-    BLAS for multi-row products when the float32 copies fit in ``BLAS_AUTO_MAX_BYTES``."""
+    """Apply the speed options: on CPU by default the row split over the usable cores, BLAS for
+    every product (one row included) when the float32 copies fit in ``BLAS_AUTO_MAX_BYTES``,
+    and llama attention/MLP blocks on numpy. Off CPU nothing changes unless asked for."""
     on_cpu = device.type == mx.cpu
     streams = options.cpu_streams
     if streams is None:
         streams = min(usable_cores(), MAX_AUTO_STREAMS) if on_cpu else 1
     blas = options.blas
     if blas is None:
-        blas = on_cpu and not options.compile and float32_bytes(_candidates(model)) <= BLAS_AUTO_MAX_BYTES
-    plan = speed_up(model, streams, device, blas, options.blas_threads) if streams > 1 or blas else SpeedPlan()
+        blas = on_cpu and not options.compile and float32_bytes([m for _, m in _candidates(model)]) <= BLAS_AUTO_MAX_BYTES
+    one_row = options.blas_one_row if options.blas_one_row is not None else on_cpu
+    blocks = options.cpu_blocks if options.cpu_blocks is not None else on_cpu
+    plan = (speed_up(model, streams, device, blas, options.blas_threads, one_row, blocks)
+            if streams > 1 or blas else SpeedPlan())
     if plan.split_layers:
         plan.applied.append(f"{plan.split_layers} matmuls split over {streams} streams")
     if plan.blas_layers:
-        plan.applied.append(f"{plan.blas_layers} multi-row matmuls on BLAS "
+        rows = "all" if plan.blas_one_row else "multi-row"
+        plan.applied.append(f"{plan.blas_layers} {rows} matmuls on BLAS "
                             f"({plan.blas_bytes / 2**20:.0f} MiB float32 weights)")
+    if plan.cpu_blocks:
+        plan.applied.append(f"{plan.cpu_blocks} attention/MLP blocks on numpy")
     if options.compile:
         plan.applied.append(f"{compile_mlps(model)} MLP blocks compiled")
     return plan

@@ -1,0 +1,186 @@
+"""Llama attention and MLP blocks computed on numpy's BLAS (mlx's CPU backend only).
+
+mlx-lm's llama ``Attention`` and ``MLP`` (exactly those classes: the GGUF loader's models and
+mlx-lm llama directories) get subclasses whose call, for one sequence on CPU, hands the
+block's input to numpy once and returns one mlx array: the Q/K/V projections as one fused
+float32 product, rotary embedding, attention over a ``NumpyKVCache`` (cpu_attention.py) and
+the output projection; gate and up as one fused product, SiLU, down. A decode step thus costs
+two mlx <-> numpy hand-overs per layer instead of one per product, and no product runs on
+mlx's reference BLAS or its one-row quantized kernel (benchmarks/mlx_cpu_products.py).
+
+The fused matrices are the layers' float32 copies (speed.py's ``FastMatmul.dense``): the
+single projections keep row views of them, so nothing is stored twice and batched decode
+steps (several sequences: mlx-lm's own attention over a ``BatchKVCache``) still use BLAS
+for their products. Everything else (masks other than causal, other cache kinds, other
+rotary embeddings' formulas) falls back to mlx-lm's call or to the module's own rope.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+from mlx_lm.models import llama
+from mlx_lm.models.cache import KVCache
+
+from .blas_scope import limited
+from .cpu_attention import NumpyKVCache, adopt, attend
+
+FUSED_ATTRIBUTE = "_lmstream_fused"
+
+
+def to_numpy(x: mx.array) -> np.ndarray:
+    """``x`` as a float32 numpy matrix ``(rows, features)`` (zero-copy when already float32)."""
+    flat = x.reshape(-1, x.shape[-1])
+    if flat.dtype != mx.float32:
+        flat = flat.astype(mx.float32)
+    mx.eval(flat)
+    return np.asarray(flat)
+
+
+def rope_numpy(x: np.ndarray, offset: int, rope: nn.RoPE) -> np.ndarray:
+    """``mx.fast.rope`` of ``x`` ``(heads, L, D)`` at positions ``offset..offset+L-1`` in numpy."""
+    dims = rope.dims
+    half = dims // 2
+    inv = np.power(np.float32(rope.base), -np.arange(0, dims, 2, dtype=np.float32) / np.float32(dims))
+    positions = (np.arange(offset, offset + x.shape[1], dtype=np.float32) * np.float32(rope.scale))
+    theta = positions[:, None] * inv[None, :]  # (L, half)
+    cos, sin = np.cos(theta), np.sin(theta)
+    out = x.copy()
+    if rope.traditional:
+        even, odd = x[..., 0:dims:2], x[..., 1:dims:2]
+        out[..., 0:dims:2] = even * cos - odd * sin
+        out[..., 1:dims:2] = even * sin + odd * cos
+    else:
+        first, second = x[..., :half], x[..., half:dims]
+        out[..., :half] = first * cos - second * sin
+        out[..., half:dims] = first * sin + second * cos
+    return out
+
+
+def _rope(x: np.ndarray, offset: int, rope: Any) -> np.ndarray:
+    """Rotary embedding: in numpy for a plain ``nn.RoPE``, else through the module itself."""
+    if type(rope) is nn.RoPE:
+        return rope_numpy(x, offset, rope)
+    y = rope(mx.array(x)[None], offset=offset)
+    mx.eval(y)
+    return np.array(y[0].astype(mx.float32))
+
+
+class Fused:
+    """Float32 weights of one block: ``first`` (rows of several projections stacked), ``second``."""
+
+    def __init__(self, first: np.ndarray, first_bias: np.ndarray | None,
+                 second: np.ndarray, second_bias: np.ndarray | None, threads: int) -> None:
+        self.first, self.first_bias = first, first_bias
+        self.second, self.second_bias = second, second_bias
+        self.threads = threads
+        """numpy's BLAS threads for this block's products (unless a model call set them)."""
+
+    def project_first(self, x: np.ndarray) -> np.ndarray:
+        """``x @ first.T (+ bias)``."""
+        y: np.ndarray = x @ self.first.T
+        return y if self.first_bias is None else y + self.first_bias
+
+    def project_second(self, x: np.ndarray) -> np.ndarray:
+        """``x @ second.T (+ bias)``."""
+        y: np.ndarray = x @ self.second.T
+        return y if self.second_bias is None else y + self.second_bias
+
+
+def _fused(module: nn.Module) -> Fused | None:
+    return getattr(module, FUSED_ATTRIBUTE, None)
+
+
+def _numpy_cache(cache: Any, dtype: mx.Dtype) -> NumpyKVCache | bool | None:
+    """The cache as a NumpyKVCache (a plain KVCache is adopted), None for no cache, False when
+    the numpy path cannot serve it (batched, rotating, quantized caches)."""
+    if cache is None:
+        return None
+    if isinstance(cache, NumpyKVCache):
+        return cache
+    if type(cache) is KVCache:
+        return adopt(cache, dtype)
+    return False
+
+
+class CpuLlamaAttention(llama.Attention):  # type: ignore[misc]  # mlx-lm is untyped
+    """mlx-lm's llama attention, on numpy for one sequence (see the module docstring)."""
+
+    def __call__(self, x: mx.array, mask: Any = None, cache: Any = None) -> mx.array:
+        fused = _fused(self)
+        batch, length, _ = x.shape
+        usable = fused is not None and batch == 1 and (mask is None or (isinstance(mask, str) and mask == "causal"))
+        store = _numpy_cache(cache, x.dtype) if usable else False
+        if store is False or store is True or fused is None:
+            own: mx.array = super().__call__(x, mask, cache)
+            return own
+        with limited(fused.threads):
+            out = self._numpy_call(fused, to_numpy(x), store, length)
+        return mx.array(out.reshape(batch, length, -1), dtype=x.dtype)
+
+    def _numpy_call(self, fused: Fused, x: np.ndarray, store: NumpyKVCache | None, length: int) -> np.ndarray:
+        heads, kv_heads, dim = self.n_heads, self.n_kv_heads, self.head_dim
+        qkv = fused.project_first(x)
+        offset = 0 if store is None else store.offset
+        q = qkv[:, :heads * dim].reshape(length, heads, dim).transpose(1, 0, 2)
+        k = qkv[:, heads * dim:(heads + kv_heads) * dim].reshape(length, kv_heads, dim).transpose(1, 0, 2)
+        v = qkv[:, (heads + kv_heads) * dim:].reshape(length, kv_heads, dim).transpose(1, 0, 2)
+        q, k = _rope(q, offset, self.rope), _rope(k, offset, self.rope)
+        keys, values = (k, v) if store is None else store.append(k, v)
+        return fused.project_second(attend(q, keys, values, self.scale))
+
+
+class CpuLlamaMLP(llama.MLP):  # type: ignore[misc]  # mlx-lm is untyped
+    """mlx-lm's llama MLP (SwiGLU) on numpy: one fused gate/up product, SiLU, down."""
+
+    def __call__(self, x: mx.array) -> mx.array:
+        fused = _fused(self)
+        if fused is None:
+            own: mx.array = super().__call__(x)
+            return own
+        with limited(fused.threads):
+            gate_up = fused.project_first(to_numpy(x))
+            hidden = gate_up.shape[1] // 2
+            gate, up = gate_up[:, :hidden], gate_up[:, hidden:]
+            activated = gate / (np.float32(1) + np.exp(-gate)) * up
+            out = fused.project_second(activated)
+        return mx.array(out.reshape(*x.shape[:-1], -1), dtype=x.dtype)
+
+
+CPU_BLOCKS: dict[type, type] = {llama.Attention: CpuLlamaAttention, llama.MLP: CpuLlamaMLP}
+"""Exactly these block classes get a numpy call (subclasses may compute something else)."""
+
+_PROJECTIONS = {llama.Attention: (("q_proj", "k_proj", "v_proj"), "o_proj"),
+                llama.MLP: (("gate_proj", "up_proj"), "down_proj")}
+
+
+def _bias(module: nn.Module) -> np.ndarray | None:
+    return np.array(module["bias"].astype(mx.float32)) if "bias" in module else None
+
+
+def fuse_block(block: nn.Module, dense_of: Any, threads: int = 1) -> bool:
+    """Give ``block`` (an exact ``CPU_BLOCKS`` class) its fused float32 weights, re-pointing its
+    projections' float32 copies at row views of them; False when a projection has no copy."""
+    stacked_names, second_name = _PROJECTIONS[type(block)]
+    stacked = [block[name] for name in stacked_names]
+    second = block[second_name]
+    fasts = [dense_of(m) for m in (*stacked, second)]
+    if any(f is None or f.dense is None for f in fasts):
+        return False
+    first = np.concatenate([f.dense for f in fasts[:-1]], axis=0)
+    biases = [_bias(m) for m in stacked]
+    first_bias = None
+    if any(b is not None for b in biases):
+        first_bias = np.concatenate([b if b is not None else np.zeros(f.dense.shape[0], np.float32)
+                                     for b, f in zip(biases, fasts[:-1], strict=True)])
+    start = 0
+    for fast in fasts[:-1]:
+        rows = fast.dense.shape[0]
+        fast.dense = first[start:start + rows]
+        start += rows
+    object.__setattr__(block, FUSED_ATTRIBUTE, Fused(first, first_bias, fasts[-1].dense, _bias(second), threads))
+    block.__class__ = CPU_BLOCKS[type(block)]
+    return True
