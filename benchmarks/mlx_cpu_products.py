@@ -18,21 +18,30 @@ sides in one process and reporting medians and the ratio mlx / numpy (> 1: numpy
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
 
 import mlx.core as mx
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from lmstream_mlx.cpu_attention import attend
+
+BLAS = ThreadpoolController().select(user_api="blas")
 
 HIDDEN, MLP, HEADS, KV_HEADS, HEAD_DIM, VOCAB = 576, 1536, 9, 3, 64, 49152
 
 
-def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of ``fn`` in milliseconds (one warm-up call first)."""
+def median_ms(fn: Callable[[], object], repeats: int, threads: int = 1) -> float:
+    """Median wall time of ``fn`` in milliseconds (one warm-up call first), numpy's BLAS limited
+    to ``threads`` (set once around the loop: setting it costs ~40 us)."""
+    with BLAS.limit(limits=threads):
+        return _median_ms(fn, repeats)
+
+
+def _median_ms(fn: Callable[[], object], repeats: int) -> float:
     fn()
     times = []
     for _ in range(repeats):
@@ -42,14 +51,17 @@ def median_ms(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(times) * 1e3
 
 
-def alternate(first: Callable[[], object], second: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """Medians of ``first`` and ``second``, measured in alternating rounds (load hits both alike)."""
+def alternate(first: Callable[[], object], second: Callable[[], object], repeats: int) -> tuple[float, float, float]:
+    """Medians of ``first``, ``second`` (1 BLAS thread) and ``second`` (2 threads), measured in
+    alternating rounds (load hits all alike)."""
     a: list[float] = []
     b: list[float] = []
+    c: list[float] = []
     for _ in range(3):
         a.append(median_ms(first, repeats))
-        b.append(median_ms(second, repeats))
-    return statistics.median(a), statistics.median(b)
+        b.append(median_ms(second, repeats, threads=1))
+        c.append(median_ms(second, repeats, threads=2))
+    return statistics.median(a), statistics.median(b), statistics.median(c)
 
 
 def products(repeats: int) -> list[tuple[str, float, float, float]]:
@@ -62,7 +74,7 @@ def products(repeats: int) -> list[tuple[str, float, float, float]]:
                                       ("prefill gate 512x(1536x576)", MLP, HIDDEN, 512)):
         w = mx.random.normal((out_dim, in_dim)).astype(mx.float16)
         wq, scales, biases = mx.quantize(w, group_size=32, bits=4)
-        x = mx.random.normal((n, in_dim)).astype(mx.float16)
+        x = mx.random.normal((n, in_dim))  # float32 activations, as the GGUF models compute
         mx.eval(wq, scales, biases, x)
         dense = np.array(mx.dequantize(wq, scales, biases, group_size=32, bits=4).astype(mx.float32))
         xn = np.array(x.astype(mx.float32))
@@ -71,15 +83,10 @@ def products(repeats: int) -> list[tuple[str, float, float, float]]:
                      biases: mx.array = biases) -> None:
             mx.eval(mx.quantized_matmul(x, wq, scales, biases, transpose=True, group_size=32, bits=4))
 
-        def numpy_side(threads: int, xn: np.ndarray = xn, dense: np.ndarray = dense) -> Callable[[], object]:
-            def run() -> None:
-                with threadpool_limits(threads, user_api="blas"):
-                    xn @ dense.T
-            return run
+        def numpy_side(xn: np.ndarray = xn, dense: np.ndarray = dense) -> None:
+            xn @ dense.T
 
-        mlx_ms, one = alternate(mlx_side, numpy_side(1), repeats)
-        two = median_ms(numpy_side(2), repeats)
-        rows.append((label, mlx_ms, one, two))
+        rows.append((label, *alternate(mlx_side, numpy_side, repeats)))
     return rows
 
 
@@ -88,25 +95,20 @@ def attention(repeats: int) -> list[tuple[str, float, float, float]]:
     rows = []
     keys = 2048
     for label, queries in (("attention decode 1 x 2048 keys", 1), ("attention prefill 512 x 2048 keys", 512)):
-        q = mx.random.normal((1, HEADS, queries, HEAD_DIM)).astype(mx.float16)
-        k = mx.random.normal((1, KV_HEADS, keys, HEAD_DIM)).astype(mx.float16)
-        v = mx.random.normal((1, KV_HEADS, keys, HEAD_DIM)).astype(mx.float16)
+        q = mx.random.normal((1, HEADS, queries, HEAD_DIM))
+        k = mx.random.normal((1, KV_HEADS, keys, HEAD_DIM))
+        v = mx.random.normal((1, KV_HEADS, keys, HEAD_DIM))
         mx.eval(q, k, v)
-        qn, kn, vn = (np.array(a[0].astype(mx.float32)) for a in (q, k, v))
+        qn, kn, vn = (np.array(a[0]) for a in (q, k, v))
         mask = "causal" if queries > 1 else None
 
         def mlx_side(q: mx.array = q, k: mx.array = k, v: mx.array = v, mask: str | None = mask) -> None:
             mx.eval(mx.fast.scaled_dot_product_attention(q, k, v, scale=HEAD_DIM**-0.5, mask=mask))
 
-        def numpy_side(threads: int, qn: np.ndarray = qn, kn: np.ndarray = kn,
-                       vn: np.ndarray = vn) -> Callable[[], object]:
-            def run() -> None:
-                with threadpool_limits(threads, user_api="blas"):
-                    attend(qn, kn, vn, HEAD_DIM**-0.5)
-            return run
+        def numpy_side(qn: np.ndarray = qn, kn: np.ndarray = kn, vn: np.ndarray = vn) -> None:
+            attend(qn, kn, vn, HEAD_DIM**-0.5)
 
-        mlx_ms, one = alternate(mlx_side, numpy_side(1), max(repeats // 5, 2) if queries > 1 else repeats)
-        rows.append((label, mlx_ms, one, median_ms(numpy_side(2), max(repeats // 5, 2))))
+        rows.append((label, *alternate(mlx_side, numpy_side, max(repeats // 5, 2) if queries > 1 else repeats)))
     return rows
 
 
@@ -130,9 +132,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
     mx.set_default_device(mx.cpu)
+    print(f"load: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"{'op':36} {'mlx ms':>9} {'np 1t ms':>9} {'np 2t ms':>9} {'mlx/np1':>8}")
-    for label, mlx_ms, one, two in products(args.repeats) + attention(args.repeats):
-        print(f"{label:36} {mlx_ms:9.3f} {one:9.3f} {two:9.3f} {mlx_ms / one:8.1f}")
+    for label, mlx_ms, one, two in [*products(args.repeats), *attention(args.repeats)]:
+        print(f"{label:36} {mlx_ms:9.3f} {one:9.3f} {two:9.3f} {mlx_ms / one:8.1f}", flush=True)
     print()
     for label, ms in hand_over(args.repeats):
         print(f"{label:46} {ms * 1e3:8.1f} us")
