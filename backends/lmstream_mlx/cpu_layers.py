@@ -42,12 +42,21 @@ def to_numpy(x: mx.array) -> np.ndarray:
 
 def rope_numpy(x: np.ndarray, offset: int, rope: nn.RoPE) -> np.ndarray:
     """``mx.fast.rope`` of ``x`` ``(heads, L, D)`` at positions ``offset..offset+L-1`` in numpy."""
+    return _rotate(x, *_angles(x.shape[1], offset, rope), rope)
+
+
+def _angles(length: int, offset: int, rope: nn.RoPE) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin ``(L, dims/2)`` of the rotation angles at positions ``offset..offset+L-1``."""
+    dims = rope.dims
+    inv = np.power(np.float32(rope.base), -np.arange(0, dims, 2, dtype=np.float32) / np.float32(dims))
+    positions = np.arange(offset, offset + length, dtype=np.float32) * np.float32(rope.scale)
+    theta = positions[:, None] * inv[None, :]
+    return np.cos(theta), np.sin(theta)
+
+
+def _rotate(x: np.ndarray, cos: np.ndarray, sin: np.ndarray, rope: nn.RoPE) -> np.ndarray:
     dims = rope.dims
     half = dims // 2
-    inv = np.power(np.float32(rope.base), -np.arange(0, dims, 2, dtype=np.float32) / np.float32(dims))
-    positions = (np.arange(offset, offset + x.shape[1], dtype=np.float32) * np.float32(rope.scale))
-    theta = positions[:, None] * inv[None, :]  # (L, half)
-    cos, sin = np.cos(theta), np.sin(theta)
     out = x.copy()
     if rope.traditional:
         even, odd = x[..., 0:dims:2], x[..., 1:dims:2]
@@ -60,13 +69,15 @@ def rope_numpy(x: np.ndarray, offset: int, rope: nn.RoPE) -> np.ndarray:
     return out
 
 
-def _rope(x: np.ndarray, offset: int, rope: Any) -> np.ndarray:
-    """Rotary embedding: in numpy for a plain ``nn.RoPE``, else through the module itself."""
+def _rope_pair(q: np.ndarray, k: np.ndarray, offset: int, rope: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Rotary embedding of queries and keys: in numpy for a plain ``nn.RoPE``, else through the
+    module itself (its own formula: frequency factors, scaled variants)."""
     if type(rope) is nn.RoPE:
-        return rope_numpy(x, offset, rope)
-    y = rope(mx.array(x)[None], offset=offset)
-    mx.eval(y)
-    return np.array(y[0].astype(mx.float32))
+        cos, sin = _angles(q.shape[1], offset, rope)
+        return _rotate(q, cos, sin, rope), _rotate(k, cos, sin, rope)
+    rotated = [rope(mx.array(a)[None], offset=offset) for a in (q, k)]
+    mx.eval(rotated)
+    return np.array(rotated[0][0].astype(mx.float32)), np.array(rotated[1][0].astype(mx.float32))
 
 
 class Fused:
@@ -128,7 +139,7 @@ class CpuLlamaAttention(llama.Attention):  # type: ignore[misc]  # mlx-lm is unt
         q = qkv[:, :heads * dim].reshape(length, heads, dim).transpose(1, 0, 2)
         k = qkv[:, heads * dim:(heads + kv_heads) * dim].reshape(length, kv_heads, dim).transpose(1, 0, 2)
         v = qkv[:, (heads + kv_heads) * dim:].reshape(length, kv_heads, dim).transpose(1, 0, 2)
-        q, k = _rope(q, offset, self.rope), _rope(k, offset, self.rope)
+        q, k = _rope_pair(q, k, offset, self.rope)
         keys, values = (k, v) if store is None else store.append(k, v)
         return fused.project_second(attend(q, keys, values, self.scale))
 

@@ -156,3 +156,16 @@ def test_batched_rows_fall_back_to_mlx_attention() -> None:
     got = model(ids, cache=batch)  # two rows: mlx-lm's attention, BLAS products
     assert all(type(c) is KVCache for c in batch)
     assert mx.allclose(got, expected, atol=2e-3).item()
+
+
+def test_other_rotary_embeddings_run_through_their_own_module() -> None:
+    from lmstream_mlx.gguf import FrequencyRoPE
+
+    model = tiny_llama()
+    for layer in model.layers:
+        layer.self_attn.rope = FrequencyRoPE(32, 10000.0, mx.array([1.0, 2.0, 4.0, 8.0] * 4))
+    ids = mx.array([[3, 1, 4, 1, 5, 9]])
+    expected = model(ids, cache=[KVCache() for _ in model.layers])
+    speed_up(model, 1, mx.cpu, blas=True, one_row=True, blocks=True)
+    got = model(ids, cache=[KVCache() for _ in model.layers])
+    assert mx.allclose(got, expected, atol=2e-3).item()
