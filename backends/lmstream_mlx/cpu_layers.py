@@ -101,7 +101,8 @@ class Fused:
         return y if self.second_bias is None else y + self.second_bias
 
 
-def _fused(module: nn.Module) -> Fused | None:
+def fused_of(module: nn.Module) -> Fused | None:
+    """The block's fused float32 weights (None: not fused)."""
     return getattr(module, FUSED_ATTRIBUTE, None)
 
 
@@ -120,19 +121,26 @@ def _numpy_cache(cache: Any, dtype: mx.Dtype) -> NumpyKVCache | bool | None:
 class CpuLlamaAttention(llama.Attention):  # type: ignore[misc]  # mlx-lm is untyped
     """mlx-lm's llama attention, on numpy for one sequence (see the module docstring)."""
 
+    def numpy_store(self, x: mx.array, mask: Any, cache: Any) -> NumpyKVCache | bool | None:
+        """The numpy KV cache this call can use (None: no cache), or False when the call needs
+        mlx-lm's attention (several sequences, a mask other than causal, another cache kind)."""
+        usable = (fused_of(self) is not None and x.shape[0] == 1
+                  and (mask is None or (isinstance(mask, str) and mask == "causal")))
+        return _numpy_cache(cache, x.dtype) if usable else False
+
     def __call__(self, x: mx.array, mask: Any = None, cache: Any = None) -> mx.array:
-        fused = _fused(self)
+        fused = fused_of(self)
         batch, length, _ = x.shape
-        usable = fused is not None and batch == 1 and (mask is None or (isinstance(mask, str) and mask == "causal"))
-        store = _numpy_cache(cache, x.dtype) if usable else False
+        store = self.numpy_store(x, mask, cache)
         if store is False or store is True or fused is None:
             own: mx.array = super().__call__(x, mask, cache)
             return own
         with limited(fused.threads):
-            out = self._numpy_call(fused, to_numpy(x), store, length)
+            out = self.numpy_call(fused, to_numpy(x), store, length)
         return mx.array(out.reshape(batch, length, -1), dtype=x.dtype)
 
-    def _numpy_call(self, fused: Fused, x: np.ndarray, store: NumpyKVCache | None, length: int) -> np.ndarray:
+    def numpy_call(self, fused: Fused, x: np.ndarray, store: NumpyKVCache | None, length: int) -> np.ndarray:
+        """The block's output for ``x`` ``(L, hidden)`` in numpy (keys/values appended to ``store``)."""
         heads, kv_heads, dim = self.n_heads, self.n_kv_heads, self.head_dim
         qkv = fused.project_first(x)
         offset = 0 if store is None else store.offset
@@ -148,17 +156,21 @@ class CpuLlamaMLP(llama.MLP):  # type: ignore[misc]  # mlx-lm is untyped
     """mlx-lm's llama MLP (SwiGLU) on numpy: one fused gate/up product, SiLU, down."""
 
     def __call__(self, x: mx.array) -> mx.array:
-        fused = _fused(self)
+        fused = fused_of(self)
         if fused is None:
             own: mx.array = super().__call__(x)
             return own
         with limited(fused.threads):
-            gate_up = fused.project_first(to_numpy(x))
-            hidden = gate_up.shape[1] // 2
-            gate, up = gate_up[:, :hidden], gate_up[:, hidden:]
-            activated = gate / (np.float32(1) + np.exp(-gate)) * up
-            out = fused.project_second(activated)
+            out = self.numpy_call(fused, to_numpy(x))
         return mx.array(out.reshape(*x.shape[:-1], -1), dtype=x.dtype)
+
+    @staticmethod
+    def numpy_call(fused: Fused, x: np.ndarray) -> np.ndarray:
+        """The block's output for ``x`` ``(rows, hidden)`` in numpy."""
+        gate_up = fused.project_first(x)
+        hidden = gate_up.shape[1] // 2
+        gate, up = gate_up[:, :hidden], gate_up[:, hidden:]
+        return fused.project_second(gate / (np.float32(1) + np.exp(-gate)) * up)
 
 
 CPU_BLOCKS: dict[type, type] = {llama.Attention: CpuLlamaAttention, llama.MLP: CpuLlamaMLP}

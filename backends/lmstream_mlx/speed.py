@@ -32,6 +32,7 @@ import mlx.nn as nn
 import numpy as np
 
 from .blas_scope import blas_thread_limit, limited, prefilling
+from .cpu_decoder import fuse_layer
 from .cpu_layers import CPU_BLOCKS, fuse_block
 from .options import MlxOptions
 
@@ -238,6 +239,8 @@ class SpeedPlan:
     """Whether one-row products (decode steps, the output head) go through BLAS too."""
     cpu_blocks: int = 0
     """Attention and MLP blocks computed on numpy (cpu_layers.py)."""
+    cpu_layers: int = 0
+    """Whole decoder layers (norms and residuals too) computed on numpy (cpu_decoder.py)."""
     applied: list[str] = field(default_factory=list)
 
 
@@ -296,6 +299,8 @@ def speed_up(model: nn.Module, parts: int, device: mx.Device, blas: bool, blas_t
         for _, block in list(model.named_modules()):
             if type(block) in CPU_BLOCKS and fuse_block(block, dense_of, blas_threads):
                 plan.cpu_blocks += 1
+        for _, layer in list(model.named_modules()):
+            plan.cpu_layers += fuse_layer(layer)
     return plan
 
 
@@ -321,7 +326,8 @@ def apply_speed_plan(model: nn.Module, options: MlxOptions, device: mx.Device) -
         plan.applied.append(f"{plan.blas_layers} {rows} matmuls on BLAS "
                             f"({plan.blas_bytes / 2**20:.0f} MiB float32 weights)")
     if plan.cpu_blocks:
-        plan.applied.append(f"{plan.cpu_blocks} attention/MLP blocks on numpy")
+        plan.applied.append(f"{plan.cpu_blocks} attention/MLP blocks on numpy "
+                            f"({plan.cpu_layers} whole decoder layers)")
     if options.compile:
         plan.applied.append(f"{compile_mlps(model)} MLP blocks compiled")
     return plan

@@ -17,6 +17,7 @@ from mlx_lm.models.cache import BatchKVCache, KVCache, QuantizedKVCache
 
 from lmstream_mlx.blas_scope import model_call
 from lmstream_mlx.cpu_attention import NumpyKVCache, adopt, attend
+from lmstream_mlx.cpu_decoder import CpuLlamaLayer, rms_norm
 from lmstream_mlx.cpu_layers import CpuLlamaAttention, CpuLlamaMLP, rope_numpy
 from lmstream_mlx.options import MlxOptions
 from lmstream_mlx.speed import FAST_ATTRIBUTE, apply_speed_plan, speed_up
@@ -105,6 +106,7 @@ def test_numpy_blocks_match_mlx_prefill_and_decode(bias: bool, quantized: bool) 
     plan = speed_up(model, 1, mx.cpu, blas=True, one_row=True, blocks=True)
     assert plan.cpu_blocks == 4 and plan.blas_one_row
     assert isinstance(model.layers[0].self_attn, CpuLlamaAttention) and isinstance(model.layers[0].mlp, CpuLlamaMLP)
+    assert plan.cpu_layers == 2 and isinstance(model.layers[0], CpuLlamaLayer)
     cache = [KVCache() for _ in model.layers]
     with model_call(1):
         got = [model(ids[:, :4], cache=cache), model(ids[:, 4:], cache=cache), model(mx.array([[11]]), cache=cache)]
@@ -168,4 +170,32 @@ def test_other_rotary_embeddings_run_through_their_own_module() -> None:
     expected = model(ids, cache=[KVCache() for _ in model.layers])
     speed_up(model, 1, mx.cpu, blas=True, one_row=True, blocks=True)
     got = model(ids, cache=[KVCache() for _ in model.layers])
+    assert mx.allclose(got, expected, atol=2e-3).item()
+
+
+def test_numpy_rms_norm_matches_mlx() -> None:
+    norm = nn.RMSNorm(64, eps=1e-5)
+    norm.weight = mx.random.normal((64,), key=mx.random.key(5))
+    x = mx.random.normal((7, 64), key=mx.random.key(6)) * 3
+    np.testing.assert_allclose(rms_norm(np.array(x), np.array(norm.weight), 1e-5), np.array(norm(x)),
+                               atol=1e-5, rtol=1e-5)
+
+
+def test_numpy_layers_keep_mlx_lm_dtypes_and_skip_evaluation_between_layers() -> None:
+    model = tiny_llama(layers=3)
+    model.model.embed_tokens.weight = model.model.embed_tokens.weight.astype(mx.float16)  # float32 norms
+    ids = mx.array([[3, 1, 4, 1, 5]])
+    expected = model.model(ids, cache=[KVCache() for _ in model.layers])
+    speed_up(model, 1, mx.cpu, blas=True, one_row=True, blocks=True)
+    calls = []
+    import lmstream_mlx.cpu_decoder as decoder
+
+    original = decoder.to_numpy
+    decoder.to_numpy = lambda x: calls.append(x.dtype) or original(x)  # type: ignore[assignment]
+    try:
+        got = model.model(ids, cache=[KVCache() for _ in model.layers])
+    finally:
+        decoder.to_numpy = original  # type: ignore[assignment]
+    assert got.dtype == expected.dtype == mx.float32
+    assert calls == [mx.float16]  # only the embedding output is evaluated and handed over
     assert mx.allclose(got, expected, atol=2e-3).item()
