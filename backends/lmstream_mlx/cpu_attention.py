@@ -36,20 +36,40 @@ def attend(queries: np.ndarray, keys: np.ndarray, values: np.ndarray, scale: flo
     attention as in mlx's ``scaled_dot_product_attention``).
     """
     heads, length, dim = queries.shape
-    kv_heads, total = keys.shape[0], keys.shape[1]
-    repeat = heads // kv_heads
-    grouped = (queries * np.float32(scale)).reshape(kv_heads, repeat * length, dim)
-    scores = np.matmul(grouped, keys.transpose(0, 2, 1))  # (kv_heads, repeat*L, total)
-    if length > 1:
-        causal = np.triu(np.full((length, length), -np.inf, dtype=np.float32), 1)
-        scores.reshape(kv_heads, repeat, length, total)[..., total - length:] += causal
+    kv_heads = keys.shape[0]
+    grouped = (queries * np.float32(scale)).reshape(kv_heads, heads // kv_heads * length, dim)
+    out = _decode_attention(grouped, keys, values) if length == 1 else _prefill_attention(grouped, keys, values, length)
+    result: np.ndarray = out.reshape(heads, length, dim).transpose(1, 0, 2).reshape(length, heads * dim)
+    return result
+
+
+def _prefill_attention(grouped: np.ndarray, keys: np.ndarray, values: np.ndarray, length: int) -> np.ndarray:
+    """Many queries: two batched matmuls over the key/value heads, softmax over the last axis."""
+    kv_heads, rows, _ = grouped.shape
+    total = keys.shape[1]
+    scores: np.ndarray = np.matmul(grouped, keys.transpose(0, 2, 1))  # (kv_heads, repeat*L, total)
+    causal = np.triu(np.full((length, length), -np.inf, dtype=np.float32), 1)
+    scores.reshape(kv_heads, rows // length, length, total)[..., total - length:] += causal
     scores -= scores.max(axis=-1, keepdims=True)
     np.exp(scores, out=scores)
     sums = scores.sum(axis=-1, keepdims=True)
-    out = np.matmul(scores, values)  # (kv_heads, repeat*L, D)
+    out: np.ndarray = np.matmul(scores, values)
     out /= sums
-    result: np.ndarray = out.reshape(heads, length, dim).transpose(1, 0, 2).reshape(length, heads * dim)
-    return result
+    return out
+
+
+def _decode_attention(grouped: np.ndarray, keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """One query per head: per key/value head ``K @ q.T`` (OpenBLAS reads the keys row by row:
+    measured ~1.6x faster than ``q @ K.T`` over a 2,048-key cache view)."""
+    out = np.empty(grouped.shape, dtype=np.float32)
+    for group in range(grouped.shape[0]):
+        scores = np.ascontiguousarray((keys[group] @ grouped[group].T).T)  # (repeat, total)
+        scores -= scores.max(axis=-1, keepdims=True)
+        np.exp(scores, out=scores)
+        sums = scores.sum(axis=-1, keepdims=True)
+        np.matmul(scores, values[group], out=out[group])
+        out[group] /= sums
+    return out
 
 
 class NumpyKVCache(KVCache):  # type: ignore[misc]  # mlx-lm is untyped
