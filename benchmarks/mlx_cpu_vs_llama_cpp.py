@@ -106,6 +106,7 @@ def main() -> None:
                     continue
                 ttft, rate = run(prompt, tokens)
                 results.setdefault((name, side), []).append(rate if name == "decode" else ttft)
+                print(f"  {name} {side}: {results[(name, side)][-1]:.3f}", flush=True)
     print(f"load: {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f}")
     print(f"{'case':14} " + " ".join(f"{s:>11}" for s in sides) + "   new/llama.cpp   new vs old")
     for name, _, _ in cases:
