@@ -43,19 +43,35 @@ def attend(queries: np.ndarray, keys: np.ndarray, values: np.ndarray, scale: flo
     return result
 
 
+QUERY_BLOCK = 64
+"""Prefill queries per block: each block's scores stay small enough for the CPU caches and it
+skips the keys after its last query (64 measured 1.7x faster than all 512 queries at once over
+2,048 keys, benchmarks/mlx_cpu_products.py)."""
+
+
 def _prefill_attention(grouped: np.ndarray, keys: np.ndarray, values: np.ndarray, length: int) -> np.ndarray:
-    """Many queries: two batched matmuls over the key/value heads, softmax over the last axis."""
-    kv_heads, rows, _ = grouped.shape
+    """Many queries, in blocks of ``QUERY_BLOCK``: per block two batched matmuls over the
+    key/value heads (keys up to the block's last position only), softmax over the last axis."""
+    kv_heads, rows, dim = grouped.shape
+    repeat = rows // length
     total = keys.shape[1]
-    scores: np.ndarray = np.matmul(grouped, keys.transpose(0, 2, 1))  # (kv_heads, repeat*L, total)
-    causal = np.triu(np.full((length, length), -np.inf, dtype=np.float32), 1)
-    scores.reshape(kv_heads, rows // length, length, total)[..., total - length:] += causal
-    scores -= scores.max(axis=-1, keepdims=True)
-    np.exp(scores, out=scores)
-    sums = scores.sum(axis=-1, keepdims=True)
-    out: np.ndarray = np.matmul(scores, values)
-    out /= sums
-    return out
+    offset = total - length
+    by_position = grouped.reshape(kv_heads, repeat, length, dim)
+    out = np.empty((kv_heads, repeat, length, dim), dtype=np.float32)
+    for start in range(0, length, QUERY_BLOCK):
+        end = min(start + QUERY_BLOCK, length)
+        size, visible = end - start, offset + end
+        block = by_position[:, :, start:end].reshape(kv_heads, repeat * size, dim)
+        scores: np.ndarray = np.matmul(block, keys[:, :visible].transpose(0, 2, 1))
+        causal = np.triu(np.full((size, size), -np.inf, dtype=np.float32), 1)
+        scores.reshape(kv_heads, repeat, size, visible)[..., offset + start:] += causal
+        scores -= scores.max(axis=-1, keepdims=True)
+        np.exp(scores, out=scores)
+        sums = scores.sum(axis=-1, keepdims=True)
+        result = np.matmul(scores, values[:, :visible])
+        result /= sums
+        out[:, :, start:end] = result.reshape(kv_heads, repeat, size, dim)
+    return out.reshape(kv_heads, rows, dim)
 
 
 def _decode_attention(grouped: np.ndarray, keys: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -199,3 +199,15 @@ def test_numpy_layers_keep_mlx_lm_dtypes_and_skip_evaluation_between_layers() ->
     assert got.dtype == expected.dtype == mx.float32
     assert calls == [mx.float16]  # only the embedding output is evaluated and handed over
     assert mx.allclose(got, expected, atol=2e-3).item()
+
+
+@pytest.mark.parametrize(("length", "offset"), [(150, 0), (130, 77), (64, 5)])
+def test_attend_in_query_blocks_matches_mlx_sdpa(length: int, offset: int) -> None:
+    heads, kv_heads, dim, total = 6, 2, 16, offset + length
+    q = mx.random.normal((1, heads, length, dim), key=mx.random.key(1))
+    k = mx.random.normal((1, kv_heads, total, dim), key=mx.random.key(2))
+    v = mx.random.normal((1, kv_heads, total, dim), key=mx.random.key(3))
+    expected = mx.fast.scaled_dot_product_attention(q, k, v, scale=dim**-0.5, mask="causal")
+    expected_np = np.array(expected[0].transpose(1, 0, 2).reshape(length, heads * dim))
+    got = attend(np.array(q[0]), np.array(k[0]), np.array(v[0]), dim**-0.5)
+    np.testing.assert_allclose(got, expected_np, atol=2e-5, rtol=1e-4)
