@@ -1,5 +1,5 @@
 """Speed options for mlx's CPU backend: split matrix-vector products over CPU streams, and run
-multi-row products (prefill chunks, batched decode steps) through numpy's BLAS.
+products (decode steps, prefill chunks, batched steps) through numpy's BLAS.
 
 Measured on the project's 2-core machine with the default model (docs/backends.md):
 
@@ -8,12 +8,16 @@ Measured on the project's 2-core machine with the default model (docs/backends.m
   puts ``n`` cores to work. Every output element is computed as before (same kernel, same
   row): bit-identical results, zero-copy row views, no extra memory.
 - mlx's CPU ``quantized_matmul`` dequantizes the weights once per input row, so 8 rows
-  cost 8x one row (a batched decode step of 8 sequences took ~10x a single one), and mlx's
-  bundled reference BLAS is no faster for dense weights. numpy's OpenBLAS on a float32 copy
-  of the weights makes 8 rows cost ~1.2x one row and a 512-row prefill chunk ~40x faster,
-  at the price of the float32 copy in memory (counted in ``weights_bytes``). Each product
-  runs with numpy's BLAS limited to ``blas_threads`` threads (threadpoolctl, when installed):
-  on the loaded shared machine two OpenBLAS threads were 2-3x faster or 50x slower by turns.
+  cost 8x one row, and mlx's bundled reference BLAS is no faster for dense weights. numpy's
+  OpenBLAS on a float32 copy of the weights (counted in ``weights_bytes``) wins for every row
+  count on CPU: ~18x on a decode step's one-row projections, 3x on the output head, 40-75x
+  on a prefill chunk (benchmarks/mlx_cpu_products.py). ``blas_one_row`` sends one-row
+  products there too; with ``cpu_blocks`` llama attention/MLP blocks and whole decoder
+  layers run on numpy (cpu_layers.py, cpu_decoder.py). numpy's BLAS runs with
+  ``blas_threads`` threads (threadpoolctl, set once per model call: blas_scope.py); on the
+  loaded shared machine two OpenBLAS threads were up to 900x slower on small products.
+- In a prefill call the output head keeps mlx's lazy product: its logits are never read,
+  so it is never computed.
 
 Nothing in the model's structure changes: the layers keep their class hierarchy (a subclass
 whose call picks the path), their ``weight``/``scales``/``biases`` and their parameters, so
