@@ -26,9 +26,12 @@ from mlx_lm.models.cache import BatchKVCache, KVCache
 from lmstream import BatchRunner, SequenceRequest, StepResult
 
 from . import memory
+from .blas_scope import model_call
 from .cache import CacheLayout, MlxPromptCache
+from .cpu_attention import NumpyKVCache
 from .generation import DecodeSetup, reuse_cache
 from .sampling import make_processors, make_token_sampler, sequence_logprobs, top_logprobs
+from .speed import blas_threads_of
 
 DEFAULT_MAX_BATCH_SIZE = 16
 """Rows stepped together at most (the measured gain flattens past 16 on CPU: docs/backends.md)."""
@@ -95,7 +98,7 @@ class MlxBatchRunner(BatchRunner):
                 setup.history = mx.array(prompt[:cached], dtype=mx.uint32)
         layers = work.layers or []
         batchable = (parameters.max_kv_size is None and parameters.kv_bits is None
-                     and all(type(c) is KVCache for c in layers))
+                     and all(type(c) in (KVCache, NumpyKVCache) for c in layers))
         row = Row(request, setup, owned, prompt[cached:], cached, batchable, next_input=prompt[-1])
         self._rows[request.seq_id] = row
         request.control.prefill_progress(0, len(row.rest))
@@ -146,7 +149,8 @@ class MlxBatchRunner(BatchRunner):
         """Feed each row its next input in one model call; sample every row on its own."""
         rows = [self._rows[i] for i in ids]
         inputs = mx.array([[r.next_input] for r in rows], dtype=mx.uint32)
-        logits = self._model(inputs, cache=layers)[:, -1, :]
+        with model_call(blas_threads_of(self._model)):
+            logits = self._model(inputs, cache=layers)[:, -1, :]
         if len(ids) == 1:
             rows[0].setup.quantize_kv()
         pending: dict[int, tuple[mx.array, ...]] = {}

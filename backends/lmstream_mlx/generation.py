@@ -21,7 +21,9 @@ from mlx_lm.generate import maybe_quantize_kv_cache
 from lmstream import GenerationControl, GenerationParameters, common_prefix_length
 
 from . import memory
+from .blas_scope import model_call
 from .cache import CacheLayout, MlxPromptCache
+from .cpu_attention import NumpyKVCache
 from .sampling import (
     LogitsProcessor,
     Sampler,
@@ -30,6 +32,7 @@ from .sampling import (
     make_token_sampler,
     sequence_logprobs,
 )
+from .speed import blas_threads_of
 from .validation import validate_request
 
 CLEAR_CACHE_EVERY = 256
@@ -62,17 +65,19 @@ class DecodeSetup:
         """Run a chunk of prompt tokens through the model, filling the KV cache only."""
         layers = self.cache.layers
         ids = mx.array(list(chunk), dtype=mx.uint32)
-        self.model(ids[None], cache=layers)
+        with model_call(blas_threads_of(self.model), prefill=True):
+            self.model(ids[None], cache=layers)
         self.quantize_kv()
         assert layers is not None
-        mx.eval([c.state for c in layers])
+        mx.eval([c.state for c in self.cache.layers or [] if not isinstance(c, NumpyKVCache)])
         self.record(ids)
         self.cache.extend(list(chunk))
 
     def step(self, ids: mx.array) -> mx.array:
         """Feed ``ids`` (1-D) and return the sampled next token (lazy)."""
         layers = self.cache.layers
-        logits = self.model(ids[None], cache=layers)[:, -1, :]
+        with model_call(blas_threads_of(self.model)):
+            logits = self.model(ids[None], cache=layers)[:, -1, :]
         self.record(ids)
         mask = self.next_mask(logits, ids)
         self.quantize_kv()

@@ -101,7 +101,7 @@ class MlxBackendModel(BackendModel):
 
     def close(self) -> None:
         """Drop the weights and return mlx's cached buffers."""
-        self.model = None  # type: ignore[assignment]
+        self.model = None
         self.speed = SpeedPlan()
         memory.clear_cache()
 

@@ -28,6 +28,12 @@ class MlxOptions:
     blas: bool | None = None
     """Multi-row products (prefill, batched decode) through numpy's BLAS on float32 weight
     copies; None: on for CPU when the copies fit in 1 GiB and ``compile`` is off (docs/backends.md)."""
+    blas_one_row: bool | None = None
+    """One-row products (decode steps, the output head) through BLAS too (with ``blas``);
+    None: on CPU (numpy's float32 GEMV measured ~15x mlx's 4-bit kernel there)."""
+    cpu_blocks: bool | None = None
+    """Llama attention and MLP blocks on numpy (with ``blas``): fused projections and attention
+    over a numpy KV cache; None: on CPU (docs/backends.md)."""
     blas_threads: int = 1
     """Threads numpy's BLAS may use for those products (1: measured steadier on a shared machine)."""
     lazy: bool = False
@@ -54,6 +60,10 @@ class MlxOptions:
             raise TypeError(f"compile must be True or False, not {parsed.compile!r}")
         if parsed.blas is not None and not isinstance(parsed.blas, bool):
             raise TypeError(f"blas must be True, False or None, not {parsed.blas!r}")
+        for name in ("blas_one_row", "cpu_blocks"):
+            value = getattr(parsed, name)
+            if value is not None and not isinstance(value, bool):
+                raise TypeError(f"{name} must be True, False or None, not {value!r}")
         if parsed.blas and parsed.compile:
             raise ValueError("blas=True and compile=True do not mix: a compiled block cannot hand "
                              "its products to numpy; choose one")

@@ -1,5 +1,5 @@
 """Speed options for mlx's CPU backend: split matrix-vector products over CPU streams, and run
-multi-row products (prefill chunks, batched decode steps) through numpy's BLAS.
+products (decode steps, prefill chunks, batched steps) through numpy's BLAS.
 
 Measured on the project's 2-core machine with the default model (docs/backends.md):
 
@@ -8,12 +8,16 @@ Measured on the project's 2-core machine with the default model (docs/backends.m
   puts ``n`` cores to work. Every output element is computed as before (same kernel, same
   row): bit-identical results, zero-copy row views, no extra memory.
 - mlx's CPU ``quantized_matmul`` dequantizes the weights once per input row, so 8 rows
-  cost 8x one row (a batched decode step of 8 sequences took ~10x a single one), and mlx's
-  bundled reference BLAS is no faster for dense weights. numpy's OpenBLAS on a float32 copy
-  of the weights makes 8 rows cost ~1.2x one row and a 512-row prefill chunk ~40x faster,
-  at the price of the float32 copy in memory (counted in ``weights_bytes``). Each product
-  runs with numpy's BLAS limited to ``blas_threads`` threads (threadpoolctl, when installed):
-  on the loaded shared machine two OpenBLAS threads were 2-3x faster or 50x slower by turns.
+  cost 8x one row, and mlx's bundled reference BLAS is no faster for dense weights. numpy's
+  OpenBLAS on a float32 copy of the weights (counted in ``weights_bytes``) wins for every row
+  count on CPU: ~18x on a decode step's one-row projections, 3x on the output head, 40-75x
+  on a prefill chunk (benchmarks/mlx_cpu_products.py). ``blas_one_row`` sends one-row
+  products there too; with ``cpu_blocks`` llama attention/MLP blocks and whole decoder
+  layers run on numpy (cpu_layers.py, cpu_decoder.py). numpy's BLAS runs with
+  ``blas_threads`` threads (threadpoolctl, set once per model call: blas_scope.py); on the
+  loaded shared machine two OpenBLAS threads were up to 900x slower on small products.
+- In a prefill call the output head keeps mlx's lazy product: its logits are never read,
+  so it is never computed.
 
 Nothing in the model's structure changes: the layers keep their class hierarchy (a subclass
 whose call picks the path), their ``weight``/``scales``/``biases`` and their parameters, so
@@ -22,10 +26,8 @@ architectures that read ``embed_tokens.weight`` or check ``isinstance`` keep wor
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,16 +35,23 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from .blas_scope import blas_thread_limit, limited, prefilling
+from .cpu_decoder import fuse_layer
+from .cpu_layers import CPU_BLOCKS, fuse_block
 from .options import MlxOptions
+
+__all__ = ["FAST_CLASSES", "FastMatmul", "SpeedPlan", "apply_speed_plan", "blas_thread_limit", "speed_up"]
 
 MIN_ROWS_PER_PART = 64
 """Projections with fewer output rows per part are left whole (the split would cost more)."""
 MAX_AUTO_STREAMS = 8
 BLAS_MIN_ROWS = 2
-"""Products with at least this many input rows go through BLAS (one row: mlx's kernel wins)."""
+"""Products with at least this many input rows go through BLAS when one-row products stay on
+mlx's kernel (``blas_one_row=False``; the default sends one row to BLAS too: 15x faster)."""
 BLAS_AUTO_MAX_BYTES = 1 << 30
 """``blas=None`` turns BLAS on (CPU only) when the float32 weight copies fit in this."""
 FAST_ATTRIBUTE = "_lmstream_fast"
+THREADS_ATTRIBUTE = "_lmstream_blas_threads"
 
 _local = threading.local()
 
@@ -64,27 +73,6 @@ def extra_streams(count: int, device: mx.Device) -> list[Any]:
     if streams is None:
         streams = cache[key] = [mx.new_stream(device) for _ in range(count)]
     return streams
-
-
-_blas_pools: list[Any] = []
-
-
-@contextlib.contextmanager
-def blas_thread_limit(threads: int) -> Iterator[None]:
-    """Limit numpy's BLAS to ``threads`` threads inside the block (no-op without threadpoolctl)."""
-    if not _blas_pools:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:
-            _blas_pools.append(None)
-        else:
-            _blas_pools.append(ThreadpoolController().select(user_api="blas"))
-    pool = _blas_pools[0]
-    if pool is None:
-        yield
-        return
-    with pool.limit(limits=threads):
-        yield
 
 
 def _bounds(rows: int, parts: int) -> list[tuple[int, int]]:
@@ -113,7 +101,7 @@ class FastMatmul:
     """
 
     def __init__(self, source: nn.Module, parts: int, device: mx.Device, blas: bool,
-                 blas_threads: int = 1) -> None:
+                 blas_threads: int = 1, min_rows: int = BLAS_MIN_ROWS, head: bool = False) -> None:
         quantized = hasattr(source, "scales")
         names = ("weight", "scales", "biases") if quantized else ("weight",)
         rows = source.weight.shape[0]
@@ -125,6 +113,10 @@ class FastMatmul:
                               if quantized else None)
         self._device = device
         self._blas_threads = blas_threads
+        self.min_rows = min_rows
+        """Products with at least this many input rows go through BLAS."""
+        self.head = head
+        """The output head: in a prefill call its logits are never read, so it stays lazy."""
         self.dense: np.ndarray | None = None
         if blas:
             weight = dense_weight(source)
@@ -139,7 +131,7 @@ class FastMatmul:
     def matmul(self, x: mx.array) -> mx.array | None:
         """The product through a fast path, or None when the layer's own call is best."""
         rows = x.size // x.shape[-1] if x.ndim else 1
-        if self.dense is not None and rows >= BLAS_MIN_ROWS:
+        if self.dense is not None and rows >= self.min_rows and not (self.head and prefilling()):
             return self._blas(x, rows)
         if self.parts:
             return self._split(x)
@@ -149,7 +141,7 @@ class FastMatmul:
         assert self.dense is not None
         flat = x.reshape(rows, x.shape[-1]).astype(mx.float32)
         mx.eval(flat)
-        with blas_thread_limit(self._blas_threads):
+        with limited(self._blas_threads):
             out = np.asarray(flat) @ self.dense.T
         y = mx.array(out).reshape(*x.shape[:-1], self.dense.shape[0])
         return y if x.dtype == mx.float32 else y.astype(x.dtype)
@@ -247,12 +239,26 @@ class SpeedPlan:
     blas_layers: int = 0
     blas_bytes: int = 0
     """Bytes of the float32 weight copies BLAS multiplies with."""
+    blas_one_row: bool = False
+    """Whether one-row products (decode steps, the output head) go through BLAS too."""
+    cpu_blocks: int = 0
+    """Attention and MLP blocks computed on numpy (cpu_layers.py)."""
+    cpu_layers: int = 0
+    """Whole decoder layers (norms and residuals too) computed on numpy (cpu_decoder.py)."""
     applied: list[str] = field(default_factory=list)
 
 
-def _candidates(model: nn.Module) -> list[nn.Module]:
-    """Layers of exactly the sped-up classes (an embedding only counts if it has ``as_linear``)."""
-    return [m for _, m in model.named_modules() if type(m) in FAST_CLASSES]
+HEAD_NAMES = ("lm_head",)
+"""Linear layers that are the output head (a tied embedding's ``as_linear`` always is)."""
+
+
+def _candidates(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Layers of exactly the sped-up classes, with their paths."""
+    return [(name, m) for name, m in model.named_modules() if type(m) in FAST_CLASSES]
+
+
+def _is_head(name: str, module: nn.Module) -> bool:
+    return isinstance(module, nn.Embedding | nn.QuantizedEmbedding) or name.rsplit(".", 1)[-1] in HEAD_NAMES
 
 
 def float32_bytes(modules: list[nn.Module]) -> int:
@@ -266,11 +272,21 @@ def float32_bytes(modules: list[nn.Module]) -> int:
     return total
 
 
-def speed_up(model: nn.Module, parts: int, device: mx.Device, blas: bool, blas_threads: int = 1) -> SpeedPlan:
-    """Give every Linear/QuantizedLinear/Embedding/QuantizedEmbedding its fast paths."""
-    plan = SpeedPlan(cpu_streams=parts)
-    for module in _candidates(model):
-        fast = FastMatmul(module, parts, device, blas, blas_threads)
+def blas_threads_of(model: nn.Module) -> int | None:
+    """The BLAS thread count a model call should run under (None: no BLAS path on this model)."""
+    threads: int | None = getattr(model, THREADS_ATTRIBUTE, None)
+    return threads
+
+
+def speed_up(model: nn.Module, parts: int, device: mx.Device, blas: bool, blas_threads: int = 1,
+             one_row: bool = False, blocks: bool = False) -> SpeedPlan:
+    """Give every Linear/QuantizedLinear/Embedding/QuantizedEmbedding its fast paths; with
+    ``one_row`` one-row products use BLAS too; with ``blocks`` llama attention and MLP blocks
+    run on numpy (cpu_layers.py)."""
+    plan = SpeedPlan(cpu_streams=parts, blas_one_row=blas and one_row)
+    min_rows = 1 if one_row else BLAS_MIN_ROWS
+    for name, module in _candidates(model):
+        fast = FastMatmul(module, parts, device, blas, blas_threads, min_rows, head=_is_head(name, module))
         if not fast.parts and fast.dense is None:
             continue
         object.__setattr__(module, FAST_ATTRIBUTE, fast)
@@ -278,25 +294,44 @@ def speed_up(model: nn.Module, parts: int, device: mx.Device, blas: bool, blas_t
         plan.split_layers += bool(fast.parts)
         plan.blas_layers += fast.dense is not None
         plan.blas_bytes += fast.dense_bytes
+    if blas:
+        object.__setattr__(model, THREADS_ATTRIBUTE, blas_threads)
+    if blas and blocks:
+        def dense_of(m: nn.Module) -> FastMatmul | None:
+            return getattr(m, FAST_ATTRIBUTE, None)
+
+        for _, block in list(model.named_modules()):
+            if type(block) in CPU_BLOCKS and fuse_block(block, dense_of, blas_threads):
+                plan.cpu_blocks += 1
+        for _, layer in list(model.named_modules()):
+            plan.cpu_layers += fuse_layer(layer)
     return plan
 
 
 def apply_speed_plan(model: nn.Module, options: MlxOptions, device: mx.Device) -> SpeedPlan:
-    """Apply the speed options: on CPU by default the row split over the usable cores, and
-    BLAS for multi-row products when the float32 copies fit in ``BLAS_AUTO_MAX_BYTES``."""
+    """Apply the speed options: on CPU by default the row split over the usable cores, BLAS for
+    every product (one row included) when the float32 copies fit in ``BLAS_AUTO_MAX_BYTES``,
+    and llama attention/MLP blocks on numpy. Off CPU nothing changes unless asked for."""
     on_cpu = device.type == mx.cpu
     streams = options.cpu_streams
     if streams is None:
         streams = min(usable_cores(), MAX_AUTO_STREAMS) if on_cpu else 1
     blas = options.blas
     if blas is None:
-        blas = on_cpu and not options.compile and float32_bytes(_candidates(model)) <= BLAS_AUTO_MAX_BYTES
-    plan = speed_up(model, streams, device, blas, options.blas_threads) if streams > 1 or blas else SpeedPlan()
+        blas = on_cpu and not options.compile and float32_bytes([m for _, m in _candidates(model)]) <= BLAS_AUTO_MAX_BYTES
+    one_row = options.blas_one_row if options.blas_one_row is not None else on_cpu
+    blocks = options.cpu_blocks if options.cpu_blocks is not None else on_cpu
+    plan = (speed_up(model, streams, device, blas, options.blas_threads, one_row, blocks)
+            if streams > 1 or blas else SpeedPlan())
     if plan.split_layers:
         plan.applied.append(f"{plan.split_layers} matmuls split over {streams} streams")
     if plan.blas_layers:
-        plan.applied.append(f"{plan.blas_layers} multi-row matmuls on BLAS "
+        rows = "all" if plan.blas_one_row else "multi-row"
+        plan.applied.append(f"{plan.blas_layers} {rows} matmuls on BLAS "
                             f"({plan.blas_bytes / 2**20:.0f} MiB float32 weights)")
+    if plan.cpu_blocks:
+        plan.applied.append(f"{plan.cpu_blocks} attention/MLP blocks on numpy "
+                            f"({plan.cpu_layers} whole decoder layers)")
     if options.compile:
         plan.applied.append(f"{compile_mlps(model)} MLP blocks compiled")
     return plan

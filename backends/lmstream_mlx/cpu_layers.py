@@ -1,0 +1,209 @@
+"""Llama attention and MLP blocks computed on numpy's BLAS (mlx's CPU backend only).
+
+mlx-lm's llama ``Attention`` and ``MLP`` (exactly those classes: the GGUF loader's models and
+mlx-lm llama directories) get subclasses whose call, for one sequence on CPU, hands the
+block's input to numpy once and returns one mlx array: the Q/K/V projections as one fused
+float32 product, rotary embedding, attention over a ``NumpyKVCache`` (cpu_attention.py) and
+the output projection; gate and up as one fused product, SiLU, down. A decode step thus costs
+two mlx <-> numpy hand-overs per layer instead of one per product, and no product runs on
+mlx's reference BLAS or its one-row quantized kernel (benchmarks/mlx_cpu_products.py).
+
+The fused matrices are the layers' float32 copies (speed.py's ``FastMatmul.dense``): the
+single projections keep row views of them, so nothing is stored twice and batched decode
+steps (several sequences: mlx-lm's own attention over a ``BatchKVCache``) still use BLAS
+for their products. Everything else (masks other than causal, other cache kinds, other
+rotary embeddings' formulas) falls back to mlx-lm's call or to the module's own rope.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+from mlx_lm.models import llama
+from mlx_lm.models.cache import KVCache
+
+from .blas_scope import limited
+from .cpu_attention import NumpyKVCache, adopt, attend
+
+FUSED_ATTRIBUTE = "_lmstream_fused"
+
+
+def to_numpy(x: mx.array) -> np.ndarray:
+    """``x`` as a float32 numpy matrix ``(rows, features)`` (zero-copy when already float32)."""
+    flat = x.reshape(-1, x.shape[-1])
+    if flat.dtype != mx.float32:
+        flat = flat.astype(mx.float32)
+    mx.eval(flat)
+    return np.asarray(flat)
+
+
+def rope_numpy(x: np.ndarray, offset: int, rope: nn.RoPE) -> np.ndarray:
+    """``mx.fast.rope`` of ``x`` ``(heads, L, D)`` at positions ``offset..offset+L-1`` in numpy."""
+    return _rotate(x, *_angles(x.shape[1], offset, rope), rope)
+
+
+def _angles(length: int, offset: int, rope: nn.RoPE) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin ``(L, dims/2)`` of the rotation angles at positions ``offset..offset+L-1``."""
+    dims = rope.dims
+    inv = np.power(np.float32(rope.base), -np.arange(0, dims, 2, dtype=np.float32) / np.float32(dims))
+    positions = np.arange(offset, offset + length, dtype=np.float32) * np.float32(rope.scale)
+    theta = positions[:, None] * inv[None, :]
+    return np.cos(theta), np.sin(theta)
+
+
+def _rotate(x: np.ndarray, cos: np.ndarray, sin: np.ndarray, rope: nn.RoPE) -> np.ndarray:
+    dims = rope.dims
+    half = dims // 2
+    out = x.copy()
+    if rope.traditional:
+        even, odd = x[..., 0:dims:2], x[..., 1:dims:2]
+        out[..., 0:dims:2] = even * cos - odd * sin
+        out[..., 1:dims:2] = even * sin + odd * cos
+    else:
+        first, second = x[..., :half], x[..., half:dims]
+        out[..., :half] = first * cos - second * sin
+        out[..., half:dims] = first * sin + second * cos
+    return out
+
+
+def _rope_pair(q: np.ndarray, k: np.ndarray, offset: int, rope: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Rotary embedding of queries and keys: in numpy for a plain ``nn.RoPE``, else through the
+    module itself (its own formula: frequency factors, scaled variants)."""
+    if type(rope) is nn.RoPE:
+        cos, sin = _angles(q.shape[1], offset, rope)
+        return _rotate(q, cos, sin, rope), _rotate(k, cos, sin, rope)
+    rotated = [rope(mx.array(a)[None], offset=offset) for a in (q, k)]
+    mx.eval(rotated)
+    return np.array(rotated[0][0].astype(mx.float32)), np.array(rotated[1][0].astype(mx.float32))
+
+
+class Fused:
+    """Float32 weights of one block: ``first`` (rows of several projections stacked), ``second``."""
+
+    def __init__(self, first: np.ndarray, first_bias: np.ndarray | None,
+                 second: np.ndarray, second_bias: np.ndarray | None, threads: int) -> None:
+        self.first, self.first_bias = first, first_bias
+        self.second, self.second_bias = second, second_bias
+        self.threads = threads
+        """numpy's BLAS threads for this block's products (unless a model call set them)."""
+
+    def project_first(self, x: np.ndarray) -> np.ndarray:
+        """``x @ first.T (+ bias)``."""
+        y: np.ndarray = x @ self.first.T
+        return y if self.first_bias is None else y + self.first_bias
+
+    def project_second(self, x: np.ndarray) -> np.ndarray:
+        """``x @ second.T (+ bias)``."""
+        y: np.ndarray = x @ self.second.T
+        return y if self.second_bias is None else y + self.second_bias
+
+
+def fused_of(module: nn.Module) -> Fused | None:
+    """The block's fused float32 weights (None: not fused)."""
+    return getattr(module, FUSED_ATTRIBUTE, None)
+
+
+def _numpy_cache(cache: Any, dtype: mx.Dtype) -> NumpyKVCache | bool | None:
+    """The cache as a NumpyKVCache (a plain KVCache is adopted), None for no cache, False when
+    the numpy path cannot serve it (batched, rotating, quantized caches)."""
+    if cache is None:
+        return None
+    if isinstance(cache, NumpyKVCache):
+        return cache
+    if type(cache) is KVCache:
+        return adopt(cache, dtype)
+    return False
+
+
+class CpuLlamaAttention(llama.Attention):  # type: ignore[misc]  # mlx-lm is untyped
+    """mlx-lm's llama attention, on numpy for one sequence (see the module docstring)."""
+
+    def numpy_store(self, x: mx.array, mask: Any, cache: Any) -> NumpyKVCache | bool | None:
+        """The numpy KV cache this call can use (None: no cache), or False when the call needs
+        mlx-lm's attention (several sequences, a mask other than causal, another cache kind)."""
+        usable = (fused_of(self) is not None and x.shape[0] == 1
+                  and (mask is None or (isinstance(mask, str) and mask == "causal")))
+        return _numpy_cache(cache, x.dtype) if usable else False
+
+    def __call__(self, x: mx.array, mask: Any = None, cache: Any = None) -> mx.array:
+        fused = fused_of(self)
+        batch, length, _ = x.shape
+        store = self.numpy_store(x, mask, cache)
+        if store is False or store is True or fused is None:
+            own: mx.array = super().__call__(x, mask, cache)
+            return own
+        with limited(fused.threads):
+            out = self.numpy_call(fused, to_numpy(x), store, length)
+        return mx.array(out.reshape(batch, length, -1), dtype=x.dtype)
+
+    def numpy_call(self, fused: Fused, x: np.ndarray, store: NumpyKVCache | None, length: int) -> np.ndarray:
+        """The block's output for ``x`` ``(L, hidden)`` in numpy (keys/values appended to ``store``)."""
+        heads, kv_heads, dim = self.n_heads, self.n_kv_heads, self.head_dim
+        qkv = fused.project_first(x)
+        offset = 0 if store is None else store.offset
+        q = qkv[:, :heads * dim].reshape(length, heads, dim).transpose(1, 0, 2)
+        k = qkv[:, heads * dim:(heads + kv_heads) * dim].reshape(length, kv_heads, dim).transpose(1, 0, 2)
+        v = qkv[:, (heads + kv_heads) * dim:].reshape(length, kv_heads, dim).transpose(1, 0, 2)
+        q, k = _rope_pair(q, k, offset, self.rope)
+        keys, values = (k, v) if store is None else store.append(k, v)
+        return fused.project_second(attend(q, keys, values, self.scale))
+
+
+class CpuLlamaMLP(llama.MLP):  # type: ignore[misc]  # mlx-lm is untyped
+    """mlx-lm's llama MLP (SwiGLU) on numpy: one fused gate/up product, SiLU, down."""
+
+    def __call__(self, x: mx.array) -> mx.array:
+        fused = fused_of(self)
+        if fused is None:
+            own: mx.array = super().__call__(x)
+            return own
+        with limited(fused.threads):
+            out = self.numpy_call(fused, to_numpy(x))
+        return mx.array(out.reshape(*x.shape[:-1], -1), dtype=x.dtype)
+
+    @staticmethod
+    def numpy_call(fused: Fused, x: np.ndarray) -> np.ndarray:
+        """The block's output for ``x`` ``(rows, hidden)`` in numpy."""
+        gate_up = fused.project_first(x)
+        hidden = gate_up.shape[1] // 2
+        gate, up = gate_up[:, :hidden], gate_up[:, hidden:]
+        return fused.project_second(gate / (np.float32(1) + np.exp(-gate)) * up)
+
+
+CPU_BLOCKS: dict[type, type] = {llama.Attention: CpuLlamaAttention, llama.MLP: CpuLlamaMLP}
+"""Exactly these block classes get a numpy call (subclasses may compute something else)."""
+
+_PROJECTIONS = {llama.Attention: (("q_proj", "k_proj", "v_proj"), "o_proj"),
+                llama.MLP: (("gate_proj", "up_proj"), "down_proj")}
+
+
+def _bias(module: nn.Module) -> np.ndarray | None:
+    return np.array(module["bias"].astype(mx.float32)) if "bias" in module else None
+
+
+def fuse_block(block: nn.Module, dense_of: Any, threads: int = 1) -> bool:
+    """Give ``block`` (an exact ``CPU_BLOCKS`` class) its fused float32 weights, re-pointing its
+    projections' float32 copies at row views of them; False when a projection has no copy."""
+    stacked_names, second_name = _PROJECTIONS[type(block)]
+    stacked = [block[name] for name in stacked_names]
+    second = block[second_name]
+    fasts = [dense_of(m) for m in (*stacked, second)]
+    if any(f is None or f.dense is None for f in fasts):
+        return False
+    first = np.concatenate([f.dense for f in fasts[:-1]], axis=0)
+    biases = [_bias(m) for m in stacked]
+    first_bias = None
+    if any(b is not None for b in biases):
+        first_bias = np.concatenate([b if b is not None else np.zeros(f.dense.shape[0], np.float32)
+                                     for b, f in zip(biases, fasts[:-1], strict=True)])
+    start = 0
+    for fast in fasts[:-1]:
+        rows = fast.dense.shape[0]
+        fast.dense = first[start:start + rows]
+        start += rows
+    object.__setattr__(block, FUSED_ATTRIBUTE, Fused(first, first_bias, fasts[-1].dense, _bias(second), threads))
+    block.__class__ = CPU_BLOCKS[type(block)]
+    return True
