@@ -22,6 +22,8 @@ from mlx_lm.models.cache import KVCache, RotatingKVCache, make_prompt_cache
 
 from lmstream import GenerationParameters, PromptCache
 
+from .cpu_attention import NumpyKVCache
+
 ROTATING_KEEP = 4
 """Tokens a rotating cache never evicts (attention sinks), as in mlx-lm."""
 
@@ -155,7 +157,10 @@ class MlxPromptCache(PromptCache):
 
 
 def _capacity(layer: Any) -> int:
-    """Token slots a layer cache has allocated."""
+    """Token slots a layer cache has allocated (a numpy-backed layer says so itself: reading its
+    ``keys`` would copy the whole buffer into mlx)."""
+    if isinstance(layer, NumpyKVCache):
+        return layer.capacity
     keys = layer.keys
     first = keys[0] if isinstance(keys, tuple | list) else keys
     return int(first.shape[2])
