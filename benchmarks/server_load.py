@@ -206,14 +206,14 @@ def main() -> None:
     from lmstream_mlx.convert import gguf_to_mlx_lm
     from lmstream_mlx.loading import default_model_path
 
-    context = lmstream.load()
+    context = lmstream.load(backend="mlx")
     name = context.info.name
     bias = {str(eos): -100.0 for eos in context.tokenizer.eos_token_ids}
     context.close()
     ours_port, theirs_port = free_port(), free_port()
     with tempfile.TemporaryDirectory() as tmp:
         converted = gguf_to_mlx_lm(default_model_path(), Path(tmp) / "model")
-        ours = start([sys.executable, "-m", "lmstream.cli", "serve", "--host", "127.0.0.1", "--port",
+        ours = start([sys.executable, "-m", "lmstream.cli", "serve", "--backend", "mlx", "--host", "127.0.0.1", "--port",
                       str(ours_port), "--served-model-name", name, "--max-queue", "256",
                       "--log-level", "warning", *(a for o in args.option for a in ("-o", o))], ours_port, args.startup_timeout)
         theirs = start([sys.executable, "-m", "mlx_lm.server", "--model", str(converted), "--host", "127.0.0.1",
