@@ -32,6 +32,7 @@ from .anthropic_wire import (
     ToolUseBlock,
 )
 from .billing import strip_billing
+from .bodycheck import has_surrogate
 from .errors import APIError, bad_request, unsupported
 from .jsonparse import gc_paused
 from .wire import WireLimits, check_count
@@ -81,13 +82,6 @@ MAX_NESTING = 128
 """Nesting depth of the body at most (Claude Code's deepest is about 20; engines recurse on it)."""
 
 
-def _bad_text(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
 
 @gc_paused()  # a walk of a million values must not trigger full collections (GIL held)
 def scan(value: Any, where: str = "") -> tuple[str, str] | None:
@@ -101,14 +95,14 @@ def scan(value: Any, where: str = "") -> tuple[str, str] | None:
     while stack:
         node, path, depth = stack.pop()
         if isinstance(node, str):
-            if _bad_text(node):
+            if has_surrogate(node):
                 return "surrogate", path or "body"
         elif isinstance(node, Mapping | list):
             if depth >= MAX_NESTING:
                 return "depth", path or "body"
             if isinstance(node, Mapping):
                 for key, child in reversed(list(node.items())):
-                    if isinstance(key, str) and _bad_text(key):
+                    if isinstance(key, str) and has_surrogate(key):
                         return "surrogate", f"{path}.<key>" if path else "<key>"
                     stack.append((child, f"{path}.{key}" if path else str(key), depth + 1))
             else:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
+from .bodycheck import has_surrogate
 from .errors import APIError, bad_request, from_validation
 from .jsonparse import gc_paused
 from .wire import WireModel
@@ -175,20 +176,13 @@ def check_unicode(body: Mapping[str, Any]) -> None:
     while stack:
         node, path = stack.pop()
         if isinstance(node, str):
-            if _has_surrogate(node):
+            if has_surrogate(node):
                 raise bad_request(f"{path} holds a lone surrogate (not valid Unicode text)", path, "invalid_value")
         elif isinstance(node, dict):
             for key, child in node.items():
-                if isinstance(key, str) and _has_surrogate(key):
+                if isinstance(key, str) and has_surrogate(key):
                     raise bad_request(f"{path} has a key holding a lone surrogate", path, "invalid_value")
                 stack.append((child, f"{path}.{key}"))
         elif isinstance(node, list):
             stack.extend((child, f"{path}[{index}]") for index, child in enumerate(node))
 
-
-def _has_surrogate(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
