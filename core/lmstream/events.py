@@ -1,4 +1,4 @@
-"""The stream protocol's events at the path DESIGN.md names (``lmstream.events``).
+"""The stream protocol's events at their public path, ``lmstream.events`` (imported from outside).
 
 They live in ``lmstream.protocol``; every name is also exported by ``lmstream`` itself.
 """

@@ -1,4 +1,4 @@
-"""The plugin hook specifications at the path DESIGN.md names (``lmstream.hookspecs``).
+"""The plugin hook specifications at their public path, ``lmstream.hookspecs`` (imported from outside).
 
 They live in ``lmstream.plugins._hookspecs``; ``hookimpl`` is also exported by ``lmstream``.
 ``pluggy.PluginManager.add_hookspecs(lmstream.hookspecs)`` works on this module too.
