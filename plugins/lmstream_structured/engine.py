@@ -22,7 +22,7 @@ from lmstream import ConstraintSpec, ToolSpec, Vocabulary
 from .compiling import GrammarCompiler, explain
 from .limits import EngineLimits
 from .schemaprep import bounded_numbers, self_contained
-from .toolgrammars import tool_call_grammar
+from .toolgrammars import answer_or_call, tool_call_grammar
 
 JSON_OPTIONS = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
 """JSON as ``json.dumps`` writes it (``{"a": 1, "b": 2}``): no runs of whitespace a small
@@ -167,6 +167,8 @@ class LLGuidanceEngine:
             tools = tuple(self._tool(tool, i) for i, tool in enumerate(spec.tools))
             lark = tool_call_grammar(spec.tool_format, tools, vocabulary.tokenizer.encode,
                                      lltok.is_special_token)
+            if spec.schema is not None:
+                lark = answer_or_call(lark, self._schema(spec.schema))
             return str(llg.LLMatcher.grammar_from_lark(lark))
         raise ValueError(f"the llguidance engine does not support {spec.kind!r} constraints")
 

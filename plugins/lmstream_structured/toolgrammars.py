@@ -159,6 +159,18 @@ def generic_grammar(tools: Sequence[ToolSpec], *, optional: bool, parallel: bool
     return "\n".join([f"start: {' | '.join(alternatives)}", *lines]) + "\n"
 
 
+def answer_or_call(call_grammar: str, schema: dict[str, Any]) -> str:
+    """A grammar whose output is either a JSON value of ``schema`` (the answer) or what
+    ``call_grammar`` allows (one call): its ``start`` rule becomes ``call``."""
+    lines = call_grammar.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("start:")]
+    if len(starts) != 1:
+        raise ValueError("a tool-call grammar needs exactly one start rule")
+    lines[starts[0]] = "call:" + lines[starts[0]][len("start:"):]
+    answer = f"answer: %json {json.dumps({**schema, 'x-guidance': JSON_VALUE_OPTIONS})}"
+    return "\n".join(["start: answer | call", answer, *lines]) + "\n"
+
+
 BUILDERS: dict[str, Callable[[Sequence[ToolSpec], _Literals], str]] = {
     "json": _hermes,
     "llama3_json": _llama3,

@@ -79,9 +79,6 @@ def test_output_type(scripted_server: Server) -> None:
         assert CALLED == ["Paris"] and result.final_output == Weather(city="Paris", temperature=24)
 
 
-@pytest.mark.xfail(strict=False, reason="with tool_choice auto, the output_type's response_format constrains "
-                                        "turn 1 to JSON, so the model cannot call a tool: needs a constraint "
-                                        "allowing a tool call or the schema (core structured output)")
 def test_output_type_with_tool_choice_auto(scripted_server: Server) -> None:
     pytest.importorskip("llguidance")
     CALLED.clear()

@@ -88,3 +88,27 @@ def test_a_marker_that_is_one_special_token_is_forced_as_that_token(scripted: Sc
     assert not matcher.is_error()
     assert matcher.consume_tokens([start_id, *tokenizer.encode('[{"name": "noop", "arguments": {}}]')])
     assert matcher.is_accepting()
+
+
+ANSWER = {"type": "object", "additionalProperties": False, "required": ["summary"],
+          "properties": {"summary": {"type": "string"}}}
+ANSWER_FORMAT = {"type": "json_schema", "json_schema": {"name": "answer", "schema": ANSWER}}
+
+
+@pytest.mark.parametrize("fmt", sorted(CALLS))
+def test_a_json_answer_with_tools_on_auto_may_also_be_a_call(scripted: Scripted, fmt: str) -> None:
+    """response_format + declared tools + tool_choice auto (the Agents SDK's output_type with
+    tools): the output is one call of a declared tool, or the JSON answer; nothing else."""
+    call = scripted(reply=CALLS[fmt]).generate("q", tools=TOOLS, tool_parser=fmt, response_format=ANSWER_FORMAT,
+                                               constrain_reasoning=True, max_tokens=300)
+    assert [c.name for c in call.tool_calls] == ["get_weather"], call
+    answer = scripted(reply='{"summary": "sunny"}').generate(
+        "q", tools=TOOLS, tool_parser=fmt, response_format=ANSWER_FORMAT, constrain_reasoning=True, max_tokens=300)
+    assert answer.stop_reason == "stop" and not answer.tool_calls and answer.parsed == {"summary": "sunny"}
+
+
+def test_a_json_answer_with_a_format_without_call_grammar_keeps_the_schema(scripted: Scripted) -> None:
+    result = scripted(reply='{"summary": "sunny"}').generate(
+        "q", tools=TOOLS, tool_parser="harmony", response_format=ANSWER_FORMAT, constrain_reasoning=True,
+        max_tokens=300)
+    assert result.parsed == {"summary": "sunny"}

@@ -345,7 +345,14 @@ def build_constraint(context: GenerationContext, params: GenerationParameters, l
     if spec is None:
         matcher: TokenMatcher = FreeMatcher()
     else:
-        matcher = pick_engine(context, params).matcher(spec, vocabulary)
+        engine = pick_engine(context, params)
+        try:
+            matcher = engine.matcher(spec, vocabulary)
+        except ValueError:
+            if spec.kind != "tool_call" or spec.schema is None:
+                raise
+            # no call grammar for this format: the answer's schema alone, as before
+            matcher = engine.matcher(ConstraintSpec("json_schema", schema=spec.schema), vocabulary)
     return Constraint(matcher, vocabulary, reasoning_markers=reasoning_markers,
                       in_reasoning=in_reasoning, forced=params.constrain_reasoning and not budget_only,
                       reasoning_budget=reasoning_budget)

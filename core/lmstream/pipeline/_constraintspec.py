@@ -54,7 +54,8 @@ def generic_grammar_name(*, optional: bool, parallel: bool) -> str:
 
 def constraint_spec_for(context: SpecContext, params: GenerationParameters, lm_input: LMInput,
           tool_format: str | None) -> ConstraintSpec | None:
-    """The constraint's spec: response_format / a forced tool_choice, else the generic
+    """The constraint's spec: response_format / a forced tool_choice (a JSON response_format
+    with declared tools and tool_choice auto: the answer or a call), else the generic
     format's lazy call constraint (plain text or call(s)) where an engine and the backend
     can enforce it."""
     choice = params.tool_choice
@@ -64,6 +65,12 @@ def constraint_spec_for(context: SpecContext, params: GenerationParameters, lm_i
                                              and not isinstance(choice, dict))
     spec = constraint_spec(params.response_format, choice, lm_input.tools,
                            forced_format if choice else None)
+    if (spec is not None and spec.kind == "json_schema" and lm_input.tools and choice in (None, "auto")
+            and forced_format is not None):
+        # a JSON answer or a call (the Agents SDK's output_type with tools): the engine may
+        # refuse a format it has no call grammar for; build_constraint then keeps the schema
+        return ConstraintSpec("tool_call", schema=spec.schema, tools=tuple(lm_input.tools),
+                              tool_format=forced_format)
     if spec is not None or tool_format != GENERIC_TOOL_FORMAT or not lm_input.tools \
             or choice == "none":
         return spec

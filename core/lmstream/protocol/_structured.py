@@ -30,7 +30,8 @@ class ConstraintSpec:
 
     kind: ConstraintKind
     schema: dict[str, Any] | None = None
-    """``json_schema``: the JSON schema (``json_object``: ``{"type": "object"}``)."""
+    """``json_schema``: the JSON schema (``json_object``: ``{"type": "object"}``); with
+    ``tool_call``: the output is either a JSON value of this schema or one call."""
     pattern: str | None = None
     """``regex``: the pattern the whole output must match."""
     lark: str | None = None
