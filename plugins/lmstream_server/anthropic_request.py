@@ -1,15 +1,14 @@
 """Anthropic request bodies: checked (strict, bounded, valid Unicode) and split into typed turns.
 
 Runs on a worker thread (``state.work.run``): the body is walked once for lone surrogates
-(every string and key, the first one named by its path) and for nesting deeper than
-``MAX_NESTING``, every list is counted against
+(every string and key, the first one named by its path) and for nesting deeper than the
+routes' bound (``bodycheck.check_body``), every list is counted against
 ``WireLimits``, and each message and content block is validated by its own ``WireModel``
 (dispatched on ``type``), so every client mistake is a 400 naming the field as written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -32,9 +31,8 @@ from .anthropic_wire import (
     ToolUseBlock,
 )
 from .billing import strip_billing
-from .bodycheck import has_surrogate
+from .bodycheck import check_body
 from .errors import APIError, bad_request, unsupported
-from .jsonparse import gc_paused
 from .wire import WireLimits, check_count
 
 M = TypeVar("M", bound=BaseModel)
@@ -76,38 +74,6 @@ class Parsed:
     edits: list[ClearThinkingEdit | ClearToolUsesEdit] = field(default_factory=list)
     tools: list[ToolDefinition] | None = None
     tool_choice: ToolChoice | None = None
-
-
-MAX_NESTING = 128
-"""Nesting depth of the body at most (Claude Code's deepest is about 20; engines recurse on it)."""
-
-
-
-@gc_paused()  # a walk of a million values must not trigger full collections (GIL held)
-def scan(value: Any, where: str = "") -> tuple[str, str] | None:
-    """The first problem of a decoded body: ``("surrogate" | "depth", path)``, or None.
-
-    A complete iterative walk (no recursion, no node limit: the body is already bounded in
-    bytes): every string and key is checked for lone surrogates, and nesting deeper than
-    ``MAX_NESTING`` is refused where it happens.
-    """
-    stack: list[tuple[Any, str, int]] = [(value, where, 0)]
-    while stack:
-        node, path, depth = stack.pop()
-        if isinstance(node, str):
-            if has_surrogate(node):
-                return "surrogate", path or "body"
-        elif isinstance(node, Mapping | list):
-            if depth >= MAX_NESTING:
-                return "depth", path or "body"
-            if isinstance(node, Mapping):
-                for key, child in reversed(list(node.items())):
-                    if isinstance(key, str) and has_surrogate(key):
-                        return "surrogate", f"{path}.<key>" if path else "<key>"
-                    stack.append((child, f"{path}.{key}" if path else str(key), depth + 1))
-            else:
-                stack.extend((child, f"{path}[{index}]", depth + 1) for index, child in reversed(list(enumerate(node))))
-    return None
 
 
 TYPE_TAGS = {"str", "int", "float", "bool", "dict", "list", "none", "literal"}
@@ -274,12 +240,7 @@ def _edits(request: CountTokensRequest) -> list[ClearThinkingEdit | ClearToolUse
 def parse_request(model: type[CountTokensRequest], body: dict[str, Any], limits: WireLimits,
                   keep_billing: bool = False) -> Parsed:
     """The checked request and its turns; a 400 naming the field for any client mistake."""
-    problem = scan(body)
-    if problem is not None and problem[0] == "surrogate":
-        raise bad_request(f"{problem[1]} holds a lone surrogate (not valid Unicode text)", problem[1],
-                          code="invalid_value")
-    if problem is not None:
-        raise bad_request(f"{problem[1]} nests deeper than {MAX_NESTING} levels", problem[1], code="invalid_value")
+    check_body(body)
     for name in ("messages", "stop_sequences", "tools"):
         value = body.get(name)
         if isinstance(value, list):

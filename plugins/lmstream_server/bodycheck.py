@@ -38,13 +38,15 @@ def _path(parts: list[str | int]) -> str:
 
 @gc_paused()  # a walk of a million values must not trigger full collections (GIL held)
 def check_body(body: Any, max_depth: int = MAX_BODY_DEPTH) -> None:
-    """A 400 naming the first string (or key) with a lone surrogate, or the first value nested
-    deeper than ``max_depth`` levels. Walks iteratively: no recursion, whatever the depth."""
+    """A 400 for the first string (or key), in document order, holding a lone surrogate, or the
+    first value nested deeper than ``max_depth`` levels; the message names its whole path, the
+    ``param`` the path (a surrogate) or the top-level field (nesting). Walks iteratively: no
+    recursion, whatever the depth. Every route calls this one walk."""
     stack: list[tuple[Any, list[str | int]]] = [(body, [])]
     while stack:
         node, parts = stack.pop()
         if len(parts) > max_depth:
-            raise APIError(400, f"{_path(parts[:3])} nests deeper than {max_depth} levels",
+            raise APIError(400, f"{_path(parts)} nests deeper than {max_depth} levels",
                            param=_path(parts[:1]) if parts else None, code="nesting_too_deep")
         if isinstance(node, str):
             if has_surrogate(node):
@@ -52,11 +54,12 @@ def check_body(body: Any, max_depth: int = MAX_BODY_DEPTH) -> None:
                 raise APIError(400, f"{where} holds a lone surrogate (not valid Unicode text)",
                                param=where, code="invalid_value")
         elif isinstance(node, dict):
-            for key, child in node.items():
+            for key in node:
                 if isinstance(key, str) and has_surrogate(key):
                     where = _path(parts)
-                    raise APIError(400, f"a key of {where} holds a lone surrogate (not valid Unicode text)",
+                    key_path = f"{where}.<key>" if parts else "<key>"
+                    raise APIError(400, f"{key_path} holds a lone surrogate (not valid Unicode text)",
                                    param=where, code="invalid_value")
-                stack.append((child, [*parts, key]))
+            stack.extend((child, [*parts, key]) for key, child in reversed(list(node.items())))
         elif isinstance(node, list):
-            stack.extend((child, [*parts, index]) for index, child in enumerate(node))
+            stack.extend((child, [*parts, index]) for index, child in reversed(list(enumerate(node))))

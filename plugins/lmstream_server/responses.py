@@ -22,12 +22,13 @@ from starlette.responses import JSONResponse
 
 from lmstream import ChatMessage, ChatTemplateOptions, LMInput, UserInput
 
+from .bodycheck import check_body
 from .errors import APIError, bad_request, from_validation
 from .generation import build_parameters, open_stream, parameters_supported, prepare
 from .responses_custom import grammar_error
 from .responses_input import InputConverter
 from .responses_output import ResponseBuilder, final_status
-from .responses_request import ResponsesRequest, check_unicode, parse_request
+from .responses_request import ResponsesRequest, parse_request
 from .responses_run import ResponseRun
 from .responses_tools import IGNORED_TOOLS_HEADER, Choice, ToolCollector, ToolSet, resolve_choice
 from .sse import EventSourceResponse
@@ -122,7 +123,7 @@ def _echo(request: ResponsesRequest, body: dict[str, Any], store: bool) -> dict[
 
 def prepare_request(state: ServerState, body: dict[str, Any]) -> Prepared:
     """Validate and convert a body (CPU work: runs on the work pool). Raises APIError."""
-    check_unicode(body)
+    check_body(body)
     request = parse_request(body)
     limits = state.limits
     if isinstance(request.input, list):

@@ -4,20 +4,17 @@ the OpenAI Agents SDK and Codex send.
 Every model derives from ``WireModel`` (no coercion, unknown fields refused). ``input`` items
 and ``tools`` stay raw dicts here: ``responses_input`` and ``responses_tools`` validate each
 one with its own model so an error names ``input[3].arguments`` or ``tools[2].format``.
-Lone surrogates anywhere in the body are a 400 naming the first offending path
-(``check_unicode``), before anything could try to encode them.
+Lone surrogates anywhere in the body (and nesting past the routes' bound) are a 400 naming
+the first offending path (``bodycheck.check_body``), before anything could try to encode them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from .bodycheck import has_surrogate
 from .errors import APIError, bad_request, from_validation
-from .jsonparse import gc_paused
 from .wire import WireModel
 
 HONORED_INCLUDES = frozenset({"reasoning.encrypted_content"})
@@ -163,26 +160,4 @@ def parse_request(body: dict[str, Any]) -> ResponsesRequest:
         return ResponsesRequest.model_validate(body)
     except ValidationError as exc:
         raise validation_error(exc) from None
-
-
-@gc_paused()  # a walk of a million values must not trigger full collections (GIL held)
-def check_unicode(body: Mapping[str, Any]) -> None:
-    """A 400 naming the first string (or key) in ``body`` that holds a lone surrogate.
-
-    ``json.loads`` accepts ``"\\ud800"``; such a string cannot be encoded as UTF-8, so it would
-    fail the template, the tokenizer or (streamed) the first event. Walked without recursion.
-    """
-    stack: list[tuple[Any, str]] = [(value, key) for key, value in body.items()]
-    while stack:
-        node, path = stack.pop()
-        if isinstance(node, str):
-            if has_surrogate(node):
-                raise bad_request(f"{path} holds a lone surrogate (not valid Unicode text)", path, "invalid_value")
-        elif isinstance(node, dict):
-            for key, child in node.items():
-                if isinstance(key, str) and has_surrogate(key):
-                    raise bad_request(f"{path} has a key holding a lone surrogate", path, "invalid_value")
-                stack.append((child, f"{path}.{key}"))
-        elif isinstance(node, list):
-            stack.extend((child, f"{path}[{index}]") for index, child in enumerate(node))
 
