@@ -15,6 +15,7 @@ from ._default_model import (
     default_model_path,
     gguf_tokenizer_config,
 )
+from ._drafting import Drafter, DrafterFactory, DraftState
 from ._gguf import GGML_TYPE_NAMES, GGUF_MAGIC, GGUFHeader, TensorInfo, read_gguf_header
 
 __all__ = [
@@ -27,6 +28,9 @@ __all__ = [
     "BackendFactory",
     "BackendModel",
     "BatchRunner",
+    "DraftState",
+    "Drafter",
+    "DrafterFactory",
     "GGUFHeader",
     "GenerationControl",
     "ListPromptCache",

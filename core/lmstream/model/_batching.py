@@ -57,6 +57,9 @@ class StepResult:
     top_logprobs: tuple[tuple[int, float], ...] | None = None
     error: BaseException | None = None
     """Set when only this sequence failed (its sampling, say); the others carry on."""
+    accepted: tuple[int, ...] = ()
+    """Only from ``BatchRunner.verify``: the draft tokens verified and accepted, in order,
+    which come before ``token`` (the token sampled after them: a correction or a bonus)."""
 
 
 class BatchRunner(ABC):
@@ -64,6 +67,9 @@ class BatchRunner(ABC):
 
     max_batch_size: int = 8
     """Sequences the runner steps together at most; the scheduler never admits more."""
+    max_draft_tokens: int = 0
+    """Draft tokens per sequence ``verify`` can score in one step; 0 (the default): the
+    runner cannot verify drafts and the core never speculates with it."""
 
     @abstractmethod
     def add(self, request: SequenceRequest) -> None:
@@ -89,6 +95,21 @@ class BatchRunner(ABC):
         ``seq_ids`` may be a subset of the sequences added (a paused consumer's sequence is
         skipped until read). The first step of a sequence samples from its prompt's logits.
         """
+
+    def verify(self, seq_ids: Sequence[int], drafts: Sequence[Sequence[int]]) -> list[StepResult]:
+        """One decode step that also scores each sequence's draft tokens (speculative decoding).
+
+        ``drafts[i]`` (possibly empty, at most ``max_draft_tokens``) are proposed continuations
+        of ``seq_ids[i]``. The runner feeds each row its pending token plus its drafts in one
+        forward pass, accepts the longest prefix of the drafts that its sampler agrees with
+        (greedy: exact match; sampling: accept draft ``x`` with probability ``p(x)`` and on a
+        rejection sample from ``p`` with ``x`` removed, so the output distribution is exactly
+        that of ``step``), applies a structured-output constraint at every verified position,
+        drops the rejected tail from the row's KV, and returns one ``StepResult`` per id in
+        order: ``accepted`` the accepted drafts, ``token`` the token sampled after them. With
+        every draft empty it equals ``step``. Only called when ``max_draft_tokens > 0``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot verify draft tokens")
 
     @abstractmethod
     def remove(self, seq_id: int) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from ..model import BackendFactory, ModelInfo
+    from ..model import BackendFactory, DrafterFactory, ModelInfo
     from ..protocol import Event, Info, Token
     from ._commands import Command
     from ._observer import GenerationRecord
@@ -75,3 +75,9 @@ def lmstream_register_constraint_engines(register: Callable[[str, Any], None]) -
     """Register structured-output engines: ``register(name, engine)`` (JSON schema / regex /
     grammar -> per-generation token masks); ``engine`` is a ``lmstream.ConstraintEngine``
     (typed loosely here so the hook specs import nothing from the constraint machinery)."""
+
+
+@hookspec
+def lmstream_register_drafters(register: Callable[[str, DrafterFactory], None]) -> None:
+    """Register speculative-decoding drafters: ``register(name, factory)``; the context calls
+    ``factory(backend_model, **options)`` once, for ``load(..., drafter=name)``."""

@@ -49,6 +49,11 @@ class GenerationStats:
     """Where the cached prompt tokens came from: ``"prefix_cache"`` (the context's prefix cache,
     shared across requests), ``"cache"`` (the caller's own ``cache=``); None when none."""
 
+    draft_tokens_proposed: int = 0
+    """Speculative decoding: draft tokens the drafter proposed and the model verified."""
+    draft_tokens_accepted: int = 0
+    """Speculative decoding: proposed draft tokens the model accepted (each saved a step)."""
+
     def to_dict(self) -> dict[str, Any]:
         """A plain dict of every field (for JSON output)."""
         return asdict(self)
