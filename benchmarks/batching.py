@@ -161,8 +161,8 @@ def main() -> None:
     from lmstream_mlx.convert import gguf_to_mlx_lm
     from lmstream_mlx.loading import default_model_path
 
-    batched = lmstream.load(backend="mlx")
-    serial = lmstream.load(backend="mlx", batching=False) if "serial" not in skip else None
+    batched = lmstream.load(backend="mlx", prefix_cache_bytes=0)
+    serial = lmstream.load(backend="mlx", batching=False, prefix_cache_bytes=0) if "serial" not in skip else None
     batch = prompts(batched, max(counts))
     bias = {eos: -1e9 for eos in batched.tokenizer.eos_token_ids}
     with tempfile.TemporaryDirectory() as tmp:

@@ -225,7 +225,7 @@ def main() -> None:
 
     chosen = {k: v for k, v in (("n_threads", args.threads), ("n_threads_batch", args.threads_batch))
               if v is not None}
-    context = lmstream.load(backend="llama_cpp", **chosen)
+    context = lmstream.load(backend="llama_cpp", prefix_cache_bytes=0, **chosen)
     options = context.backend_model.options
     short = list(context.prepare(lmstream.UserInput(messages=SHORT)).tokens)
     long = list(context.prepare(lmstream.UserInput(messages=LONG_ANSWER)).tokens)
@@ -250,7 +250,7 @@ def main() -> None:
         print(f"\nsweep (load average {load_average()}):")
         for threads_batch in range(1, cores + 1):
             for threads in range(1, cores + 1):
-                other = lmstream.load(backend="llama_cpp", n_threads=threads, n_threads_batch=threads_batch)
+                other = lmstream.load(backend="llama_cpp", n_threads=threads, n_threads_batch=threads_batch, prefix_cache_bytes=0)
                 llm = direct(threads, threads_batch)
                 print(f" n_threads {threads}, n_threads_batch {threads_batch}:", flush=True)
                 for line in compare(other, llm, short, long, args.runs, args.max_tokens):

@@ -78,8 +78,8 @@ def main() -> None:
     parser.add_argument("--no-llama-cpp", action="store_true")
     args = parser.parse_args()
 
-    new = lmstream.load(backend="mlx")
-    old = lmstream.load(backend="mlx", blas_one_row=False, cpu_blocks=False)
+    new = lmstream.load(backend="mlx", prefix_cache_bytes=0)
+    old = lmstream.load(backend="mlx", blas_one_row=False, cpu_blocks=False, prefix_cache_bytes=0)
     sides: dict[str, Callable[[list[int], int], tuple[float, float]]] = {}
     eos = list(new.tokenizer.eos_token_ids) if hasattr(new.tokenizer, "eos_token_ids") else []
     sides["new"] = lambda p, n: mlx_run(new, p, n, eos)

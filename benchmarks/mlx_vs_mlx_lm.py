@@ -118,7 +118,7 @@ def main() -> None:
     from lmstream_mlx.loading import default_model_path
     from lmstream_mlx.memory import tree_nbytes
 
-    options = dict(args.option)
+    options = {"prefix_cache_bytes": 0, **dict(args.option)}
     context = lmstream.load(**options)
     prompt = list(context.prepare(lmstream.UserInput(messages=PROMPT)).tokens)
     bias = {eos: -1e9 for eos in context.tokenizer.eos_token_ids}

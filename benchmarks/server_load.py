@@ -206,7 +206,7 @@ def main() -> None:
     from lmstream_mlx.convert import gguf_to_mlx_lm
     from lmstream_mlx.loading import default_model_path
 
-    context = lmstream.load(backend="mlx")
+    context = lmstream.load(backend="mlx", prefix_cache_bytes=0)
     name = context.info.name
     bias = {str(eos): -100.0 for eos in context.tokenizer.eos_token_ids}
     context.close()
