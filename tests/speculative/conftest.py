@@ -43,7 +43,7 @@ class ScriptedDraftState(DraftState):
             return ()
         if mode == "random":
             return [rng.randrange(32, 127) for _ in range(want)]
-        ahead = reference[done:] + [drafter.eos] + list(JUNK)
+        ahead = [*reference[done:], drafter.eos, *JUNK]
         if mode == "shifted":
             ahead = ahead[1:]
         proposal = ahead[:want] if mode != "oracle" else reference[done:done + want]

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lmstream_drafters import PromptLookupDrafter, PromptLookupState
 
 from lmstream.protocol import GenerationParameters
+from lmstream_drafters import PromptLookupDrafter, PromptLookupState
 
 
 def _brute_force(tokens: Sequence[int], limit: int, ngram_max: int, ngram_min: int) -> list[int]:
