@@ -16,8 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from lmstream.model import Drafter, DraftState
-from lmstream.protocol import GenerationParameters
+from lmstream import Drafter, DraftState, GenerationParameters
 
 DEFAULT_MAX_TOKENS = 8
 """Draft tokens proposed at most per step (the core asks for fewer while acceptance is low)."""

@@ -6,8 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import lmstream
-from lmstream.model import BackendModel, Drafter, DraftState
-from lmstream.protocol import GenerationParameters
+from lmstream import BackendModel, Drafter, DraftState, GenerationParameters
 
 
 class EchoState(DraftState):
