@@ -6,7 +6,7 @@ propose, the state looks up the sequence's last ``ngram_max`` tokens, then short
 and proposes the tokens that followed the longest one's latest earlier occurrence (as vLLM's
 n-gram and llama.cpp's lookup drafters do). Each new token costs ``ngram_max - ngram_min + 1``
 dictionary updates, so a step's work does not grow with the context (the prompt is indexed
-once, at the first proposal). No model runs: this pays off where the answer repeats spans of
+once, when the generation is admitted). No model runs: this pays off where the answer repeats spans of
 its input (a code edit, a quoted tool result, a summary with citations) and costs nothing
 where it does not (the core pauses drafting for a sequence whose drafts keep missing).
 """
@@ -36,6 +36,10 @@ class PromptLookupState(DraftState):
         """n -> n-gram -> end (exclusive) of its latest occurrence."""
         self._indexed = 0
         """N-grams ending at positions up to this one are indexed."""
+
+    def index(self, prompt: Sequence[int]) -> None:
+        """Index a prompt up front (``propose`` then only indexes what was generated since)."""
+        self._index(prompt, len(prompt) - 1)
 
     def _index(self, tokens: Sequence[int], upto: int) -> None:
         """Index the n-grams ending at positions ``_indexed + 1 .. upto``."""
@@ -95,5 +99,8 @@ class PromptLookupDrafter(Drafter):
         return cls(**options)
 
     def start(self, prompt: Sequence[int], parameters: GenerationParameters) -> DraftState:
-        """A fresh n-gram index for this generation (it indexes the prompt at the first step)."""
-        return PromptLookupState(self.max_tokens, self.ngram_max, self.ngram_min)
+        """A fresh n-gram index for this generation, the prompt already in it (this runs when
+        the generation is admitted, next to its prefill, not in a decode step)."""
+        state = PromptLookupState(self.max_tokens, self.ngram_max, self.ngram_min)
+        state.index(prompt)
+        return state
