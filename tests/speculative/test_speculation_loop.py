@@ -184,14 +184,18 @@ def test_a_runner_that_cannot_verify_leaves_the_drafter_unused(caplog: pytest.Lo
     assert "cannot verify draft tokens" in caplog.text
 
 
-def test_a_failing_drafter_stops_drafting_for_that_generation_only() -> None:
+@pytest.mark.parametrize("bad", [RuntimeError("drafter bug"), [-1, 2], ["a"], [1.5]])
+def test_a_failing_drafter_stops_drafting_for_that_generation_only(bad: Any) -> None:
     class Broken(DraftState):
         def propose(self, tokens: Sequence[int], limit: int) -> Sequence[int]:
-            raise RuntimeError("drafter bug")
+            if isinstance(bad, Exception):
+                raise bad
+            return bad  # type: ignore[no-any-return]
 
     class BrokenDrafter(Drafter):
         def start(self, prompt: Sequence[int], parameters: GenerationParameters) -> DraftState:
             return Broken()
 
     with _load(BrokenDrafter()) as context:
-        assert context.generate("x|" + REPLY).text == REPLY
+        result = context.generate("x|" + REPLY)
+    assert result.text == REPLY and result.info.stats.draft_tokens_proposed == 0

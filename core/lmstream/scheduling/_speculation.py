@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -136,13 +137,15 @@ class SpeculativeRunner(BatchRunner):
         if limit <= 0:
             return ()
         try:
-            proposal = drafting.state.propose(drafting.tokens, limit)
-        except Exception:
+            proposal = tuple(map(operator.index, drafting.state.propose(drafting.tokens, limit)[:limit]))
+            if proposal and min(proposal) < 0:
+                raise ValueError(f"negative token id in the proposal {proposal}")
+        except Exception:  # a drafter's bug must not fail the batch's step
             logger.exception("drafter %r failed: this generation stops drafting", self.drafter.name)
             self._states.pop(request.seq_id, None)
             _close(drafting.state.close, "closing a draft state")
             return ()
-        return tuple(proposal[:limit])
+        return proposal
 
     def _learn(self, drafting: _Drafting, result: StepResult, proposed: int) -> None:
         """Record the row's new tokens, count and adapt to what was accepted."""
