@@ -19,7 +19,7 @@ REPLY = "the quick brown fox jumps over the lazy dog; " * 3
 
 
 def _reply(prompt: str) -> str:
-    return prompt.split("|", 1)[1]
+    return prompt.rsplit("|", 1)[1]
 
 
 def _load(drafter: Any = "prompt_lookup", **options: Any) -> lmstream.ModelContext:
@@ -199,3 +199,24 @@ def test_a_failing_drafter_stops_drafting_for_that_generation_only(bad: Any) -> 
     with _load(BrokenDrafter()) as context:
         result = context.generate("x|" + REPLY)
     assert result.text == REPLY and result.info.stats.draft_tokens_proposed == 0
+
+
+def test_a_prompt_cache_holds_exactly_tokens_the_model_agreed_with() -> None:
+    """After a speculating generation stopped by a stop string, the caller's cache holds the
+    prompt and a prefix of the model's own continuation (verified tokens past the stop
+    included), and the next turn reuses it with the same output as without drafts."""
+    reply = "alpha beta gamma delta; alpha beta gamma delta; epsilon"
+    with _load() as context, _load(None) as plain:
+        cache = context.new_cache()
+        prompt = "x|" + reply
+        first = context.generate(prompt, cache=cache, stop=["epsilon"])
+        assert first.text == "alpha beta gamma delta; alpha beta gamma delta; "
+        assert first.info.stats.draft_tokens_accepted > 0
+        ids = context.tokenizer.encode(prompt)
+        full = ids + list(reply.encode())
+        assert cache.tokens == full[:len(cache.tokens)]
+        assert len(cache.tokens) >= len(ids) + first.info.stats.generated_tokens - 1
+        follow = prompt + first.text + "|again"
+        second = context.generate(follow, cache=cache)
+        assert second.info.stats.cached_prompt_tokens >= len(ids)
+        assert second.text == plain.generate(follow).text == "again"
