@@ -1,6 +1,6 @@
 """Greedy output with speculation equals output without, token for token (scripted backend):
 over drafters that agree, disagree, corrupt tokens, run past EOS or look up n-grams, with stop
-strings, max_tokens and structured-output constraints."""
+strings, max_tokens, reasoning and structured-output constraints."""
 
 from __future__ import annotations
 
@@ -30,10 +30,11 @@ def _reply(prompt: str) -> str:
 @pytest.fixture
 def contexts(make_drafter: Callable[[int], Any]) -> Iterator[tuple[lmstream.ModelContext, lmstream.ModelContext, Any]]:
     """A context without a drafter and one speculating with a test drafter (see conftest)."""
-    plain = lmstream.load(backend="scripted", reply=_reply, model_chat_template=None)
+    options: dict[str, Any] = {"reply": _reply, "model_chat_template": None,
+                               "reasoning_markers": ("<think>", "</think>")}
+    plain = lmstream.load(backend="scripted", **options)
     drafter = make_drafter(plain.tokenizer.eos_token_id)
-    speculating = lmstream.load(backend="scripted", reply=_reply, model_chat_template=None,
-                                drafter=drafter)
+    speculating = lmstream.load(backend="scripted", drafter=drafter, **options)
     try:
         yield plain, speculating, drafter
     finally:
@@ -52,15 +53,16 @@ def _run(context: lmstream.ModelContext, prompt: str, **parameters: Any) -> tupl
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(reply=st.text(ALPHABET, max_size=40), mode=st.sampled_from(MODES), seed=st.integers(0, 1 << 16),
        max_tokens=st.integers(0, 50), stop=st.sampled_from([(), ("c",), ("b.",), ("a b", "\n\n")]),
-       constrained=st.booleans())
+       constrained=st.booleans(), think=st.sampled_from(["", "<think>a b.</think>", "<think>ab"]))
 def test_greedy_output_is_the_same_with_speculation(
         contexts: tuple[lmstream.ModelContext, lmstream.ModelContext, Any], reply: str,
-        mode: str, seed: int, max_tokens: int, stop: tuple[str, ...], constrained: bool) -> None:
+        mode: str, seed: int, max_tokens: int, stop: tuple[str, ...], constrained: bool,
+        think: str) -> None:
     plain, speculating, drafter = contexts
     parameters: dict[str, Any] = {"max_tokens": max_tokens, "stop": stop}
     if constrained and HAS_LLGUIDANCE:
         parameters["response_format"] = REGEX
-    prompt = "copy|" + reply
+    prompt = "copy|" + think + reply  # reasoning first (closed, or left open), then the answer
     expected, expected_info = _run(plain, prompt, **parameters)
     drafter.mode, drafter.seed = mode, seed
     drafter.reference = [t for e in expected if isinstance(e, Chunk) for t in e.tokens]
