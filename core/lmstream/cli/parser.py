@@ -43,7 +43,9 @@ def build_parser(system: PluginSystem | None = None) -> argparse.ArgumentParser:
 def add_registered_commands(commands: Any, system: PluginSystem) -> list[str]:
     """Add one subparser per registered command to ``commands`` (argparse subparsers action).
 
-    Returns the names added. Each subparser carries its ``Command`` under ``SELECTED``.
+    Returns the names added. Each subparser carries its ``Command`` under ``SELECTED``. A
+    built-in name runs the built-in command while the ``commands`` plugin is loaded, whichever
+    plugin's hook ran first; with that plugin disabled another plugin may provide the name.
     """
     try:
         registry = system.commands
@@ -51,16 +53,19 @@ def add_registered_commands(commands: Any, system: PluginSystem) -> list[str]:
         logger.warning("plugin commands unavailable: %s", exc)
         return []
     built_in_loaded = system.pm.has_plugin(BUILT_IN_PLUGIN)
-    _warn_built_in_clashes(registry.clashes)
     names = [n for n in BUILT_IN_COMMANDS if n in registry] + [
         n for n in registry.names() if n not in BUILT_IN_COMMANDS]
     added: list[str] = []
     for name in names:
-        command = registry.get(name)
+        command: object = registry.get(name)
         owner = registry.owner(name)
-        if name in BUILT_IN_COMMANDS and built_in_loaded and owner != BUILT_IN_PLUGIN:
-            logger.warning("plugin %s registered command %r, a built-in command; ignored", owner, name)
-            continue
+        if name in BUILT_IN_COMMANDS and built_in_loaded:
+            if owner != BUILT_IN_PLUGIN:  # a plugin whose hook ran first took the name
+                logger.warning("plugin %s registered command %r, a built-in command; ignored", owner, name)
+                command, owner = _built_in_command(system, name), BUILT_IN_PLUGIN
+            elif any(clash.startswith(f"command {name!r} registered twice") for clash in registry.clashes):
+                logger.warning("command %r is a built-in command of the %r plugin; another plugin's "
+                               "registration of it is ignored", name, BUILT_IN_PLUGIN)
         if not isinstance(command, Command):
             logger.warning("plugin %s registered command %r as %s, not lmstream.Command; ignored",
                            owner, name, type(command).__name__)
@@ -77,13 +82,19 @@ def add_registered_commands(commands: Any, system: PluginSystem) -> list[str]:
     return added
 
 
-def _warn_built_in_clashes(clashes: list[str]) -> None:
-    """Say so when another plugin tried to take a built-in command's name (the registry kept
-    the built-in one: its hook runs first)."""
-    for name in BUILT_IN_COMMANDS:
-        if any(clash.startswith(f"command {name!r} registered twice") for clash in clashes):
-            logger.warning("command %r is a built-in command of the %r plugin; the other "
-                           "registration is ignored", name, BUILT_IN_PLUGIN)
+def _built_in_command(system: PluginSystem, name: str) -> object:
+    """The built-in plugin's own command ``name``, asked of that plugin alone (pluggy's subset
+    hook caller), for when another plugin's hook ran first and the registry kept its command."""
+    built_in = system.pm.get_plugin(BUILT_IN_PLUGIN)
+    others = [plugin for _, plugin in system.pm.list_name_plugin()
+              if plugin is not None and plugin is not built_in]
+    caller = system.pm.subset_hook_caller("lmstream_register_commands", remove_plugins=others)
+    found: dict[str, object] = {}
+    try:
+        caller(register=lambda key, command: found.setdefault(key, command))
+    except Exception as exc:  # the registry call logged the same failure already
+        logger.warning("the %r plugin failed to register its commands: %s", BUILT_IN_PLUGIN, exc)
+    return found.get(name)
 
 
 def built_ins_missing(system: PluginSystem) -> str | None:
