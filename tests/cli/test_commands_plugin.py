@@ -152,3 +152,10 @@ def test_draft_is_in_every_model_commands_help(capsys: Any) -> None:
     for command in ("generate", "chat", "bench"):
         assert main([command, "--help"]) == 0
         assert "--draft NAME" in capsys.readouterr().out
+
+
+def test_a_command_needs_text_help_and_callables() -> None:
+    with pytest.raises(TypeError, match="help must be a string"):
+        lmstream.Command(help=None, configure=lambda p: None, run=lambda a: 0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="callables"):
+        lmstream.Command(help="x", configure=lambda p: None, run=0)  # type: ignore[arg-type]
