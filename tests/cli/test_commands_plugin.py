@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import argparse
 import builtins
+import contextlib
 import importlib.metadata
+import io
 import logging
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import lmstream
 from lmstream.cli import BUILT_IN_COMMANDS, BUILT_IN_PLUGIN, build_parser, main
@@ -159,3 +163,30 @@ def test_a_command_needs_text_help_and_callables() -> None:
         lmstream.Command(help=None, configure=lambda p: None, run=lambda a: 0)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="callables"):
         lmstream.Command(help="x", configure=lambda p: None, run=0)  # type: ignore[arg-type]
+
+
+WORDS = st.sampled_from(["generate", "chat", "plugins", "bench", "frobnicate", "-v", "-vv", "--verbose",
+                         "--", "-", "--backend", "scripted", "--draft", "x", "-o", "a=1", "--help",
+                         "--version", ""])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(argv=st.lists(st.one_of(WORDS, st.text(max_size=6)), max_size=5))
+def test_without_the_commands_plugin_any_argv_is_a_clean_exit(argv: list[str]) -> None:
+    """No plugin at all: every argument list ends in 0 (help, version) or 2 with one error line,
+    never a traceback; a built-in name named first says the plugin is not installed."""
+    previous = set_plugin_system(PluginSystem(load_entry_points=False))
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as exit_:  # never: main returns its exit code
+                pytest.fail(f"main raised SystemExit({exit_.code}) for {argv!r}")
+    finally:
+        set_plugin_system(previous)
+    assert code in (0, 2), (argv, code, err.getvalue())
+    assert "Traceback" not in err.getvalue()
+    first = next((word for word in argv if word != "--" and not word.startswith("-")), None)
+    if first in BUILT_IN_COMMANDS and not {"--help", "-h", "--version"} & set(argv[:argv.index(first)]):
+        assert code == 2 and "the 'commands' plugin that provides them is not installed" in err.getvalue()

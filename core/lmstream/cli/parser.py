@@ -118,10 +118,11 @@ def _missing_note(system: PluginSystem) -> str | None:
 
 def requested_command(argv: list[str]) -> str | None:
     """The command ``argv`` names: its first word that is not an option (the top-level options
-    take no value), or None."""
+    take no value), or None; None too after ``--help`` or ``--version``, which argparse answers
+    before any command."""
     for word in argv:
-        if word == "--":
-            continue
-        if not word.startswith("-"):
+        if word in ("-h", "--help", "--version"):
+            return None
+        if word != "--" and not word.startswith("-"):
             return word
     return None
