@@ -190,3 +190,22 @@ def test_without_the_commands_plugin_any_argv_is_a_clean_exit(argv: list[str]) -
     first = next((word for word in argv if word != "--" and not word.startswith("-")), None)
     if first in BUILT_IN_COMMANDS and not {"--help", "-h", "--version"} & set(argv[:argv.index(first)]):
         assert code == 2 and "the 'commands' plugin that provides them is not installed" in err.getvalue()
+
+
+def test_a_command_whose_configure_raises_is_skipped_with_a_warning(
+        plugin_system: PluginSystem, caplog: Any, capsys: Any) -> None:
+    def configure(parser: argparse.ArgumentParser) -> None:
+        raise RuntimeError("no arguments today")
+
+    class Broken:
+        @lmstream.hookimpl
+        def lmstream_register_commands(self, register: Any) -> None:
+            register("broken", lmstream.Command(help="broken", configure=configure, run=lambda a: 0))
+
+    plugin_system.register(Broken(), name="broken-plugin")
+    with caplog.at_level(logging.WARNING):
+        assert main(["broken"]) == 2
+        assert main(["plugins"]) == 0  # the others still work
+    assert "command 'broken' (plugin broken-plugin) failed to configure: no arguments today" in caplog.text
+    assert "lmstream: error: the command 'broken' is unavailable: its plugin failed to configure it" in (
+        capsys.readouterr().err)

@@ -46,8 +46,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse: --help (0) or bad arguments (2)
         return _exit_code(exit_.code)
     _configure_logging(args.verbose)
+    command = getattr(args, SELECTED, None)
+    if command is None:  # its configure raised (logged when the parser was built)
+        _error(f"the command {args.command!r} is unavailable: its plugin failed to configure it")
+        return USAGE
     try:
-        code: int = getattr(args, SELECTED).run(args)
+        code: int = command.run(args)
         return code
     except KeyboardInterrupt:
         _error("interrupted", prefix="lmstream: ")
