@@ -45,7 +45,7 @@ def test_text_mode_prints_the_reply_and_one_newline(reply, cut, capsys):
                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
                     max_leaves=10))
 def test_a_json_line_is_one_line_and_round_trips(value):
-    from lmstream.cli.console import json_line
+    from lmstream_commands.console import json_line
 
     line = json_line(value)
     assert len(line.splitlines()) == 1

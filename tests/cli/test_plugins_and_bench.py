@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lmstream.cli.plugins_command import describe
 from lmstream.plugins import PluginSystem
+from lmstream_commands.plugins_command import describe
 
 
 def test_plugins_lists_plugins_hooks_names_and_errors(run_cli):

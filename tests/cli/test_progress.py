@@ -10,8 +10,8 @@ import time
 
 import pexpect
 
-from lmstream.cli.console import Console
-from lmstream.cli.progress import CLEAR_LINE, PrefillProgress, Spinner
+from lmstream_commands.console import Console
+from lmstream_commands.progress import CLEAR_LINE, PrefillProgress, Spinner
 
 
 class FakeTerminal(io.StringIO):

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from lmstream.cli.arguments import build_parser, generation_parameters
-from lmstream.cli.exitcodes import UsageError
+from lmstream.cli import UsageError, build_parser
+from lmstream_commands.arguments import generation_parameters
 
 pytest.importorskip("llguidance")
 
@@ -57,8 +57,8 @@ def test_an_invalid_regex_fails_before_generating(run_cli, scripted_args) -> Non
 
 
 def test_lmstream_plugins_lists_the_constraint_engines() -> None:
-    from lmstream.cli.plugins_command import describe
     from lmstream.plugins import PluginSystem
+    from lmstream_commands.plugins_command import describe
 
     lines = describe(PluginSystem())
     assert any("engines:" in line and "llguidance (structured)" in line for line in lines)

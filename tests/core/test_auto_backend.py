@@ -87,7 +87,7 @@ def test_load_auto_names_the_backend_that_ran(machine, monkeypatch):
 
 
 def test_plugins_listing_names_the_default_backend_and_why(machine):
-    from lmstream.cli.plugins_command import describe
+    from lmstream_commands.plugins_command import describe
 
     machine()
     lines = describe(lmstream.get_plugin_system())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lmstream.cli.arguments import build_parser, generation_parameters
-from lmstream.cli.exitcodes import UsageError
+from lmstream.cli import UsageError, build_parser
+from lmstream_commands.arguments import generation_parameters
 
 
 def test_reasoning_budget_option() -> None:

@@ -1,33 +1,23 @@
-"""``main(argv)``: parse, dispatch to a command, and map what happened to an exit code."""
+"""``main(argv)``: parse, run the registered command, and map what happened to an exit code.
+
+Every command is a plugin's (``lmstream_register_commands``); this module only dispatches.
+"""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from ..errors import LmstreamError, ModelLoadError, TemplateError
-from .console import Console
+from ..plugins import get_plugin_system
 from .exitcodes import FAILED, INTERRUPTED, USAGE, UsageError
-
-Command = Callable[[argparse.Namespace, Console], int]
+from .parser import BUILT_IN_COMMANDS, SELECTED, build_parser, built_ins_missing, requested_command
 
 USAGE_ERRORS: tuple[type[BaseException], ...] = (UsageError, ValueError, TypeError, LookupError, TemplateError)
 """Refused before generating: bad options, unknown names, invalid parameters, a prompt too long."""
-
-
-COMMAND_MODULES = {"generate": "generate_command", "chat": "chat_command",
-                   "plugins": "plugins_command", "bench": "bench_command"}
-
-
-def _command(name: str) -> Command:
-    """The ``run_<name>`` function, imported only for the command that runs."""
-    module = importlib.import_module(f"{__package__}.{COMMAND_MODULES[name]}")
-    command: Command = getattr(module, f"run_{name}")
-    return command
 
 
 def _configure_logging(verbosity: int) -> None:
@@ -43,45 +33,55 @@ def _exit_code(code: object) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``lmstream`` command line with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
-    from .arguments import build_parser
-
-    parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    system = get_plugin_system()
+    parser = build_parser(system)
+    missing = built_ins_missing(system)
+    name = requested_command(words)
+    if missing is not None and name in BUILT_IN_COMMANDS and name not in system.commands:
+        _error(f"{name!r} is a built-in command and is unavailable: {missing}")
+        return USAGE
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(words)
     except SystemExit as exit_:  # argparse: --help (0) or bad arguments (2)
         return _exit_code(exit_.code)
     _configure_logging(args.verbose)
-    console = Console(sys.stdout, sys.stderr)
+    command = getattr(args, SELECTED, None)
+    if command is None:  # its configure raised (logged when the parser was built)
+        _error(f"the command {args.command!r} is unavailable: its plugin failed to configure it")
+        return USAGE
     try:
-        plugin_command = getattr(args, "plugin_command", None)
-        if plugin_command is not None:
-            code: int = plugin_command.run(args)
-            return code
-        return _command(args.command)(args, console)
+        code: int = command.run(args)
+        return code
     except KeyboardInterrupt:
-        console.end_answer()
-        console.note("lmstream: interrupted")
+        _error("interrupted", prefix="lmstream: ")
         return INTERRUPTED
     except BrokenPipeError:  # e.g. `lmstream generate ... | head -1`
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return FAILED
     except (ModelLoadError, OSError) as exc:
-        _report(console, args, exc, "could not load the model" if isinstance(exc, ModelLoadError) else None)
+        _report(args, exc, "could not load the model" if isinstance(exc, ModelLoadError) else None)
         return FAILED
     except USAGE_ERRORS as exc:
-        _report(console, args, exc, None)
+        _report(args, exc, None)
         return USAGE
     except Exception as exc:
-        _report(console, args, exc, None)
+        _report(args, exc, None)
         return FAILED
 
 
-def _report(console: Console, args: argparse.Namespace, exc: BaseException, context: str | None) -> None:
+def _report(args: argparse.Namespace, exc: BaseException, context: str | None) -> None:
     if args.verbose >= 2:
         logging.getLogger("lmstream.cli").exception("%s failed", args.command)
     message = describe_error(exc)
-    console.error(f"{context}: {message}" if context else message)
+    _error(f"{context}: {message}" if context else message)
+
+
+def _error(message: str, *, prefix: str = "lmstream: error: ") -> None:
+    """One line on stderr (the commands end their own output lines before they return or raise)."""
+    sys.stderr.write(prefix + message + "\n")
+    sys.stderr.flush()
 
 
 def describe_error(exc: BaseException) -> str:

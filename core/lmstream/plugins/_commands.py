@@ -1,9 +1,12 @@
-"""Subcommands that plugins add to the ``lmstream`` command line (``lmstream serve`` is one).
+"""The commands of the ``lmstream`` command line, every one registered by a plugin.
 
 A plugin implements ``lmstream_register_commands(register)`` and calls
-``register(name, Command(help=..., configure=..., run=...))``. The CLI builds one argparse
-subparser per registered command, lets ``configure`` add its arguments, and calls ``run`` with
-the parsed namespace; exceptions map to exit codes exactly as for the built-in commands.
+``register(name, Command(help=..., configure=..., run=...))``: lmstream's own ``commands``
+plugin registers ``generate``, ``chat``, ``plugins`` and ``bench`` this way, the ``server``
+plugin ``serve``. The dispatcher (``lmstream.cli``) builds one argparse subparser per
+registered command, lets ``configure`` add its arguments, and calls ``run`` with the parsed
+namespace; what ``run`` returns is the exit code, and its exceptions map to exit codes the same
+way for every command (``lmstream.cli``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Command:
-    """One ``lmstream NAME`` subcommand: its help, how it adds arguments, and what it runs."""
+    """One ``lmstream NAME`` command as a plugin registers it: its help, how it adds its
+    arguments, and what it runs (``lmstream.Command``; the name is given to ``register``)."""
 
     help: str
     """One line shown in ``lmstream --help``."""
@@ -31,6 +35,8 @@ class Command:
     def __post_init__(self) -> None:
         if not callable(self.configure) or not callable(self.run):
             raise TypeError("Command.configure and Command.run must be callables")
+        if not isinstance(self.help, str):
+            raise TypeError(f"Command.help must be a string, got {type(self.help).__name__}")
 
 
 def parse_option(text: str) -> tuple[str, Any]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from ..api import choose_backend
-from ..plugins import PluginSystem, get_plugin_system, missing_dependency_report
+from lmstream import PluginSystem, get_plugin_system
+from lmstream.cli import OK, choose_backend, missing_dependency_report
+
 from .console import Console
-from .exitcodes import OK
 
 REGISTRIES = (("backends", "backends"), ("tool parsers", "tool_parsers"),
               ("chat templates", "chat_templates"), ("observers", "observers"),

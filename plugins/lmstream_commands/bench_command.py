@@ -6,10 +6,10 @@ import argparse
 import statistics
 from collections.abc import Sequence
 
-from ..api import ModelContext, generate
-from ..protocol import GenerationParameters, Info, LMInput, StopReason
+from lmstream import GenerationParameters, Info, LMInput, ModelContext, StopReason, generate
+from lmstream.cli import FAILED, OK, UsageError
+
 from .console import Console, error_text
-from .exitcodes import FAILED, OK, UsageError
 from .loading import open_context
 from .plugins_command import table
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from ..protocol import Info
+from lmstream import Info
+
 from .console import Console, event_to_json
 from .progress import PrefillProgress
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..api import DEFAULT_BACKEND, ModelContext, load
-from ..plugins import DISABLE_ENV, PluginSystem, missing_dependencies
+from lmstream import ModelContext, PluginSystem, load, missing_dependencies
+from lmstream.cli import DEFAULT_BACKEND, DISABLE_ENV, UsageError
+
 from .arguments import load_options
 from .console import Console
-from .exitcodes import UsageError
 from .progress import Spinner
 
 

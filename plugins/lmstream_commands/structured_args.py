@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .exitcodes import UsageError
+from lmstream.cli import UsageError
 
 
 def add_structured_options(parser: argparse.ArgumentParser) -> None:

@@ -11,7 +11,7 @@ import json
 import threading
 from typing import Any, TextIO
 
-from ..protocol import Chunk, GenerationStats, Info, RejectedToolCall, Token, ToolCall
+from lmstream import Chunk, GenerationStats, Info, RejectedToolCall, Token, ToolCall
 
 LINE_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 """Characters ``str.splitlines`` breaks on that JSON leaves unescaped: escape them in JSON lines."""

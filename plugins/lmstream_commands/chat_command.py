@@ -14,13 +14,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-from ..chat import ChatSession
-from ..errors import TemplateError
-from ..plugins import get_plugin_system
-from ..protocol import Info, StopReason
+from lmstream import ChatSession, Info, StopReason, TemplateError, get_plugin_system
+from lmstream.cli import OK
+
 from .arguments import generation_parameters
 from .console import Console, error_text
-from .exitcodes import OK
 from .loading import named_observers, open_context, stats_available, stats_observer
 from .observers import attached
 from .streaming import run_stream

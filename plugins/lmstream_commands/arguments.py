@@ -1,4 +1,5 @@
-"""Argument parsing (argparse: stdlib, no dependency) and turning arguments into lmstream inputs."""
+"""The built-in commands' arguments (argparse: stdlib, no dependency) and turning them into
+lmstream inputs: load options, GenerationParameters, the prompt."""
 
 from __future__ import annotations
 
@@ -6,10 +7,9 @@ import argparse
 import sys
 from typing import Any
 
-from .. import __version__
-from ..plugins import parse_option
-from ..protocol import ChatMessage, GenerationParameters, UserInput
-from .exitcodes import UsageError
+from lmstream import ChatMessage, GenerationParameters, UserInput, parse_option
+from lmstream.cli import UsageError
+
 from .structured_args import add_structured_options, structured_values
 
 SAMPLING_OPTIONS: tuple[tuple[str, str], ...] = (
@@ -36,6 +36,9 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
                        help="backend load option, repeatable; VALUE is JSON when it parses as JSON "
                             "(e.g. --backend scripted --option reply='\"hi\"' --option token_delay=0.05)")
     group.add_argument("--template", help="chat template: a registered name, a template string or a file path")
+    group.add_argument("--draft", metavar="NAME",
+                       help="speculative decoding with the registered drafter NAME (e.g. prompt_lookup, "
+                            "or draft_model with -o draft_model=PATH); draft options are -o draft_*=VALUE")
 
 
 def _sampling_options(parser: argparse.ArgumentParser) -> None:
@@ -63,52 +66,35 @@ def _conversation_options(parser: argparse.ArgumentParser) -> None:
                        help="registered observer to attach (e.g. log, jsonl), repeatable")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``lmstream`` parser with its four built-in commands and those plugins register."""
-    parser = argparse.ArgumentParser(
-        prog="lmstream", description="Streaming LLM generation with pluggable backends.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--verbose", "-v", action="count", default=0,
-                        help="log more (-v: INFO, shows the log observer; -vv: DEBUG and tracebacks)")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+def configure_generate(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``lmstream generate PROMPT``."""
+    parser.add_argument("prompt", metavar="PROMPT", help="the prompt; '-' reads it from stdin")
+    _model_options(parser)
+    _sampling_options(parser)
+    _conversation_options(parser)
+    parser.add_argument("--json", action="store_true",
+                        help="print every event as one JSON line instead of text")
+    parser.add_argument("--raw", action="store_true",
+                        help="send PROMPT as is, without the chat template")
+    add_structured_options(parser)
 
-    generate = commands.add_parser("generate", help="stream an answer to a prompt",
-                                   description="Stream the answer to PROMPT to stdout as it is produced.")
-    generate.add_argument("prompt", metavar="PROMPT", help="the prompt; '-' reads it from stdin")
-    _model_options(generate)
-    _sampling_options(generate)
-    _conversation_options(generate)
-    generate.add_argument("--json", action="store_true",
-                          help="print every event as one JSON line instead of text")
-    generate.add_argument("--raw", action="store_true",
-                          help="send PROMPT as is, without the chat template")
-    add_structured_options(generate)
 
-    chat = commands.add_parser("chat", help="interactive chat (/clear, /stats, /exit)",
-                               description="An interactive chat. Commands: /clear, /stats, /exit. "
-                                           "Ctrl-C cancels the answer in progress; Ctrl-D exits.")
-    _model_options(chat)
-    _sampling_options(chat)
-    _conversation_options(chat)
+def configure_chat(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``lmstream chat``."""
+    _model_options(parser)
+    _sampling_options(parser)
+    _conversation_options(parser)
 
-    commands.add_parser("plugins", help="list plugins, their hooks, registered names and load errors",
-                        description="List every plugin, its distribution, the hooks it implements, "
-                                    "the names it registered and plugins that failed to load.")
 
-    bench = commands.add_parser("bench", help="measure prefill / decode tok/s and TTFT",
-                                description="Run a few short generations and print prefill and decode "
-                                            "tokens per second and time to first token.")
-    _model_options(bench)
-    bench.add_argument("--runs", type=int, default=3, help="measured runs (default: %(default)s)")
-    bench.add_argument("--warmup", type=int, default=1, help="unmeasured runs first (default: %(default)s)")
-    bench.add_argument("--prompt-tokens", type=int, default=128,
-                       help="prompt length in tokens (default: %(default)s)")
-    bench.add_argument("--max-tokens", "-n", type=int, default=32,
-                       help="tokens to generate per run (default: %(default)s)")
-    from .plugin_commands import add_plugin_commands
-
-    add_plugin_commands(commands)
-    return parser
+def configure_bench(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``lmstream bench``."""
+    _model_options(parser)
+    parser.add_argument("--runs", type=int, default=3, help="measured runs (default: %(default)s)")
+    parser.add_argument("--warmup", type=int, default=1, help="unmeasured runs first (default: %(default)s)")
+    parser.add_argument("--prompt-tokens", type=int, default=128,
+                        help="prompt length in tokens (default: %(default)s)")
+    parser.add_argument("--max-tokens", "-n", type=int, default=32,
+                        help="tokens to generate per run (default: %(default)s)")
 
 
 def generation_parameters(args: argparse.Namespace) -> GenerationParameters:
@@ -137,7 +123,8 @@ def generation_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def load_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Backend load options from ``--option`` (a key given twice is an error) and ``--template``."""
+    """Load options from ``--option`` (a key given twice is an error), ``--template`` and
+    ``--draft`` (``lmstream.load(drafter=NAME)``)."""
     options: dict[str, Any] = {}
     for key, value in args.options:
         if key in options:
@@ -149,6 +136,10 @@ def load_options(args: argparse.Namespace) -> dict[str, Any]:
         if "chat_template" in options:
             raise UsageError("give the chat template with --template or --option chat_template, not both")
         options["chat_template"] = args.template
+    if getattr(args, "draft", None) is not None:
+        if "drafter" in options:
+            raise UsageError("give the drafter with --draft or --option drafter, not both")
+        options["drafter"] = args.draft
     return options
 
 

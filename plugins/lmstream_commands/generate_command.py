@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from ..api import generate_task
-from ..plugins import get_plugin_system
-from ..protocol import StopReason
+from lmstream import StopReason, generate_task, get_plugin_system
+from lmstream.cli import FAILED, INTERRUPTED, OK
+
 from .arguments import generation_parameters, read_prompt, user_input
 from .console import Console, error_text
-from .exitcodes import FAILED, INTERRUPTED, OK
 from .loading import backend_line, named_observers, open_context, stats_observer
 from .progress import PrefillProgress
 from .streaming import run_stream

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ..plugins import ObserverPlugin, PluginSystem
+from lmstream import ObserverPlugin, PluginSystem
 
 
 @contextmanager
