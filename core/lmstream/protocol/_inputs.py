@@ -7,7 +7,7 @@ model; a tuple given where a list is declared is taken as that list.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -158,6 +158,8 @@ def coerce_tools(tools: Sequence[ToolSpec | dict[str, Any]] | None) -> list[Tool
     """Turn ToolSpecs, OpenAI tool dicts or plain dicts into ToolSpecs; names must be unique."""
     if tools is None:
         return None
+    if isinstance(tools, (str, bytes, Mapping)) or not isinstance(tools, Iterable):
+        raise TypeError(f"tools must be a list of ToolSpec or tool dicts, not {type(tools).__name__}")
     specs = [t if isinstance(t, ToolSpec) else ToolSpec.model_validate(t) for t in tools]
     seen: set[str] = set()
     for spec in specs:

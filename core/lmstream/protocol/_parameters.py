@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -72,7 +72,7 @@ class GenerationParameters(BaseModel):
     stop_token_ids: tuple[TokenId, ...] = Field((), description="Extra stop tokens besides the model's EOS set.")
     prefill_step_size: int = Field(2048, ge=1)
     max_kv_size: int | None = Field(None, ge=1, description="Rotating KV cache of this many tokens.")
-    kv_bits: Literal[2, 3, 4, 5, 6, 8] | None = Field(None, description="Quantize the KV cache to this many bits.")
+    kv_bits: int | None = Field(None, description="Quantize the KV cache to this many bits (2, 3, 4, 5, 6 or 8).")
     kv_group_size: int = Field(64, ge=1)
     quantized_kv_start: int = Field(0, ge=0)
     tool_parser: str | None = Field(None, description="Tool-call parser name; overrides model resolution. 'none' disables parsing.")
@@ -139,6 +139,13 @@ class GenerationParameters(BaseModel):
         if isinstance(value, Mapping):
             return {int(k) if isinstance(k, str) and k.isascii() and k.isdigit() else k: v
                     for k, v in value.items()}
+        return value
+
+    @field_validator("kv_bits")
+    @classmethod
+    def _kv_bits_range(cls, value: int | None) -> int | None:
+        if value is not None and value not in (2, 3, 4, 5, 6, 8):
+            raise ValueError("kv_bits must be one of 2, 3, 4, 5, 6, 8")
         return value
 
     @field_validator("reasoning_markers", mode="before")
