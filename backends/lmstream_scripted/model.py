@@ -207,4 +207,4 @@ def load_scripted(model: str | None = None, **options: Any) -> ScriptedModel:
     """Build a scripted model; ``model`` is only a name here."""
     if model is not None:
         options.setdefault("name", model)
-    return ScriptedModel(ScriptedOptions(**options))
+    return ScriptedModel(ScriptedOptions.parse(options))
