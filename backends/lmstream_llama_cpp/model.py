@@ -96,7 +96,6 @@ class LlamaCppBackendModel(BackendModel):
                                                    add_bos_token=self.tokenizer.add_bos_token,
                                                    context_length=n_ctx),
             special_tokens=special, context_length=n_ctx, path=path,
-            options=options.core_options(),
         )
         ctx = native.new_context(model, options, n_ctx)
         self.engine = Engine(ctx, n_ctx=int(llama_cpp.llama_n_ctx(ctx)), n_batch=options.n_batch,

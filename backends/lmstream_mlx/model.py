@@ -49,7 +49,7 @@ class MlxBackendModel(BackendModel):
             name=loaded.name, backend="mlx", model_type=loaded.model_type,
             chat_template=loaded.chat_template, tokenizer_config=loaded.tokenizer_config,
             special_tokens=loaded.special_tokens, context_length=loaded.context_length,
-            path=loaded.path, options=options.core_options(),
+            path=loaded.path,
         )
         device = mx.Device(getattr(mx, options.device)) if options.device else mx.default_device()
         self.device = device

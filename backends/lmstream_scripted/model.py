@@ -5,12 +5,13 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from lmstream import (
     BackendModel,
+    BackendOptions,
     BatchRunner,
     GenerationControl,
     GenerationParameters,
@@ -40,10 +41,11 @@ class ScriptedFailure(RuntimeError):
     """Raised by the scripted model at ``fail_at``, to test error handling."""
 
 
-class ScriptedOptions(BaseModel):
+class ScriptedOptions(BackendOptions):
     """Load options of the scripted backend (unknown options are an error naming them)."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    kind: ClassVar[str] = "scripted backend"
 
     reply: str | list[str] | Callable[[str], str] = "Hello from the scripted model."
     """The reply; a list gives successive generations successive replies (cycling);
@@ -211,4 +213,4 @@ def load_scripted(model: str | None = None, **options: Any) -> ScriptedModel:
     """Build a scripted model; ``model`` is only a name here."""
     if model is not None:
         options.setdefault("name", model)
-    return ScriptedModel(ScriptedOptions(**options))
+    return ScriptedModel(ScriptedOptions.parse(options))

@@ -52,7 +52,7 @@ def _help() -> str:
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["--option", "bogus=1"], "lmstream: error: invalid ScriptedOptions: bogus is not a known field"),
+    (["--option", "bogus=1"], "lmstream: error: unknown scripted backend option(s): bogus; known: "),
     (["--temperature", "-1"], "lmstream: error: invalid GenerationParameters: temperature:"),
     (["-o", "top_kk=3"], None),
 ])

@@ -48,7 +48,7 @@ def test_unknown_backend_lists_known_ones():
 
 
 def test_unknown_backend_option_is_named():
-    with pytest.raises(pydantic.ValidationError, match="repyl"):
+    with pytest.raises(lmstream.OptionError, match=r"unknown scripted backend option\(s\): repyl; known: .*reply"):
         lmstream.load(backend="scripted", repyl="typo")
 
 

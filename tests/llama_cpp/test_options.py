@@ -40,9 +40,8 @@ def test_bad_values_name_the_option(options: dict[str, object], field: str) -> N
         LlamaCppOptions.parse(options)
 
 
-def test_defaults_and_core_options() -> None:
-    opts = LlamaCppOptions.parse({"tool_parser": "json", "n_gpu_layers": -1, "n_threads": 3})
-    assert opts.core_options() == {"tool_parser": "json"}
+def test_defaults() -> None:
+    opts = LlamaCppOptions.parse({"n_gpu_layers": -1, "n_threads": 3})
     assert opts.threads == 3 and opts.threads_batch >= 1
     assert opts.n_ctx is None and opts.n_seq_max == 8 and opts.use_mmap and not opts.use_mlock
 

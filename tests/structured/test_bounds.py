@@ -142,8 +142,11 @@ def test_limits_are_named_options(limits: None) -> None:
     GenerationParameters(response_format=schema)
     set_structured_limits(StructuredLimits(max_properties=10))
     assert "StructuredLimits.max_properties = 10" in refused(schema)
-    with pytest.raises(ValueError, match="max_depth must be a positive integer"):
+    with pytest.raises(ValueError, match=r"(?s)max_depth.*greater than or equal to 1"):
         StructuredLimits(max_depth=0)
+    for bad in (True, 1.5, "8"):
+        with pytest.raises(ValueError, match="max_bytes"):
+            StructuredLimits(max_bytes=bad)  # type: ignore[arg-type]
 
 
 def test_bounds_come_before_the_metaschema_check(monkeypatch: pytest.MonkeyPatch) -> None:

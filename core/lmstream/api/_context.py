@@ -27,54 +27,17 @@ from ..protocol import (
     resolve_parameters,
 )
 from ..protocol._streams import Channel
-from ..scheduling import DEFAULT_PREFILL_CHUNK_S, PrefixCache, Scheduler, SequencePlan, Worker
+from ..scheduling import PrefixCache, Scheduler, SequencePlan, Worker
 from ._auto import AUTO, BackendChoice, choose_backend
 from ._drafting import pop_drafter
 from ._generate import generate
 from ._host import GenerationHost
+from ._load_options import DEFAULT_MAX_BUFFERED_EVENTS, CoreLoadOptions, SchedulerOptions
 
 DEFAULT_BACKEND = AUTO
 """``load(backend=None)``: the fastest installed backend for this machine (see ``_auto``)."""
-CORE_LOAD_OPTIONS = ("tool_parser", "chat_template", "reasoning_markers")
+CORE_LOAD_OPTIONS = tuple(CoreLoadOptions.model_fields)
 """Load options the core keeps (in ``ModelInfo.options``) instead of passing to the backend."""
-DEFAULT_MAX_BUFFERED_EVENTS = 4096
-"""Unread events at which a stream's sequence pauses until its consumer reads."""
-
-
-@dataclasses.dataclass(frozen=True)
-class SchedulerOptions:
-    """The scheduler's load options (``load(..., batching=..., max_batch_size=...)``)."""
-
-    batching: bool = True
-    """False: one generation at a time through the backend's ``token_iterator``."""
-    max_batch_size: int | None = None
-    """Sequences decoded together at most (None: the backend's default)."""
-    max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS
-    prefill_chunk_s: float = DEFAULT_PREFILL_CHUNK_S
-    """Target seconds per prefill chunk (bounds how long a prompt holds up running streams)."""
-    prefix_cache_bytes: int | None = None
-    """Budget of the prefix cache shared across generations (0: off; None: 10% of physical
-    memory, at most 4 GiB; see docs/prefix-cache.md)."""
-
-    @classmethod
-    def pop_from(cls, options: dict[str, Any]) -> SchedulerOptions:
-        """Take the scheduler's options out of ``options`` (validated, errors name the option)."""
-        batching = options.pop("batching", True)
-        size = options.pop("max_batch_size", None)
-        buffered = options.pop("max_buffered_events", DEFAULT_MAX_BUFFERED_EVENTS)
-        chunk = options.pop("prefill_chunk_s", DEFAULT_PREFILL_CHUNK_S)
-        prefix = options.pop("prefix_cache_bytes", None)
-        if prefix is not None and (isinstance(prefix, bool) or not isinstance(prefix, int) or prefix < 0):
-            raise ValueError(f"prefix_cache_bytes must be an int >= 0 (0: off), not {prefix!r}")
-        if not isinstance(batching, bool):
-            raise TypeError(f"batching must be True or False, not {batching!r}")
-        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-            raise ValueError(f"max_batch_size must be a positive int, not {size!r}")
-        if isinstance(buffered, bool) or not isinstance(buffered, int) or buffered < 1:
-            raise ValueError(f"max_buffered_events must be a positive int, not {buffered!r}")
-        if isinstance(chunk, bool) or not isinstance(chunk, int | float) or not 0 < chunk < 3600:
-            raise ValueError(f"prefill_chunk_s must be a positive number of seconds, not {chunk!r}")
-        return cls(batching, size, buffered, float(chunk), prefix)
 
 
 def load(model: str | None = None, backend: str | None = None, **options: Any) -> ModelContext:
@@ -83,8 +46,10 @@ def load(model: str | None = None, backend: str | None = None, **options: Any) -
     ``context.backend_choice`` says which ran and why).
 
     ``tool_parser=``, ``chat_template=`` and ``reasoning_markers=`` (the model's reasoning
-    format, e.g. ``("<think>", "</think>")``) override what the model's metadata implies;
-    every other option goes to the backend, which rejects the ones it does not know.
+    format, e.g. ``("<think>", "</think>")``) override what the model's metadata implies
+    (``CoreLoadOptions``); ``batching=``, ``max_batch_size=`` and the like configure the
+    scheduler (``SchedulerOptions``); every other option goes to the backend, whose
+    ``BackendOptions`` rejects the ones it does not know. Errors name the option.
     """
     from ..protocol import check_backend_name
 
@@ -93,15 +58,11 @@ def load(model: str | None = None, backend: str | None = None, **options: Any) -
     choice = choose_backend(backend, system.backends.names())
     backend_name = choice.name
     factory = system.backends.get(backend_name)
-    core_options = {k: options.pop(k) for k in CORE_LOAD_OPTIONS if options.get(k) is not None}
-    for key in CORE_LOAD_OPTIONS:
-        options.pop(key, None)
-    if "reasoning_markers" in core_options:
-        core_options["reasoning_markers"] = _checked_markers(core_options["reasoning_markers"])
-    if "tool_parser" in core_options and core_options["tool_parser"] not in (None, "none"):
-        system.tool_parsers.get(core_options["tool_parser"])  # unknown names fail before loading
-    scheduling = SchedulerOptions.pop_from(options)
+    core = CoreLoadOptions.take(options)
+    scheduling = SchedulerOptions.take(options)
     drafting = pop_drafter(options, system)  # drafter=, draft_*: see docs/speculative.md
+    if core.tool_parser not in (None, "none"):
+        system.tool_parsers.get(core.tool_parser)  # unknown names fail before loading
     worker = Worker(f"lmstream-{backend_name}")
     try:
         backend_model = worker.call(factory, model, **options)
@@ -117,25 +78,16 @@ def load(model: str | None = None, backend: str | None = None, **options: Any) -
     except BaseException:
         worker.close()
         raise
-    context = ModelContext(backend_model, worker, system, core_options, scheduler=scheduler,
+    context = ModelContext(backend_model, worker, system, core.for_model_info(), scheduler=scheduler,
                            max_buffered_events=scheduling.max_buffered_events)
     context.backend_choice = choice
     _track(context)
     try:
-        _check_chat_template_option(core_options.get("chat_template"), context)
+        _check_chat_template_option(core.chat_template, context)
     except BaseException:
         context.close()
         raise
     return context
-
-
-def _checked_markers(value: Any) -> tuple[str, str]:
-    """``load(reasoning_markers=(start, end))``: the model's reasoning format, declared."""
-    if not (isinstance(value, (tuple, list)) and len(value) == 2
-            and all(isinstance(m, str) and m for m in value) and value[0] != value[1]):
-        raise ValueError(f"reasoning_markers must be two different non-empty strings "
-                         f"(start, end), not {value!r}")
-    return (value[0], value[1])
 
 
 _live: weakref.WeakSet[ModelContext] = weakref.WeakSet()
@@ -168,18 +120,14 @@ def _close_at_exit() -> None:
             pass
 
 
-def _check_chat_template_option(value: Any, context: ModelContext) -> None:
+def _check_chat_template_option(value: str | None, context: ModelContext) -> None:
     """``load(chat_template=...)``: a template the model can use (registered name, one of the
     model's templates, a file or Jinja text), checked right after loading."""
     if value is None:
         return
     from ..errors import TemplateError
     from ..pipeline import choose_template
-    from ..protocol import check_text
 
-    if not isinstance(value, str) or not value:
-        raise TypeError(f"chat_template must be a non-empty string, not {value!r}")
-    check_text(value, "chat_template")
     try:
         choose_template(value, context.info, context.plugin_system)
     except TemplateError as exc:

@@ -1,5 +1,5 @@
 """The backend contract: a loaded model, its tokenizer, prompt caches, the per-generation control,
-the batched-runner contract, and reading GGUF files and the embedded default model."""
+the batched-runner contract, the load-options base, and reading GGUF files and the embedded default model."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from ._default_model import (
 )
 from ._drafting import Drafter, DrafterFactory, DraftState
 from ._gguf import GGML_TYPE_NAMES, GGUF_MAGIC, GGUFHeader, TensorInfo, read_gguf_header
+from ._options import BackendOptions, LoadOptions, OptionDoc, OptionError
 
 __all__ = [
     "DEFAULT_FILE",
@@ -27,6 +28,7 @@ __all__ = [
     "INSTALL_DEFAULT",
     "BackendFactory",
     "BackendModel",
+    "BackendOptions",
     "BatchRunner",
     "DraftState",
     "Drafter",
@@ -34,7 +36,10 @@ __all__ = [
     "GGUFHeader",
     "GenerationControl",
     "ListPromptCache",
+    "LoadOptions",
     "ModelInfo",
+    "OptionDoc",
+    "OptionError",
     "PromptCache",
     "SequenceEnded",
     "SequenceRequest",

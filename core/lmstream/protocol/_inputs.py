@@ -1,9 +1,13 @@
-"""Input models: ChatMessage, ToolSpec, ChatTemplateOptions, UserInput and the prepared LMInput."""
+"""Input models: ChatMessage, ToolSpec, ChatTemplateOptions, UserInput and the prepared LMInput.
+
+Types are strict (``add_generation_prompt="no"`` is an error, not True), as in every lmstream
+model; a tuple given where a list is declared is taken as that list.
+"""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -12,12 +16,19 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 from ._toolschema import check_tool_name, from_parameter_definitions, json_schema
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
+STRICT = ConfigDict(strict=True, allow_inf_nan=False)
+"""The validation every input model shares (``extra`` differs: messages and tools keep theirs)."""
+
+
+def _listed(value: Any) -> Any:
+    """A tuple as the list the field declares (strict types refuse it otherwise)."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 class ChatMessage(BaseModel):
     """One chat message in OpenAI shape; extra keys are kept and passed to templates."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(**STRICT, extra="allow")
 
     role: Role
     content: str | list[dict[str, Any]] | None = None
@@ -25,6 +36,11 @@ class ChatMessage(BaseModel):
     tool_call_id: str | None = None
     name: str | None = None
     reasoning_content: str | None = None
+
+    @field_validator("content", "tool_calls", mode="before")
+    @classmethod
+    def _tuples_as_lists(cls, value: Any) -> Any:
+        return _listed(value)
 
     @model_validator(mode="after")
     def _has_payload(self) -> ChatMessage:
@@ -68,7 +84,7 @@ class ToolSpec(BaseModel):
     render (``toolschema.TOOL_NAME``) is an error here, naming the field.
     """
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(**STRICT, extra="allow")
 
     name: str = Field(min_length=1)
     description: str = ""
@@ -142,6 +158,8 @@ def coerce_tools(tools: Sequence[ToolSpec | dict[str, Any]] | None) -> list[Tool
     """Turn ToolSpecs, OpenAI tool dicts or plain dicts into ToolSpecs; names must be unique."""
     if tools is None:
         return None
+    if isinstance(tools, (str, bytes, Mapping)) or not isinstance(tools, Iterable):
+        raise TypeError(f"tools must be a list of ToolSpec or tool dicts, not {type(tools).__name__}")
     specs = [t if isinstance(t, ToolSpec) else ToolSpec.model_validate(t) for t in tools]
     seen: set[str] = set()
     for spec in specs:
@@ -154,13 +172,18 @@ def coerce_tools(tools: Sequence[ToolSpec | dict[str, Any]] | None) -> list[Tool
 class ChatTemplateOptions(BaseModel):
     """How a chat template is rendered."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(**STRICT, extra="forbid")
 
     add_generation_prompt: bool = True
     enable_thinking: bool | None = None
     template: str | None = Field(None, description="Override: a registered template name, a template string or a file path.")
     documents: list[dict[str, Any]] | None = None
     extra_context: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("documents", mode="before")
+    @classmethod
+    def _tuples_as_lists(cls, value: Any) -> Any:
+        return _listed(value)
 
     @model_validator(mode="after")
     def _valid_unicode(self) -> ChatTemplateOptions:
@@ -179,13 +202,18 @@ class UserInput(BaseModel):
     mlx-swift-lm's ``UserInput(prompt:)`` does); ``use_chat_template=False`` encodes it raw.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(**STRICT, extra="forbid")
 
     prompt: str | None = None
     messages: list[ChatMessage] | None = None
     tools: list[ToolSpec] | None = None
     template_options: ChatTemplateOptions = Field(default_factory=ChatTemplateOptions)
     use_chat_template: bool = True
+
+    @field_validator("messages", mode="before")
+    @classmethod
+    def _tuples_as_lists(cls, value: Any) -> Any:
+        return _listed(value)
 
     @field_validator("tools", mode="before")
     @classmethod

@@ -2,34 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from pydantic import ConfigDict, Field
+from pydantic.dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=ConfigDict(strict=True))
 class StructuredLimits:
-    """Limits on one untrusted schema, regex or grammar (each a named option; defaults are
-    generous for real use: a 500-property schema or a 1,000-rule grammar passes)."""
+    """Limits on one untrusted schema, regex or grammar (each a named option, a positive int:
+    ``True`` or ``1.5`` is refused naming it; defaults are generous for real use: a
+    500-property schema or a 1,000-rule grammar passes)."""
 
-    max_bytes: int = 1 << 20
+    max_bytes: int = Field(default=1 << 20, ge=1)
     """Size of one schema (its JSON text, approximately), regex or grammar (UTF-8 bytes)."""
-    max_depth: int = 64
+    max_depth: int = Field(default=64, ge=1)
     """Nesting of one schema document (objects and lists), or of groups in a grammar / regex."""
-    max_subschemas: int = 20_000
+    max_subschemas: int = Field(default=20_000, ge=1)
     """Subschemas in one schema (every object reached through schema keywords)."""
-    max_properties: int = 2_000
+    max_properties: int = Field(default=2_000, ge=1)
     """Entries of one ``properties`` / ``patternProperties`` / ``$defs`` object."""
-    max_alternatives: int = 500
+    max_alternatives: int = Field(default=500, ge=1)
     """Members of one ``anyOf`` / ``oneOf`` / ``allOf`` / ``prefixItems`` list."""
-    max_enum_values: int = 5_000
+    max_enum_values: int = Field(default=5_000, ge=1)
     """Values of one ``enum``."""
-    max_ref_depth: int = 512
+    max_ref_depth: int = Field(default=512, ge=1)
     """Subschemas along the longest path through nesting and ``$ref`` (a recursive cycle
     counts once, at its full size): the depth an engine recurses to compile the schema."""
-    max_grammar_rules: int = 2_000
+    max_grammar_rules: int = Field(default=2_000, ge=1)
     """Rules and terminals defined in one Lark grammar."""
 
-    def __post_init__(self) -> None:
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"StructuredLimits.{item.name} must be a positive integer, got {value!r}")

@@ -1,11 +1,19 @@
-"""GenerationParameters: every knob of one generation, validated with errors naming the field."""
+"""GenerationParameters: every knob of one generation, validated with errors naming the field.
+
+The rules live in the field declarations once: strict types (``True`` is not a number and
+``"yes"`` not a bool), no NaN or infinity, ranges as field constraints; the validators below
+add only what a type cannot say (two different reasoning markers, no empty stop string).
+"""
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -14,8 +22,25 @@ from pydantic import (
     model_validator,
 )
 
+from ._validation import MAX_SEED, MAX_TOKEN_ID, check_text
+
 _CHECKED = "lmstream.checked_response_format"
 """Validation-context key: the response_format object already checked (``with_overrides``)."""
+
+
+def _as_index(value: Any) -> Any:
+    """An integer-like token id (a numpy integer) as an int; anything else is left to the
+    strict int check (which refuses bools, floats and strings)."""
+    if isinstance(value, int) or not hasattr(value, "__index__"):
+        return value
+    try:
+        return operator.index(value)
+    except TypeError:
+        return value
+
+
+TokenId = Annotated[int, BeforeValidator(_as_index), Field(ge=0, le=MAX_TOKEN_ID)]
+"""A token id: an int (not a bool; numpy integers pass) from 0 to ``MAX_TOKEN_ID``."""
 
 
 def _response_format_json(value: Any) -> Any:
@@ -28,26 +53,26 @@ def _response_format_json(value: Any) -> Any:
 class GenerationParameters(BaseModel):
     """Sampling, stopping and cache settings for one generation (mlx-lm / OpenAI names)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     max_tokens: int | None = Field(256, ge=0, description="Tokens to generate at most; None: until the context is full.")
     temperature: float = Field(0.0, ge=0.0, description="0 is greedy.")
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     top_k: int = Field(0, ge=0, description="0 disables top-k.")
     min_p: float = Field(0.0, ge=0.0, le=1.0)
-    seed: int | None = Field(None, description="Makes sampling reproducible.")
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="Makes sampling reproducible (0 to 2**64-1).")
     repetition_penalty: float | None = Field(None, gt=0.0)
     repetition_context_size: int = Field(20, ge=1)
     presence_penalty: float | None = None
     presence_context_size: int = Field(20, ge=1)
     frequency_penalty: float | None = None
     frequency_context_size: int = Field(20, ge=1)
-    logit_bias: dict[int, float] | None = None
+    logit_bias: dict[TokenId, float] | None = Field(None, description="Added to the logits of these token ids (JSON object keys: decimal strings).")
     stop: tuple[str, ...] = Field((), description="Stop strings; never emitted, end with 'stop'.")
-    stop_token_ids: tuple[int, ...] = Field((), description="Extra stop tokens besides the model's EOS set.")
+    stop_token_ids: tuple[TokenId, ...] = Field((), description="Extra stop tokens besides the model's EOS set.")
     prefill_step_size: int = Field(2048, ge=1)
     max_kv_size: int | None = Field(None, ge=1, description="Rotating KV cache of this many tokens.")
-    kv_bits: int | None = Field(None, description="Quantize the KV cache to this many bits (2-8).")
+    kv_bits: int | None = Field(None, description="Quantize the KV cache to this many bits (2, 3, 4, 5, 6 or 8).")
     kv_group_size: int = Field(64, ge=1)
     quantized_kv_start: int = Field(0, ge=0)
     tool_parser: str | None = Field(None, description="Tool-call parser name; overrides model resolution. 'none' disables parsing.")
@@ -97,6 +122,7 @@ class GenerationParameters(BaseModel):
     def _stop_not_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if any(s == "" for s in value):
             raise ValueError("stop strings must not be empty")
+        check_text(list(value), "stop")
         return value
 
     @field_validator("stop_token_ids", mode="before")
@@ -106,6 +132,15 @@ class GenerationParameters(BaseModel):
             return ()
         return tuple(value) if isinstance(value, list | set | frozenset) else value
 
+    @field_validator("logit_bias", mode="before")
+    @classmethod
+    def _decimal_keys(cls, value: Any) -> Any:
+        """JSON objects have string keys: ``{"42": -100}`` means token 42 (ASCII digits only)."""
+        if isinstance(value, Mapping):
+            return {int(k) if isinstance(k, str) and k.isascii() and k.isdigit() else k: v
+                    for k, v in value.items()}
+        return value
+
     @field_validator("kv_bits")
     @classmethod
     def _kv_bits_range(cls, value: int | None) -> int | None:
@@ -113,11 +148,25 @@ class GenerationParameters(BaseModel):
             raise ValueError("kv_bits must be one of 2, 3, 4, 5, 6, 8")
         return value
 
+    @field_validator("reasoning_markers", mode="before")
+    @classmethod
+    def _markers_as_tuple(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
     @field_validator("reasoning_markers")
     @classmethod
-    def _markers_not_empty(cls, value: tuple[str, str] | None) -> tuple[str, str] | None:
+    def _markers_differ(cls, value: tuple[str, str] | None) -> tuple[str, str] | None:
         if value is not None and (not value[0] or not value[1]):
             raise ValueError("reasoning markers must be two non-empty strings")
+        if value is not None and value[0] == value[1]:
+            raise ValueError(f"reasoning markers must be two different strings, got {value[0]!r} twice")
+        return value
+
+    @field_validator("tool_parser")
+    @classmethod
+    def _parser_named(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("tool_parser must be a parser name ('none' disables parsing), not empty")
         return value
 
     @model_validator(mode="after")
@@ -130,20 +179,6 @@ class GenerationParameters(BaseModel):
     def _kv_quantization_needs_unbounded_cache(self) -> GenerationParameters:
         if self.kv_bits is not None and self.max_kv_size is not None:
             raise ValueError("kv_bits cannot be combined with max_kv_size (a rotating cache cannot be quantized)")
-        return self
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_lax_numbers(cls, data: Any) -> Any:
-        from ._validation import check_raw_parameters
-
-        return check_raw_parameters(data)
-
-    @model_validator(mode="after")
-    def _usable_values(self) -> GenerationParameters:
-        from ._validation import check_parameter_values
-
-        check_parameter_values(self)
         return self
 
     def with_overrides(self, **overrides: Any) -> GenerationParameters:

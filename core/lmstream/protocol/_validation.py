@@ -1,14 +1,16 @@
 """Checks of untrusted call arguments, run before any work starts, with errors naming the field.
 
-The generation APIs, the parameters model, the input models and ``load`` call these so that a
-bad argument is a ``TypeError``/``ValueError`` naming it at creation, instead of an unrelated
-exception from deep inside a tokenizer, a backend or the worker thread. Stdlib only (no lmstream
-imports at module level), so every module may use it without an import cycle.
+The generation APIs, the input models and ``load`` call these so that a bad argument is a
+``TypeError``/``ValueError`` naming it at creation, instead of an unrelated exception from deep
+inside a tokenizer, a backend or the worker thread. What a pydantic field can declare (types,
+ranges, finiteness) is declared on the models themselves (``GenerationParameters``, the input
+models, ``LoadOptions``); this module holds what walks values no field type describes (lone
+surrogates anywhere in nested text, token-id iterators, tool-call shapes, nesting depth). Stdlib
+only (no lmstream imports at module level), so every module may use it without an import cycle.
 """
 
 from __future__ import annotations
 
-import math
 import operator
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 MAX_TOKEN_ID = 2**31 - 1
 """The largest token id any input may hold (vocabularies are far smaller)."""
 MAX_SEED = 2**64 - 1
+"""The largest sampling seed (seeds are unsigned 64-bit)."""
 _WALK_LIMIT = 10_000
 """How many nested values ``find_surrogate`` looks at before giving up (bounded work)."""
 
@@ -106,64 +109,6 @@ def check_generation_call(context: Any, input: Any, include_stop_token: Any = Fa
     checks ``context`` is a ModelContext first: this module imports nothing of lmstream)."""
     check_input(input)
     check_flag(include_stop_token, "include_stop_token")
-
-
-def check_parameter_values(params: Any) -> None:
-    """Values GenerationParameters' field types let through but no generation can use."""
-    for name in ("temperature", "top_p", "min_p", "repetition_penalty", "presence_penalty",
-                 "frequency_penalty"):
-        value = getattr(params, name)
-        if value is not None and not math.isfinite(value):
-            raise ValueError(f"{name} must be a finite number, got {value}")
-    if params.seed is not None and not 0 <= params.seed <= MAX_SEED:
-        raise ValueError(f"seed must be from 0 to 2**64-1, got {params.seed}")
-    for token, bias in (params.logit_bias or {}).items():
-        check_token_id(token, "logit_bias key")
-        if not math.isfinite(bias):
-            raise ValueError(f"logit_bias[{token}] must be a finite number, got {bias}")
-    check_token_ids(params.stop_token_ids, "stop_token_ids")
-    if params.reasoning_markers is not None and \
-            params.reasoning_markers[0] == params.reasoning_markers[1]:
-        raise ValueError("reasoning_markers must be two different strings, got "
-                         f"{params.reasoning_markers[0]!r} twice")
-    if params.tool_parser is not None and not params.tool_parser.strip():
-        raise ValueError("tool_parser must be a parser name ('none' disables parsing), not empty")
-    check_text(list(params.stop), "stop")
-
-
-INT_PARAMETERS = ("max_tokens", "top_k", "seed", "repetition_context_size",
-                  "presence_context_size", "frequency_context_size", "prefill_step_size",
-                  "max_kv_size", "kv_bits", "kv_group_size", "quantized_kv_start", "top_logprobs",
-                  "reasoning_budget")
-FLOAT_PARAMETERS = ("temperature", "top_p", "min_p", "repetition_penalty", "presence_penalty",
-                    "frequency_penalty")
-BOOL_PARAMETERS = ("logprobs", "stream_tool_calls", "parallel_tool_calls")
-OPTIONAL_BOOL_PARAMETERS = ("reasoning_channel", "parse_tool_calls")
-
-
-def check_raw_parameters(data: Any) -> Any:
-    """Before pydantic's lax coercion: no booleans for numbers, no strings for booleans."""
-    if not isinstance(data, Mapping):
-        return data
-    for name in INT_PARAMETERS + FLOAT_PARAMETERS:
-        if isinstance(data.get(name), bool):
-            raise ValueError(f"{name} must be a number, not a boolean ({data[name]!r})")
-    for name in BOOL_PARAMETERS:
-        if name in data and not isinstance(data[name], bool):
-            raise ValueError(f"{name} must be True or False, not {data[name]!r}")
-    for name in OPTIONAL_BOOL_PARAMETERS:
-        if data.get(name) is not None and not isinstance(data[name], bool):
-            raise ValueError(f"{name} must be True, False or None, not {data[name]!r}")
-    for name in ("stop_token_ids",):
-        values = data.get(name)
-        if isinstance(values, (list, tuple, set, frozenset)) and any(
-                isinstance(v, bool) for v in values):
-            raise ValueError(f"{name} must hold token ids, not booleans")
-    bias = data.get("logit_bias")
-    if isinstance(bias, Mapping) and any(isinstance(k, bool) or isinstance(v, bool)
-                                         for k, v in bias.items()):
-        raise ValueError("logit_bias must map token ids to numbers, not booleans")
-    return data
 
 
 def check_backend_name(backend: Any) -> None:
