@@ -241,11 +241,9 @@ def parse_request(model: type[CountTokensRequest], body: dict[str, Any], limits:
                   keep_billing: bool = False) -> Parsed:
     """The checked request and its turns; a 400 naming the field for any client mistake."""
     check_body(body)
-    for name in ("messages", "stop_sequences", "tools"):
+    for name, limit in (("messages", limits.max_messages), ("tools", limits.max_tools)):
         value = body.get(name)
-        if isinstance(value, list):
-            limit = {"messages": limits.max_messages, "stop_sequences": limits.max_stop_sequences,
-                     "tools": limits.max_tools}[name]
+        if isinstance(value, list):  # counted before validation: a huge list costs nothing more
             check_count(value, limit, name)
     try:
         request = model.model_validate(body)
@@ -276,11 +274,3 @@ def parse_request(model: type[CountTokensRequest], body: dict[str, Any], limits:
             and request.output_format is not None:
         raise bad_request("give the format once: output_config.format or output_format", "output_format")
     return parsed
-
-
-def check_stop_sequences(stops: list[str] | None) -> None:
-    """Stop sequences must be non-empty (an empty one would stop before the first token)."""
-    for index, stop in enumerate(stops or []):
-        if not stop:
-            raise bad_request(f"stop_sequences[{index}] is empty", f"stop_sequences[{index}]", code="invalid_value")
-

@@ -27,9 +27,8 @@ from lmstream import (
 
 from .bodycheck import check_body
 from .chat_request import parse
-from .errors import APIError, bad_request, unsupported
+from .errors import bad_request, unsupported
 from .generation import (
-    build_parameters,
     collect,
     finish_reason,
     merged,
@@ -40,7 +39,8 @@ from .generation import (
     usage,
 )
 from .openai_sse import DONE, error_event, openai_stream_response
-from .sampling import SamplingFields, sampling_values, vocab_limit
+from .parameters import ServerDefaults, core_parameters, server_defaults, vocab_limit
+from .sampling import SamplingFields
 from .sse import sse_data
 from .state import ServedModel, ServerState
 
@@ -58,6 +58,21 @@ class CompletionRequest(SamplingFields):
     echo: bool | None = False
     best_of: int | None = Field(None, ge=1)
     suffix: str | None = None
+
+    def to_parameters(self, defaults: ServerDefaults) -> GenerationParameters:
+        """This request's GenerationParameters: raw text (no tool-call parsing, no reasoning split),
+        ``logprobs: N`` as N alternatives per token; core errors name this request's field."""
+        if self.echo:
+            raise unsupported("echo", "the prompt is not echoed; prepend it yourself")
+        if self.suffix:
+            raise unsupported("suffix", "fill-in-the-middle is not supported")
+        if self.best_of is not None and self.best_of != self.choices:
+            raise unsupported("best_of", "only best_of equal to n (no server-side ranking)")
+        values = self.sampling(defaults, COMPLETIONS_DEFAULT_MAX_TOKENS)
+        if self.logprobs is not None:
+            values |= {"logprobs": True, "top_logprobs": self.logprobs}
+        values |= {"tool_parser": "none", "reasoning_markers": None}  # raw completions: all text is text
+        return core_parameters(values, {"top_logprobs": "logprobs"})
 
 
 @dataclass(frozen=True)
@@ -109,24 +124,7 @@ def plan_completions(state: ServerState, body: dict[str, Any]) -> CompletionPlan
     check_body(body)
     request: CompletionRequest = parse(CompletionRequest, body)
     served = state.model(request.model)
-    if request.echo:
-        raise unsupported("echo", "the prompt is not echoed; prepend it yourself")
-    if request.suffix:
-        raise unsupported("suffix", "fill-in-the-middle is not supported")
-    if request.best_of is not None and request.best_of != request.choices:
-        raise unsupported("best_of", "only best_of equal to n (no server-side ranking)")
-    values = sampling_values(request, state.limits.max_n, COMPLETIONS_DEFAULT_MAX_TOKENS, state.limits.wire,
-                             vocab_limit(served.context.tokenizer))
-    if request.logprobs is not None:
-        values["logprobs"] = True
-        values["top_logprobs"] = request.logprobs
-    if request.streaming:
-        values["stream_tool_calls"] = False
-    elif request.stream_options is not None:
-        raise APIError(400, "stream_options needs stream: true", param="stream_options", code="invalid_value")
-    values["tool_parser"] = "none"
-    values["reasoning_markers"] = None  # raw completions: all generated text is text
-    params = build_parameters(values, {"top_logprobs": "logprobs"})
+    params = request.to_parameters(server_defaults(state, served))
     prompts = _prompts(request.prompt)
     total = len(prompts) * request.choices
     if total > state.limits.max_n:

@@ -20,11 +20,12 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
-from lmstream import ChatMessage, ChatTemplateOptions, LMInput, UserInput
+from lmstream import ChatMessage, ChatTemplateOptions, GenerationParameters, LMInput, UserInput
 
 from .bodycheck import check_body
 from .errors import APIError, bad_request, from_validation
-from .generation import build_parameters, open_stream, parameters_supported, prepare
+from .generation import open_stream, prepare
+from .parameters import server_defaults
 from .responses_custom import grammar_error
 from .responses_input import InputConverter
 from .responses_output import ResponseBuilder, final_status
@@ -37,10 +38,6 @@ from .wire import check_count
 
 logger = logging.getLogger("lmstream.server")
 
-REASONING_BUDGETS = {"minimal": 256, "low": 1024, "medium": 4096, "high": 16384, "xhigh": 32768}
-"""``reasoning.effort`` -> reasoning token budget (where the core has ``reasoning_budget``)."""
-
-
 @dataclass
 class Prepared:
     """A validated request, converted for the core."""
@@ -49,7 +46,7 @@ class Prepared:
     messages: list[ChatMessage]
     tools: ToolSet
     choice: Choice
-    values: dict[str, Any]
+    params: GenerationParameters
     template: ChatTemplateOptions
     history: list[dict[str, Any]]
     echo: dict[str, Any]
@@ -65,38 +62,6 @@ def _merge_leading_system(messages: list[ChatMessage]) -> list[ChatMessage]:
         return messages
     text = "\n\n".join(str(message.content or "") for message in messages[:count])
     return [ChatMessage(role="system", content=text), *messages[count:]]
-
-
-def _values(request: ResponsesRequest, choice: Choice, state: ServerState) -> dict[str, Any]:
-    values: dict[str, Any] = {"max_tokens": request.max_output_tokens or state.limits.max_tokens_default,
-                              "stream_tool_calls": request.stream}
-    for name in ("temperature", "top_p"):
-        if getattr(request, name) is not None:
-            values[name] = getattr(request, name)
-    fmt = request.text.format if request.text is not None else None
-    if fmt is not None and fmt.type == "json_schema":
-        inner: dict[str, Any] = {"name": fmt.name, "schema": fmt.schema_}
-        if fmt.strict is not None:
-            inner["strict"] = fmt.strict
-        values["response_format"] = {"type": "json_schema", "json_schema": inner}
-    elif fmt is not None and fmt.type == "json_object":
-        values["response_format"] = {"type": "json_object"}
-    if choice.none:
-        values["tool_parser"] = "none"
-    elif choice.forced_custom is not None:
-        if "response_format" in values:
-            raise bad_request("a forced custom tool and text.format cannot be combined", "tool_choice",
-                              "invalid_value")
-        values["tool_parser"] = "none"
-        values["stream_tool_calls"] = False
-        if choice.grammar is not None:
-            values["response_format"] = choice.grammar
-    elif choice.core_choice is not None:
-        values["tool_choice"] = choice.core_choice
-    effort = request.reasoning.effort if request.reasoning is not None else None
-    if effort is not None and effort != "none" and parameters_supported("reasoning_budget"):
-        values["reasoning_budget"] = REASONING_BUDGETS[effort]
-    return values
 
 
 def _echo(request: ResponsesRequest, body: dict[str, Any], store: bool) -> dict[str, Any]:
@@ -166,9 +131,9 @@ def prepare_request(state: ServerState, body: dict[str, Any]) -> Prepared:
     choice = resolve_choice(request.tool_choice, tools)
     effort = request.reasoning.effort if request.reasoning is not None else None
     template = ChatTemplateOptions(enable_thinking=None if effort is None else effort != "none")
-    values = _values(request, choice, state)
+    params = request.to_parameters(server_defaults(state, state.model(request.model)), choice)
     store = request.store is not False
-    return Prepared(request, _merge_leading_system(messages), tools, choice, values, template, history,
+    return Prepared(request, _merge_leading_system(messages), tools, choice, params, template, history,
                     _echo(request, body, store))
 
 
@@ -222,7 +187,7 @@ async def responses(state: ServerState, body: dict[str, Any]) -> Any:
     prepared = await state.work.run(prepare_request, state, body)
     request = prepared.request
     served = state.model(request.model)
-    params = build_parameters(prepared.values, {"max_tokens": "max_output_tokens"})
+    params = prepared.params
     headers: dict[str, str] = {}
     if prepared.tools.ignored:
         headers[IGNORED_TOOLS_HEADER] = ",".join(prepared.tools.ignored)
