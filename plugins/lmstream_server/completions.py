@@ -7,8 +7,8 @@ either (several prompts; choice ``i * n + j`` is the ``j``-th sample of prompt `
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import Field
@@ -28,6 +28,7 @@ from lmstream import (
 from .bodycheck import check_body
 from .chat_request import parse
 from .errors import bad_request, unsupported
+from .flow import answer
 from .generation import (
     collect,
     finish_reason,
@@ -38,7 +39,7 @@ from .generation import (
     token_text,
     usage,
 )
-from .openai_sse import DONE, error_event, openai_stream_response
+from .openai_sse import DONE, closing_events, error_event, guarded
 from .parameters import ServerDefaults, core_parameters, server_defaults, vocab_limit
 from .sampling import SamplingFields
 from .sse import sse_data
@@ -137,23 +138,49 @@ def plan_completions(state: ServerState, body: dict[str, Any]) -> CompletionPlan
 
 
 async def completions(state: ServerState, body: dict[str, Any]) -> Any:
-    """Validate (on the work pool), start the generations, and answer (a dict, or an SSE response)."""
+    """Validate (on the work pool), then answer through the shared skeleton (a dict, or SSE)."""
     plan: CompletionPlan = await state.work.run(plan_completions, state, body)
-    served = plan.served
-    slot = state.acquire(len(plan.inputs) * plan.n)
-    streams: list[EventStream[Event]] = []
-    try:
-        for lm_input in plan.inputs:
-            streams += await open_streams(state, served, lm_input, plan.params, plan.n)
-    except BaseException:
-        for stream in streams:
-            stream.cancel()
-        slot.release()
-        raise
-    if plan.stream:
-        return openai_stream_response(_stream(served, streams, plan.include_usage, plan.logprobs, plan.n),
-                                      state, slot.release)
-    try:
+    return await answer(state, CompletionAnswer(state, plan))
+
+
+@dataclass
+class CompletionAnswer:
+    """A completions request's part of the skeleton: ``n`` choices of each prompt."""
+
+    state: ServerState
+    plan: CompletionPlan
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def slots(self) -> int:
+        """One slot per prompt and choice."""
+        return len(self.plan.inputs) * self.plan.n
+
+    @property
+    def streaming(self) -> bool:
+        """``stream: true``."""
+        return self.plan.stream
+
+    async def open(self) -> list[EventStream[Event]]:
+        """``n`` generations per prompt (those opened are cancelled if a later one fails)."""
+        streams: list[EventStream[Event]] = []
+        try:
+            for lm_input in self.plan.inputs:
+                streams += await open_streams(self.state, self.plan.served, lm_input, self.plan.params, self.plan.n)
+        except BaseException:
+            for stream in streams:
+                stream.cancel()
+            raise
+        return streams
+
+    def events(self, streams: Sequence[EventStream[Event]]) -> AsyncIterator[bytes]:
+        """The text pieces, guarded: a failure mid-way ends with an error event and ``[DONE]``."""
+        plan = self.plan
+        return guarded(_stream(plan.served, list(streams), plan.include_usage, plan.logprobs, plan.n))
+
+    async def collect(self, streams: Sequence[EventStream[Event]]) -> dict[str, Any]:
+        """The ``text_completion`` object."""
+        served, plan = self.plan.served, self.plan
         choices, infos = [], []
         for index, stream in enumerate(streams):
             collected = await collect(stream)
@@ -164,10 +191,10 @@ async def completions(state: ServerState, body: dict[str, Any]) -> Any:
                             "finish_reason": finish_reason(info, False)})
         return {"id": new_id("cmpl-"), "object": "text_completion", "created": int(time.time()),
                 "model": served.name, "choices": choices, "usage": usage(infos, plan.n)}
-    finally:
-        for stream in streams:
-            stream.cancel()
-        slot.release()
+
+    def closing_events(self, message: str) -> bytes:
+        """An error event and ``[DONE]``."""
+        return closing_events(message)
 
 
 def _logprobs(served: ServedModel, items: Any, offset: int = 0) -> dict[str, Any]:
