@@ -84,7 +84,7 @@ async def open_stream(state: ServerState, served: ServedModel, user_input: UserI
     lm_input = await prepare(served, user_input, state.work)
 
     def create() -> EventStream[Event]:
-        return generate(lm_input, parameters=params, context=context, observers=[state.metrics.observer])
+        return generate(lm_input, parameters=params, context=context, observers=state.metrics.observers)
 
     try:
         if served.source is not None:
