@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from lmstream import GenerationParameters
 
-from .errors import APIError, bad_request, from_validation
+from .errors import bad_request, from_validation
 from .parameters import ServerDefaults, core_parameters, given
 from .wire import WireModel
 
@@ -82,7 +82,7 @@ class TextConfig(WireModel):
                 try:
                     return {**data, "format": model.model_validate(fmt)}
                 except ValidationError as exc:
-                    raise validation_error(exc, prefix="text.format.") from None
+                    raise from_validation(exc, prefix="text.format.") from None
             raise bad_request(f"text.format.type must be 'text', 'json_object' or 'json_schema', not {kind!r}",
                               "text.format.type", "invalid_value")
         return data
@@ -193,25 +193,10 @@ class ResponsesRequest(WireModel):
         return "reasoning.encrypted_content" in (self.include or ())
 
 
-UNION_TAGS = frozenset({"str", "int", "float", "bool", "none", "dict", "list", "function-after",
-                        "function-before", "function-wrap", "function-plain"})
-"""Location parts pydantic adds for union members (``output.str``); not fields."""
-
-
-def validation_error(exc: ValidationError, prefix: str = "") -> APIError:
-    """``from_validation`` with union-member tags dropped from the named field."""
-    error = from_validation(exc, prefix)
-    if error.param:
-        parts = error.param.split(".")
-        kept = [parts[0], *(part for part in parts[1:] if part not in UNION_TAGS)]
-        error.param = ".".join(kept)
-    return error
-
-
 def parse_request(body: dict[str, Any]) -> ResponsesRequest:
     """``body`` as a ResponsesRequest; a 400 naming the field otherwise."""
     try:
         return ResponsesRequest.model_validate(body)
     except ValidationError as exc:
-        raise validation_error(exc) from None
+        raise from_validation(exc) from None
 

@@ -20,7 +20,7 @@ from lmstream import GenerationParameters
 from lmstream_server.anthropic_wire import MessagesRequest
 from lmstream_server.chat_request import ChatRequest
 from lmstream_server.completions import CompletionRequest
-from lmstream_server.errors import APIError
+from lmstream_server.errors import UNION_TAGS, APIError, field_path
 from lmstream_server.parameters import ServerDefaults, core_param, request_field
 from lmstream_server.responses_request import ResponsesRequest
 from lmstream_server.responses_tools import Choice
@@ -133,3 +133,23 @@ def test_longest_prefix_wins_and_the_message_names_the_field() -> None:
     assert request_field("response_format.json_schema", fields) == "output_config.format.json_schema"
     error = core_param(APIError(400, "stop strings must not be empty"), {"stop": "stop_sequences"})
     assert error.param == "stop_sequences" and "stop_sequences" in error.message
+
+
+FIELD = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True).filter(lambda name: name not in UNION_TAGS)
+TAG = st.sampled_from(["str", "list[str]", "function-after[_checks(), ResponsesRequest]", "TextBlock", "none",
+                       "literal['a']"])
+
+
+@given(parts=st.lists(st.one_of(FIELD, st.integers(0, 99)), max_size=6), tags=st.lists(TAG, max_size=6),
+       where=st.sampled_from(["", "messages[2]", "tools[0]"]))
+def test_field_path_leaves_union_tags_out(parts: list[Any], tags: list[str], where: str) -> None:
+    """Any location, with union-member tags anywhere, names the same field as without them."""
+    mixed: list[Any] = []
+    for index, part in enumerate(parts):
+        mixed.append(part)
+        if index < len(tags):
+            mixed.append(tags[index])
+    expected = where
+    for part in parts:
+        expected += f"[{part}]" if isinstance(part, int) else (f".{part}" if expected else part)
+    assert field_path(tuple(mixed), where) == field_path(tuple(parts), where) == expected
