@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from lmstream import ChatTemplateOptions, GenerationParameters, UserInput
 
 from .bodycheck import check_body
-from .chat_request import ChatRequest, chat_messages, forces_a_call, parse
+from .chat_request import ChatRequest, chat_messages, parse
 from .errors import from_validation
 from .parameters import server_defaults
 from .reasoning import effort_settings
@@ -61,4 +61,4 @@ def plan_chat(state: ServerState, body: dict[str, Any]) -> ChatPlan:
                     single_call=request.parallel_tool_calls is False, logprobs=bool(request.logprobs))
 
 
-__all__ = ["ChatPlan", "forces_a_call", "plan_chat"]
+__all__ = ["ChatPlan", "plan_chat"]

@@ -55,7 +55,8 @@ class CompletionRequest(SamplingFields):
     """A /v1/completions body (strict: see ``WireModel``)."""
 
     prompt: str | list[int] | list[str] | list[list[int]]
-    logprobs: int | None = Field(None, ge=0)
+    logprobs: int | None = None
+    """Alternatives per token (0-20: the core's ``top_logprobs`` range, named ``logprobs`` in errors)."""
     echo: bool | None = False
     best_of: int | None = Field(None, ge=1)
     suffix: str | None = None

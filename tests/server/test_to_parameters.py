@@ -65,8 +65,9 @@ def test_completion_request_converts_itself() -> None:
     params = CompletionRequest.model_validate({"model": "m", "prompt": "p", "logprobs": 2}).to_parameters(DEFAULTS)
     assert (params.max_tokens, params.logprobs, params.top_logprobs) == (16, True, 2)
     assert params.tool_parser == "none" and params.reasoning_markers is None
-    request = CompletionRequest.model_validate({"model": "m", "prompt": "p", "logprobs": 21})
-    assert _error(lambda: request.to_parameters(DEFAULTS)).param == "logprobs"
+    for bad in (21, -1):  # the core's range, named as this request's field
+        request = CompletionRequest.model_validate({"model": "m", "prompt": "p", "logprobs": bad})
+        assert _error(lambda request=request: request.to_parameters(DEFAULTS)).param == "logprobs"
 
 
 def test_responses_request_converts_itself() -> None:
