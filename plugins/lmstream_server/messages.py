@@ -33,7 +33,7 @@ from .anthropic_prepare import Prepared, prepare_count, prepare_messages
 from .anthropic_wire import MessagesRequest
 from .errors import APIError
 from .flow import answer
-from .generation import new_id, open_stream
+from .generation import new_id, open_stream, raise_if_failed
 from .sse import sse_data
 from .state import ServedModel, ServerState
 
@@ -131,9 +131,7 @@ async def _collect(served: ServedModel, stream: EventStream[Event], single_tool_
                 stream.cancel()
         elif isinstance(item, Info):
             info = item
-    assert info is not None, "a stream always ends with Info"
-    if info.stop_reason == StopReason.ERROR:
-        raise APIError(500, f"the generation failed: {info.error}", code="generation_failed")
+    info = raise_if_failed(info)
     return {"id": new_id("msg_"), "type": "message", "role": "assistant", "model": served.name,
             "content": content, "stop_reason": _stop_reason(info, calls), "stop_sequence": None,
             "usage": usage(info)}

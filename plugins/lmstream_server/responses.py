@@ -33,7 +33,7 @@ from lmstream import (
 from .bodycheck import check_body
 from .errors import APIError, bad_request, from_validation
 from .flow import answer
-from .generation import open_stream, prepare
+from .generation import open_stream, prepare, raise_if_failed
 from .parameters import server_defaults
 from .responses_custom import grammar_error
 from .responses_input import InputConverter
@@ -225,9 +225,7 @@ class ResponseAnswer:
         """The response object (stored for ``previous_response_id`` unless ``store: false``)."""
         async for _ in self.run.events(streams[0]):
             pass
-        info = self.run.info
-        if info.stop_reason.value == "error":
-            raise APIError(500, f"the generation failed: {info.error}", code="generation_failed")
+        info = raise_if_failed(self.run.info)
         result = self.builder.response(final_status(info), info)
         await _store(self.state, self.prepared, self.builder)
         return result
