@@ -41,7 +41,7 @@ from .anthropic_history import (
     clear_tool_uses_triggered,
     join_blocks,
 )
-from .anthropic_request import Parsed, Turn, check_stop_sequences, parse_request
+from .anthropic_request import Parsed, Turn, parse_request
 from .anthropic_wire import (
     ClearThinkingEdit,
     ClearToolUsesEdit,
@@ -51,7 +51,7 @@ from .anthropic_wire import (
 )
 from .chat_request import tool_specs
 from .errors import APIError, bad_request, from_validation, unsupported
-from .generation import build_parameters, parameters_supported
+from .parameters import server_defaults
 from .state import ServedModel, ServerState
 
 EFFORT_BUDGET = {"low": 0.25, "medium": 0.5}
@@ -177,8 +177,6 @@ def _tool_values(parsed: Parsed) -> tuple[Any, dict[str, Any], bool]:
         if choice.name not in {spec.name for spec in specs}:
             raise bad_request(f"tool_choice.name {choice.name!r} is not one of the tools", "tool_choice.name",
                               code="invalid_value")
-    if not parameters_supported("tool_choice"):
-        raise unsupported("tool_choice", f"{choice.type!r} needs constrained decoding")
     value: Any = "required" if choice.type == "any" else {"type": "function", "function": {"name": choice.name}}
     return specs, {"tool_choice": value}, single
 
@@ -201,17 +199,6 @@ def _thinking(parsed: Parsed, max_tokens: int | None) -> tuple[ChatTemplateOptio
     return ChatTemplateOptions(enable_thinking=True), budget
 
 
-def _format(request: CountTokensRequest) -> dict[str, Any]:
-    output = request.output_config.format if request.output_config is not None else None
-    output = output or request.output_format
-    if output is None:
-        return {}
-    if not parameters_supported("response_format"):
-        raise unsupported("output_config.format", "structured output is not available in this build")
-    return {"response_format": {"type": "json_schema",
-                                "json_schema": {"name": "output", "schema": output.schema_, "strict": True}}}
-
-
 def prepare_count(state: ServerState, body: dict[str, Any]) -> int:
     """/v1/messages/count_tokens: the rendered prompt's token count."""
     limits = state.limits
@@ -229,27 +216,10 @@ def prepare_messages(state: ServerState, body: dict[str, Any]) -> Prepared:
     request = parsed.request
     served = state.model(request.model)
     assert isinstance(request, MessagesRequest)
-    check_stop_sequences(request.stop_sequences)
     if request.container is not None:
         raise unsupported("container", "this server runs no code-execution containers")
     specs, values, single = _tool_values(parsed)
     options, budget = _thinking(parsed, request.max_tokens)
-    values.update(_format(request))
-    values["max_tokens"] = request.max_tokens
-    values["stream_tool_calls"] = request.stream
-    for name in ("temperature", "top_p", "top_k"):
-        if getattr(request, name) is not None:
-            values[name] = getattr(request, name)
-    if request.stop_sequences:
-        values["stop"] = tuple(request.stop_sequences)
-    if budget is not None and parameters_supported("reasoning_budget"):
-        values["reasoning_budget"] = budget
-    try:
-        params = build_parameters(values, {"stop": "stop_sequences", "response_format": "output_config.format"})
-    except APIError as error:
-        if error.param == "output_config.format":  # the core names its own field; the client wrote this one
-            error.message = error.message.replace("response_format.json_schema.schema", "output_config.format.schema")
-            error.message = error.message.replace("response_format", "output_config.format")
-        raise
+    params = request.to_parameters(server_defaults(state, served), values, budget)
     lm_input = _with_edits(served, parsed, specs, options)
     return Prepared(request, served, lm_input, params, single)

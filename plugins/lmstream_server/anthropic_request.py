@@ -32,7 +32,7 @@ from .anthropic_wire import (
 )
 from .billing import strip_billing
 from .bodycheck import check_body
-from .errors import APIError, bad_request, unsupported
+from .errors import APIError, bad_request, field_path, unsupported
 from .wire import WireLimits, check_count
 
 M = TypeVar("M", bound=BaseModel)
@@ -76,30 +76,14 @@ class Parsed:
     tool_choice: ToolChoice | None = None
 
 
-TYPE_TAGS = {"str", "int", "float", "bool", "dict", "list", "none", "literal"}
-"""Union member names pydantic puts into error locations (left out of the field path)."""
-
-
-def _path(where: str, loc: tuple[Any, ...]) -> str:
-    text = where
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif "[" in str(part) or str(part) in TYPE_TAGS or str(part)[:1].isupper():
-            continue
-        else:
-            text += f".{part}" if text else str(part)
-    return text or "body"
-
-
 def validation_error(exc: ValidationError, where: str = "") -> APIError:
     """A 400 whose message and param name the full path of the first problem (as the client wrote it)."""
     errors = exc.errors()
     first = errors[0]
-    path = _path(where, tuple(first.get("loc", ())))
+    path = field_path(tuple(first.get("loc", ())), where) or "body"
     if first.get("type") == "extra_forbidden":
         return unsupported(path, "this server does not support it")
-    messages = [e.get("msg", "") for e in errors if _path(where, tuple(e.get("loc", ()))) == path]
+    messages = [e.get("msg", "") for e in errors if (field_path(tuple(e.get("loc", ())), where) or "body") == path]
     return bad_request(f"{path}: {' or '.join(dict.fromkeys(messages))}", path, code="invalid_value")
 
 
@@ -241,11 +225,9 @@ def parse_request(model: type[CountTokensRequest], body: dict[str, Any], limits:
                   keep_billing: bool = False) -> Parsed:
     """The checked request and its turns; a 400 naming the field for any client mistake."""
     check_body(body)
-    for name in ("messages", "stop_sequences", "tools"):
+    for name, limit in (("messages", limits.max_messages), ("tools", limits.max_tools)):
         value = body.get(name)
-        if isinstance(value, list):
-            limit = {"messages": limits.max_messages, "stop_sequences": limits.max_stop_sequences,
-                     "tools": limits.max_tools}[name]
+        if isinstance(value, list):  # counted before validation: a huge list costs nothing more
             check_count(value, limit, name)
     try:
         request = model.model_validate(body)
@@ -276,11 +258,3 @@ def parse_request(model: type[CountTokensRequest], body: dict[str, Any], limits:
             and request.output_format is not None:
         raise bad_request("give the format once: output_config.format or output_format", "output_format")
     return parsed
-
-
-def check_stop_sequences(stops: list[str] | None) -> None:
-    """Stop sequences must be non-empty (an empty one would stop before the first token)."""
-    for index, stop in enumerate(stops or []):
-        if not stop:
-            raise bad_request(f"stop_sequences[{index}] is empty", f"stop_sequences[{index}]", code="invalid_value")
-

@@ -12,6 +12,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from lmstream import GenerationParameters
+
+from .parameters import ServerDefaults, core_parameters, given, stop_strings
 from .wire import WireModel
 
 
@@ -218,3 +221,23 @@ class MessagesRequest(CountTokensRequest):
     diagnostics: dict[str, Any] | None = None
     user_profile_id: str | None = None
     workspace_id: str | None = None
+
+    def to_parameters(self, defaults: ServerDefaults, tool_values: dict[str, Any],
+                      reasoning_budget: int | None) -> GenerationParameters:
+        """This request's GenerationParameters (``tool_values``: the resolved ``tool_choice`` as core
+        parameters); a core error is a 400 naming this request's field (``stop_sequences[0]``,
+        ``output_config.format.schema``)."""
+        output = self.output_config.format if self.output_config is not None else None
+        output = output or self.output_format
+        response_format = None if output is None else {
+            "type": "json_schema", "json_schema": {"name": "output", "schema": output.schema_, "strict": True}}
+        values = given(max_tokens=self.max_tokens, stream_tool_calls=self.stream, temperature=self.temperature,
+                       top_p=self.top_p, top_k=self.top_k, response_format=response_format,
+                       stop=stop_strings(self.stop_sequences, defaults.wire, "stop_sequences"),
+                       reasoning_budget=reasoning_budget)
+        return core_parameters(values | tool_values, FIELDS)
+
+
+FIELDS = {"stop": "stop_sequences", "response_format.json_schema.schema": "output_config.format.schema",
+          "response_format": "output_config.format", "reasoning_budget": "thinking.budget_tokens"}
+"""Core parameter -> the Messages field it comes from (named in errors)."""

@@ -11,7 +11,8 @@ event (``data: {"error": ...}``) followed by ``data: [DONE]``.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from lmstream import (
@@ -26,6 +27,7 @@ from lmstream import (
 )
 
 from .chat_plan import ChatPlan, plan_chat
+from .flow import answer
 from .generation import (
     ToolCallStream,
     arguments_json,
@@ -38,12 +40,12 @@ from .generation import (
     token_text,
     usage,
 )
-from .openai_sse import DONE, error_event, openai_stream_response
+from .openai_sse import DONE, closing_events, error_event, guarded
 from .reasoning import with_reasoning
 from .sse import sse_data
 from .state import ServedModel, ServerState
 
-__all__ = ["DONE", "chat_completions", "logprob_entries"]
+__all__ = ["DONE", "ChatAnswer", "chat_completions", "logprob_entries"]
 
 
 def logprob_entries(served: ServedModel, logprobs: Any) -> list[dict[str, Any]]:
@@ -60,28 +62,51 @@ def logprob_entries(served: ServedModel, logprobs: Any) -> list[dict[str, Any]]:
 
 
 async def chat_completions(state: ServerState, body: dict[str, Any]) -> Any:
-    """Validate (on the work pool), start the generations, and answer (a dict, or an SSE response)."""
+    """Validate (on the work pool), then answer through the shared skeleton (a dict, or SSE)."""
     plan: ChatPlan = await state.work.run(plan_chat, state, body)
-    served = plan.served
-    slot = state.acquire(plan.n)
-    try:
-        streams = await open_streams(state, served, plan.user_input, plan.params, plan.n,
-                                     format_param="response_format")
-    except BaseException:
-        slot.release()
-        raise
-    field = state.limits.reasoning_field
-    if plan.stream:
-        body_iter = _stream(served, streams, include_usage=plan.include_usage, single_call=plan.single_call,
-                            logprobs=plan.logprobs, reasoning_field=field)
-        return openai_stream_response(body_iter, state, slot.release)
-    try:
-        return await _complete(served, streams, single_call=plan.single_call, logprobs=plan.logprobs,
-                               reasoning_field=field)
-    finally:
-        for stream in streams:
-            stream.cancel()
-        slot.release()
+    return await answer(state, ChatAnswer(state, plan))
+
+
+@dataclass
+class ChatAnswer:
+    """A chat request's part of the skeleton: ``n`` choices, OpenAI chunks or one completion."""
+
+    state: ServerState
+    plan: ChatPlan
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def slots(self) -> int:
+        """One slot per choice."""
+        return self.plan.n
+
+    @property
+    def streaming(self) -> bool:
+        """``stream: true``."""
+        return self.plan.stream
+
+    async def open(self) -> list[EventStream[Event]]:
+        """The ``n`` generations (``response_format`` errors name that field)."""
+        plan = self.plan
+        return await open_streams(self.state, plan.served, plan.user_input, plan.params, plan.n,
+                                  format_param="response_format")
+
+    def events(self, streams: Sequence[EventStream[Event]]) -> AsyncIterator[bytes]:
+        """The chunks, guarded: a failure mid-way ends with an error event and ``[DONE]``."""
+        plan = self.plan
+        return guarded(_stream(plan.served, list(streams), include_usage=plan.include_usage,
+                               single_call=plan.single_call, logprobs=plan.logprobs,
+                               reasoning_field=self.state.limits.reasoning_field))
+
+    async def collect(self, streams: Sequence[EventStream[Event]]) -> dict[str, Any]:
+        """The ``chat.completion`` object."""
+        plan = self.plan
+        return await _complete(plan.served, list(streams), single_call=plan.single_call, logprobs=plan.logprobs,
+                               reasoning_field=self.state.limits.reasoning_field)
+
+    def closing_events(self, message: str) -> bytes:
+        """An error event and ``[DONE]``."""
+        return closing_events(message)
 
 
 async def _complete(served: ServedModel, streams: list[EventStream[Event]], *, single_call: bool,

@@ -10,16 +10,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from lmstream import ChatMessage, ToolSpec
+from lmstream import ChatMessage, GenerationParameters, ToolSpec
 
 from .errors import APIError, bad_request, from_validation, unsupported
-from .generation import parameters_supported
-from .reasoning import ReasoningEffort, incoming_reasoning
-from .sampling import SamplingFields, StreamOptions, sampling_values
+from .parameters import ServerDefaults, core_parameters, given
+from .reasoning import ReasoningEffort, effort_settings, incoming_reasoning
+from .sampling import SamplingFields, StreamOptions
 from .wire import WireLimits, check_count
 
-__all__ = ["ChatRequest", "SamplingFields", "StreamOptions", "chat_messages", "check_store", "parse",
-           "response_format_values", "sampling_values", "tool_choice_values", "tool_specs"]
+__all__ = ["ChatRequest", "SamplingFields", "StreamOptions", "chat_messages", "check_store", "forces_a_call",
+           "parse", "response_format_values", "tool_choice_values", "tool_specs"]
 
 
 class ChatRequest(SamplingFields):
@@ -42,6 +42,34 @@ class ChatRequest(SamplingFields):
     """Accepted; the prompt cache has its own bounds."""
     modalities: list[Literal["text"]] | None = None
     """Only text: ``["text"]`` is accepted, ``"audio"`` is a 400 naming ``modalities[i]``."""
+
+    def to_parameters(self, defaults: ServerDefaults) -> GenerationParameters:
+        """This request's GenerationParameters; the core's errors are 400s naming this request's
+        field (``max_completion_tokens``, ``reasoning_effort``, ``stop[0]``...)."""
+        values = self.sampling(defaults)
+        fields: dict[str, str] = {}
+        if self.max_completion_tokens is not None:
+            values["max_tokens"] = self.max_completion_tokens
+            fields["max_tokens"] = "max_completion_tokens"
+        _, reasoning = effort_settings(self.reasoning_effort, values.get("max_tokens"))
+        fields |= {name: "reasoning_effort" for name in reasoning}
+        values |= reasoning | tool_choice_values(self.tool_choice)
+        if not forces_a_call(self.tool_choice):
+            values |= response_format_values(self.response_format)
+        values |= given(logprobs=self.logprobs, top_logprobs=self.top_logprobs,
+                        stream_tool_calls=True if self.streaming else None)
+        return core_parameters(values, fields)
+
+    def offered_tools(self, limits: WireLimits) -> list[ToolSpec] | None:
+        """The declared tools as ToolSpecs; none with ``tool_choice: "none"``."""
+        specs = tool_specs(self.tools, limits=limits)
+        return None if self.tool_choice == "none" else specs
+
+
+def forces_a_call(tool_choice: Any) -> bool:
+    """``required`` or a named function: this turn's output is a tool call, so ``response_format``
+    (which shapes text content) does not apply to it (as OpenAI does; the Agents SDK sends both)."""
+    return tool_choice == "required" or isinstance(tool_choice, dict)
 
 
 def parse(model: type[BaseModel], body: dict[str, Any]) -> Any:
@@ -96,7 +124,7 @@ def chat_messages(raw: list[dict[str, Any]], limits: WireLimits | None = None) -
 
 def tool_specs(raw: list[dict[str, Any]] | None, param: str = "tools",
                limits: WireLimits | None = None) -> list[ToolSpec] | None:
-    """OpenAI tools as ToolSpecs; ``strict: true`` needs structured output, else a 400."""
+    """OpenAI tools as ToolSpecs (``strict`` accepted: a forced call is constrained to its schema)."""
     if raw is None:
         return None
     check_count(raw, (limits or WireLimits()).max_tools, param)
@@ -110,8 +138,7 @@ def tool_specs(raw: list[dict[str, Any]] | None, param: str = "tools",
         if not isinstance(function, dict):
             raise bad_request(f"{where}.function must be an object", f"{where}.function")
         function = {k: v for k, v in function.items() if k != "type"}
-        if function.pop("strict", None) and not parameters_supported("response_format"):
-            raise unsupported(f"{where}.function.strict", "strict schemas need structured output")
+        function.pop("strict", None)
         try:
             spec = ToolSpec.model_validate(function)
         except ValidationError as exc:
@@ -123,25 +150,21 @@ def tool_specs(raw: list[dict[str, Any]] | None, param: str = "tools",
     return specs
 
 
-def tool_choice_values(choice: str | dict[str, Any] | None, tools: list[ToolSpec] | None,
-                       param: str = "tool_choice") -> tuple[list[ToolSpec] | None, dict[str, Any]]:
-    """Apply ``tool_choice``: ``auto`` keeps the tools, ``none`` drops them; others need the core."""
+def tool_choice_values(choice: str | dict[str, Any] | None) -> dict[str, Any]:
+    """``tool_choice`` as core parameters: ``auto`` (or absent) keeps the default, ``none``
+    turns tool-call parsing off (the tools are not offered), others go to the core."""
     if choice is None or choice == "auto":
-        return tools, {}
+        return {}
     if choice == "none":
-        return None, {"tool_parser": "none"}
-    if parameters_supported("tool_choice"):
-        return tools, {"tool_choice": choice}
-    raise unsupported(param, f"{choice!r} needs constrained decoding; 'auto' and 'none' are supported")
+        return {"tool_parser": "none"}
+    return {"tool_choice": choice}
 
 
-def response_format_values(value: dict[str, Any] | None, param: str = "response_format") -> dict[str, Any]:
-    """``{"type": "text"}`` is plain generation; other formats need the core's structured output."""
+def response_format_values(value: dict[str, Any] | None) -> dict[str, Any]:
+    """``{"type": "text"}`` is plain generation; other formats are the core's structured output."""
     if value is None or value == {"type": "text"}:
         return {}
-    if parameters_supported("response_format"):
-        return {"response_format": value}
-    raise unsupported(param, "structured output is not available in this build; only {'type': 'text'}")
+    return {"response_format": value}
 
 
 def check_store(store: bool | None) -> None:

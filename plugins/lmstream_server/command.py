@@ -7,12 +7,24 @@ Ctrl-C / SIGTERM: uvicorn stops accepting, lets in-flight streams finish for at 
 from __future__ import annotations
 
 import argparse
-import logging
-import os
+import importlib.util
 import sys
 from typing import Any
 
-API_KEY_ENV = "LMSTREAM_API_KEY"
+from .serving import (
+    API_KEY_ENV,
+    allowed_hosts,
+    api_key_of,
+    app_options,
+    check_backend,
+    configure_logging,
+    connection_limits,
+    load_options,
+    serve_app,
+)
+
+__all__ = ["API_KEY_ENV", "allowed_hosts", "api_key_of", "check_backend", "configure", "configure_logging",
+           "load", "load_options", "run"]
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +39,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--served-model-name", help="the name clients use in 'model' (default: the model's name)")
     model.add_argument("--tool-parser", help="tool-call parser name (default: resolved from the model)")
     model.add_argument("--template", help="chat template: a registered name, a template string or a file path")
+    model.add_argument("--draft", metavar="NAME",
+                       help="speculative decoding with this drafter (load(drafter=NAME), e.g. prompt_lookup or "
+                            "draft_model with -o draft_model=PATH); outputs are the same, only faster")
     model.add_argument("--prefix-cache-bytes", type=int, metavar="N",
                        help="bytes of KV state kept to reuse prompt prefixes across requests (0: off; "
                             "default: 10%% of memory, at most 4 GiB; see docs/prefix-cache.md)")
@@ -82,28 +97,6 @@ def _autoscale(value: str) -> tuple[int, int]:
     return parse_autoscale(value)
 
 
-def load_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Backend load options from ``-o``, ``--tool-parser``, ``--template`` and ``--max-batch-size``."""
-    options: dict[str, Any] = {}
-    for key, value in args.options:
-        if key in options:
-            raise ValueError(f"--option {key} given more than once")
-        options[key] = value
-    for flag, key in (("tool_parser", "tool_parser"), ("template", "chat_template")):
-        value = getattr(args, flag)
-        if value is not None:
-            if key in options:
-                raise ValueError(f"give {key} with --{flag.replace('_', '-')} or --option, not both")
-            options[key] = value
-    if args.max_batch_size is not None:
-        options["max_batch_size"] = args.max_batch_size  # the core's continuous batching
-    if getattr(args, "prefix_cache_bytes", None) is not None:
-        if "prefix_cache_bytes" in options:
-            raise ValueError("give prefix_cache_bytes with --prefix-cache-bytes or --option, not both")
-        options["prefix_cache_bytes"] = args.prefix_cache_bytes
-    return options
-
-
 def run(args: argparse.Namespace) -> int:
     """Load the model, build the app and serve until Ctrl-C / SIGTERM."""
     if getattr(args, "ray", False):
@@ -112,84 +105,29 @@ def run(args: argparse.Namespace) -> int:
         return run_on_ray(args)
     if getattr(args, "replicas", None) or getattr(args, "autoscale", None) or getattr(args, "ray_address", None):
         raise ValueError("--replicas, --autoscale and --ray-address need --ray")
-    try:
-        import uvicorn
-    except ImportError:
+    if importlib.util.find_spec("uvicorn") is None:
         print("lmstream serve needs the server extra: pip install 'lmstream[server]'", file=sys.stderr)
         return 1
-    import lmstream
-
     from .app import create_app
-    from .connections import ConnectionLimits, server_config
 
     if args.max_batch_size is not None and args.max_batch_size < 1:
         raise ValueError("--max-batch-size must be at least 1")
-    limits = ConnectionLimits(header_s=args.header_timeout, body_s=args.body_timeout, write_s=args.write_timeout,
-                              keep_alive_s=args.keep_alive_timeout, max_connections=args.max_connections)
+    limits = connection_limits(args)
     check_backend(args.backend)
     print(f"lmstream serve: loading {args.model or 'the default model'} ...", file=sys.stderr, flush=True)
-    context = lmstream.load(args.model, args.backend, **load_options(args))
+    context = load(args.model, args.backend, **load_options(args))
     try:
         name = args.served_model_name or context.info.name
-        app = create_app({name: context}, api_key=api_key_of(args), max_batch_size=args.max_batch_size or 8,
-                         max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
-                         default_max_tokens=args.default_max_tokens, cors_origins=args.cors_origin,
-                         write_timeout_s=args.write_timeout,
-                         allowed_hosts=allowed_hosts(args.host, args.allowed_host, args.no_host_check),
-                         check_origin=not args.no_host_check)
-        configure_logging(args.log_level)
-        config = server_config(app, host=args.host, port=args.port, log_level=args.log_level,
-                               drain_timeout_s=args.drain_timeout, limits=limits)
-        server = uvicorn.Server(config)
-        sock = config.bind_socket()
-        sock.listen(config.backlog)  # connections wait in the backlog from the banner on, not refused
-        host, port = sock.getsockname()[:2]
-        shown = f"[{host}]" if ":" in host else host
-        print(f"lmstream serve: {name!r} on http://{shown}:{port} (Ctrl-C to stop)", file=sys.stderr, flush=True)
-        server.run(sockets=[sock])
+        app = create_app({name: context}, max_batch_size=args.max_batch_size or 8, max_queue=args.max_queue,
+                         **app_options(args))
+        serve_app(app, args, limits, "lmstream serve", name)
     finally:
         context.close()
     return 0
 
 
-def api_key_of(args: argparse.Namespace) -> str | None:
-    """``--api-key``, else ``$LMSTREAM_API_KEY``; empty (either way) means no key."""
-    key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_ENV)
-    return key or None
+def load(model: str | None, backend: str | None, **options: Any) -> Any:
+    """``lmstream.load`` (one seam: tests check what the flags hand the loader)."""
+    import lmstream
 
-
-def allowed_hosts(bind: str, extra: list[str], no_check: bool) -> list[str] | None:
-    """The Host names answered besides loopback ones; None turns the Host check off.
-
-    On by default when bound to loopback (DNS rebinding), or whenever ``--allowed-host`` is
-    given; off with ``--no-host-check`` or when bound to a public address with no list.
-    """
-    from .guard import is_loopback_bind
-
-    if no_check:
-        return None
-    if extra or is_loopback_bind(bind):
-        return list(extra)
-    return None
-
-
-def check_backend(backend: str | None) -> None:
-    """Fail early, with the install command, when the named backend's extra is not installed."""
-    if backend is None:
-        return
-    from lmstream import missing_dependencies
-
-    missing = missing_dependencies(backend)
-    if missing is not None:
-        raise ValueError(missing)
-
-
-def configure_logging(level: str) -> None:
-    """One stderr handler for the server's loggers (errors, and the access log at info)."""
-    server_logger = logging.getLogger("lmstream.server")
-    server_logger.setLevel(level.upper())
-    if not server_logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        server_logger.addHandler(handler)
-        server_logger.propagate = False
+    return lmstream.load(model, backend, **options)

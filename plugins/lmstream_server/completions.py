@@ -7,8 +7,8 @@ either (several prompts; choice ``i * n + j`` is the ``j``-th sample of prompt `
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import Field
@@ -27,9 +27,9 @@ from lmstream import (
 
 from .bodycheck import check_body
 from .chat_request import parse
-from .errors import APIError, bad_request, unsupported
+from .errors import bad_request, unsupported
+from .flow import answer
 from .generation import (
-    build_parameters,
     collect,
     finish_reason,
     merged,
@@ -39,8 +39,9 @@ from .generation import (
     token_text,
     usage,
 )
-from .openai_sse import DONE, error_event, openai_stream_response
-from .sampling import SamplingFields, sampling_values, vocab_limit
+from .openai_sse import DONE, closing_events, error_event, guarded
+from .parameters import ServerDefaults, core_parameters, server_defaults, vocab_limit
+from .sampling import SamplingFields
 from .sse import sse_data
 from .state import ServedModel, ServerState
 
@@ -54,10 +55,26 @@ class CompletionRequest(SamplingFields):
     """A /v1/completions body (strict: see ``WireModel``)."""
 
     prompt: str | list[int] | list[str] | list[list[int]]
-    logprobs: int | None = Field(None, ge=0)
+    logprobs: int | None = None
+    """Alternatives per token (0-20: the core's ``top_logprobs`` range, named ``logprobs`` in errors)."""
     echo: bool | None = False
     best_of: int | None = Field(None, ge=1)
     suffix: str | None = None
+
+    def to_parameters(self, defaults: ServerDefaults) -> GenerationParameters:
+        """This request's GenerationParameters: raw text (no tool-call parsing, no reasoning split),
+        ``logprobs: N`` as N alternatives per token; core errors name this request's field."""
+        if self.echo:
+            raise unsupported("echo", "the prompt is not echoed; prepend it yourself")
+        if self.suffix:
+            raise unsupported("suffix", "fill-in-the-middle is not supported")
+        if self.best_of is not None and self.best_of != self.choices:
+            raise unsupported("best_of", "only best_of equal to n (no server-side ranking)")
+        values = self.sampling(defaults, COMPLETIONS_DEFAULT_MAX_TOKENS)
+        if self.logprobs is not None:
+            values |= {"logprobs": True, "top_logprobs": self.logprobs}
+        values |= {"tool_parser": "none", "reasoning_markers": None}  # raw completions: all text is text
+        return core_parameters(values, {"top_logprobs": "logprobs"})
 
 
 @dataclass(frozen=True)
@@ -109,24 +126,7 @@ def plan_completions(state: ServerState, body: dict[str, Any]) -> CompletionPlan
     check_body(body)
     request: CompletionRequest = parse(CompletionRequest, body)
     served = state.model(request.model)
-    if request.echo:
-        raise unsupported("echo", "the prompt is not echoed; prepend it yourself")
-    if request.suffix:
-        raise unsupported("suffix", "fill-in-the-middle is not supported")
-    if request.best_of is not None and request.best_of != request.choices:
-        raise unsupported("best_of", "only best_of equal to n (no server-side ranking)")
-    values = sampling_values(request, state.limits.max_n, COMPLETIONS_DEFAULT_MAX_TOKENS, state.limits.wire,
-                             vocab_limit(served.context.tokenizer))
-    if request.logprobs is not None:
-        values["logprobs"] = True
-        values["top_logprobs"] = request.logprobs
-    if request.streaming:
-        values["stream_tool_calls"] = False
-    elif request.stream_options is not None:
-        raise APIError(400, "stream_options needs stream: true", param="stream_options", code="invalid_value")
-    values["tool_parser"] = "none"
-    values["reasoning_markers"] = None  # raw completions: all generated text is text
-    params = build_parameters(values, {"top_logprobs": "logprobs"})
+    params = request.to_parameters(server_defaults(state, served))
     prompts = _prompts(request.prompt)
     total = len(prompts) * request.choices
     if total > state.limits.max_n:
@@ -139,23 +139,49 @@ def plan_completions(state: ServerState, body: dict[str, Any]) -> CompletionPlan
 
 
 async def completions(state: ServerState, body: dict[str, Any]) -> Any:
-    """Validate (on the work pool), start the generations, and answer (a dict, or an SSE response)."""
+    """Validate (on the work pool), then answer through the shared skeleton (a dict, or SSE)."""
     plan: CompletionPlan = await state.work.run(plan_completions, state, body)
-    served = plan.served
-    slot = state.acquire(len(plan.inputs) * plan.n)
-    streams: list[EventStream[Event]] = []
-    try:
-        for lm_input in plan.inputs:
-            streams += await open_streams(state, served, lm_input, plan.params, plan.n)
-    except BaseException:
-        for stream in streams:
-            stream.cancel()
-        slot.release()
-        raise
-    if plan.stream:
-        return openai_stream_response(_stream(served, streams, plan.include_usage, plan.logprobs, plan.n),
-                                      state, slot.release)
-    try:
+    return await answer(state, CompletionAnswer(state, plan))
+
+
+@dataclass
+class CompletionAnswer:
+    """A completions request's part of the skeleton: ``n`` choices of each prompt."""
+
+    state: ServerState
+    plan: CompletionPlan
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def slots(self) -> int:
+        """One slot per prompt and choice."""
+        return len(self.plan.inputs) * self.plan.n
+
+    @property
+    def streaming(self) -> bool:
+        """``stream: true``."""
+        return self.plan.stream
+
+    async def open(self) -> list[EventStream[Event]]:
+        """``n`` generations per prompt (those opened are cancelled if a later one fails)."""
+        streams: list[EventStream[Event]] = []
+        try:
+            for lm_input in self.plan.inputs:
+                streams += await open_streams(self.state, self.plan.served, lm_input, self.plan.params, self.plan.n)
+        except BaseException:
+            for stream in streams:
+                stream.cancel()
+            raise
+        return streams
+
+    def events(self, streams: Sequence[EventStream[Event]]) -> AsyncIterator[bytes]:
+        """The text pieces, guarded: a failure mid-way ends with an error event and ``[DONE]``."""
+        plan = self.plan
+        return guarded(_stream(plan.served, list(streams), plan.include_usage, plan.logprobs, plan.n))
+
+    async def collect(self, streams: Sequence[EventStream[Event]]) -> dict[str, Any]:
+        """The ``text_completion`` object."""
+        served, plan = self.plan.served, self.plan
         choices, infos = [], []
         for index, stream in enumerate(streams):
             collected = await collect(stream)
@@ -166,10 +192,10 @@ async def completions(state: ServerState, body: dict[str, Any]) -> Any:
                             "finish_reason": finish_reason(info, False)})
         return {"id": new_id("cmpl-"), "object": "text_completion", "created": int(time.time()),
                 "model": served.name, "choices": choices, "usage": usage(infos, plan.n)}
-    finally:
-        for stream in streams:
-            stream.cancel()
-        slot.release()
+
+    def closing_events(self, message: str) -> bytes:
+        """An error event and ``[DONE]``."""
+        return closing_events(message)
 
 
 def _logprobs(served: ServedModel, items: Any, offset: int = 0) -> dict[str, Any]:

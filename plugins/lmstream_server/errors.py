@@ -6,6 +6,7 @@ OpenAI: ``{"error": {"message", "type", "param", "code"}}``. Anthropic:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -54,32 +55,39 @@ def unsupported(param: str, why: str = "") -> APIError:
     return APIError(400, f"unsupported parameter {param!r}{detail}", param=param, code="unsupported_parameter")
 
 
-def _loc(parts: tuple[Any, ...]) -> str:
-    text = ""
-    for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += ("." if text else "") + str(part)
-    return text
-
-
-UNION_TAGS = frozenset({"str", "int", "float", "bool", "bytes", "none", "any", "dict", "list"})
+UNION_TAGS = frozenset({"str", "int", "float", "bool", "bytes", "none", "any", "dict", "list", "literal",
+                        "function-after", "function-before", "function-wrap", "function-plain"})
 """Names pydantic puts in an error's location for the member of a union that failed."""
+MODEL_TAG = re.compile(r"[A-Z][A-Za-z0-9]*")
+"""A model class name in a location: the member of a union of models that failed."""
 
 
 def _is_union_tag(part: Any) -> bool:
-    """Whether a location part names a union member (``list[str]``, ``str``), not a field."""
-    return isinstance(part, str) and ("[" in part or part in UNION_TAGS)
+    """Whether a location part names a union member (``list[str]``, ``str``, ``TextBlock``), not a field."""
+    return isinstance(part, str) and ("[" in part or part in UNION_TAGS or MODEL_TAG.fullmatch(part) is not None)
+
+
+def field_path(loc: tuple[Any, ...], where: str = "") -> str:
+    """The field a pydantic error location names, as the client wrote it, under ``where``
+    (``messages[2].content``, ``tools[0].input_schema``): union-member tags left out. The one
+    place a request model's error location becomes the field an error names."""
+    text = where
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif not _is_union_tag(part):
+            text += f".{part}" if text else str(part)
+    return text
 
 
 def from_validation(exc: ValidationError, prefix: str = "") -> APIError:
-    """A 400 from a pydantic error: an unknown field is 'unsupported', others name the field."""
+    """A 400 from a pydantic error: an unknown field is 'unsupported', others name the field
+    (under ``prefix``, e.g. ``messages[3].``)."""
+    where = prefix.rstrip(".")
     first = exc.errors()[0]
-    loc = _loc(tuple(p for p in first.get("loc", ()) if not _is_union_tag(p)))
-    param: str | None = f"{prefix}{loc}" if loc else prefix.rstrip(".") or None
+    param = field_path(tuple(first.get("loc", ())), where) or None
     if first.get("type") == "extra_forbidden":
         return unsupported(param or "?", "this server does not support it")
-    details = "; ".join(f"{_loc(tuple(p for p in e.get('loc', ()) if not _is_union_tag(p))) or 'body'}: "
-                        f"{e.get('msg', '')}" for e in exc.errors()[:5])
+    details = "; ".join(f"{field_path(tuple(e.get('loc', ()))) or 'body'}: {e.get('msg', '')}"
+                        for e in exc.errors()[:5])
     return APIError(400, f"invalid request: {details}", param=param, code="invalid_value")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from lmstream import (
 )
 
 from .errors import APIError, from_validation
+from .parameters import core_param
 from .state import ServedModel, ServerState
 from .workers import WorkPool
 
@@ -46,52 +46,6 @@ MAX_SEED_RANGE = 2**64
 def new_id(prefix: str) -> str:
     """A random id with an API's prefix (``chatcmpl-``, ``msg_``, ``resp_``, ``call_``...)."""
     return f"{prefix}{secrets.token_hex(12)}"
-
-
-def parameters_supported(name: str) -> bool:
-    """Whether the core's GenerationParameters knows ``name`` (structured output lands later)."""
-    return name in GenerationParameters.model_fields
-
-
-INTERNAL_PARAMETERS = frozenset({"tool_parser", "reasoning_markers", "stream_tool_calls", "constrain_reasoning",
-                                 "constraint_engine", "prefill_step_size", "max_kv_size", "kv_bits",
-                                 "kv_group_size", "quantized_kv_start", "repetition_context_size",
-                                 "presence_context_size", "frequency_context_size", "stop_token_ids"})
-"""Core parameters no HTTP request sets (never named as the field at fault)."""
-PARAMETER_NAMES = re.compile(r"\b(" + "|".join(sorted(
-    (set(GenerationParameters.model_fields) - INTERNAL_PARAMETERS) | {"tools", "messages"},
-    key=len, reverse=True)) + r")\b")
-"""Finds the field a core error message is about (model-level checks carry no location)."""
-
-
-def core_param(error: APIError, param_names: dict[str, str] | None = None) -> APIError:
-    """``error`` naming the HTTP field: the core's location, else the first parameter its message
-    names, translated through ``param_names`` (core name -> HTTP field, e.g. ``max_tokens`` ->
-    ``max_completion_tokens``)."""
-    if error.param is None:
-        found = PARAMETER_NAMES.search(error.message)
-        if found is not None:
-            error.param = found.group(1)
-    if error.param is not None and param_names:
-        head, sep, rest = error.param.partition(".")
-        if head in param_names:
-            error.param = param_names[head] + sep + rest
-    return error
-
-
-def build_parameters(values: dict[str, Any], param_names: dict[str, str] | None = None) -> GenerationParameters:
-    """GenerationParameters from ``values``; an invalid one is a 400 naming the request field.
-
-    The core's checks are the only ones (the HTTP layer does not repeat them). A schema too
-    deep for the core's recursive checks is a 400 on ``response_format``, never a 500.
-    """
-    try:
-        return GenerationParameters(**values)
-    except ValidationError as exc:
-        raise core_param(from_validation(exc), param_names) from None
-    except RecursionError:
-        raise core_param(APIError(400, "response_format: the schema nests too deeply", param="response_format",
-                                  code="invalid_value"), param_names) from None
 
 
 async def prepare(served: ServedModel, user_input: UserInput | LMInput, work: WorkPool | None = None) -> LMInput:
@@ -130,7 +84,7 @@ async def open_stream(state: ServerState, served: ServedModel, user_input: UserI
     lm_input = await prepare(served, user_input, state.work)
 
     def create() -> EventStream[Event]:
-        return generate(lm_input, parameters=params, context=context, observers=[state.metrics.observer])
+        return generate(lm_input, parameters=params, context=context, observers=state.metrics.observers)
 
     try:
         if served.source is not None:

@@ -14,7 +14,8 @@ accepted and change nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from lmstream import (
@@ -29,9 +30,11 @@ from lmstream import (
 )
 
 from .anthropic_prepare import Prepared, prepare_count, prepare_messages
+from .anthropic_wire import MessagesRequest
 from .errors import APIError
-from .generation import new_id, open_stream
-from .sse import EventSourceResponse, sse_data
+from .flow import answer
+from .generation import new_id, open_stream, raise_if_failed
+from .sse import sse_data
 from .state import ServedModel, ServerState
 
 
@@ -63,31 +66,51 @@ def usage(info: Info) -> dict[str, int]:
 
 
 async def messages(state: ServerState, body: dict[str, Any]) -> Any:
-    """Validate, start the generation, and answer (a message, or an SSE response)."""
+    """Validate (on the work pool), then answer through the shared skeleton (a message, or SSE)."""
     prepared: Prepared = await state.work.run(prepare_messages, state, body)
-    served = prepared.served
-    assert prepared.params is not None
-    slot = state.acquire(1)
-    try:
-        stream = await open_stream(state, served, prepared.lm_input, prepared.params)
-    except APIError as error:
-        slot.release()
-        if error.code == "context_length_exceeded":  # the API's wording: Claude Code compacts on it
-            error.message = (f"prompt is too long: {len(prepared.lm_input.tokens)} tokens > "
-                             f"{served.context.info.context_length} maximum")
-        raise
-    except BaseException:
-        slot.release()
-        raise
-    if prepared.params.stream_tool_calls:  # set exactly when the request streams
-        body_iter = _stream(served, stream, len(prepared.lm_input.tokens), prepared.single_tool_call)
-        return EventSourceResponse(body_iter, keepalive_s=state.limits.keepalive_s, on_close=slot.release,
-                                   closing_events=closing_events)
-    try:
-        return await _collect(served, stream, prepared.single_tool_call)
-    finally:
-        stream.cancel()
-        slot.release()
+    return await answer(state, MessageAnswer(state, prepared))
+
+
+@dataclass
+class MessageAnswer:
+    """A Messages request's part of the skeleton: one generation, Anthropic events or one message."""
+
+    state: ServerState
+    prepared: Prepared
+    headers: Mapping[str, str] = field(default_factory=dict)
+    slots: int = 1
+
+    @property
+    def streaming(self) -> bool:
+        """``stream: true``."""
+        request = self.prepared.request
+        return isinstance(request, MessagesRequest) and request.stream
+
+    async def open(self) -> list[EventStream[Event]]:
+        """The generation; a prompt over the context is refused in the API's wording (Claude Code
+        compacts the conversation on it)."""
+        prepared = self.prepared
+        assert prepared.params is not None
+        try:
+            return [await open_stream(self.state, prepared.served, prepared.lm_input, prepared.params)]
+        except APIError as error:
+            if error.code == "context_length_exceeded":
+                error.message = (f"prompt is too long: {len(prepared.lm_input.tokens)} tokens > "
+                                 f"{prepared.served.context.info.context_length} maximum")
+            raise
+
+    def events(self, streams: Sequence[EventStream[Event]]) -> AsyncIterator[bytes]:
+        """The message's SSE events."""
+        prepared = self.prepared
+        return _stream(prepared.served, streams[0], len(prepared.lm_input.tokens), prepared.single_tool_call)
+
+    async def collect(self, streams: Sequence[EventStream[Event]]) -> dict[str, Any]:
+        """The ``message`` object."""
+        return await _collect(self.prepared.served, streams[0], self.prepared.single_tool_call)
+
+    def closing_events(self, message: str) -> bytes:
+        """An ``error`` event, then ``message_stop``."""
+        return closing_events(message)
 
 
 async def _collect(served: ServedModel, stream: EventStream[Event], single_tool_call: bool) -> dict[str, Any]:
@@ -108,9 +131,7 @@ async def _collect(served: ServedModel, stream: EventStream[Event], single_tool_
                 stream.cancel()
         elif isinstance(item, Info):
             info = item
-    assert info is not None, "a stream always ends with Info"
-    if info.stop_reason == StopReason.ERROR:
-        raise APIError(500, f"the generation failed: {info.error}", code="generation_failed")
+    info = raise_if_failed(info)
     return {"id": new_id("msg_"), "type": "message", "role": "assistant", "model": served.name,
             "content": content, "stop_reason": _stop_reason(info, calls), "stop_sequence": None,
             "usage": usage(info)}

@@ -1,4 +1,5 @@
-"""Prometheus metrics of one server: requests in flight, queue depth, batch size, responses.
+"""Prometheus metrics of one server: requests in flight, queue depth, batch size, responses,
+speculative decoding's draft tokens.
 
 Each app has its own ``CollectorRegistry`` (several apps can live in one process), which also
 carries the prometheus observer's generation metrics (TTFT, inter-token latency, tokens) and,
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from lmstream import ModelContext
+from lmstream import GenerationRecord, Info, ModelContext, Observer
 
 _PREFIX_COUNTERS = (
     ("lookups", "Generations that looked for a cached prompt prefix."),
@@ -44,6 +45,12 @@ class ServerMetrics:
         self.responses = client.Counter("responses", "Responses by route and HTTP status.",
                                         ["route", "status"], **common)
         self.observer = PrometheusObserver(self.registry)
+        self.drafts = DraftCounters(self.registry)
+
+    @property
+    def observers(self) -> list[Observer]:
+        """The observers every in-process generation of this server runs with."""
+        return [self.observer, self.drafts]
 
     def watch_prefix_caches(self, contexts: Mapping[str, object]) -> None:
         """Report the prefix caches of these served contexts (by model name) at each scrape."""
@@ -63,6 +70,28 @@ class ServerMetrics:
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
         return self.client.generate_latest(self.registry), self.client.CONTENT_TYPE_LATEST
+
+
+class DraftCounters(Observer):
+    """Speculative decoding's draft tokens, proposed and accepted, from each generation's final
+    ``Info.stats`` (``lmstream_draft_tokens_proposed_total`` / ``_accepted_total``, by model and
+    backend; both stay 0 for a context loaded without a drafter). Accepted over proposed is the
+    acceptance rate."""
+
+    def __init__(self, registry: Any) -> None:
+        import prometheus_client as client
+
+        common: dict[str, Any] = {"namespace": "lmstream", "registry": registry}
+        self.proposed = client.Counter("draft_tokens_proposed", "Draft tokens proposed and verified.",
+                                       ["model", "backend"], **common)
+        self.accepted = client.Counter("draft_tokens_accepted", "Proposed draft tokens the model accepted.",
+                                       ["model", "backend"], **common)
+
+    def on_end(self, generation: GenerationRecord, info: Info) -> None:
+        """Add this generation's draft figures."""
+        labels = (generation.model.name, generation.model.backend)
+        self.proposed.labels(*labels).inc(info.stats.draft_tokens_proposed)
+        self.accepted.labels(*labels).inc(info.stats.draft_tokens_accepted)
 
 
 class _PrefixCacheCollector:

@@ -9,11 +9,10 @@ the drain deadline) sends an error event in the API's shape and then ``data: [DO
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 from .errors import APIError
-from .sse import EventSourceResponse, sse_data
-from .state import ServerState
+from .sse import sse_data
 
 logger = logging.getLogger("lmstream.server")
 
@@ -44,10 +43,3 @@ async def guarded(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         close = getattr(body, "aclose", None)
         if close is not None:
             await close()
-
-
-def openai_stream_response(body: AsyncIterator[bytes], state: ServerState,
-                           on_close: Callable[[], None]) -> EventSourceResponse:
-    """The SSE response of a chat / completions stream, guarded, with the OpenAI closing events."""
-    return EventSourceResponse(guarded(body), keepalive_s=state.limits.keepalive_s, on_close=on_close,
-                               closing_events=closing_events)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from .generation import parameters_supported
+from .parameters import parameters_supported
 
 ReasoningField = Literal["both", "reasoning_content", "reasoning"]
 REASONING_FIELDS: tuple[str, ...] = ("both", "reasoning_content", "reasoning")

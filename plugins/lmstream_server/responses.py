@@ -14,32 +14,37 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from starlette.responses import JSONResponse
 
-from lmstream import ChatMessage, ChatTemplateOptions, LMInput, UserInput
+from lmstream import (
+    ChatMessage,
+    ChatTemplateOptions,
+    Event,
+    EventStream,
+    GenerationParameters,
+    LMInput,
+    UserInput,
+)
 
 from .bodycheck import check_body
 from .errors import APIError, bad_request, from_validation
-from .generation import build_parameters, open_stream, parameters_supported, prepare
+from .flow import answer
+from .generation import open_stream, prepare, raise_if_failed
+from .parameters import server_defaults
 from .responses_custom import grammar_error
 from .responses_input import InputConverter
 from .responses_output import ResponseBuilder, final_status
 from .responses_request import ResponsesRequest, parse_request
 from .responses_run import ResponseRun
 from .responses_tools import IGNORED_TOOLS_HEADER, Choice, ToolCollector, ToolSet, resolve_choice
-from .sse import EventSourceResponse
 from .state import ServerState
 from .wire import check_count
 
 logger = logging.getLogger("lmstream.server")
-
-REASONING_BUDGETS = {"minimal": 256, "low": 1024, "medium": 4096, "high": 16384, "xhigh": 32768}
-"""``reasoning.effort`` -> reasoning token budget (where the core has ``reasoning_budget``)."""
-
 
 @dataclass
 class Prepared:
@@ -49,7 +54,7 @@ class Prepared:
     messages: list[ChatMessage]
     tools: ToolSet
     choice: Choice
-    values: dict[str, Any]
+    params: GenerationParameters
     template: ChatTemplateOptions
     history: list[dict[str, Any]]
     echo: dict[str, Any]
@@ -65,38 +70,6 @@ def _merge_leading_system(messages: list[ChatMessage]) -> list[ChatMessage]:
         return messages
     text = "\n\n".join(str(message.content or "") for message in messages[:count])
     return [ChatMessage(role="system", content=text), *messages[count:]]
-
-
-def _values(request: ResponsesRequest, choice: Choice, state: ServerState) -> dict[str, Any]:
-    values: dict[str, Any] = {"max_tokens": request.max_output_tokens or state.limits.max_tokens_default,
-                              "stream_tool_calls": request.stream}
-    for name in ("temperature", "top_p"):
-        if getattr(request, name) is not None:
-            values[name] = getattr(request, name)
-    fmt = request.text.format if request.text is not None else None
-    if fmt is not None and fmt.type == "json_schema":
-        inner: dict[str, Any] = {"name": fmt.name, "schema": fmt.schema_}
-        if fmt.strict is not None:
-            inner["strict"] = fmt.strict
-        values["response_format"] = {"type": "json_schema", "json_schema": inner}
-    elif fmt is not None and fmt.type == "json_object":
-        values["response_format"] = {"type": "json_object"}
-    if choice.none:
-        values["tool_parser"] = "none"
-    elif choice.forced_custom is not None:
-        if "response_format" in values:
-            raise bad_request("a forced custom tool and text.format cannot be combined", "tool_choice",
-                              "invalid_value")
-        values["tool_parser"] = "none"
-        values["stream_tool_calls"] = False
-        if choice.grammar is not None:
-            values["response_format"] = choice.grammar
-    elif choice.core_choice is not None:
-        values["tool_choice"] = choice.core_choice
-    effort = request.reasoning.effort if request.reasoning is not None else None
-    if effort is not None and effort != "none" and parameters_supported("reasoning_budget"):
-        values["reasoning_budget"] = REASONING_BUDGETS[effort]
-    return values
 
 
 def _echo(request: ResponsesRequest, body: dict[str, Any], store: bool) -> dict[str, Any]:
@@ -166,9 +139,9 @@ def prepare_request(state: ServerState, body: dict[str, Any]) -> Prepared:
     choice = resolve_choice(request.tool_choice, tools)
     effort = request.reasoning.effort if request.reasoning is not None else None
     template = ChatTemplateOptions(enable_thinking=None if effort is None else effort != "none")
-    values = _values(request, choice, state)
+    params = request.to_parameters(server_defaults(state, state.model(request.model)), choice)
     store = request.store is not False
-    return Prepared(request, _merge_leading_system(messages), tools, choice, values, template, history,
+    return Prepared(request, _merge_leading_system(messages), tools, choice, params, template, history,
                     _echo(request, body, store))
 
 
@@ -199,62 +172,67 @@ async def _open(state: ServerState, prepared: Prepared, served: Any, params: Any
             messages = messages[:head] + rest
 
 
-class _HeadedEventSource(EventSourceResponse):
-    """The SSE response with extra headers (the transport's response takes none)."""
-
-    def __init__(self, body: Any, headers: dict[str, str], **options: Any) -> None:
-        super().__init__(body, **options)
-        self.extra_headers = [(key.encode(), value.encode()) for key, value in headers.items()]
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        extra = self.extra_headers
-
-        async def send_with_headers(message: dict[str, Any]) -> None:
-            if message.get("type") == "http.response.start" and extra:
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
-            await send(message)
-
-        await super().__call__(scope, receive, send_with_headers)
-
-
 async def responses(state: ServerState, body: dict[str, Any]) -> Any:
-    """Validate, start the generation, and answer (a response object, or an SSE response)."""
+    """Validate (on the work pool), then answer through the shared skeleton (a response, or SSE)."""
     prepared = await state.work.run(prepare_request, state, body)
-    request = prepared.request
-    served = state.model(request.model)
-    params = build_parameters(prepared.values, {"max_tokens": "max_output_tokens"})
-    headers: dict[str, str] = {}
     if prepared.tools.ignored:
-        headers[IGNORED_TOOLS_HEADER] = ",".join(prepared.tools.ignored)
         logger.info("/v1/responses: hosted tools left out (this server cannot run them): %s",
                     ", ".join(prepared.tools.ignored))
-    max_calls = request.max_tool_calls
-    if request.parallel_tool_calls is False:
-        max_calls = 1
-    slot = state.acquire(1)
-    try:
-        lm_input, stream = await _open(state, prepared, served, params)
-    except BaseException:
-        slot.release()
-        raise
-    builder = ResponseBuilder(served.name, prepared.echo, request.wants_encrypted_reasoning)
-    run = ResponseRun(state, served, lm_input, params, builder, prepared.tools, max_calls,
-                      prepared.choice.forced_custom)
-    if request.stream:
-        return _HeadedEventSource(_stream(run, stream, prepared), headers, keepalive_s=state.limits.keepalive_s,
-                                  on_close=slot.release, closing_events=builder.closing_events)
-    try:
-        async for _ in run.events(stream):
+    return await answer(state, ResponseAnswer(state, prepared))
+
+
+class ResponseAnswer:
+    """A Responses request's part of the skeleton: one generation (a custom tool's input may be
+    generated again under its grammar), Responses events or one response object."""
+
+    slots = 1
+
+    def __init__(self, state: ServerState, prepared: Prepared) -> None:
+        self.state = state
+        self.prepared = prepared
+        self.served = state.model(prepared.request.model)
+        self.builder = ResponseBuilder(self.served.name, prepared.echo, prepared.request.wants_encrypted_reasoning)
+        self.headers: dict[str, str] = {}
+        if prepared.tools.ignored:
+            self.headers[IGNORED_TOOLS_HEADER] = ",".join(prepared.tools.ignored)
+        self._run: ResponseRun | None = None
+
+    @property
+    def streaming(self) -> bool:
+        """``stream: true``."""
+        return self.prepared.request.stream
+
+    @property
+    def run(self) -> ResponseRun:
+        """The generation's driver (made when it opened)."""
+        assert self._run is not None, "open() comes first"
+        return self._run
+
+    async def open(self) -> list[EventStream[Event]]:
+        """The generation (with ``truncation: "auto"``, of a prompt that fits)."""
+        request = self.prepared.request
+        max_calls = 1 if request.parallel_tool_calls is False else request.max_tool_calls
+        lm_input, stream = await _open(self.state, self.prepared, self.served, self.prepared.params)
+        self._run = ResponseRun(self.state, self.served, lm_input, self.prepared.params, self.builder,
+                                self.prepared.tools, max_calls, self.prepared.choice.forced_custom)
+        return [stream]
+
+    def events(self, streams: Sequence[EventStream[Event]]) -> AsyncIterator[bytes]:
+        """``response.created`` ... ``response.completed`` (or ``error`` + ``response.failed``)."""
+        return _stream(self.run, streams[0], self.prepared)
+
+    async def collect(self, streams: Sequence[EventStream[Event]]) -> dict[str, Any]:
+        """The response object (stored for ``previous_response_id`` unless ``store: false``)."""
+        async for _ in self.run.events(streams[0]):
             pass
-        info = run.info
-        if info.stop_reason.value == "error":
-            raise APIError(500, f"the generation failed: {info.error}", code="generation_failed")
-        result = builder.response(final_status(info), info)
-        await _store(state, prepared, builder)
-    finally:
-        stream.cancel()
-        slot.release()
-    return JSONResponse(result, headers=headers) if headers else result
+        info = raise_if_failed(self.run.info)
+        result = self.builder.response(final_status(info), info)
+        await _store(self.state, self.prepared, self.builder)
+        return result
+
+    def closing_events(self, message: str) -> bytes:
+        """An ``error`` event and ``response.failed``."""
+        return self.builder.closing_events(message)
 
 
 async def _store(state: ServerState, prepared: Prepared, builder: ResponseBuilder) -> None:
@@ -268,7 +246,7 @@ async def _store(state: ServerState, prepared: Prepared, builder: ResponseBuilde
         logger.warning("/v1/responses: the server is busy; response %s was not stored", builder.id)
 
 
-async def _stream(run: ResponseRun, stream: Any, prepared: Prepared) -> Any:
+async def _stream(run: ResponseRun, stream: EventStream[Event], prepared: Prepared) -> AsyncIterator[bytes]:
     builder = run.builder
     for piece in builder.start_events():
         yield piece

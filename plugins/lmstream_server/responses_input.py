@@ -22,8 +22,7 @@ from pydantic import Field, ValidationError
 
 from lmstream import ChatMessage
 
-from .errors import bad_request, unsupported
-from .responses_request import validation_error
+from .errors import bad_request, from_validation, unsupported
 from .responses_tools import ToolCollector, ToolSet
 from .wire import WireModel, check_count
 
@@ -181,7 +180,7 @@ class InputConverter:
         try:
             item = model.model_validate(raw)
         except ValidationError as exc:
-            raise validation_error(exc, prefix=f"{where}.") from None
+            raise from_validation(exc, prefix=f"{where}.") from None
         for name in ("content", "output", "summary"):
             parts = getattr(item, name, None)
             if isinstance(parts, list):

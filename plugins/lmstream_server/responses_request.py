@@ -10,11 +10,14 @@ the first offending path (``bodycheck.check_body``), before anything could try t
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import Field, ValidationError, model_validator
 
-from .errors import APIError, bad_request, from_validation
+from lmstream import GenerationParameters
+
+from .errors import bad_request, from_validation
+from .parameters import ServerDefaults, core_parameters, given
 from .wire import WireModel
 
 HONORED_INCLUDES = frozenset({"reasoning.encrypted_content"})
@@ -24,6 +27,23 @@ METADATA_MAX_PAIRS = 16
 METADATA_MAX_KEY = 64
 METADATA_MAX_VALUE = 512
 """OpenAI's limits on ``metadata`` (16 pairs, keys up to 64 and values up to 512 characters)."""
+
+
+REASONING_BUDGETS = {"minimal": 256, "low": 1024, "medium": 4096, "high": 16384, "xhigh": 32768}
+"""``reasoning.effort`` -> reasoning token budget."""
+
+
+class ToolChoiceParts(Protocol):
+    """What ``to_parameters`` reads of a resolved ``tool_choice`` (``responses_tools.Choice``)."""
+
+    @property
+    def none(self) -> bool: ...
+    @property
+    def forced_custom(self) -> str | None: ...
+    @property
+    def grammar(self) -> dict[str, Any] | None: ...
+    @property
+    def core_choice(self) -> str | dict[str, Any] | None: ...
 
 
 class JSONSchemaFormat(WireModel):
@@ -62,7 +82,7 @@ class TextConfig(WireModel):
                 try:
                     return {**data, "format": model.model_validate(fmt)}
                 except ValidationError as exc:
-                    raise validation_error(exc, prefix="text.format.") from None
+                    raise from_validation(exc, prefix="text.format.") from None
             raise bad_request(f"text.format.type must be 'text', 'json_object' or 'json_schema', not {kind!r}",
                               "text.format.type", "invalid_value")
         return data
@@ -133,25 +153,44 @@ class ResponsesRequest(WireModel):
             raise bad_request("input is required", "input", "invalid_value")
         return self
 
+    def to_parameters(self, defaults: ServerDefaults, choice: ToolChoiceParts) -> GenerationParameters:
+        """This request's GenerationParameters under the resolved ``tool_choice``: ``text.format``
+        as ``response_format``, a forced custom tool's grammar as the whole output's format,
+        ``reasoning.effort`` as a reasoning budget; core errors name this request's field."""
+        fmt = self.text.format if self.text is not None else None
+        response_format: dict[str, Any] | None = None
+        if isinstance(fmt, JSONSchemaFormat):
+            inner: dict[str, Any] = {"name": fmt.name, "schema": fmt.schema_}
+            if fmt.strict is not None:
+                inner["strict"] = fmt.strict
+            response_format = {"type": "json_schema", "json_schema": inner}
+        elif fmt is not None and fmt.type == "json_object":
+            response_format = {"type": "json_object"}
+        values = given(max_tokens=self.max_output_tokens or defaults.max_tokens, temperature=self.temperature,
+                       top_p=self.top_p, stream_tool_calls=self.stream, response_format=response_format)
+        if choice.none:
+            values["tool_parser"] = "none"
+        elif choice.forced_custom is not None:
+            if response_format is not None:
+                raise bad_request("a forced custom tool and text.format cannot be combined", "tool_choice",
+                                  "invalid_value")
+            values |= given(tool_parser="none", stream_tool_calls=False, response_format=choice.grammar)
+        elif choice.core_choice is not None:
+            values["tool_choice"] = choice.core_choice
+        effort = self.reasoning.effort if self.reasoning is not None else None
+        if effort is not None and effort != "none":
+            values["reasoning_budget"] = REASONING_BUDGETS[effort]
+        fields = {"max_tokens": "max_output_tokens", "reasoning_budget": "reasoning.effort",
+                  "response_format.json_schema.schema": "text.format.schema",
+                  "response_format": "text.format"}
+        if choice.forced_custom is not None:
+            fields["response_format"] = "tool_choice"
+        return core_parameters(values, fields)
+
     @property
     def wants_encrypted_reasoning(self) -> bool:
         """``include`` asks for ``reasoning.encrypted_content``."""
         return "reasoning.encrypted_content" in (self.include or ())
-
-
-UNION_TAGS = frozenset({"str", "int", "float", "bool", "none", "dict", "list", "function-after",
-                        "function-before", "function-wrap", "function-plain"})
-"""Location parts pydantic adds for union members (``output.str``); not fields."""
-
-
-def validation_error(exc: ValidationError, prefix: str = "") -> APIError:
-    """``from_validation`` with union-member tags dropped from the named field."""
-    error = from_validation(exc, prefix)
-    if error.param:
-        parts = error.param.split(".")
-        kept = [parts[0], *(part for part in parts[1:] if part not in UNION_TAGS)]
-        error.param = ".".join(kept)
-    return error
 
 
 def parse_request(body: dict[str, Any]) -> ResponsesRequest:
@@ -159,5 +198,5 @@ def parse_request(body: dict[str, Any]) -> ResponsesRequest:
     try:
         return ResponsesRequest.model_validate(body)
     except ValidationError as exc:
-        raise validation_error(exc) from None
+        raise from_validation(exc) from None
 

@@ -24,8 +24,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from lmstream import ToolSpec
 
-from .errors import APIError, bad_request, unsupported
-from .responses_request import validation_error
+from .errors import APIError, bad_request, from_validation, unsupported
 from .wire import WireModel, check_count
 
 HOSTED_TOOL_TYPES = frozenset({
@@ -169,7 +168,7 @@ def _validated(model: type[WireModel], raw: dict[str, Any], where: str) -> Any:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise validation_error(exc, prefix=f"{where}.") from None
+        raise from_validation(exc, prefix=f"{where}.") from None
 
 
 class ToolCollector:
@@ -229,7 +228,7 @@ class ToolCollector:
         try:
             spec = ToolSpec.model_validate(values)
         except ValidationError as exc:
-            raise validation_error(exc, prefix=f"{where}.") from None
+            raise from_validation(exc, prefix=f"{where}.") from None
         self._register(name, ToolName(function.name, namespace, "function"), where)
         self.tools.specs.append(spec)
 
@@ -240,7 +239,7 @@ class ToolCollector:
         try:
             spec = _custom_spec(tool, name)
         except ValidationError as exc:
-            raise validation_error(exc, prefix=f"{where}.") from None
+            raise from_validation(exc, prefix=f"{where}.") from None
         if grammar is not None:
             check_grammar_size(grammar, self.grammar_limits, f"{where}.format.definition")
         self._register(name, ToolName(tool.name, namespace, "custom", grammar, where), where)

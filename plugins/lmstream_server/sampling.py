@@ -3,7 +3,7 @@
 ``SamplingFields`` is strict (``WireModel``): a boolean, string or float where a number or a
 flag belongs is a 400 naming the field. Checks the core's ``GenerationParameters`` owns
 (empty stop strings, ``top_logprobs`` without ``logprobs``, token id ranges) are not repeated
-here: ``build_parameters`` turns the core's error into a 400 naming the HTTP field. What is
+here: ``parameters.core_parameters`` turns the core's error into a 400 naming the HTTP field. What is
 checked here is what only the HTTP API defines: its ranges (``temperature`` up to 2, bias
 values within +-100), ``logit_bias`` keys as decimal token ids of this model's vocabulary,
 ``n`` within the server's limit and the count limits of lists.
@@ -16,8 +16,11 @@ from typing import Any
 
 from pydantic import Field
 
-from .errors import bad_request
-from .wire import WireLimits, WireModel, check_count
+from .errors import APIError, bad_request
+from .parameters import ServerDefaults, given, stop_strings, vocab_limit
+from .wire import WireModel, check_count
+
+__all__ = ["SamplingFields", "StreamOptions", "logit_bias_values", "vocab_limit"]
 
 TOKEN_ID_KEY = re.compile(r"[0-9]{1,10}")
 """A ``logit_bias`` key: ASCII decimal digits only (``"²"`` is a digit to ``str.isdigit``)."""
@@ -61,6 +64,23 @@ class SamplingFields(WireModel):
     safety_identifier: str | None = None
     """Accepted and not used."""
 
+    def sampling(self, defaults: ServerDefaults, default_max_tokens: int | None = None) -> dict[str, Any]:
+        """The core parameters the shared fields give (``None``: absent), after the checks only
+        HTTP defines: ``n`` within the server's limit, list counts, ``logit_bias`` keys and values."""
+        if self.stream_options is not None and not self.streaming:
+            raise APIError(400, "stream_options needs stream: true", param="stream_options", code="invalid_value")
+        if self.choices > defaults.max_n:
+            raise bad_request(f"n is {self.choices}; this server allows at most {defaults.max_n}", "n")
+        bias = None
+        if self.logit_bias:
+            check_count(self.logit_bias, defaults.wire.max_logit_bias, "logit_bias")
+            bias = logit_bias_values(self.logit_bias, defaults.vocab)
+        return given(max_tokens=self.max_tokens or default_max_tokens or defaults.max_tokens,
+                     temperature=self.temperature, top_p=self.top_p, top_k=self.top_k, min_p=self.min_p,
+                     repetition_penalty=self.repetition_penalty, seed=self.seed,
+                     presence_penalty=self.presence_penalty, frequency_penalty=self.frequency_penalty,
+                     stop=stop_strings(self.stop, defaults.wire, "stop"), logit_bias=bias)
+
     @property
     def choices(self) -> int:
         """``n`` (1 when null)."""
@@ -70,17 +90,6 @@ class SamplingFields(WireModel):
     def streaming(self) -> bool:
         """``stream`` (False when null)."""
         return bool(self.stream)
-
-
-def vocab_limit(tokenizer: Any) -> int | None:
-    """The number of token ids a tokenizer knows (added tokens included), or None if unknown."""
-    sizes = [getattr(tokenizer, "vocab_size", None)]
-    try:
-        sizes.append(len(tokenizer))
-    except TypeError:
-        pass
-    known = [size for size in sizes if isinstance(size, int) and not isinstance(size, bool) and size > 0]
-    return max(known) if known else None
 
 
 def logit_bias_values(raw: dict[str, float], vocab: int | None) -> dict[int, float]:
@@ -99,23 +108,3 @@ def logit_bias_values(raw: dict[str, float], vocab: int | None) -> dict[int, flo
     return bias
 
 
-def sampling_values(request: SamplingFields, max_n: int, default_max_tokens: int,
-                    limits: WireLimits | None = None, vocab: int | None = None) -> dict[str, Any]:
-    """GenerationParameters values from the shared sampling fields (lists within ``limits``)."""
-    limits = limits or WireLimits()
-    if request.choices > max_n:
-        raise bad_request(f"n is {request.choices}; this server allows at most {max_n}", "n")
-    values: dict[str, Any] = {"max_tokens": request.max_tokens or default_max_tokens}
-    for name in ("temperature", "top_p", "top_k", "min_p", "repetition_penalty", "seed",
-                 "presence_penalty", "frequency_penalty"):
-        value = getattr(request, name)
-        if value is not None:
-            values[name] = value
-    if request.stop is not None:
-        stops = [request.stop] if isinstance(request.stop, str) else request.stop
-        check_count(stops, limits.max_stop_sequences, "stop")
-        values["stop"] = tuple(stops)
-    if request.logit_bias:
-        check_count(request.logit_bias, limits.max_logit_bias, "logit_bias")
-        values["logit_bias"] = logit_bias_values(request.logit_bias, vocab)
-    return values

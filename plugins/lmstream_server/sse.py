@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 logger = logging.getLogger("lmstream.server")
@@ -82,14 +82,17 @@ class EventSourceResponse:
     app sets the server's ``write_timeout_s`` when none is given). ``closing_events(message)``:
     the API's error event plus its terminal event, sent when the server cuts the stream (the
     response task is cancelled at the drain deadline) or when the body fails, so that a client
-    can tell the answer is incomplete.
+    can tell the answer is incomplete. ``headers``: extra response headers (after the SSE ones).
     """
 
     def __init__(self, body: AsyncIterator[bytes], *, keepalive_s: float,
                  on_close: Callable[[], None] | None = None, queue_size: int = 64,
                  write_timeout_s: float | None = None,
-                 closing_events: Callable[[str], bytes] | None = None) -> None:
+                 closing_events: Callable[[str], bytes] | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
         self.body = body
+        self.headers = [*SSE_HEADERS, *((key.lower().encode(), value.encode())
+                                        for key, value in (headers or {}).items())]
         self.keepalive_s = keepalive_s
         self.on_close = on_close
         self.queue_size = queue_size
@@ -256,7 +259,7 @@ class EventSourceResponse:
             self._last_sent = loop.time()
 
     async def _write(self, queue: asyncio.Queue[bytes | None], send: Send) -> None:
-        await self._send(send, {"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+        await self._send(send, {"type": "http.response.start", "status": 200, "headers": self.headers})
         self._started = True
         while True:
             piece = await queue.get()

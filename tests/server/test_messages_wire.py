@@ -95,7 +95,7 @@ BAD_BODIES: list[tuple[dict[str, Any], str]] = [
     ({**BASE, "stream": 0}, "stream"),
     ({**BASE, "top_k": True}, "top_k"),
     ({**BASE, "stop_sequences": "x"}, "stop_sequences"),
-    ({**BASE, "stop_sequences": [""]}, "stop_sequences[0]"),
+    ({**BASE, "stop_sequences": [""]}, "stop_sequences"),  # the core checks stops (no index)
     ({**BASE, "stop_sequences": ["x"] * 65}, "stop_sequences"),
     ({**BASE, "thinking": {"type": "enabled"}}, "thinking.budget_tokens"),
     ({**BASE, "thinking": {"type": "enabled", "budget_tokens": 20}}, "thinking.budget_tokens"),

@@ -2,8 +2,10 @@
 
 ``deploy`` runs the ``LMReplica`` deployment (fixed ``replicas`` or ``autoscale=(min, max)``)
 with the prefix-aware router on the connected Ray instance and returns its handle. The HTTP
-ingress runs in the calling process: the same ``create_app`` as ``lmstream serve``, bound to
-``--host`` (127.0.0.1 by default); Ray Serve's own HTTP proxy is not started.
+ingress runs in the calling process: the same ``create_app`` and the same guarded server
+(``serving.serve_app``: connection timeouts and limit, Host / Origin checks, drain) as
+``lmstream serve``, bound to ``--host`` (127.0.0.1 by default); Ray Serve's own HTTP proxy is
+not started.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     """``lmstream serve --ray``: replicas on Ray, the HTTP ingress here, until Ctrl-C / SIGTERM."""
     try:
         import ray
-        import uvicorn
+        import uvicorn  # noqa: F401  (serve_app's server)
         from ray import serve
     except ImportError:
         print("lmstream serve --ray needs the ray extra: pip install 'lmstream[ray]'", file=sys.stderr)
@@ -80,10 +82,11 @@ def run(args: argparse.Namespace) -> int:
     import lmstream
 
     from ..app import create_app
-    from ..command import API_KEY_ENV, load_options
+    from ..serving import app_options, connection_limits, load_options, serve_app
     from .source import RaySource
 
     options = load_options(args)
+    limits = connection_limits(args)
     batch = args.max_batch_size or 8
     replicas = args.replicas or 1
     top = args.autoscale[1] if args.autoscale else replicas
@@ -100,18 +103,10 @@ def run(args: argparse.Namespace) -> int:
                         max_ongoing_requests=batch + args.max_queue)
         context = lmstream.load(args.model, args.backend, **options)  # prepares prompts, counts tokens
         name = args.served_model_name or context.info.name
-        api_key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_ENV) or None
-        app = create_app({name: context}, api_key=api_key, max_batch_size=batch * top,
-                         max_queue=args.max_queue * top, max_body_bytes=args.max_body_bytes,
-                         default_max_tokens=args.default_max_tokens, cors_origins=args.cors_origin,
-                         sources={name: RaySource(handle)})
-        config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
-                                timeout_graceful_shutdown=args.drain_timeout, server_header=False,
-                                access_log=args.log_level == "debug")
-        print(f"lmstream serve --ray: {name!r} on http://{args.host}:{args.port} (Ctrl-C to stop)",
-              file=sys.stderr, flush=True)
+        app = create_app({name: context}, max_batch_size=batch * top, max_queue=args.max_queue * top,
+                         sources={name: RaySource(handle)}, **app_options(args))
         try:
-            uvicorn.Server(config).run()
+            serve_app(app, args, limits, "lmstream serve --ray", name)
         finally:
             context.close()
     finally:
