@@ -6,14 +6,13 @@ so tests and demos see what batching buys; prefill costs ``prefill_delay`` per p
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from lmstream import BatchRunner, SequenceEnded, SequenceRequest, StepResult, common_prefix_length
 
-from .model import ScriptedCache, ScriptedFailure, ScriptedModel
+from .script import Script, ScriptedCache, ScriptedFailure
 
 CANCEL_POLL_S = 0.002
 """How often a step's simulated compute looks for cancels."""
@@ -38,7 +37,7 @@ class _Row:
 class ScriptedBatchRunner(BatchRunner):
     """Steps scripted sequences together; honours caches, delays, ``fail_at`` and logprobs."""
 
-    def __init__(self, model: ScriptedModel, max_batch_size: int = 8) -> None:
+    def __init__(self, model: Script, max_batch_size: int = 8) -> None:
         self._model = model
         self.max_batch_size = max_batch_size
         self._rows: dict[int, _Row] = {}
@@ -54,19 +53,8 @@ class ScriptedBatchRunner(BatchRunner):
         if cache is not None:
             cached = min(common_prefix_length(cache.tokens, prompt), len(prompt) - 1)
             cache.trim_to(cached)
-        ids = model.reply_ids(prompt)
-        options = model.options
-        if request.constraint is not None:
-            source: Iterator[int] = model.constrained_source(ids, request.constraint)
-        elif options.repeat:
-            if not ids:
-                raise ValueError("repeat=True needs a non-empty reply")
-            source = itertools.cycle(ids)
-        else:
-            end = [model.tokenizer.special_ids[options.end_token]] if options.eos else []
-            source = iter(ids + end)
-        fails = options.fail_at is not None and (
-            options.fail_prompt is None or options.fail_prompt in model.tokenizer.decode(prompt))
+        source = model.token_source(prompt, request.control.constraint)
+        fails = model.fails_for(prompt)
         self._rows[request.seq_id] = _Row(request, prompt[cached:], cached, source, fails)
 
     def prefill(self, seq_id: int, max_tokens: int) -> bool:
