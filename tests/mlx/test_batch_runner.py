@@ -90,7 +90,8 @@ def test_batched_rows_decode_as_alone_and_caches_hold_the_fed_ids(
         tokens = [r.token for r in results[i]]
         assert all(r.error is None for r in results[i])
         assert tokens == alone(exact_context, prompt, take)
-        assert caches[i].tokens == prompt + tokens[:-1]  # the last sampled id was never fed
+        # the last sampled id is fed only when the row's last step was a lone (pipelined) one
+        assert caches[i].tokens in (prompt + tokens[:-1], prompt + tokens)
         assert all(layer.offset == len(caches[i].tokens) for layer in caches[i].layers)
         assert requests[i].control.prefilled_tokens == len(prompt)
 

@@ -1,4 +1,5 @@
-"""The mlx token iterator on the tiny model: cache reuse and sync, prefill, cancel, sampling, KV kinds."""
+"""One sequence alone through the mlx runner (a single stream: the pipelined one-row path) on
+the tiny model: cache reuse and sync, prefill, cancel, sampling, KV kinds."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mlx_lm.models.cache import QuantizedKVCache, RotatingKVCache
 
-from lmstream.model import GenerationControl, PromptCache, common_prefix_length
-from lmstream.protocol import GenerationParameters
+from lmstream.model import PromptCache, common_prefix_length
 
 VOCAB = 268
 prompts = st.lists(st.integers(3, VOCAB - 1), min_size=1, max_size=24)
@@ -79,11 +79,9 @@ def test_cancel_mid_prefill_keeps_a_consistent_cache(tiny_context: Any) -> None:
         if done >= 8:
             cancel.set()
 
-    control = GenerationControl(cancel, cancel_at_8)
-    params = GenerationParameters(prefill_step_size=4)
-    result = tiny_context.worker.call(
-        lambda: list(tiny_context.backend_model.token_iterator(prompt, params, cache, control)))
-    assert result == [] and seen == [0, 4, 8] and control.prefill_end is None
+    result, control = run_iterator(tiny_context, prompt, take=5, cache=cache, prefill_step_size=4,
+                                   on_progress=cancel_at_8, cancel=cancel)
+    assert result == [] and seen == [0, 4, 8] and control.prefilled_tokens == 8
     assert cache.tokens == prompt[:8]
     again, control = run_iterator(tiny_context, prompt, take=5, cache=cache)
     assert again == out and control.cached_prompt_tokens == 8
