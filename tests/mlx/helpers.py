@@ -16,7 +16,7 @@ HAS_MLX = importlib.util.find_spec("mlx") is not None and importlib.util.find_sp
 NO_MLX_REASON = "mlx and mlx-lm are not installed (pip install 'lmstream[mlx]')"
 
 
-def run_iterator(context: Any, prompt: Sequence[int], *, take: int, cache: Any = None,
+def run_alone(context: Any, prompt: Sequence[int], *, take: int, cache: Any = None,
                  cancel_after: int | None = None,
                  on_progress: Callable[[int, int], None] | None = None,
                  cancel: threading.Event | None = None,

@@ -10,7 +10,7 @@ from typing import Any
 
 import mlx.core as mx
 import pytest
-from helpers import run_iterator
+from helpers import run_alone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -41,7 +41,7 @@ def on_worker(context: Any, job: Any) -> Any:
 
 
 def alone(context: Any, prompt: list[int], take: int, **parameters: Any) -> list[int]:
-    out, _ = run_iterator(context, prompt, take=take, **parameters)
+    out, _ = run_alone(context, prompt, take=take, **parameters)
     return out
 
 
