@@ -23,6 +23,8 @@ pytest.importorskip("lmstream_rows", reason="pip install -e tests/plugins/runner
 
 REPLY = "Hello from the model, row by row."
 Load = Callable[..., lmstream.ModelContext]
+ONE_ROW: dict[Load, bool] = {}
+"""Whether a ``load`` fixture loads with ``batching=False``."""
 
 
 @pytest.fixture(params=["scripted", "rows", "rows-one-row"])
@@ -38,7 +40,9 @@ def load(request: pytest.FixtureRequest) -> Iterator[Load]:
         contexts.append(context)
         return context
 
+    ONE_ROW[make] = bool(extra)
     yield make
+    ONE_ROW.pop(make)
     for context in contexts:
         context.close()
 
@@ -50,6 +54,7 @@ def test_the_rows_backend_has_no_token_iterator(load: Load) -> None:
     if model.info.backend == "rows":
         assert not model.has_token_iterator()
         assert context.scheduler.batching  # the runner, even with batching=False (one row)
+        assert (context.scheduler.max_batch_size == 1) == ONE_ROW[load]
 
 
 def test_generate_events_and_stop(load: Load) -> None:

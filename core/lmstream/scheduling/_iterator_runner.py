@@ -138,8 +138,9 @@ def _as_result(seq_id: int, item: Any, request: SequenceRequest) -> StepResult:
     if type(item) is not int:
         item = _as_token_id(item)
     if request.parameters.logprobs:
-        raise ValueError("this backend's token iterator yields bare token ids, so it cannot "
-                         "report logprobs; load it with batching (the default) or drop logprobs")
+        raise ValueError("this token iterator yields bare token ids, so it cannot report "
+                         "logprobs (runners report them); load the backend with batching (the "
+                         "default) if it has a runner, or drop logprobs")
     return StepResult(seq_id, item)
 
 
