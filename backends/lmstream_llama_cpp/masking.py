@@ -9,10 +9,10 @@ backend reports them). numpy only, so it is testable without llama.cpp.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from numpy.typing import NDArray
+
+from lmstream import TokenConstraint
 
 
 def mask_logits(logits: NDArray[np.float32], allowed: NDArray[np.bool_] | None) -> None:
@@ -25,7 +25,7 @@ def mask_logits(logits: NDArray[np.float32], allowed: NDArray[np.bool_] | None) 
     logits[width:] = -np.inf
 
 
-def constrain_logits(logits: NDArray[np.float32], constraint: Any, fed: int | None) -> None:
+def constrain_logits(logits: NDArray[np.float32], constraint: TokenConstraint, fed: int | None) -> None:
     """One decode step of a constrained sequence: advance ``constraint`` by the token just fed
     (None on the first step, whose input was the prompt's last token, not a sampled one),
     then mask ``logits`` in place with its mask for the next token.

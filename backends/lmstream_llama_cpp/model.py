@@ -1,12 +1,12 @@
 """LlamaCppBackendModel: a GGUF model loaded by llama.cpp as the core sees it, and the factory.
 
-Everything here runs on the context's worker thread. ``token_iterator`` (one sequence) is
-built on the same batch runner the scheduler drives, so both paths compute identically.
+Everything here runs on the context's worker thread. The backend implements the core's one
+compute contract, the batch runner (``runner``): a single stream is the runner with one row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +15,8 @@ import llama_cpp
 from lmstream import (
     DEFAULT_NAME,
     BackendModel,
-    GenerationControl,
     GenerationParameters,
     ModelInfo,
-    PromptCache,
-    SequenceRequest,
     default_model_path,
     gguf_tokenizer_config,
 )
@@ -66,7 +63,7 @@ class LlamaCppBackendModel(BackendModel):
     """A GGUF model in llama.cpp behind the core's contract (single and batched decode)."""
 
     supports_constraints = True
-    """Structured-output masks are written into the logits of every decode step (both paths)."""
+    """Structured-output masks are written into the logits of every decode step."""
 
     def __init__(self, path: Path, name: str, options: LlamaCppOptions) -> None:
         self.options = options
@@ -81,6 +78,7 @@ class LlamaCppBackendModel(BackendModel):
         model = self._model
         vocab = llama_cpp.llama_model_get_vocab(model)
         self.tokenizer = LlamaCppTokenizer(vocab)
+        self.vocab_size = self.tokenizer.vocab_size
         meta = {k: v for k in _META_KEYS if (v := native.meta_string(model, k)) is not None}
         raw_template = llama_cpp.llama_model_chat_template(model, None)
         template = raw_template.decode("utf-8") if raw_template else None
@@ -120,33 +118,10 @@ class LlamaCppBackendModel(BackendModel):
         check_request([int(t) for t in prompt], parameters, self.engine)
 
     def new_batch_runner(self) -> LlamaCppBatchRunner:
-        """The runner the scheduler drives (one per model; ``token_iterator`` uses its own)."""
+        """The runner the scheduler drives (one per model, for single streams and batches)."""
         if self._runner is None:
             self._runner = LlamaCppBatchRunner(self.engine)
         return self._runner
-
-    def token_iterator(self, prompt: Sequence[int], parameters: GenerationParameters,
-                       cache: PromptCache | None, control: GenerationControl) -> Iterator[int]:
-        """Prefill ``prompt`` in chunks (cancellable between them) and yield sampled ids."""
-        runner = LlamaCppBatchRunner(self.engine)
-        request = SequenceRequest(seq_id=0, prompt=tuple(int(t) for t in prompt),
-                                  parameters=parameters, cache=cache, control=control,
-                                  constraint=control.constraint)
-        try:
-            runner.add(request)
-            control.prefill_progress(0, runner.prefill_todo(0))
-            while True:  # the runner reports progress after each chunk
-                if control.cancelled:
-                    return
-                if runner.prefill(0, parameters.prefill_step_size):
-                    break
-            while True:
-                (result,) = runner.step([0])
-                if result.error is not None:
-                    raise result.error
-                yield result.token
-        finally:
-            runner.remove(0)
 
     def memory_snapshot(self) -> dict[str, int | None]:
         """Weights, the KV cells running sequences hold, and the process's resident memory."""

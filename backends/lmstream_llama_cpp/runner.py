@@ -172,11 +172,6 @@ class LlamaCppBatchRunner(BatchRunner):
                 cache.store(engine.save(seq.slot), seq.fed)
         return last
 
-    def prefill_todo(self, seq_id: int) -> int:
-        """Prompt tokens of one sequence its cache did not cover (what prefill runs)."""
-        seq = self._seqs[seq_id]
-        return len(seq.prompt) - seq.cached
-
     # -- decode -------------------------------------------------------------------------
     def step(self, seq_ids: Sequence[int]) -> list[StepResult]:
         """One decode step of these prefilled sequences in one ``llama_decode``."""
@@ -233,7 +228,7 @@ class LlamaCppBatchRunner(BatchRunner):
         seq_id = seq.request.seq_id
         engine = self.engine
         try:
-            constraint = seq.request.constraint
+            constraint = seq.request.control.constraint
             if constraint is not None:
                 constrain_logits(logits_row(engine.ctx, index, engine.n_vocab), constraint,
                                  seq.next_token if seq.generated else None)

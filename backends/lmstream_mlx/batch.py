@@ -1,7 +1,10 @@
-"""MlxBatchRunner: many sequences, one batched decode step (the core's BatchRunner contract).
+"""MlxBatchRunner: the mlx backend's one decode path (the core's BatchRunner contract).
 
-Each sequence prefills alone, in chunks, into its own MlxPromptCache (reusing its prefix),
-like the single-stream token iterator. Decoding steps every ready sequence together: rows
+Each sequence prefills alone, in chunks, into its own MlxPromptCache (reusing its prefix).
+A sequence stepped alone (a single stream) is pipelined as mlx-lm's generate_step: the step
+that samples token n+1 is queued (``mx.async_eval``) before token n is read, so the model
+computes while the core handles token n; it is not queued past ``control.max_tokens``.
+Decoding several sequences steps every ready one together: rows
 with plain KV caches share one mlx-lm ``BatchKVCache`` per layer (merged in with
 ``merge``/``extend``, dropped with ``extract``/``filter``), so one model call serves them
 all; a row whose cache cannot batch (rotating ``max_kv_size``, quantized ``kv_bits``, a
@@ -15,6 +18,7 @@ turn reuses them as it does without batching.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +39,8 @@ from .speed import blas_threads_of
 
 DEFAULT_MAX_BATCH_SIZE = 16
 """Rows stepped together at most (the measured gain flattens past 16 on CPU: docs/backends.md)."""
+CLEAR_CACHE_EVERY = 256
+"""Steps of a lone sequence between returns of mlx's buffer cache (mlx-lm does the same)."""
 
 
 @dataclass
@@ -51,6 +57,12 @@ class Row:
     done: int = 0
     next_input: int = -1
     prefilled: bool = False
+    generated: int = 0
+    ahead: mx.array | None = None
+    """The next token, already queued (a lone sequence's pipelined step): its step fed
+    ``next_input``, which ``cache.tokens`` already lists."""
+    failure: BaseException | None = None
+    """An error the queued step hit: the sequence's next result."""
 
     @property
     def cache(self) -> MlxPromptCache:
@@ -85,7 +97,7 @@ class MlxBatchRunner(BatchRunner):
         work = MlxPromptCache(self._model) if cache is None else cache
         setup = DecodeSetup(self._model, work, make_token_sampler(parameters, backend.vocab_size),
                             make_processors(parameters, backend.vocab_size), parameters,
-                            constraint=request.constraint)
+                            constraint=request.control.constraint)
         figures = request.control.memory
         figures["weights_bytes"] = backend.weights_bytes
         with mx.stream(backend.stream()):
@@ -134,16 +146,67 @@ class MlxBatchRunner(BatchRunner):
                              f"{[i for i, r in zip(seq_ids, rows, strict=True) if not r.prefilled]}")
         results: dict[int, StepResult] = {}
         with mx.stream(self._backend.stream()):
-            batched = [i for i in seq_ids if self._rows[i].batchable]
+            if len(rows) == 1 and not rows[0].request.parameters.logprobs:
+                self._sync_batch([])
+                return [self._step_alone(rows[0])]
+            for i, row in zip(seq_ids, rows, strict=True):
+                if row.ahead is not None or row.failure is not None:
+                    results[i] = self._take_ahead(row)  # computed by its last lone step
+            rest = [i for i in seq_ids if i not in results]
+            batched = [i for i in rest if self._rows[i].batchable]
             if len(batched) < 2:
                 batched = []
             self._sync_batch(batched)
             if self._members:
                 results.update(self._step_rows(self._members, self._batch))
-            for i in seq_ids:
+            for i in rest:
                 if i not in results:
                     results.update(self._step_rows([i], self._rows[i].cache.layers))
         return [results[i] for i in seq_ids]
+
+    def _step_alone(self, row: Row) -> StepResult:
+        """A lone sequence's step, pipelined: queue the step after this one (it feeds this
+        step's token), then read this step's token (see the module docstring)."""
+        if row.failure is not None or row.ahead is not None:
+            return self._take_ahead(row, pipeline=True)
+        seq_id = row.request.seq_id
+        try:
+            y = row.setup.step(mx.array([row.next_input], dtype=mx.uint32))
+            mx.async_eval(y)  # type: ignore[no-untyped-call]  # untyped in mlx's stubs
+            row.cache.extend([row.next_input])
+        except Exception as exc:
+            return StepResult(seq_id, error=exc)
+        return self._read(row, y, pipeline=True)
+
+    def _take_ahead(self, row: Row, *, pipeline: bool = False) -> StepResult:
+        """The result a queued step computed (or the error it hit)."""
+        failure, row.failure = row.failure, None
+        if failure is not None:
+            return StepResult(row.request.seq_id, error=failure)
+        y, row.ahead = row.ahead, None
+        assert y is not None
+        return self._read(row, y, pipeline=pipeline)
+
+    def _read(self, row: Row, y: mx.array, *, pipeline: bool) -> StepResult:
+        """Queue the next step (feeding ``y``) unless past the token limit, then read ``y``."""
+        seq_id = row.request.seq_id
+        if pipeline and row.generated + 1 < row.request.control.max_tokens:
+            try:
+                row.ahead = row.setup.step(y)
+                mx.async_eval(row.ahead)  # type: ignore[no-untyped-call]
+            except Exception as exc:  # this token stands; the next result is the error
+                row.ahead, row.failure = None, exc
+        try:
+            token = int(y.item())  # type: ignore[arg-type]  # mlx types item() as int|float|complex
+        except Exception as exc:
+            return StepResult(seq_id, error=exc)
+        if row.ahead is not None:
+            row.cache.extend([token])  # the queued step feeds it
+        row.next_input = token
+        row.generated += 1
+        if row.generated % CLEAR_CACHE_EVERY == 0:
+            memory.clear_cache()
+        return StepResult(seq_id, token)
 
     def _step_rows(self, ids: list[int], layers: Any) -> dict[int, StepResult]:
         """Feed each row its next input in one model call; sample every row on its own."""
@@ -195,6 +258,7 @@ class MlxBatchRunner(BatchRunner):
         sampled: list[int] = arrays[0].tolist()  # type: ignore[assignment]
         token = int(sampled[0])
         row.next_input = token
+        row.generated += 1
         if len(arrays) == 1:
             return StepResult(seq_id, token)
         top = None
@@ -248,6 +312,10 @@ class MlxBatchRunner(BatchRunner):
         if row is None:
             return
         with mx.stream(self._backend.stream()):
+            if row.ahead is not None:  # finish the queued step so its buffers are released
+                with contextlib.suppress(Exception):  # its error would hide nothing useful here
+                    mx.eval(row.ahead)
+                row.ahead = None
             if seq_id in self._members:
                 self._sync_batch([s for s in self._members if s != seq_id])
             del self._rows[seq_id]

@@ -1,23 +1,22 @@
 """MlxBackendModel: a loaded mlx model as the core sees it, and the backend factory.
 
-Everything here runs on the context's worker thread: the factory, ``new_cache``,
-``token_iterator`` and ``memory_snapshot`` (mlx streams are per thread).
+Everything here runs on the context's worker thread: the factory, ``new_cache``, the batch
+runner (the backend's one decode path) and ``memory_snapshot`` (mlx streams are per thread).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import mlx.core as mx
 
-from lmstream import BackendModel, GenerationControl, GenerationParameters, ModelInfo, PromptCache
+from lmstream import BackendModel, GenerationParameters, ModelInfo, PromptCache
 
 from . import memory
 from .batch import MlxBatchRunner
 from .cache import MlxPromptCache
-from .generation import token_iterator
 from .loading import LoadedModel, load_model
 from .options import MlxOptions
 from .speed import SpeedPlan, apply_speed_plan
@@ -54,7 +53,7 @@ class MlxBackendModel(BackendModel):
         device = mx.Device(getattr(mx, options.device)) if options.device else mx.default_device()
         self.device = device
         self._streams: dict[int, Any] = {}
-        self.vocab_size = _vocab_size(loaded)
+        self.vocab_size: int = _vocab_size(loaded)
         self.speed: SpeedPlan = apply_speed_plan(self.model, options, device)
         self.weights_bytes = memory.tree_nbytes(self.model.parameters()) + self.speed.blas_bytes
         """The model's parameters plus the float32 copies the BLAS path multiplies with."""
@@ -83,16 +82,9 @@ class MlxBackendModel(BackendModel):
         validate_request(prompt, parameters, self.vocab_size)
 
     def new_batch_runner(self) -> MlxBatchRunner:
-        """A runner that decodes many sequences in one batched model call per step."""
+        """The backend's one decode path: a lone sequence is pipelined, several share one
+        batched model call per step."""
         return MlxBatchRunner(self)
-
-    def token_iterator(self, prompt: Sequence[int], parameters: GenerationParameters,
-                       cache: PromptCache | None, control: GenerationControl) -> Iterator[int]:
-        """Prefill ``prompt`` (reusing ``cache``) and yield sampled token ids."""
-        cache = self.check_cache(cache)
-        return token_iterator(self.model, prompt, parameters, cache, control, stream=self.stream(),
-                              vocab_size=self.vocab_size, context_length=self.info.context_length,
-                              weights_bytes=self.weights_bytes)
 
     def memory_snapshot(self) -> dict[str, int | None]:
         """Memory mlx holds now, the peak since the last generation started, and the weights."""

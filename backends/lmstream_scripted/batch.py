@@ -6,15 +6,14 @@ so tests and demos see what batching buys; prefill costs ``prefill_delay`` per p
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from lmstream import BatchRunner, SequenceEnded, SequenceRequest, StepResult, common_prefix_length
 
-from .model import ScriptedCache, ScriptedFailure, ScriptedModel
-from .verify import MAX_DRAFT_TOKENS, DistributionSource, verify_rows
+from .script import Script, ScriptedCache, ScriptedFailure
+from .verify import MAX_DRAFT_TOKENS, verify_rows
 
 CANCEL_POLL_S = 0.002
 """How often a step's simulated compute looks for cancels."""
@@ -41,7 +40,7 @@ class ScriptedBatchRunner(BatchRunner):
 
     max_draft_tokens = MAX_DRAFT_TOKENS
 
-    def __init__(self, model: ScriptedModel, max_batch_size: int = 8) -> None:
+    def __init__(self, model: Script, max_batch_size: int = 8) -> None:
         self._model = model
         self.max_batch_size = max_batch_size
         self._rows: dict[int, _Row] = {}
@@ -57,21 +56,8 @@ class ScriptedBatchRunner(BatchRunner):
         if cache is not None:
             cached = min(common_prefix_length(cache.tokens, prompt), len(prompt) - 1)
             cache.trim_to(cached)
-        ids = model.reply_ids(prompt)
-        options = model.options
-        if request.constraint is not None:
-            source: Iterator[int] = model.constrained_source(ids, request.constraint)
-        elif options.distribution is not None and request.parameters.temperature > 0:
-            source = DistributionSource(options.distribution, request.parameters.seed)
-        elif options.repeat:
-            if not ids:
-                raise ValueError("repeat=True needs a non-empty reply")
-            source = itertools.cycle(ids)
-        else:
-            end = [model.tokenizer.special_ids[options.end_token]] if options.eos else []
-            source = iter(ids + end)
-        fails = options.fail_at is not None and (
-            options.fail_prompt is None or options.fail_prompt in model.tokenizer.decode(prompt))
+        source = model.token_source(prompt, request.control.constraint, request.parameters)
+        fails = model.fails_for(prompt)
         self._rows[request.seq_id] = _Row(request, prompt[cached:], cached, source, fails)
 
     def prefill(self, seq_id: int, max_tokens: int) -> bool:

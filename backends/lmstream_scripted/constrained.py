@@ -9,12 +9,18 @@ is not whitespace. Deterministic, so protocol tests can predict the output.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
+
+from lmstream import TokenConstraint
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 WHITESPACE = frozenset(b" \t\r\n")
 
 
-def fallback_token(mask: Any, end_ids: Sequence[int]) -> int:
+def fallback_token(mask: NDArray[np.bool_], end_ids: Sequence[int]) -> int:
     """The token taken once the script is used up: an allowed end token, else the smallest
     allowed non-whitespace token, else the smallest allowed one."""
     import numpy as np
@@ -29,7 +35,7 @@ def fallback_token(mask: Any, end_ids: Sequence[int]) -> int:
     return int(allowed[0])
 
 
-def constrained_tokens(script: Sequence[int], constraint: Any, end_ids: Sequence[int], *,
+def constrained_tokens(script: Sequence[int], constraint: TokenConstraint, end_ids: Sequence[int], *,
                        repeat: bool = False) -> Iterator[int]:
     """Yield the tokens of ``script`` the constraint allows (see the module doc); every yielded
     token except an end token has been fed to ``constraint.advance``."""

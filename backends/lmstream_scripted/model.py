@@ -12,19 +12,23 @@ from pydantic import ConfigDict, Field, field_validator
 from lmstream import (
     BackendModel,
     BackendOptions,
-    BatchRunner,
     GenerationControl,
     GenerationParameters,
-    ListPromptCache,
     ModelInfo,
     PromptCache,
+    TokenConstraint,
     common_prefix_length,
 )
 
+from .batch import ScriptedBatchRunner
 from .constrained import constrained_tokens
 from .cutting import Cut, cut_reply
+from .script import ScriptedCache, ScriptedFailure
 from .tokenizer import END_OF_TURN, EOS_TOKEN, ScriptedTokenizer
 from .verify import DistributionSource
+
+__all__ = ["CHATML_TEMPLATE", "ScriptedCache", "ScriptedFailure", "ScriptedModel", "ScriptedOptions",
+           "load_scripted"]
 
 CHATML_TEMPLATE = (
     "{#- a reasoning model: a reply may open with <think>...</think> -#}"
@@ -35,10 +39,6 @@ CHATML_TEMPLATE = (
 )
 """The scripted model's default chat template (ChatML, as SmolLM2 and Qwen use); its comment
 declares the ``<think>`` reasoning format, so the core opens the reasoning channel for it."""
-
-
-class ScriptedFailure(RuntimeError):
-    """Raised by the scripted model at ``fail_at``, to test error handling."""
 
 
 class ScriptedOptions(BackendOptions):
@@ -93,12 +93,11 @@ class ScriptedOptions(BackendOptions):
         return value
 
 
-class ScriptedCache(ListPromptCache):
-    """The scripted 'KV cache': just the token ids the model has seen."""
-
-
 class ScriptedModel(BackendModel):
-    """A BackendModel whose 'forward pass' reads the next token of the script."""
+    """A BackendModel whose 'forward pass' reads the next token of the script.
+
+    It implements both the runner (the default, ``batching=True``) and ``token_iterator``
+    (``batching=False``), so tests cover the core's iterator adapter too."""
 
     supports_constraints = True
     """Under a constraint the reply is cut into bytes and a mask-respecting sampler picks."""
@@ -108,6 +107,7 @@ class ScriptedModel(BackendModel):
     def __init__(self, options: ScriptedOptions) -> None:
         self.options = options
         self.tokenizer: ScriptedTokenizer = ScriptedTokenizer()
+        self.special_token_ids = frozenset(self.tokenizer.special_ids.values())
         self._generation = itertools.count()
         self._lock = threading.Lock()
         config: dict[str, Any] = {"eos_token": EOS_TOKEN}
@@ -126,10 +126,8 @@ class ScriptedModel(BackendModel):
     def new_cache(self) -> PromptCache:
         return ScriptedCache()
 
-    def new_batch_runner(self) -> BatchRunner:
+    def new_batch_runner(self) -> ScriptedBatchRunner:
         """Scripted sequences batch like a real model's: one ``token_delay`` per step."""
-        from .batch import ScriptedBatchRunner
-
         return ScriptedBatchRunner(self)
 
     def validate(self, prompt: Sequence[int], parameters: GenerationParameters) -> None:
@@ -156,14 +154,37 @@ class ScriptedModel(BackendModel):
         cut: Cut = self.options.cut
         return [self.tokenizer.piece_id(piece) for piece in cut_reply(text, cut)]
 
-    def constrained_source(self, ids: Sequence[int], constraint: Any) -> Iterator[int]:
+    def constrained_source(self, ids: Sequence[int], constraint: TokenConstraint) -> Iterator[int]:
         """The reply under a structured-output constraint: cut into bytes, mask-respecting."""
         end_ids = [self.tokenizer.special_ids[self.options.end_token], *sorted(self.tokenizer.eos_token_ids)]
         script = list(self.tokenizer.decode(ids).encode("utf-8"))
         return constrained_tokens(script, constraint, end_ids, repeat=self.options.repeat)
 
+    def token_source(self, prompt: Sequence[int], constraint: TokenConstraint | None,
+                     parameters: GenerationParameters) -> Iterator[int]:
+        """The ids the next generation for ``prompt`` produces (its end token included)."""
+        ids = self.reply_ids(prompt)
+        options = self.options
+        if constraint is not None:
+            return self.constrained_source(ids, constraint)
+        if options.distribution is not None and parameters.temperature > 0:
+            return DistributionSource(options.distribution, parameters.seed)
+        if options.repeat:
+            if not ids:
+                raise ValueError("repeat=True needs a non-empty reply")
+            return itertools.cycle(ids)
+        end = [self.tokenizer.special_ids[options.end_token]] if options.eos else []
+        return iter(ids + end)
+
+    def fails_for(self, prompt: Sequence[int]) -> bool:
+        """Whether the generation for ``prompt`` raises ScriptedFailure at ``fail_at``."""
+        options = self.options
+        return options.fail_at is not None and (
+            options.fail_prompt is None or options.fail_prompt in self.tokenizer.decode(prompt))
+
     def token_iterator(self, prompt: Sequence[int], parameters: GenerationParameters,
                        cache: PromptCache | None, control: GenerationControl) -> Iterator[int]:
+        """The same script one sequence at a time (the core's iterator adapter runs it)."""
         options = self.options
         if cache is not None and not isinstance(cache, ScriptedCache):
             raise TypeError("this cache belongs to another backend")
@@ -184,26 +205,15 @@ class ScriptedModel(BackendModel):
             control.prefill_progress(start + len(chunk), len(todo))
         control.mark_prefill_done(len(todo), cached)
 
-        ids = self.reply_ids(prompt)
-        if control.constraint is not None:
-            source: Iterator[int] = self.constrained_source(ids, control.constraint)
-        elif options.distribution is not None and parameters.temperature > 0:
-            source = DistributionSource(options.distribution, parameters.seed)
-        elif options.repeat:
-            if not ids:
-                raise ValueError("repeat=True needs a non-empty reply")
-            source = itertools.cycle(ids)
-        else:
-            end = [self.tokenizer.special_ids[options.end_token]] if options.eos else []
-            source = iter(ids + end)
+        source = self.token_source(prompt, control.constraint, parameters)
+        fails = self.fails_for(prompt)
         previous: int | None = None
         for index, token_id in enumerate(source):
             if previous is not None and cache is not None:
                 cache.tokens.append(previous)  # the previous token is now in the KV cache
             if options.token_delay and not control.sleep(options.token_delay):
                 return
-            if options.fail_at is not None and index == options.fail_at and (
-                    options.fail_prompt is None or options.fail_prompt in self.tokenizer.decode(prompt)):
+            if fails and index == options.fail_at:
                 raise ScriptedFailure(f"scripted failure at token {index}")
             previous = token_id
             yield token_id

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from helpers import run_iterator
+from helpers import run_alone
 
 import lmstream
 from lmstream import StopReason
@@ -107,10 +107,10 @@ def test_prompt_longer_than_the_context_is_refused(default_context: Any) -> None
 def test_memory_returns_to_baseline_after_cancelled_generations(
         default_context: Any, live_bytes: Callable[[Any], int]) -> None:
     prompt = default_context.tokenizer.encode("Tell me a story.")
-    run_iterator(default_context, prompt, take=1)
+    run_alone(default_context, prompt, take=1)
     baseline = live_bytes(default_context)
     for _ in range(20):
-        out, _ = run_iterator(default_context, prompt, take=2, cancel_after=1)
+        out, _ = run_alone(default_context, prompt, take=2, cancel_after=1)
         assert len(out) == 1
     assert live_bytes(default_context) == baseline
 

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from lmstream.model import GenerationControl, SequenceRequest
 from lmstream.protocol import GenerationParameters
 from lmstream_llama_cpp.engine import DecodeError
+from lmstream_llama_cpp.runner import LlamaCppBatchRunner
 
 pytestmark = pytest.mark.slow
 
@@ -39,16 +40,22 @@ def on_worker(context: Any, job: Callable[[], Any]) -> Any:
 
 
 def solo(context: Any, prompt: Sequence[int], count: int = TOKENS, **parameters: Any) -> list[int]:
-    """``count`` tokens of one sequence through token_iterator."""
-    params = GenerationParameters(**parameters)
+    """``count`` tokens of one sequence alone: a runner with one row, as a single stream runs."""
 
     def job() -> list[int]:
-        control = GenerationControl(threading.Event())
-        iterator = context.backend_model.token_iterator(list(prompt), params, None, control)
+        runner = LlamaCppBatchRunner(context.backend_model.engine)
+        runner.add(request(0, prompt, **parameters))
         try:
-            return [next(iterator) for _ in range(count)]
+            while not runner.prefill(0, 512):
+                pass
+            out = []
+            for _ in range(count):
+                (result,) = runner.step([0])
+                assert result.error is None, result.error
+                out.append(result.token)
+            return out
         finally:
-            iterator.close()
+            runner.remove(0)
 
     return on_worker(context, job)
 

@@ -119,8 +119,8 @@ def test_schema_streams_validate_batched_with_an_unchanged_free_stream(
     assert content(outputs[2]) == alone.text  # the unconstrained row is not touched by the masks
 
 
-def test_the_token_iterator_path_masks_too(require_backend: Any) -> None:
-    """``batching=False`` runs ``token_iterator``, which takes the constraint from the control."""
+def test_the_one_row_path_masks_too(require_backend: Any) -> None:
+    """``batching=False`` runs the runner with one row, which takes the constraint from the control."""
     import re
 
     import lmstream

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # gguf_writer, tiny_model
 
 from helpers import HAS_MLX, NO_MLX_REASON
 
-NEEDS_MLX = ["test_gguf_loader.py", "test_clean_exit.py", "test_token_iterator.py", "test_pipeline.py", "test_real_model.py",
+NEEDS_MLX = ["test_gguf_loader.py", "test_clean_exit.py", "test_one_row.py", "test_pipeline.py", "test_real_model.py",
              "test_parity.py", "test_speed.py", "test_batch_runner.py", "test_speed_paths.py",
              "test_batch_real_model.py"]
 collect_ignore = [] if HAS_MLX else NEEDS_MLX

@@ -10,7 +10,7 @@ from typing import Any
 
 import mlx.core as mx
 import pytest
-from helpers import run_iterator
+from helpers import run_alone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -41,7 +41,7 @@ def on_worker(context: Any, job: Any) -> Any:
 
 
 def alone(context: Any, prompt: list[int], take: int, **parameters: Any) -> list[int]:
-    out, _ = run_iterator(context, prompt, take=take, **parameters)
+    out, _ = run_alone(context, prompt, take=take, **parameters)
     return out
 
 
@@ -90,7 +90,8 @@ def test_batched_rows_decode_as_alone_and_caches_hold_the_fed_ids(
         tokens = [r.token for r in results[i]]
         assert all(r.error is None for r in results[i])
         assert tokens == alone(exact_context, prompt, take)
-        assert caches[i].tokens == prompt + tokens[:-1]  # the last sampled id was never fed
+        # the last sampled id is fed only when the row's last step was a lone (pipelined) one
+        assert caches[i].tokens in (prompt + tokens[:-1], prompt + tokens)
         assert all(layer.offset == len(caches[i].tokens) for layer in caches[i].layers)
         assert requests[i].control.prefilled_tokens == len(prompt)
 

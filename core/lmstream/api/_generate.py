@@ -50,8 +50,8 @@ def generate_task(input: LMInput | UserInput | str, *,
     check_generation_call(context, input)
     params = resolve_parameters(parameters, {})
     lm_input = _prepare(context, input, params)
-    decisions = decide(context, params, lm_input,
-                       limit=_token_limit(context, params, len(lm_input.tokens)))
+    limit = _token_limit(context, params, len(lm_input.tokens))
+    decisions = decide(context, params, lm_input, limit=limit)
     parser = _tool_parser(context, decisions, lm_input)
     tokenizer = context.tokenizer
     prompt_len = len(lm_input.tokens)
@@ -62,7 +62,7 @@ def generate_task(input: LMInput | UserInput | str, *,
                                reasoning_markers=decisions.reasoning_markers)
 
     return _start(context, lm_input, params, cache, observers, "decoded", make_pipeline,
-                  on_prefill_progress=on_prefill_progress, decisions=decisions)
+                  limit=limit, on_prefill_progress=on_prefill_progress, decisions=decisions)
 
 
 def generate_tokens(input: LMInput | UserInput | str, *,
@@ -90,6 +90,7 @@ def generate_tokens_task(input: LMInput | UserInput | str, *,
                          "or stop_token_ids with token streams")
     lm_input = _prepare(context, input, params)
     return _start(context, lm_input, params, cache, observers, "tokens", None,
+                  limit=_token_limit(context, params, len(lm_input.tokens)),
                   include_stop_token=include_stop_token)
 
 
@@ -158,12 +159,14 @@ def _tool_parser(context: GenerationHost, decisions: TextDecisions, lm_input: LM
 
 def _start(context: GenerationHost, lm_input: LMInput, params: GenerationParameters,
            cache: PromptCache | None, observers: Sequence[object] | None, kind: str,
-           make_pipeline: Callable[[], DecodedPipeline] | None, *, include_stop_token: bool = False,
+           make_pipeline: Callable[[], DecodedPipeline] | None, *, limit: float,
+           include_stop_token: bool = False,
            on_prefill_progress: Callable[[int, int], None] | None = None,
            decisions: TextDecisions | None = None,
            ) -> tuple[EventStream[Any], GenerationTask]:
+    """Validate against the backend, build the constraint from the decisions, submit the plan
+    (``limit``: the token limit, computed once by the caller and carried in the plan)."""
     prompt = lm_input.tokens
-    limit = _token_limit(context, params, len(prompt))
     if cache is not None and not isinstance(cache, PromptCache):
         raise TypeError(f"cache must be a PromptCache from context.new_cache(), not {type(cache).__name__}")
     context.backend_model.validate(prompt, params)
@@ -195,7 +198,10 @@ def _start(context: GenerationHost, lm_input: LMInput, params: GenerationParamet
 
 
 def _token_limit(context: GenerationHost, params: GenerationParameters, prompt_len: int) -> float:
-    """max_tokens, capped by the room left in the context window (unless the cache rotates)."""
+    """max_tokens, capped by the room left in the context window (unless the cache rotates).
+
+    The one place the token limit is computed: it travels as ``SequencePlan.max_tokens`` to
+    ``GenerationControl.max_tokens``, which runners read; no backend recomputes it."""
     limit: float = params.max_tokens if params.max_tokens is not None else math.inf
     window = context.info.context_length
     if window is not None and params.max_kv_size is None:

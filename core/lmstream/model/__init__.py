@@ -3,10 +3,10 @@ the batched-runner contract, the load-options base, and reading GGUF files and t
 
 from __future__ import annotations
 
-from ._backend import BackendFactory, BackendModel, ModelInfo, Tokenizer
+from ._backend import BackendFactory, BackendModel, ModelInfo, Tokenizer, check_backend
 from ._batching import BatchRunner, SequenceEnded, SequenceRequest, StepResult
 from ._cache import ListPromptCache, PromptCache, common_prefix_length
-from ._control import GenerationControl
+from ._control import GenerationControl, TokenConstraint
 from ._default_model import (
     DEFAULT_FILE,
     DEFAULT_NAME,
@@ -45,7 +45,9 @@ __all__ = [
     "SequenceRequest",
     "StepResult",
     "TensorInfo",
+    "TokenConstraint",
     "Tokenizer",
+    "check_backend",
     "common_prefix_length",
     "default_model_path",
     "gguf_tokenizer_config",

@@ -1,10 +1,12 @@
-"""The batched backend contract: add sequences, prefill them in chunks, step them together.
+"""The compute contract between the core and a backend: add sequences, prefill them in chunks,
+step them together.
 
-The context's scheduler (core) owns the loop: it admits sequences between decode steps,
-prefills one chunk at a time (interleaved with decode steps), steps every ready sequence in
-one ``BatchRunner.step`` call, and removes a sequence the moment it stops. A backend that
-only implements ``BackendModel.token_iterator`` is run through an adapter, one sequence at
-a time (see ``lmstream.scheduling``).
+``BatchRunner`` is what a backend implements (``BackendModel.new_batch_runner``). The
+context's scheduler (core) owns the loop: it admits sequences between decode steps, prefills
+one chunk at a time (interleaved with decode steps), steps every ready sequence in one
+``BatchRunner.step`` call, and removes a sequence the moment it stops. A single stream is a
+runner with one row. A simple backend may implement only ``BackendModel.token_iterator``
+instead: the core runs it through an adapter, one sequence at a time (``lmstream.scheduling``).
 """
 
 from __future__ import annotations
@@ -12,30 +14,48 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from ..protocol import GenerationParameters
 from ..protocol._events import _fast_frozen_init
 from ._cache import PromptCache
-from ._control import GenerationControl
+from ._control import GenerationControl, TokenConstraint
 
 
-@dataclass
 class SequenceRequest:
-    """One generation as a batching backend sees it (made by the core, handed to ``add``)."""
+    """One generation as a runner sees it (made by the core, handed to ``add``)."""
 
-    seq_id: int
-    """Unique within the runner; results name it."""
-    prompt: tuple[int, ...]
-    """The whole prompt's token ids (the runner reuses ``cache``'s common prefix)."""
-    parameters: GenerationParameters
-    """Per-sequence sampling: temperature, top_p, top_k, min_p, seed, penalties, logit_bias."""
-    cache: PromptCache | None
-    """The caller's prompt cache: after ``remove`` it holds exactly the tokens fed to the model."""
-    control: GenerationControl
-    """Cancel flag, token limit (``control.max_tokens``), prefill marks and memory figures."""
-    constraint: Any = None
-    """A structured-output constraint (token masks), or None."""
+    __slots__ = ("cache", "control", "parameters", "prompt", "seq_id")
+
+    def __init__(self, seq_id: int, prompt: tuple[int, ...], parameters: GenerationParameters,
+                 cache: PromptCache | None, control: GenerationControl,
+                 constraint: TokenConstraint | None = None) -> None:
+        self.seq_id = seq_id
+        """Unique within the runner; results name it."""
+        self.prompt = prompt
+        """The whole prompt's token ids (the runner reuses ``cache``'s common prefix)."""
+        self.parameters = parameters
+        """Per-sequence sampling: temperature, top_p, top_k, min_p, seed, penalties, logit_bias."""
+        self.cache = cache
+        """The caller's prompt cache: after ``remove`` it holds exactly the tokens fed to the model."""
+        self.control = control
+        """Cancel flag, the token limit (``control.max_tokens``), the constraint
+        (``control.constraint``), prefill marks and memory figures."""
+        if constraint is not None:  # the older call shape: the constraint lives on the control
+            control.constraint = constraint
+
+    @property
+    def constraint(self) -> TokenConstraint | None:
+        """The structured-output constraint (``control.constraint``: stored there only)."""
+        return self.control.constraint
+
+    @property
+    def max_tokens(self) -> float:
+        """The token limit the core computed once (``control.max_tokens``)."""
+        return self.control.max_tokens
+
+    def __repr__(self) -> str:
+        return (f"SequenceRequest(seq_id={self.seq_id}, prompt=<{len(self.prompt)} ids>, "
+                f"cache={type(self.cache).__name__ if self.cache is not None else None})")
 
 
 class SequenceEnded(Exception):
@@ -63,7 +83,13 @@ class StepResult:
 
 
 class BatchRunner(ABC):
-    """A backend's batched decode state; every method runs on the context's worker thread."""
+    """A backend's decode state for every running sequence: the compute contract.
+
+    Every method runs on the context's worker thread. The runner owns compute (KV cache,
+    sampler, the constraint's masks on the logits); the core owns everything after the token
+    id. The core stops stepping a sequence at a stop token, a stop string,
+    ``control.max_tokens`` or a cancel, then calls ``remove``.
+    """
 
     max_batch_size: int = 8
     """Sequences the runner steps together at most; the scheduler never admits more."""

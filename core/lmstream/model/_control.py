@@ -1,4 +1,4 @@
-"""What the core hands a backend's token iterator or batch runner for one generation:
+"""What the core hands a backend's batch runner (or token iterator) for one generation:
 cancellation, the token limit, the structured-output constraint, and stats marks."""
 
 from __future__ import annotations
@@ -7,11 +7,36 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+
+@runtime_checkable
+class TokenConstraint(Protocol):
+    """A structured-output constraint as a backend sees it (``control.constraint``).
+
+    Each decode step the backend calls ``mask()`` and forbids every token whose entry is
+    False (one vectorised ``where`` over the logits row), samples, and feeds the sampled
+    token back with ``advance``. Both raise the constraint's error (a ``ConstraintError``)
+    when it cannot go on: the backend ends only that sequence with it.
+    """
+
+    def mask(self) -> NDArray[np.bool_] | None:
+        """The tokens allowed next (a bool row over the vocabulary; do not modify it), or
+        None when nothing is constrained at this step."""
+        ...
+
+    def advance(self, token: int) -> None:
+        """Feed one sampled token (an EOS token ends the constraint: ``mask`` is None after)."""
+        ...
 
 
 class GenerationControl:
-    """Handed by the core to a backend's token iterator: cancellation, timing and stats marks."""
+    """Handed by the core to a backend for one generation (``SequenceRequest.control``):
+    cancellation, the token limit, the constraint, and timing and stats marks."""
 
     __slots__ = (
         "_cancel_event",
@@ -30,13 +55,16 @@ class GenerationControl:
 
     def __init__(self, cancel_event: threading.Event,
                  on_prefill_progress: Callable[[int, int], None] | None = None,
-                 max_tokens: float = math.inf, constraint: Any = None) -> None:
+                 max_tokens: float = math.inf, constraint: TokenConstraint | None = None) -> None:
         self._cancel_event = cancel_event
         self.on_prefill_progress = on_prefill_progress
         self.max_tokens = max_tokens
-        """Tokens the core will pull at most (max_tokens capped by the context window)."""
+        """Tokens the core will take at most: ``max_tokens`` capped by the room left in the
+        context window, computed (and validated) once by the core. A backend reads it here
+        (to skip work past the last token) and never recomputes it."""
         self.constraint = constraint
-        """A structured-output constraint whose token masks the backend applies, or None."""
+        """The structured-output constraint whose masks the backend applies, or None. Stored
+        here only (``SequenceRequest.constraint`` reads it from here)."""
         self.prefill_end: float | None = None
         self.prefilled_tokens: int | None = None
         self.progress_tokens: int | None = None

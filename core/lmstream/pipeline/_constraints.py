@@ -92,8 +92,8 @@ class ConstraintEngine(Protocol):
 
 
 class Constraint:
-    """The per-generation object a backend sees (``control.constraint`` /
-    ``SequenceRequest.constraint``); not thread-safe (one sequence, one worker thread)."""
+    """The per-generation object a backend sees as ``control.constraint`` (it satisfies
+    ``lmstream.model.TokenConstraint``); not thread-safe (one sequence, one worker thread)."""
 
     __slots__ = (
         "_budget",
@@ -296,14 +296,13 @@ def vocabulary_for(backend_model: BackendModel) -> Vocabulary:
         found = _vocabularies.get(backend_model)
         if found is None:
             tokenizer = backend_model.tokenizer
-            size = getattr(backend_model, "vocab_size", None) or getattr(tokenizer, "vocab_size", None)
+            size = backend_model.vocab_size
             if not isinstance(size, int) or size <= 0:
                 raise ValueError(f"backend {backend_model.info.backend!r} does not tell its vocabulary "
                                  "size (BackendModel.vocab_size), which constraints need")
-            special = getattr(tokenizer, "special_ids", None)
             found = Vocabulary(
                 tokenizer=tokenizer, size=size, eos_token_ids=frozenset(tokenizer.eos_token_ids),
-                special_token_ids=frozenset(special.values()) if isinstance(special, dict) else frozenset(),
+                special_token_ids=frozenset(backend_model.special_token_ids),
             )
             _vocabularies[backend_model] = found
         return found
@@ -337,7 +336,7 @@ def build_constraint(context: GenerationContext, params: GenerationParameters, l
     if spec is None and not budget_only:
         return None
     backend_model = context.backend_model
-    if not getattr(backend_model, "supports_constraints", False):
+    if not backend_model.supports_constraints:
         what = "reasoning_budget" if budget_only else "response_format / tool_choice"
         raise ValueError(f"backend {context.info.backend!r} cannot mask logits, so it cannot enforce "
                          f"{what}; use a backend that supports constraints")

@@ -74,7 +74,7 @@ def constraint_spec_for(context: SpecContext, params: GenerationParameters, lm_i
     if spec is not None or tool_format != GENERIC_TOOL_FORMAT or not lm_input.tools \
             or choice == "none":
         return spec
-    if not getattr(context.backend_model, "supports_constraints", False) \
+    if not context.backend_model.supports_constraints \
             or not context.plugin_system.constraint_engines.names():
         return None  # without an engine the generic format is still parsed, just not enforced
     return ConstraintSpec("tool_call", tools=tuple(lm_input.tools),

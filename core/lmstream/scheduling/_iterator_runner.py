@@ -1,5 +1,7 @@
-"""The adapter that runs token iterators under the scheduler, through the BatchRunner contract.
+"""Choosing a backend's runner, and the adapter that runs token iterators as a runner.
 
+``open_runner`` is the one place that decides how a backend computes: its ``BatchRunner``
+(the contract) when it has one, else its ``token_iterator`` through ``IteratorRunner``.
 Backends that implement only ``BackendModel.token_iterator`` (and users' own iterators from
 ``generate_token_task``) are stepped by pulling one token from each iterator. The iterator
 prefills inside its first ``next()`` (checking ``control.cancelled`` between its chunks), so
@@ -20,6 +22,7 @@ from ..model import (
     SequenceEnded,
     SequenceRequest,
     StepResult,
+    check_backend,
 )
 from ..protocol import check_token_id
 from ..protocol._events import _frozen_factory
@@ -29,6 +32,29 @@ logger = logging.getLogger("lmstream.scheduler")
 IteratorFactory = Callable[[GenerationControl], Iterable[Any]]
 _new_result = _frozen_factory(StepResult)
 """``StepResult(seq_id, token)``, built once per token (see events._frozen_factory)."""
+
+
+def open_runner(backend: BackendModel, *, batching: bool = True,
+                max_batch_size: int | None = None) -> BatchRunner:
+    """The runner that computes ``backend``'s sequences (called once, at load, on the worker).
+
+    The backend's own runner when it has one (``batching=False`` keeps it to one row), else
+    its token iterator behind the adapter; TypeError for a backend that has neither.
+    """
+    check_backend(backend)
+    runner = None
+    if batching or not backend.has_token_iterator():
+        runner = backend.new_batch_runner()
+        if runner is not None and not batching:
+            runner.max_batch_size = 1
+    if runner is None:
+        if not backend.has_token_iterator():
+            raise TypeError(f"backend model {type(backend).__name__}.new_batch_runner() returned "
+                            "None and it has no token_iterator()")
+        return IteratorRunner(backend, max_batch_size=1)
+    if max_batch_size is not None and batching:
+        runner.max_batch_size = max_batch_size
+    return runner
 
 
 class IteratorRunner(BatchRunner):
@@ -112,8 +138,9 @@ def _as_result(seq_id: int, item: Any, request: SequenceRequest) -> StepResult:
     if type(item) is not int:
         item = _as_token_id(item)
     if request.parameters.logprobs:
-        raise ValueError("this backend's token iterator yields bare token ids, so it cannot "
-                         "report logprobs; load it with batching (the default) or drop logprobs")
+        raise ValueError("this token iterator yields bare token ids, so it cannot report "
+                         "logprobs (runners report them); load the backend with batching (the "
+                         "default) if it has a runner, or drop logprobs")
     return StepResult(seq_id, item)
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from ..model import BackendModel, BatchRunner, Drafter, PromptCache, SequenceEnded, StepResult
 from ..protocol import StopReason
-from ._iterator_runner import IteratorRunner
+from ._iterator_runner import IteratorRunner, open_runner
 from ._sequence import ActiveSequence, SequencePlan
 from ._sharing import CacheSharing
 from ._speculation import speculating
@@ -69,11 +69,7 @@ class Scheduler:
         self._sharing = CacheSharing(backend, prefix_cache_bytes)
         self.prefix_cache = self._sharing.cache
         """KV states shared across generations (see ``_prefix_cache``)."""
-        runner = backend.new_batch_runner() if batching else None
-        if runner is None:
-            runner = IteratorRunner(backend, max_batch_size=1)
-        elif max_batch_size is not None:
-            runner.max_batch_size = max_batch_size
+        runner = open_runner(backend, batching=batching, max_batch_size=max_batch_size)
         self.batching = not isinstance(runner, IteratorRunner)
         self._backend_lane = _Lane(speculating(runner, drafter), max(1, runner.max_batch_size))
         self._iterators = IteratorRunner(None, max_batch_size=1 << 30)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import GenerationControl, PromptCache, SequenceRequest, StepResult
+from ..model import GenerationControl, PromptCache, SequenceRequest, StepResult, TokenConstraint
 from ..pipeline import DecodedPipeline
 from ..plugins import ObserverSet
 from ..protocol import GenerationParameters, Info, StopReason, TimingRecorder, Token, TokenLogprob
@@ -35,6 +35,8 @@ class SequencePlan:
     """The prompt's token ids (empty for user iterators, which bring their own tokens)."""
     stop_ids: frozenset[int]
     max_tokens: float
+    """The token limit, computed and validated once by the core (``max_tokens`` capped by the
+    context window); the runner reads it as ``control.max_tokens``."""
     prompt_tokens: int
     """Tokens in the prompt (prefilled + cached): positions count from here."""
     observers: ObserverSet
@@ -45,7 +47,8 @@ class SequencePlan:
     on_prefill_progress: Callable[[int, int], None] | None = None
     iterator: Callable[[GenerationControl], Iterable[Any]] | None = None
     """A user's token iterator (``generate_token_task``): runs outside the backend's batch."""
-    constraint: Any = None
+    constraint: TokenConstraint | None = None
+    """The structured-output constraint; the runner reads it as ``control.constraint``."""
 
 
 class ActiveSequence:
@@ -64,7 +67,7 @@ class ActiveSequence:
         self.seq_id = seq_id
         """The id the backend's runner knows this sequence by."""
         self.request = SequenceRequest(seq_id, plan.prompt, plan.parameters, plan.cache,
-                                       self.control, plan.constraint)
+                                       self.control)
         self.pipeline: DecodedPipeline | None = None
         self.generated = 0
         self.position = plan.prompt_tokens
