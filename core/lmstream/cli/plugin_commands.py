@@ -34,7 +34,7 @@ def add_plugin_commands(commands: Any) -> list[str]:
                            registry.owner(name), name)
             continue
         if not isinstance(command, Command):
-            logger.warning("plugin %s registered command %r as %s, not lmstream.commands.Command; ignored",
+            logger.warning("plugin %s registered command %r as %s, not lmstream.plugin.Command; ignored",
                            registry.owner(name), name, type(command).__name__)
             continue
         parser: argparse.ArgumentParser = commands.add_parser(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..protocol import GenerationParameters
-from ..protocol._events import _fast_frozen_init
+from ..protocol import fast_frozen_init as _fast_frozen_init
 from ._cache import PromptCache
 from ._control import GenerationControl
 
