@@ -12,13 +12,11 @@ from typing import Any
 
 import llama_cpp
 
-from lmstream import (
+from lmstream import GenerationParameters, ModelInfo, PromptCache
+from lmstream.backend import (
     DEFAULT_NAME,
     BackendModel,
     GenerationControl,
-    GenerationParameters,
-    ModelInfo,
-    PromptCache,
     SequenceRequest,
     default_model_path,
     gguf_tokenizer_config,

@@ -18,7 +18,8 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx_lm.generate import maybe_quantize_kv_cache
 
-from lmstream import GenerationControl, GenerationParameters, common_prefix_length
+from lmstream import GenerationParameters
+from lmstream.backend import GenerationControl, common_prefix_length
 
 from . import memory
 from .blas_scope import model_call

@@ -11,7 +11,13 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from lmstream import BatchRunner, SequenceEnded, SequenceRequest, StepResult, common_prefix_length
+from lmstream.backend import (
+    BatchRunner,
+    SequenceEnded,
+    SequenceRequest,
+    StepResult,
+    common_prefix_length,
+)
 
 from .model import ScriptedCache, ScriptedFailure, ScriptedModel
 

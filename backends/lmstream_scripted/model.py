@@ -9,16 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from lmstream import (
-    BackendModel,
-    BatchRunner,
-    GenerationControl,
-    GenerationParameters,
-    ListPromptCache,
-    ModelInfo,
-    PromptCache,
-    common_prefix_length,
-)
+from lmstream import GenerationParameters, ListPromptCache, ModelInfo, PromptCache
+from lmstream.backend import BackendModel, BatchRunner, GenerationControl, common_prefix_length
 
 from .constrained import constrained_tokens
 from .cutting import Cut, cut_reply

@@ -17,7 +17,7 @@ API_KEY_ENV = "LMSTREAM_API_KEY"
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the serve arguments (no heavy imports here: this runs for every ``lmstream`` call)."""
-    from lmstream import parse_option
+    from lmstream.plugin import parse_option
 
     model = parser.add_argument_group("model")
     model.add_argument("--model", "-m", help="model path or name (default: the backend's embedded default model)")
@@ -177,7 +177,7 @@ def check_backend(backend: str | None) -> None:
     """Fail early, with the install command, when the named backend's extra is not installed."""
     if backend is None:
         return
-    from lmstream import missing_dependencies
+    from lmstream.plugin import missing_dependencies
 
     missing = missing_dependencies(backend)
     if missing is not None:

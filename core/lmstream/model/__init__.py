@@ -1,5 +1,6 @@
 """The backend contract: a loaded model, its tokenizer, prompt caches, the per-generation control,
-the batched-runner contract, and reading GGUF files and the embedded default model."""
+the batched-runner contract and speculative drafters. Reading GGUF files and the embedded
+default model live in ``lmstream.formats``."""
 
 from __future__ import annotations
 
@@ -7,31 +8,15 @@ from ._backend import BackendFactory, BackendModel, ModelInfo, Tokenizer
 from ._batching import BatchRunner, SequenceEnded, SequenceRequest, StepResult
 from ._cache import ListPromptCache, PromptCache, common_prefix_length
 from ._control import GenerationControl
-from ._default_model import (
-    DEFAULT_FILE,
-    DEFAULT_NAME,
-    DEFAULT_PACKAGE,
-    INSTALL_DEFAULT,
-    default_model_path,
-    gguf_tokenizer_config,
-)
 from ._drafting import Drafter, DrafterFactory, DraftState
-from ._gguf import GGML_TYPE_NAMES, GGUF_MAGIC, GGUFHeader, TensorInfo, read_gguf_header
 
 __all__ = [
-    "DEFAULT_FILE",
-    "DEFAULT_NAME",
-    "DEFAULT_PACKAGE",
-    "GGML_TYPE_NAMES",
-    "GGUF_MAGIC",
-    "INSTALL_DEFAULT",
     "BackendFactory",
     "BackendModel",
     "BatchRunner",
     "DraftState",
     "Drafter",
     "DrafterFactory",
-    "GGUFHeader",
     "GenerationControl",
     "ListPromptCache",
     "ModelInfo",
@@ -39,10 +24,6 @@ __all__ = [
     "SequenceEnded",
     "SequenceRequest",
     "StepResult",
-    "TensorInfo",
     "Tokenizer",
     "common_prefix_length",
-    "default_model_path",
-    "gguf_tokenizer_config",
-    "read_gguf_header",
 ]
