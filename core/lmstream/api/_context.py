@@ -332,7 +332,8 @@ class ModelContext(GenerationHost):
                  cache: PromptCache | None = None, observers: Sequence[object] | None = None,
                  template_options: ChatTemplateOptions | None = None,
                  **parameter_overrides: Any) -> GenerationResult:
-        """Generate to the end and return a GenerationResult; raises if the backend failed."""
+        """Buffered: generate to the end and return a GenerationResult; raises if the backend
+        failed. ``generate_stream`` (and ``lmstream.generate``) stream the events instead."""
         stream = self.generate_stream(prompt, messages=messages, tools=tools, parameters=parameters,
                                       cache=cache, observers=observers, template_options=template_options,
                                       **parameter_overrides)
