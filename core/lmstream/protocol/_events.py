@@ -16,6 +16,8 @@ from typing import Any, Literal, TypeVar
 from ._stats import GenerationStats
 
 Channel = Literal["content", "reasoning"]
+"""Which text a ``Chunk`` carries: the answer (``content``) or the model's reasoning. (The
+bounded queue between the worker and a stream is another thing: ``EventChannel``.)"""
 _T = TypeVar("_T")
 
 

@@ -19,7 +19,10 @@ E = TypeVar("E")
 
 
 class EventChannel:
-    """Producer -> consumer handoff of one generation, plus its cancel flag and final Info."""
+    """Producer -> consumer handoff of one generation, plus its cancel flag and final Info.
+
+    A bounded queue of events; not to be confused with ``Channel``, the content/reasoning
+    literal a ``Chunk`` carries."""
 
     __slots__ = ("_async_waiter", "_cond", "_done_callbacks", "_events", "_lock", "_waiting",
                  "cancel_event", "cancelled", "done_event", "info", "limit", "paused", "wake")
