@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import re
 import warnings
 from pathlib import Path
@@ -267,3 +268,38 @@ def test_template_options_is_one_name_everywhere(scripted):
     assert context.tokenizer.decode(list(context.prepare(user_input).tokens)).endswith("hi")
     with pytest.raises(TypeError, match="not both"):
         context.render_prompt(messages, options=quiet, template_options=quiet)
+
+
+def _repoint_tool():
+    spec = importlib.util.spec_from_file_location("repoint_imports",
+                                                  ROOT / "tools" / "repoint_imports.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_repoint_tool_moves_old_imports_to_their_homes():
+    tool = _repoint_tool()
+    source = ("import lmstream\n"
+              "from lmstream import (  # noqa: F401\n    BatchRunner,\n    Info,\n"
+              "    Command as Cmd,\n)\n"
+              "def f():\n    from lmstream import read_gguf_header\n"
+              "class M(lmstream.BackendModel):\n    x = lmstream.Info\n")
+    assert tool.repoint(source, lmstream.MOVED) == (
+        "import lmstream\n"
+        "from lmstream.backend import BatchRunner  # noqa: F401\n"
+        "from lmstream import Info  # noqa: F401\n"
+        "from lmstream.plugin import Command as Cmd  # noqa: F401\n"
+        "def f():\n    from lmstream.backend import read_gguf_header\n"
+        "class M(lmstream.backend.BackendModel):\n    x = lmstream.Info\n")
+
+
+def test_the_tree_uses_no_moved_name():
+    """Backends, plugins, tests and benchmarks already import moved names from their homes."""
+    tool = _repoint_tool()
+    stale = [str(path.relative_to(ROOT))
+             for root in ("backends", "plugins", "tests", "benchmarks")
+             for path in (ROOT / root).rglob("*.py")
+             if tool.repoint(path.read_text(), lmstream.MOVED) != path.read_text()]
+    assert not stale, f"run tools/repoint_imports.py on: {stale}"
