@@ -176,7 +176,7 @@ def replay(name: str, base: str, model: str, args: argparse.Namespace) -> list[T
 
 def servers(args: argparse.Namespace, tmp: Path) -> list[tuple[str, list[str], str, int]]:
     """(label, command, model name, port) of every server to replay against."""
-    from lmstream import DEFAULT_NAME, default_model_path
+    from lmstream.backend import DEFAULT_NAME, default_model_path
 
     found = []
     for backend in args.backends:

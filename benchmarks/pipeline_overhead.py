@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import lmstream
 from lmstream.pipeline._detokenize import make_detokenizer
-from lmstream.protocol import collect
+from lmstream.protocol import collect_result
 
 REPLY = "The quick brown fox jumps over the lazy dog. " * 4
 BUDGET_US = {"sync": 10.0, "async": 30.0}
@@ -198,7 +198,7 @@ def full_pipeline_rows(tokens: int, repeats: int) -> bool:
 
         return asyncio.run(main())
 
-    result = collect(lmstream.generate("go", context=context, observers=["stats"], parameters=params))
+    result = collect_result(lmstream.generate("go", context=context, observers=["stats"], parameters=params))
     assert result.info.stats.generated_tokens == tokens and result.text.startswith(FULL_TEXT), result.info
     timings: dict[str, list[float]] = {"bare": [], "sync": [], "async": []}
     cpu: dict[str, list[float]] = {"bare": [], "sync": [], "async": []}

@@ -29,7 +29,7 @@ def real_tokenizer() -> Any | None:
     return tokenizer_from_gguf_metadata(read_gguf_metadata(path, prefix="tokenizer."))
 
 
-class ReplayModel(lmstream.BackendModel):
+class ReplayModel(lmstream.backend.BackendModel):
     """Yields the given ids one by one (never EOS): ``max_tokens`` ends the generation."""
 
     def __init__(self, tokenizer: Any, ids: Sequence[int]) -> None:
@@ -42,7 +42,7 @@ class ReplayModel(lmstream.BackendModel):
 
     def token_iterator(self, prompt: Sequence[int], parameters: lmstream.GenerationParameters,
                        cache: lmstream.PromptCache | None,
-                       control: lmstream.GenerationControl) -> Iterator[int]:
+                       control: lmstream.backend.GenerationControl) -> Iterator[int]:
         control.mark_prefill_done(len(prompt), 0)
         yield from self.ids
 

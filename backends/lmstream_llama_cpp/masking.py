@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from lmstream import TokenConstraint
+from lmstream.backend import TokenConstraint
 
 
 def mask_logits(logits: NDArray[np.float32], allowed: NDArray[np.bool_] | None) -> None:

@@ -12,11 +12,10 @@ from typing import Any
 
 import llama_cpp
 
-from lmstream import (
+from lmstream import GenerationParameters, ModelInfo
+from lmstream.backend import (
     DEFAULT_NAME,
     BackendModel,
-    GenerationParameters,
-    ModelInfo,
     default_model_path,
     gguf_tokenizer_config,
 )

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from pydantic import Field, model_validator
 
-from lmstream import BackendOptions
+from lmstream.backend import BackendOptions
 
 MAX_SEQUENCES = 64
 """Upper bound of ``n_seq_max`` (llama.cpp's own limit is 256; KV cells are shared anyway)."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import lmstream
 
 if TYPE_CHECKING:
-    from lmstream import BackendModel
+    from lmstream.backend import BackendModel
 
 
 def create_llama_cpp_backend(model: str | None = None, **options: Any) -> BackendModel:

@@ -15,13 +15,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from lmstream import (
-    BatchRunner,
-    GenerationParameters,
-    SequenceRequest,
-    StepResult,
-    common_prefix_length,
-)
+from lmstream import GenerationParameters
+from lmstream.backend import BatchRunner, SequenceRequest, StepResult, common_prefix_length
 
 from . import memory
 from .cache import LlamaCppPromptCache

@@ -27,7 +27,7 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx_lm.models.cache import BatchKVCache, KVCache
 
-from lmstream import BatchRunner, SequenceRequest, StepResult
+from lmstream.backend import BatchRunner, SequenceRequest, StepResult
 
 from . import memory
 from .blas_scope import model_call

@@ -15,7 +15,8 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx_lm.generate import maybe_quantize_kv_cache
 
-from lmstream import GenerationParameters, TokenConstraint, common_prefix_length
+from lmstream import GenerationParameters
+from lmstream.backend import TokenConstraint, common_prefix_length
 
 from .blas_scope import model_call
 from .cache import MlxPromptCache

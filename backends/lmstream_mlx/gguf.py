@@ -18,7 +18,8 @@ from typing import Any, cast
 import mlx.core as mx
 import mlx.nn as nn
 
-from lmstream import ModelLoadError, read_gguf_header
+from lmstream import ModelLoadError
+from lmstream.backend import read_gguf_header
 
 from .gguf_checks import check_architecture
 from .gguf_header import SUPPORTED_TYPES

@@ -14,7 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from lmstream import GGUFHeader, ModelLoadError, TensorInfo
+from lmstream import ModelLoadError
+from lmstream.backend import GGUFHeader, TensorInfo
 
 MAX_BLOCKS = 4096
 MAX_WIDTH = 1 << 20

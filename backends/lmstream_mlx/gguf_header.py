@@ -1,15 +1,16 @@
 """Read the tensor table of a GGUF file (names and ggml types) without loading any data.
 
 mlx's GGUF reader fails on some tensor types with a message that names neither the tensor
-nor the type; this scan (lmstream's one hardened GGUF reader, ``lmstream.read_gguf_header``) lets
-the loader say which tensors have which unsupported types.
+nor the type; this scan (lmstream's one hardened GGUF reader,
+``lmstream.backend.read_gguf_header``) lets the loader say which tensors have which unsupported types.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from lmstream import GGML_TYPE_NAMES, GGUFFormatError, read_gguf_header
+from lmstream import GGUFFormatError
+from lmstream.backend import GGML_TYPE_NAMES, read_gguf_header
 
 __all__ = ["GGML_TYPE_NAMES", "GGUFFormatError", "read_tensor_types", "unsupported_tensors"]
 

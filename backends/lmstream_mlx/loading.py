@@ -17,12 +17,12 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_map
 
-from lmstream import (  # noqa: F401 - re-exported for callers of this module
+from lmstream import ModelLoadError
+from lmstream.backend import (  # noqa: F401 - re-exported for callers of this module
     DEFAULT_FILE,
     DEFAULT_NAME,
     DEFAULT_PACKAGE,
     INSTALL_DEFAULT,
-    ModelLoadError,
     default_model_path,
     gguf_tokenizer_config,
 )

@@ -12,7 +12,8 @@ from typing import Any
 
 import mlx.core as mx
 
-from lmstream import BackendModel, GenerationParameters, ModelInfo, PromptCache
+from lmstream import GenerationParameters, ModelInfo, PromptCache
+from lmstream.backend import BackendModel
 
 from . import memory
 from .batch import MlxBatchRunner

@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from lmstream import BackendOptions
+from lmstream.backend import BackendOptions
 
 DTYPES = ("float16", "bfloat16", "float32")
 DEVICES = ("cpu", "gpu")

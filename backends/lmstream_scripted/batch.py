@@ -10,7 +10,13 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from lmstream import BatchRunner, SequenceEnded, SequenceRequest, StepResult, common_prefix_length
+from lmstream.backend import (
+    BatchRunner,
+    SequenceEnded,
+    SequenceRequest,
+    StepResult,
+    common_prefix_length,
+)
 
 from .script import Script, ScriptedCache, ScriptedFailure
 from .verify import MAX_DRAFT_TOKENS, verify_rows
@@ -89,7 +95,7 @@ class ScriptedBatchRunner(BatchRunner):
         rows = [self._rows[seq_id] for seq_id in seq_ids]
         if self._model.options.token_delay:
             _sleep_unless_all_cancelled(self._model.options.token_delay, rows)
-        return verify_rows(self, rows, drafts)
+        return verify_rows(self._next, rows, drafts)
 
     def _next(self, row: _Row) -> StepResult:
         request = row.request

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from lmstream import TokenConstraint
+from lmstream.backend import TokenConstraint
 
 if TYPE_CHECKING:
     import numpy as np

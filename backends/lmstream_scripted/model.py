@@ -9,13 +9,11 @@ from typing import Any, ClassVar
 
 from pydantic import ConfigDict, Field, field_validator
 
-from lmstream import (
+from lmstream import GenerationParameters, ModelInfo, PromptCache
+from lmstream.backend import (
     BackendModel,
     BackendOptions,
     GenerationControl,
-    GenerationParameters,
-    ModelInfo,
-    PromptCache,
     TokenConstraint,
     common_prefix_length,
 )

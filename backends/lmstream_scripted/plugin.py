@@ -12,7 +12,7 @@ import lmstream
 def lmstream_register_backends(register: Callable[[str, Any], None]) -> None:
     """Register ``scripted``; its module is imported only when a model is loaded."""
 
-    def factory(model: str | None = None, **options: Any) -> lmstream.BackendModel:
+    def factory(model: str | None = None, **options: Any) -> lmstream.backend.BackendModel:
         from .model import load_scripted
 
         return load_scripted(model, **options)

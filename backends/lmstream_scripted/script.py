@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from lmstream import GenerationParameters, ListPromptCache, TokenConstraint
+from lmstream import GenerationParameters, ListPromptCache
+from lmstream.backend import TokenConstraint
 
 
 class ScriptedFailure(RuntimeError):

@@ -13,13 +13,20 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Protocol, TypeVar
 
-from lmstream import StepResult
+from lmstream.backend import StepResult
 
-if TYPE_CHECKING:
-    from .batch import ScriptedBatchRunner, _Row
+
+class _Sourced(Protocol):
+    """A runner's row as verification sees it: the source of its next tokens."""
+
+    @property
+    def source(self) -> Iterator[int]: ...
+
+
+_Row = TypeVar("_Row", bound=_Sourced)
 
 MAX_DRAFT_TOKENS = 16
 """Draft tokens the scripted runner verifies per sequence and step."""
@@ -58,21 +65,23 @@ class DistributionSource(Iterator[int]):
         return rng.choices([t for t, _ in rest], [p for _, p in rest])[0]
 
 
-def verify_rows(runner: ScriptedBatchRunner, rows: Sequence[_Row],
+def verify_rows(next_result: Callable[[_Row], StepResult], rows: Sequence[_Row],
                 drafts: Sequence[Sequence[int]]) -> list[StepResult]:
-    """Each row's drafts checked position by position against its next token (module doc)."""
-    return [_verify(runner, row, draft) for row, draft in zip(rows, drafts, strict=True)]
+    """Each row's drafts checked position by position against its next token (module doc);
+    ``next_result(row)`` is the runner's own step of one row."""
+    return [_verify(next_result, row, draft) for row, draft in zip(rows, drafts, strict=True)]
 
 
-def _verify(runner: ScriptedBatchRunner, row: _Row, draft: Sequence[int]) -> StepResult:
+def _verify(next_result: Callable[[_Row], StepResult], row: _Row,
+            draft: Sequence[int]) -> StepResult:
     accepted: list[int] = []
     offer = getattr(row.source, "offer", None)
     for token in draft:
         if offer is not None:
             offer(token)
-        result = runner._next(row)
+        result = next_result(row)
         if result.error is not None or result.token != token:
             return dataclasses.replace(result, accepted=tuple(accepted))
         accepted.append(token)
-    result = runner._next(row)
+    result = next_result(row)
     return dataclasses.replace(result, accepted=tuple(accepted)) if accepted else result

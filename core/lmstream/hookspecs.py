@@ -1,12 +1,13 @@
 """The plugin hook specifications at their public path, ``lmstream.hookspecs`` (imported from outside).
 
-They live in ``lmstream.plugins._hookspecs``; ``hookimpl`` is also exported by ``lmstream``.
+They live in the core's ``plugins`` part; ``hookimpl`` is also exported by ``lmstream`` and
+``lmstream.plugin``.
 ``pluggy.PluginManager.add_hookspecs(lmstream.hookspecs)`` works on this module too.
 """
 
 from __future__ import annotations
 
-from .plugins._hookspecs import (
+from .plugins import (
     PROJECT_NAME,
     hookimpl,
     hookspec,

@@ -7,8 +7,9 @@ import argparse
 import sys
 from typing import Any
 
-from lmstream import ChatMessage, GenerationParameters, UserInput, parse_option
+from lmstream import ChatMessage, GenerationParameters, UserInput
 from lmstream.cli import UsageError
+from lmstream.plugin import parse_option
 
 from .structured_args import add_structured_options, structured_values
 

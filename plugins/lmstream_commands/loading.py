@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from lmstream import ModelContext, PluginSystem, load, missing_dependencies
+from lmstream import ModelContext, PluginSystem, load
 from lmstream.cli import DEFAULT_BACKEND, DISABLE_ENV, UsageError
+from lmstream.plugin import missing_dependencies
 
 from .arguments import load_options
 from .console import Console

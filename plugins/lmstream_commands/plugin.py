@@ -11,7 +11,8 @@ import importlib
 import sys
 from collections.abc import Callable
 
-from lmstream import Command, hookimpl
+from lmstream import hookimpl
+from lmstream.plugin import Command
 
 from .arguments import configure_bench, configure_chat, configure_generate
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import lmstream
-from lmstream import BackendModel, Drafter
+from lmstream.backend import BackendModel, Drafter
 
 
 def prompt_lookup(backend_model: BackendModel, **options: Any) -> Drafter:

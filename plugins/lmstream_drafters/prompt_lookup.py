@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from lmstream import Drafter, DraftState, GenerationParameters
+from lmstream import GenerationParameters
+from lmstream.backend import Drafter, DraftState
 
 DEFAULT_MAX_TOKENS = 8
 """Draft tokens proposed at most per step (the core asks for fewer while acceptance is low)."""

@@ -11,7 +11,8 @@ from .global_plugin import ObserverPlugin
 from .jsonl import JsonlObserver
 from .log import LogObserver
 from .prometheus import PrometheusObserver
-from .session import SessionStats, StatsObserver, default_session
+from .session import StatsObserver, default_session
+from .session_stats import SessionStats
 
 __all__ = [
     "JsonlObserver",

@@ -6,12 +6,9 @@ lines appear only where the backend could tell (the scripted backend knows none)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from lmstream import GenerationStats, Info
 
-if TYPE_CHECKING:
-    from .session import SessionStats
+from .session_stats import SessionStats
 
 MEMORY_FIELDS: tuple[tuple[str, str], ...] = (
     ("baseline_bytes", "memory (baseline)"),

@@ -18,7 +18,8 @@ import threading
 from collections.abc import Sequence
 
 import lmstream
-from lmstream import EventObserverPlugin, ObserverPlugin
+from lmstream import ObserverPlugin
+from lmstream.plugin import EventObserverPlugin
 
 __all__ = ["EventObserverPlugin", "NamedEventObserverPlugin", "NamedObserverPlugin", "ObserverPlugin",
            "names_from_env", "plugin_from_env"]

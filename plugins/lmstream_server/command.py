@@ -29,7 +29,7 @@ __all__ = ["API_KEY_ENV", "allowed_hosts", "api_key_of", "check_backend", "confi
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the serve arguments (no heavy imports here: this runs for every ``lmstream`` call)."""
-    from lmstream import parse_option
+    from lmstream.plugin import parse_option
 
     model = parser.add_argument_group("model")
     model.add_argument("--model", "-m", help="model path or name (default: the backend's embedded default model)")

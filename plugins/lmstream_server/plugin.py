@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import lmstream
-from lmstream import Command
+from lmstream.plugin import Command
 
 
 def _configure(parser: object) -> None:

@@ -75,7 +75,7 @@ def check_backend(backend: str | None) -> None:
     """Fail early, with the install command, when the named backend's extra is not installed."""
     if backend is None:
         return
-    from lmstream import missing_dependencies
+    from lmstream.plugin import missing_dependencies
 
     missing = missing_dependencies(backend)
     if missing is not None:

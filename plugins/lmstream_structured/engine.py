@@ -17,7 +17,8 @@ import time
 import weakref
 from typing import Any
 
-from lmstream import ConstraintSpec, ToolSpec, Vocabulary
+from lmstream import ToolSpec
+from lmstream.plugin import ConstraintSpec, Vocabulary
 
 from .compiling import GrammarCompiler, explain
 from .limits import EngineLimits
@@ -73,7 +74,7 @@ def build_lltokenizer(vocabulary: Vocabulary) -> Any:
 
 
 class LLGuidanceMatcher:
-    """One generation's llguidance matcher (``lmstream.constraints.TokenMatcher``)."""
+    """One generation's llguidance matcher (``lmstream.plugin.TokenMatcher``)."""
 
     __slots__ = ("_budget", "_error", "_first", "_limits", "_matcher")
 
@@ -120,7 +121,7 @@ class LLGuidanceMatcher:
 
 
 class LLGuidanceEngine:
-    """Compiles ConstraintSpecs with llguidance (``lmstream.constraints.ConstraintEngine``)."""
+    """Compiles ConstraintSpecs with llguidance (``lmstream.plugin.ConstraintEngine``)."""
 
     kinds = frozenset({"json_schema", "regex", "grammar", "tool_call"})
 

@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from lmstream import TemplateRequest
+from lmstream.plugin import TemplateRequest
 
 # transformers reads a message's reasoning under these names and fills in the first two.
 _REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")

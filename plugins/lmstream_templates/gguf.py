@@ -1,7 +1,7 @@
 """Read the key/value metadata of a GGUF file without loading its tensors.
 
-A thin front of lmstream's one hardened GGUF reader (``lmstream.read_gguf_header``): only the
-header is parsed, bounded by the file's size, so reading a multi-gigabyte model's chat
+A thin front of lmstream's one hardened GGUF reader (``lmstream.backend.read_gguf_header``):
+only the header is parsed, bounded by the file's size, so reading a multi-gigabyte model's chat
 template costs milliseconds and a malformed file is a clear ``GGUFError``.
 """
 
@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lmstream import GGUF_MAGIC, GGUFFormatError, read_gguf_header
+from lmstream import GGUFFormatError
+from lmstream.backend import GGUF_MAGIC, read_gguf_header
 
 GGUFError = GGUFFormatError
 """The file is not a GGUF file this reader understands (a ValueError and a ModelLoadError)."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import lmstream
-from lmstream import ChatTemplateRenderer, ModelInfo
+from lmstream import ModelInfo
+from lmstream.plugin import ChatTemplateRenderer
 
 from .builtins import BUILTIN_NAMES, builtin_renderer
 from .renderer import JinjaRenderer

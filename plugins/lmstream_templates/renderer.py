@@ -9,7 +9,8 @@ from typing import Any
 import jinja2
 from jinja2.exceptions import SecurityError
 
-from lmstream import TemplateRenderError, TemplateRequest
+from lmstream import TemplateRenderError
+from lmstream.plugin import TemplateRequest
 
 from . import limits
 from .context import template_variables

@@ -65,6 +65,8 @@ class StreamingParser(EventEmitter):
     inserted before the event index it carries, gives back exactly the text that was fed.
     """
 
+    format: Format
+
     def __init__(self, fmt: Format, tools: Sequence[ToolSpec | dict[str, Any]] | None = None,
                  ) -> None:
         self.format = fmt

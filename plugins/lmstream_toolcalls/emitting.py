@@ -5,7 +5,7 @@ inherits it and adds the scanning loop; custom region handlers call these method
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from lmstream import Channel, Chunk, RejectedToolCall, TextEvent, ToolCall, ToolCallDelta
 
@@ -13,14 +13,19 @@ from .calls import MALFORMED, BadCall, ParsedCall, ParseResult, new_call_id
 from .deltas import RegionDeltas, Slot, canonical, closing_text
 from .tools import ToolBox
 
-if TYPE_CHECKING:
-    from .base import Format
+
+class NamedFormat(Protocol):
+    """What the event side needs of a parser's format (``base.Format``): its name, for errors."""
+
+    @property
+    def name(self) -> str:
+        """The format's registered name."""
 
 
 class EventEmitter:
     """The event side of a parser; the state it uses is set up by ``StreamingParser``."""
 
-    format: Format
+    format: NamedFormat
     tools: ToolBox
     channel: Channel
     silent_text: list[tuple[int, str]]

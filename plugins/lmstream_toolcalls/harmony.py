@@ -15,9 +15,10 @@ import re
 
 from lmstream import TextEvent
 
-from .base import Format, StreamingParser
+from .base import Format
 from .calls import INCOMPLETE, MALFORMED, CallSyntaxError, ParsedCall, arguments_dict, loads
 from .deltas import Piece
+from .emitting import EventEmitter
 from .json_stream import JsonPass
 from .rules import Rule
 from .scanning import BACKSLASH, JSON_QUOTES, Delimited, DelimitedFinder, Immediate
@@ -118,7 +119,7 @@ class HarmonyStream:
         return out
 
 
-def handle_message(parser: StreamingParser, text: str, out: list[TextEvent]) -> None:
+def handle_message(parser: EventEmitter, text: str, out: list[TextEvent]) -> None:
     """A header switches the channel; a call header plus body becomes a tool call."""
     header_end = text.find(MESSAGE)
     if header_end == -1:
@@ -147,7 +148,7 @@ def handle_message(parser: StreamingParser, text: str, out: list[TextEvent]) -> 
     parser.accept(out, ParsedCall(name, arguments), text)
 
 
-def handle_recipient(parser: StreamingParser, text: str, out: list[TextEvent]) -> None:
+def handle_recipient(parser: EventEmitter, text: str, out: list[TextEvent]) -> None:
     """``to=functions.x<|channel|>…<|message|>{…}``: the recipient written in the role header
     (after ``<|start|>assistant`` in the prompt, so the stream starts with it); without a
     message it is just text."""
@@ -157,7 +158,7 @@ def handle_recipient(parser: StreamingParser, text: str, out: list[TextEvent]) -
     handle_message(parser, text, out)
 
 
-def handle_terminator(parser: StreamingParser, text: str, out: list[TextEvent]) -> None:
+def handle_terminator(parser: EventEmitter, text: str, out: list[TextEvent]) -> None:
     """``<|end|>``, ``<|return|>``, ``<|call|>``: the message ends; back to content."""
     parser.silent(out, text)
     parser.channel = "content"

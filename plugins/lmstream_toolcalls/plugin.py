@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import lmstream
-from lmstream import ModelInfo, ToolParserFactory
+from lmstream import ModelInfo
+from lmstream.plugin import ToolParserFactory
 
 from .catalog import FORMATS
 from .resolve import resolve

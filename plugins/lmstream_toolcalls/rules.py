@@ -4,24 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from lmstream import TextEvent
 
 from .calls import ParseResult
 from .deltas import StreamFactory
+from .emitting import EventEmitter
 from .matching import Marker
 from .scanning import EndSpec
 from .tools import ToolBox
 
-if TYPE_CHECKING:
-    from .base import StreamingParser
-
 ParseFunction = Callable[[str, ToolBox], ParseResult]
 """``parse(region_text, tools) -> [ParsedCall | BadCall, ...]``; raise CallSyntaxError."""
 
-Handler = Callable[["StreamingParser", str, list[TextEvent]], None]
-"""Custom region handling (Harmony's channel headers): append events, account for the text."""
+Handler = Callable[[EventEmitter, str, list[TextEvent]], None]
+"""Custom region handling (Harmony's channel headers): append events, account for the text,
+through the parser's event side (``EventEmitter``: ``emit_text``, ``silent``, ``accept``,
+``reject``, ``channel``)."""
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ def test_the_built_ins_come_through_our_entry_point(plugin_system: PluginSystem)
     assert eps["commands"].value == "lmstream_commands.plugin" and eps["commands"].dist.name == "lmstream"
     for name in ("generate", "chat", "plugins", "bench"):
         assert plugin_system.commands.owner(name) == "commands"
-        assert isinstance(plugin_system.commands.get(name), lmstream.Command)
+        assert isinstance(plugin_system.commands.get(name), lmstream.plugin.Command)
     assert plugin_system.commands.owner("serve") == "server"
 
 
@@ -75,7 +75,7 @@ def test_a_plugin_cannot_take_a_built_in_name(plugin_system: PluginSystem, caplo
     class Shadow:
         @lmstream.hookimpl(tryfirst=True)
         def lmstream_register_commands(self, register: Any) -> None:
-            register("generate", lmstream.Command(help="shadow", configure=lambda p: None, run=lambda a: 3))
+            register("generate", lmstream.plugin.Command(help="shadow", configure=lambda p: None, run=lambda a: 3))
 
     plugin_system.register(Shadow(), name="shadow")
     with caplog.at_level(logging.WARNING):
@@ -96,7 +96,7 @@ def test_with_the_built_ins_disabled_a_plugin_may_provide_generate(
                 print(f"mine: {args.prompt}")
                 return 0
 
-            register("generate", lmstream.Command(help="my generate", configure=configure, run=run))
+            register("generate", lmstream.plugin.Command(help="my generate", configure=configure, run=run))
 
     without_built_ins.register(Replacement(), name="replacement")
     assert main(["generate", "hi"]) == 0
@@ -160,9 +160,9 @@ def test_draft_is_in_every_model_commands_help(capsys: Any) -> None:
 
 def test_a_command_needs_text_help_and_callables() -> None:
     with pytest.raises(TypeError, match="help must be a string"):
-        lmstream.Command(help=None, configure=lambda p: None, run=lambda a: 0)  # type: ignore[arg-type]
+        lmstream.plugin.Command(help=None, configure=lambda p: None, run=lambda a: 0)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="callables"):
-        lmstream.Command(help="x", configure=lambda p: None, run=0)  # type: ignore[arg-type]
+        lmstream.plugin.Command(help="x", configure=lambda p: None, run=0)  # type: ignore[arg-type]
 
 
 WORDS = st.sampled_from(["generate", "chat", "plugins", "bench", "frobnicate", "-v", "-vv", "--verbose",
@@ -200,7 +200,7 @@ def test_a_command_whose_configure_raises_is_skipped_with_a_warning(
     class Broken:
         @lmstream.hookimpl
         def lmstream_register_commands(self, register: Any) -> None:
-            register("broken", lmstream.Command(help="broken", configure=configure, run=lambda a: 0))
+            register("broken", lmstream.plugin.Command(help="broken", configure=configure, run=lambda a: 0))
 
     plugin_system.register(Broken(), name="broken-plugin")
     with caplog.at_level(logging.WARNING):

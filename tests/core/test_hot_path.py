@@ -18,9 +18,7 @@ from hypothesis import strategies as st
 import lmstream
 from lmstream import Chunk, Info, StopReason, Token
 from lmstream.model import GenerationControl, SequenceEnded, SequenceRequest, StepResult
-from lmstream.protocol import GenerationParameters
-from lmstream.protocol._events import new_chunk, new_token
-from lmstream.protocol._streams import Channel
+from lmstream.protocol import EventChannel, GenerationParameters, new_chunk, new_token
 from lmstream.scheduling._iterator_runner import IteratorRunner
 
 texts = st.text(max_size=8)
@@ -59,7 +57,7 @@ class _CountingCondition:
 
 
 def test_push_notifies_a_waiting_consumer_once_per_wait():
-    channel = Channel()
+    channel = EventChannel()
     counting = _CountingCondition()
     channel._cond = counting  # type: ignore[assignment]
     channel.push(["a"])
@@ -72,7 +70,7 @@ def test_push_notifies_a_waiting_consumer_once_per_wait():
 
 
 def test_a_blocked_consumer_gets_every_event_pushed_while_it_wakes():
-    channel = Channel()
+    channel = EventChannel()
     got: list[Any] = []
 
     def consume() -> None:
@@ -93,7 +91,7 @@ def test_a_blocked_consumer_gets_every_event_pushed_while_it_wakes():
 
 def test_push_pauses_at_the_limit_and_the_read_that_empties_it_wakes_the_producer():
     wakes: list[int] = []
-    channel = Channel(limit=3, wake=lambda: wakes.append(1))
+    channel = EventChannel(limit=3, wake=lambda: wakes.append(1))
     channel.push(["a", "b"])
     assert not channel.paused and channel.full is False
     channel.push(["c"])
@@ -105,19 +103,19 @@ def test_push_pauses_at_the_limit_and_the_read_that_empties_it_wakes_the_produce
 
 
 def test_an_unbounded_channel_never_pauses():
-    channel = Channel(limit=0)
+    channel = EventChannel(limit=0)
     channel.push(list(range(10_000)))
     assert not channel.paused and not channel.full
 
 
 def test_cancel_sets_the_flag_and_the_event_and_wakes_the_producer_once():
     wakes: list[int] = []
-    channel = Channel(wake=lambda: wakes.append(1))
+    channel = EventChannel(wake=lambda: wakes.append(1))
     assert not channel.cancelled
     channel.cancel()
     channel.cancel()
     assert channel.cancelled and channel.cancel_event.is_set() and wakes == [1]
-    quiet = Channel(wake=lambda: wakes.append(2))
+    quiet = EventChannel(wake=lambda: wakes.append(2))
     quiet.cancel(wake_producer=False)
     assert quiet.cancelled and quiet.cancel_event.is_set() and wakes == [1]
 
@@ -174,13 +172,13 @@ def test_a_cursor_survives_an_interrupt_while_it_waits_and_reads_on_to_the_info(
     stream, _task = lmstream.generate_task("hi", context=context, parameters={"max_tokens": None})
     cursor = iter(stream)  # what the CLI keeps across Ctrl-C
     assert isinstance(next(cursor), Chunk)
-    real_take = Channel.take
+    real_take = EventChannel.take
 
-    def interrupted_take(channel: Channel) -> list[Any]:
-        monkeypatch.setattr(Channel, "take", real_take)
+    def interrupted_take(channel: EventChannel) -> list[Any]:
+        monkeypatch.setattr(EventChannel, "take", real_take)
         raise KeyboardInterrupt  # as a Ctrl-C during the wait does
 
-    monkeypatch.setattr(Channel, "take", interrupted_take)
+    monkeypatch.setattr(EventChannel, "take", interrupted_take)
     with pytest.raises(KeyboardInterrupt):
         for _ in cursor:
             pass

@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, Field, ValidationError
 
 import lmstream
-from lmstream import BackendOptions, GenerationParameters, OptionError
+from lmstream import GenerationParameters, OptionError
 from lmstream.api._load_options import CoreLoadOptions, SchedulerOptions
+from lmstream.backend import BackendOptions
 from lmstream.model import LoadOptions
 from lmstream.protocol import (
     ChatMessage,

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 import lmstream
-from lmstream import BackendModel, Chunk, Info, ModelInfo, PromptCache, Token
+from lmstream import Chunk, Info, ModelInfo, PromptCache, Token
+from lmstream.backend import BackendModel
 from lmstream.model import check_backend
 
 pytest.importorskip("lmstream_rows", reason="pip install -e tests/plugins/runner_backend")

@@ -78,7 +78,7 @@ def test_batched_requests_sharing_a_prefix_on_mlx(tiny_llama, mlx_contexts):
     tasks = [lmstream.generate_task(SYSTEM + f" question {n}", context=on,
                                     parameters={"max_tokens": 8, "temperature": 0})
              for n in range(4)]
-    results = [lmstream.protocol.collect(stream) for stream, _ in tasks]
+    results = [lmstream.protocol.collect_result(stream) for stream, _ in tasks]
     for n, result in enumerate(results):
         assert result.info.stats.cached_prompt_tokens > 0
         expected = off.generate(SYSTEM + f" question {n}", max_tokens=8, temperature=0)

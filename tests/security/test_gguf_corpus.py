@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lmstream.backend import read_gguf_header
 from lmstream.errors import GGUFFormatError, ModelLoadError
-from lmstream.model import read_gguf_header
 
 np = pytest.importorskip("numpy")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "mlx"))

@@ -81,5 +81,5 @@ def test_whatever_the_model_wants_the_output_stays_valid(context: Any, wanted: s
         engine = context.plugin_system.constraint_engines.get("llguidance")
         tokenizer = engine.tokenizer(vocabulary_for(context.backend_model))
         matcher = llguidance.LLMatcher(tokenizer, engine.grammar(
-            lmstream.ConstraintSpec("json_schema", schema=SCHEMA), vocabulary_for(context.backend_model)))
+            lmstream.plugin.ConstraintSpec("json_schema", schema=SCHEMA), vocabulary_for(context.backend_model)))
         assert matcher.consume_tokens(list(result.text.encode("utf-8"))), result.text

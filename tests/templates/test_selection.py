@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 import lmstream
-from lmstream import ChatTemplateOptions, TemplateRequest
+from lmstream import ChatTemplateOptions
 from lmstream.model import ModelInfo
 from lmstream.pipeline import render_chat_template, render_messages
+from lmstream.plugin import TemplateRequest
 from lmstream_templates.resolve import resolve_template_name
 
 MESSAGES = [{"role": "user", "content": "hi"}]

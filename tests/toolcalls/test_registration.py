@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 import lmstream
-from lmstream import ToolParser, ToolSpec, UnknownNameError
+from lmstream import ToolSpec, UnknownNameError
+from lmstream.plugin import ToolParser
 
 CONTRACT_NAMES = [
     "json", "llama3_json", "pythonic", "lfm2", "mistral", "qwen3_coder", "seed_oss", "glm45",

@@ -16,6 +16,7 @@ from ..protocol import (
     ChatMessage,
     ChatTemplateOptions,
     Event,
+    EventChannel,
     EventStream,
     GenerationParameters,
     GenerationResult,
@@ -23,10 +24,9 @@ from ..protocol import (
     ToolSpec,
     UserInput,
     coerce_tools,
-    collect,
+    collect_result,
     resolve_parameters,
 )
-from ..protocol._streams import Channel
 from ..scheduling import PrefixCache, Scheduler, SequencePlan, Worker
 from ._auto import AUTO, BackendChoice, choose_backend
 from ._drafting import pop_drafter
@@ -246,9 +246,9 @@ class ModelContext(GenerationHost):
         return self.worker.call(self.backend_model.new_cache)
 
     # -- scheduling ---------------------------------------------------------------------
-    def new_channel(self) -> Channel:
+    def new_channel(self) -> EventChannel:
         """A stream's channel, bounded and wired to wake this context's worker."""
-        return Channel(self.max_buffered_events, self.worker.wake)
+        return EventChannel(self.max_buffered_events, self.worker.wake)
 
     def submit(self, plan: SequencePlan) -> None:
         """Hand a validated generation to the scheduler (it starts between decode steps)."""
@@ -284,11 +284,12 @@ class ModelContext(GenerationHost):
                  cache: PromptCache | None = None, observers: Sequence[object] | None = None,
                  template_options: ChatTemplateOptions | None = None,
                  **parameter_overrides: Any) -> GenerationResult:
-        """Generate to the end and return a GenerationResult; raises if the backend failed."""
+        """Buffered: generate to the end and return a GenerationResult; raises if the backend
+        failed. ``generate_stream`` (and ``lmstream.generate``) stream the events instead."""
         stream = self.generate_stream(prompt, messages=messages, tools=tools, parameters=parameters,
                                       cache=cache, observers=observers, template_options=template_options,
                                       **parameter_overrides)
-        result = collect(stream)
+        result = collect_result(stream)
         if result.info.error is not None:
             raise result.info.error
         response_format = resolve_parameters(parameters, parameter_overrides).response_format

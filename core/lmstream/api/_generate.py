@@ -35,7 +35,10 @@ from ._host import GenerationHost
 def generate(input: LMInput | UserInput | str, *, parameters: GenerationParameters | dict[str, Any] | None = None,
              context: GenerationHost, cache: PromptCache | None = None,
              observers: Sequence[object] | None = None) -> EventStream[Event]:
-    """Stream Chunk, ToolCall, RejectedToolCall events, then Info."""
+    """Stream Chunk, ToolCall, RejectedToolCall events, then Info, as they are decoded.
+
+    ``lmstream.generate`` streams; ``ModelContext.generate`` is the buffered call that waits
+    for the end and returns one ``GenerationResult``."""
     return generate_task(input, parameters=parameters, context=context, cache=cache, observers=observers)[0]
 
 
@@ -81,7 +84,8 @@ def generate_tokens_task(input: LMInput | UserInput | str, *,
                          observers: Sequence[object] | None = None,
                          include_stop_token: bool = False,
                          ) -> tuple[EventStream[TokenEvent], GenerationTask]:
-    """Like ``generate_tokens``, plus a task handle."""
+    """Like ``generate_tokens``, plus a task handle (the model's tokens for an input; compare
+    ``generate_token_task``, which streams a caller's own iterator of token ids)."""
     _check_context(context)
     check_generation_call(context, input, include_stop_token)
     params = resolve_parameters(parameters, {})
@@ -100,6 +104,9 @@ def generate_token_task(*, prompt_token_count: int, context: GenerationHost, ite
                         observers: Sequence[object] | None = None,
                         ) -> tuple[EventStream[TokenEvent], GenerationTask]:
     """Stream Token events from any user iterator of token ids (run on the context's worker).
+
+    The model is not called: the caller's iterator is (compare ``generate_tokens_task``, the
+    model's tokens for an input).
 
     Stops on the tokenizer's EOS set and ``stop_token_ids``, on ``max_tokens`` (unlimited unless
     ``parameters`` says so), on cancel, or when the iterator ends (``stop``).

@@ -10,8 +10,7 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 from ..model import BackendModel, ModelInfo, PromptCache, Tokenizer
-from ..protocol import GenerationParameters, LMInput, UserInput
-from ..protocol._streams import Channel
+from ..protocol import EventChannel, GenerationParameters, LMInput, UserInput
 
 if TYPE_CHECKING:
     from ..plugins import PluginSystem
@@ -58,7 +57,7 @@ class GenerationHost(ABC):
         """A fresh prompt cache to keep across generations."""
 
     @abstractmethod
-    def new_channel(self) -> Channel:
+    def new_channel(self) -> EventChannel:
         """A stream's channel, bounded and wired to wake the scheduler."""
 
     @abstractmethod

@@ -3,7 +3,7 @@ public surface a command plugin uses.
 
 Every command comes through ``lmstream_register_commands``: lmstream's own ``commands`` plugin
 registers ``generate``, ``chat``, ``plugins`` and ``bench``, the ``server`` plugin ``serve``,
-and a third-party plugin adds its own the same way (``lmstream.Command``).
+and a third-party plugin adds its own the same way (``lmstream.plugin.Command``).
 
 ``main(argv)`` returns the exit code: 0 ok, 1 failed (model load or generation; the error is
 on stderr), 2 bad arguments or input, 130 after Ctrl-C with a clean cancel. A command's ``run``

@@ -67,7 +67,7 @@ def add_registered_commands(commands: Any, system: PluginSystem) -> list[str]:
                 logger.warning("command %r is a built-in command of the %r plugin; another plugin's "
                                "registration of it is ignored", name, BUILT_IN_PLUGIN)
         if not isinstance(command, Command):
-            logger.warning("plugin %s registered command %r as %s, not lmstream.Command; ignored",
+            logger.warning("plugin %s registered command %r as %s, not lmstream.plugin.Command; ignored",
                            owner, name, type(command).__name__)
             continue
         parser: argparse.ArgumentParser = commands.add_parser(

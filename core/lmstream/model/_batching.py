@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..protocol import GenerationParameters
-from ..protocol._events import _fast_frozen_init
+from ..protocol import fast_frozen_init as _fast_frozen_init
 from ._cache import PromptCache
 from ._control import GenerationControl, TokenConstraint
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from ..plugins import ToolParser, with_deltas
-from ..protocol import Chunk, GenerationParameters, TokenLogprob
-from ..protocol._events import new_chunk
+from ..protocol import Chunk, GenerationParameters, TokenLogprob, new_chunk
 from ._detokenize import make_detokenizer
 from ._textstages import ReasoningSplitter, StopStrings
 
@@ -59,13 +58,7 @@ class DecodedPipeline:
         if text:
             stops = self._stops
             if stops is not None:
-                if not stops._buffer:  # nothing held: the stage runs only if a stop can start here
-                    for char in stops._first_chars:
-                        if char in text:
-                            break
-                    else:
-                        stops = None
-                if stops is not None:
+                if stops.may_stop(text):  # the stage runs only if it could hold or cut text
                     text, hit = stops.feed(text)
                     if hit:
                         self.stopped = True
@@ -73,8 +66,7 @@ class DecodedPipeline:
             self._pending.append(token_id)
             return _NO_EVENTS
         reasoning = self._reasoning
-        if reasoning is not None and (reasoning.in_reasoning or reasoning._buffer
-                                      or reasoning.start[0] in text):
+        if reasoning is not None and not reasoning.passes_through(text):
             self._pending.append(token_id)
             return self._route(text)  # a reasoning marker may start here: the full stage
         parser = self._parser
@@ -136,7 +128,7 @@ class DecodedPipeline:
         reasoning = self._reasoning
         if reasoning is None:
             return self._segment("content", text)
-        if not reasoning.in_reasoning and reasoning.start[0] not in text and not reasoning._buffer:
+        if reasoning.passes_through(text):
             return self._segment("content", text)  # fast path: no marker can start here
         events: list[Any] = []
         for channel, segment in reasoning.feed(text):

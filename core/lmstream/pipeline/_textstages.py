@@ -33,6 +33,21 @@ class StopStrings:
         self._first_chars = frozenset(s[0] for s in self.stops)
         self._buffer = ""
 
+    @property
+    def held(self) -> str:
+        """The text held back because it could still become a stop string."""
+        return self._buffer
+
+    def may_stop(self, text: str) -> bool:
+        """Whether ``feed(text)`` could hold or cut anything: text is held, or a stop string
+        can start in ``text``. When False, ``feed(text)`` returns ``(text, False)``."""
+        if self._buffer:
+            return True
+        for char in self._first_chars:
+            if char in text:
+                return True
+        return False
+
     def feed(self, text: str) -> tuple[str, bool]:
         """Return (text safe to emit, whether a stop string completed)."""
         buffer = self._buffer + text if self._buffer else text
@@ -80,6 +95,16 @@ class ReasoningSplitter:
         self.start, self.end = start, end
         self.in_reasoning = start_in_reasoning
         self._buffer = ""
+
+    @property
+    def held(self) -> str:
+        """The text held back because it could still become the next marker."""
+        return self._buffer
+
+    def passes_through(self, text: str) -> bool:
+        """Whether ``feed(text)`` would return ``text`` whole as content: not inside reasoning,
+        nothing held, and no start marker can begin in ``text``."""
+        return not self.in_reasoning and not self._buffer and self.start[0] not in text
 
     def feed(self, text: str) -> list[tuple[str, str]]:
         """Return (channel, text) segments that are decided."""

@@ -21,7 +21,7 @@ from typing import Any
 @dataclass(frozen=True)
 class Command:
     """One ``lmstream NAME`` command as a plugin registers it: its help, how it adds its
-    arguments, and what it runs (``lmstream.Command``; the name is given to ``register``)."""
+    arguments, and what it runs (``lmstream.plugin.Command``; the name is given to ``register``)."""
 
     help: str
     """One line shown in ``lmstream --help``."""

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from ..model import BackendFactory, DrafterFactory, ModelInfo
     from ..protocol import Event, Info, Token
     from ._commands import Command
-    from ._observer import GenerationRecord
+    from ._observer_contract import GenerationRecord
     from ._templating import ChatTemplateRenderer
     from ._toolparsing import ToolParserFactory
 
@@ -67,13 +67,13 @@ def lmstream_generation_end(generation: GenerationRecord, info: Info) -> None:
 
 @hookspec
 def lmstream_register_commands(register: Callable[[str, Command], None]) -> None:
-    """Register subcommands of ``lmstream``: ``register(name, lmstream.commands.Command(...))``."""
+    """Register subcommands of ``lmstream``: ``register(name, lmstream.plugin.Command(...))``."""
 
 
 @hookspec
 def lmstream_register_constraint_engines(register: Callable[[str, Any], None]) -> None:
     """Register structured-output engines: ``register(name, engine)`` (JSON schema / regex /
-    grammar -> per-generation token masks); ``engine`` is a ``lmstream.ConstraintEngine``
+    grammar -> per-generation token masks); ``engine`` is a ``lmstream.plugin.ConstraintEngine``
     (typed loosely here so the hook specs import nothing from the constraint machinery)."""
 
 

@@ -171,7 +171,7 @@ class PluginSystem:
 
     @property
     def constraint_engines(self) -> Registry[Any]:
-        """Structured-output constraint engines by name (``lmstream.constraints.ConstraintEngine``)."""
+        """Structured-output constraint engines by name (``lmstream.plugin.ConstraintEngine``)."""
         return self._registry("constraint engine")
 
     @property

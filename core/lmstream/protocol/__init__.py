@@ -24,13 +24,17 @@ from ._events import (
     TokenLogprob,
     ToolCall,
     ToolCallDelta,
+    fast_frozen_init,
+    frozen_factory,
+    new_chunk,
+    new_token,
 )
 from ._inputs import ChatMessage, ChatTemplateOptions, LMInput, ToolSpec, UserInput, coerce_tools
 from ._limits import StructuredLimits
 from ._parameters import GenerationParameters, resolve_parameters
-from ._result import GenerationResult, collect
+from ._result import GenerationResult, collect_result
 from ._stats import GenerationStats
-from ._streams import EventStream, GenerationTask
+from ._streams import EventChannel, EventStream, GenerationTask
 from ._structured import ConstraintSpec, constraint_spec, parse_response
 from ._timing import TimingRecorder
 from ._validation import (
@@ -51,6 +55,7 @@ __all__ = [
     "Chunk",
     "ConstraintSpec",
     "Event",
+    "EventChannel",
     "EventStream",
     "GenerationParameters",
     "GenerationResult",
@@ -81,8 +86,12 @@ __all__ = [
     "check_token_id",
     "checked_token_ids",
     "coerce_tools",
-    "collect",
+    "collect_result",
     "constraint_spec",
+    "fast_frozen_init",
+    "frozen_factory",
+    "new_chunk",
+    "new_token",
     "parse_response",
     "resolve_parameters",
     "set_structured_limits",

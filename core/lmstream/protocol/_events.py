@@ -16,6 +16,8 @@ from typing import Any, Literal, TypeVar
 from ._stats import GenerationStats
 
 Channel = Literal["content", "reasoning"]
+"""Which text a ``Chunk`` carries: the answer (``content``) or the model's reasoning. (The
+bounded queue between the worker and a stream is another thing: ``EventChannel``.)"""
 _T = TypeVar("_T")
 
 
@@ -188,7 +190,7 @@ def _parameters(fields: tuple[dataclasses.Field[Any], ...], namespace: dict[str,
     return ", ".join(params)
 
 
-def _fast_frozen_init(cls: type) -> None:
+def fast_frozen_init(cls: type) -> None:
     """Give a frozen slotted dataclass built once per token a faster ``__init__``.
 
     The generated one sets each field with ``object.__setattr__`` (frozen); this one fills the
@@ -211,10 +213,10 @@ def _fast_frozen_init(cls: type) -> None:
 
 
 for _hot in (Chunk, Token, TokenLogprob):
-    _fast_frozen_init(_hot)
+    fast_frozen_init(_hot)
 
 
-def _frozen_factory(cls: type[_T]) -> Callable[..., _T]:
+def frozen_factory(cls: type[_T]) -> Callable[..., _T]:
     """A constructor for the core's hot path: ``cls``'s positional fields in, an instance out.
 
     Builds the object as a plain slotted twin of ``cls`` (the same ``__slots__``, so the same
@@ -236,7 +238,7 @@ def _frozen_factory(cls: type[_T]) -> Callable[..., _T]:
     return factory
 
 
-new_chunk = _frozen_factory(Chunk)
+new_chunk = frozen_factory(Chunk)
 """``Chunk(text, tokens, position, channel, logprobs)`` for the pipeline's per-token chunks."""
-new_token = _frozen_factory(Token)
+new_token = frozen_factory(Token)
 """``Token(id, position, logprob, top_logprobs)`` for token streams."""

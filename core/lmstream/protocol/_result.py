@@ -41,7 +41,7 @@ class GenerationResult:
         return self.info.stats
 
 
-def collect(events: Iterable[Any]) -> GenerationResult:
+def collect_result(events: Iterable[Any]) -> GenerationResult:
     """Drain a decoded stream into a GenerationResult (the only thing ``generate`` does)."""
     content: list[str] = []
     reasoning: list[str] = []

@@ -1,6 +1,6 @@
 """Streams and task handles: the consumer side, sync or asyncio, of one generation.
 
-The producer (on the context's worker thread) pushes batches of events into a channel; the
+The producer (on the context's worker thread) pushes batches of events into an ``EventChannel``; the
 consumer drains whole batches, so a wake-up is paid per batch, not per token. Leaving a
 stream early (break, exception, garbage collection, ``with``/``async with`` exit) cancels it.
 """
@@ -18,8 +18,11 @@ from ._events import Info, StopReason
 E = TypeVar("E")
 
 
-class Channel:
-    """Producer -> consumer handoff of one generation, plus its cancel flag and final Info."""
+class EventChannel:
+    """Producer -> consumer handoff of one generation, plus its cancel flag and final Info.
+
+    A bounded queue of events; not to be confused with ``Channel``, the content/reasoning
+    literal a ``Chunk`` carries."""
 
     __slots__ = ("_async_waiter", "_cond", "_done_callbacks", "_events", "_lock", "_waiting",
                  "cancel_event", "cancelled", "done_event", "info", "limit", "paused", "wake")
@@ -258,7 +261,7 @@ class EventStream(Generic[E]):
     Iterating never raises: a failure ends the stream with ``Info(stop_reason="error")``.
     """
 
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: EventChannel) -> None:
         self._channel = channel
         self._ended = False
         self._cursor: _Cursor | None = None
@@ -331,7 +334,7 @@ class GenerationTask:
     generation failed (``stop_reason == "error"``).
     """
 
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: EventChannel) -> None:
         self._channel = channel
 
     def cancel(self) -> None:

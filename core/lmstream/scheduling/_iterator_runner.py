@@ -25,13 +25,13 @@ from ..model import (
     check_backend,
 )
 from ..protocol import check_token_id
-from ..protocol._events import _frozen_factory
+from ..protocol import frozen_factory as _frozen_factory
 
 logger = logging.getLogger("lmstream.scheduler")
 
 IteratorFactory = Callable[[GenerationControl], Iterable[Any]]
 _new_result = _frozen_factory(StepResult)
-"""``StepResult(seq_id, token)``, built once per token (see events._frozen_factory)."""
+"""``StepResult(seq_id, token)``, built once per token (see protocol.frozen_factory)."""
 
 
 def open_runner(backend: BackendModel, *, batching: bool = True,

@@ -17,9 +17,16 @@ from typing import Any
 from ..model import GenerationControl, PromptCache, SequenceRequest, StepResult, TokenConstraint
 from ..pipeline import DecodedPipeline
 from ..plugins import ObserverSet
-from ..protocol import GenerationParameters, Info, StopReason, TimingRecorder, Token, TokenLogprob
-from ..protocol._events import new_token
-from ..protocol._streams import Channel
+from ..protocol import (
+    EventChannel,
+    GenerationParameters,
+    Info,
+    StopReason,
+    TimingRecorder,
+    Token,
+    TokenLogprob,
+    new_token,
+)
 
 logger = logging.getLogger("lmstream.sequence")
 _clock = time.perf_counter
@@ -29,7 +36,7 @@ _clock = time.perf_counter
 class SequencePlan:
     """Everything one generation needs, decided (and validated) when the stream was created."""
 
-    channel: Channel
+    channel: EventChannel
     parameters: GenerationParameters
     prompt: tuple[int, ...]
     """The prompt's token ids (empty for user iterators, which bring their own tokens)."""

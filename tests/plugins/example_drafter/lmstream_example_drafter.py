@@ -6,7 +6,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import lmstream
-from lmstream import BackendModel, Drafter, DraftState, GenerationParameters
+from lmstream import GenerationParameters
+from lmstream.backend import BackendModel, Drafter, DraftState
 
 
 class EchoState(DraftState):

@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import lmstream
-from lmstream import GenerationControl, PromptCache
+from lmstream import PromptCache
+from lmstream.backend import GenerationControl
 
 EOS = 256
 
@@ -32,7 +33,7 @@ class ByteTokenizer:
         return bytes([token_id]) if token_id < 256 else b""
 
 
-class EchoModel(lmstream.BackendModel):
+class EchoModel(lmstream.backend.BackendModel):
     """Echoes the prompt, upper-cased when ``shout=True``."""
 
     def __init__(self, shout: bool = False) -> None:

@@ -42,7 +42,7 @@ class ByteTokenizer:
         return bytes([token_id]) if token_id < 256 else b""
 
 
-class RowsModel(lmstream.BackendModel):
+class RowsModel(lmstream.backend.BackendModel):
     """A backend that implements ``new_batch_runner`` and nothing of ``token_iterator``."""
 
     supports_constraints = True

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from lmstream import BatchRunner, ListPromptCache, SequenceRequest, StepResult, common_prefix_length
+from lmstream import ListPromptCache
+from lmstream.backend import BatchRunner, SequenceRequest, StepResult, common_prefix_length
 
 from .options import RowsOptions
 

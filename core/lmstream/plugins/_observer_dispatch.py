@@ -1,4 +1,5 @@
-"""Observers: global hook implementations and per-call observer objects, isolated from the stream.
+"""Observer dispatch: one generation's ``ObserverSet`` calls the global hook implementations and
+the per-call observer objects, each isolated from the stream.
 
 An observer that raises is logged and skipped; the stream and the other observers go on.
 When nobody listens, the pipeline builds no callback list and pays nothing per token.
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..protocol import Event, Info, Token
 from ._hookcalling import IsolatedHook
-from ._observer import GenerationRecord, implements
+from ._observer_contract import GenerationRecord, implements
 
 if TYPE_CHECKING:
     from ._system import PluginSystem

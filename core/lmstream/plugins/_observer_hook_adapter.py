@@ -1,4 +1,5 @@
-"""ObserverPlugin: observer objects run for every generation, through the global hooks.
+"""The observer-to-hook adapter (``ObserverPlugin``): observer objects run for every generation,
+through the global ``lmstream_generation_*`` hooks.
 
 The one adapter from per-call observer objects (``on_start/on_event/on_end``) to the
 ``lmstream_generation_*`` hooks: ``lmstream.register_plugin(ObserverPlugin(obs))``, the
@@ -11,8 +12,8 @@ from __future__ import annotations
 
 from ..protocol import Event, Info, Token
 from ._hookspecs import hookimpl
-from ._observer import GenerationRecord, implements
-from ._observing import bound_methods, call_each
+from ._observer_contract import GenerationRecord, implements
+from ._observer_dispatch import bound_methods, call_each
 
 
 class ObserverPlugin:
