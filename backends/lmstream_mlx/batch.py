@@ -32,6 +32,7 @@ from .cpu_attention import NumpyKVCache
 from .generation import DecodeSetup, reuse_cache
 from .sampling import make_processors, make_token_sampler, sequence_logprobs, top_logprobs
 from .speed import blas_threads_of
+from .verify import MAX_DRAFT_TOKENS, verify
 
 DEFAULT_MAX_BATCH_SIZE = 16
 """Rows stepped together at most (the measured gain flattens past 16 on CPU: docs/backends.md)."""
@@ -60,6 +61,8 @@ class Row:
 
 class MlxBatchRunner(BatchRunner):
     """Steps the sequences of one mlx model together (see the module docstring)."""
+
+    max_draft_tokens = MAX_DRAFT_TOKENS
 
     def __init__(self, backend: Any, max_batch_size: int = DEFAULT_MAX_BATCH_SIZE) -> None:
         self._backend = backend
@@ -144,6 +147,10 @@ class MlxBatchRunner(BatchRunner):
                 if i not in results:
                     results.update(self._step_rows([i], self._rows[i].cache.layers))
         return [results[i] for i in seq_ids]
+
+    def verify(self, seq_ids: Sequence[int], drafts: Sequence[Sequence[int]]) -> list[StepResult]:
+        """One step that also scores each row's drafts in the same model call (verify.py)."""
+        return verify(self, seq_ids, drafts)
 
     def _step_rows(self, ids: list[int], layers: Any) -> dict[int, StepResult]:
         """Feed each row its next input in one model call; sample every row on its own."""
