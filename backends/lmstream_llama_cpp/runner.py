@@ -28,6 +28,7 @@ from .cache import LlamaCppPromptCache
 from .engine import DecodeError, DecodeItem, Engine
 from .masking import constrain_logits
 from .sampling import SamplerChain, check_sampling, logits_row, logprobs
+from .verify import draft_limit, verify
 
 logger = logging.getLogger("lmstream.llama_cpp")
 
@@ -87,6 +88,7 @@ class LlamaCppBatchRunner(BatchRunner):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._seqs: dict[int, _Sequence] = {}
+        self.max_draft_tokens = draft_limit(engine)  # 0 where KV cells cannot be dropped
 
     @property  # type: ignore[override]
     def max_batch_size(self) -> int:
@@ -104,6 +106,10 @@ class LlamaCppBatchRunner(BatchRunner):
                            value, self.engine.n_seq_max, self.engine.n_seq_max, value)
         elif value >= 1:
             self.engine.limit_slots(value)
+
+    def verify(self, seq_ids: Sequence[int], drafts: Sequence[Sequence[int]]) -> list[StepResult]:
+        """One ``llama_decode`` scoring each sequence's drafts too (verify.py)."""
+        return verify(self, seq_ids, drafts)
 
     # -- admission ----------------------------------------------------------------------
     def add(self, request: SequenceRequest) -> None:
