@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from lmstream import BatchRunner, SequenceEnded, SequenceRequest, StepResult, common_prefix_length
 
 from .model import ScriptedCache, ScriptedFailure, ScriptedModel
+from .verify import MAX_DRAFT_TOKENS, DistributionSource, verify_rows
 
 CANCEL_POLL_S = 0.002
 """How often a step's simulated compute looks for cancels."""
@@ -38,6 +39,8 @@ class _Row:
 class ScriptedBatchRunner(BatchRunner):
     """Steps scripted sequences together; honours caches, delays, ``fail_at`` and logprobs."""
 
+    max_draft_tokens = MAX_DRAFT_TOKENS
+
     def __init__(self, model: ScriptedModel, max_batch_size: int = 8) -> None:
         self._model = model
         self.max_batch_size = max_batch_size
@@ -58,6 +61,8 @@ class ScriptedBatchRunner(BatchRunner):
         options = model.options
         if request.constraint is not None:
             source: Iterator[int] = model.constrained_source(ids, request.constraint)
+        elif options.distribution is not None and request.parameters.temperature > 0:
+            source = DistributionSource(options.distribution, request.parameters.seed)
         elif options.repeat:
             if not ids:
                 raise ValueError("repeat=True needs a non-empty reply")
@@ -92,6 +97,13 @@ class ScriptedBatchRunner(BatchRunner):
         if delay:
             _sleep_unless_all_cancelled(delay, rows)
         return [self._next(row) for row in rows]
+
+    def verify(self, seq_ids: Sequence[int], drafts: Sequence[Sequence[int]]) -> list[StepResult]:
+        """A step that also checks drafts (see ``verify``); ``token_delay`` once for the batch."""
+        rows = [self._rows[seq_id] for seq_id in seq_ids]
+        if self._model.options.token_delay:
+            _sleep_unless_all_cancelled(self._model.options.token_delay, rows)
+        return verify_rows(self, rows, drafts)
 
     def _next(self, row: _Row) -> StepResult:
         request = row.request

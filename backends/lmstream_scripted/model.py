@@ -23,6 +23,7 @@ from lmstream import (
 from .constrained import constrained_tokens
 from .cutting import Cut, cut_reply
 from .tokenizer import END_OF_TURN, EOS_TOKEN, ScriptedTokenizer
+from .verify import DistributionSource
 
 CHATML_TEMPLATE = (
     "{#- a reasoning model: a reply may open with <think>...</think> -#}"
@@ -71,6 +72,9 @@ class ScriptedOptions(BaseModel):
     tool_parser_type: str | None = None
     """Put into tokenizer_config so tool-parser resolution can be tested."""
     name: str = "scripted"
+    distribution: dict[int, float] | None = None
+    """With temperature > 0: every token is sampled from these token-id weights (seeded by the
+    ``seed`` parameter) instead of the reply, endlessly (for sampling and speculation tests)."""
 
     @field_validator("reply")
     @classmethod
@@ -181,6 +185,8 @@ class ScriptedModel(BackendModel):
         ids = self.reply_ids(prompt)
         if control.constraint is not None:
             source: Iterator[int] = self.constrained_source(ids, control.constraint)
+        elif options.distribution is not None and parameters.temperature > 0:
+            source = DistributionSource(options.distribution, parameters.seed)
         elif options.repeat:
             if not ids:
                 raise ValueError("repeat=True needs a non-empty reply")

@@ -87,6 +87,10 @@ def stats_lines(stats: GenerationStats) -> list[str]:
         _line("itl p50/p95/p99", " / ".join(duration(s) for s in
                                              (stats.itl_p50_s, stats.itl_p95_s, stats.itl_p99_s))),
     ]
+    if stats.draft_tokens_proposed:  # speculative decoding ran
+        accepted = stats.draft_tokens_accepted
+        lines.append(_line("draft tokens", f"{accepted} of {stats.draft_tokens_proposed} accepted "
+                                           f"({accepted / stats.draft_tokens_proposed:.0%})"))
     for field_name, label in MEMORY_FIELDS:
         value = getattr(stats, field_name)
         if value is not None:

@@ -29,6 +29,7 @@ from ..protocol import (
 from ..protocol._streams import Channel
 from ..scheduling import DEFAULT_PREFILL_CHUNK_S, PrefixCache, Scheduler, SequencePlan, Worker
 from ._auto import AUTO, BackendChoice, choose_backend
+from ._drafting import pop_drafter
 from ._generate import generate
 from ._host import GenerationHost
 
@@ -100,16 +101,19 @@ def load(model: str | None = None, backend: str | None = None, **options: Any) -
     if "tool_parser" in core_options and core_options["tool_parser"] not in (None, "none"):
         system.tool_parsers.get(core_options["tool_parser"])  # unknown names fail before loading
     scheduling = SchedulerOptions.pop_from(options)
+    drafting = pop_drafter(options, system)  # drafter=, draft_*: see docs/speculative.md
     worker = Worker(f"lmstream-{backend_name}")
     try:
         backend_model = worker.call(factory, model, **options)
         if not isinstance(backend_model, BackendModel):
             raise TypeError(f"backend {backend_name!r} returned {type(backend_model).__name__}, "
                             "not a BackendModel")
+        drafter = None if drafting is None else worker.call(drafting.make, backend_model)
         scheduler = worker.call(Scheduler, backend_model, batching=scheduling.batching,
                                 max_batch_size=scheduling.max_batch_size,
                                 prefill_chunk_s=scheduling.prefill_chunk_s,
-                                prefix_cache_bytes=scheduling.prefix_cache_bytes)
+                                prefix_cache_bytes=scheduling.prefix_cache_bytes,
+                                drafter=drafter)
     except BaseException:
         worker.close()
         raise

@@ -11,7 +11,7 @@ from .exitcodes import OK
 
 REGISTRIES = (("backends", "backends"), ("tool parsers", "tool_parsers"),
               ("chat templates", "chat_templates"), ("observers", "observers"),
-              ("commands", "commands"), ("engines", "constraint_engines"))
+              ("commands", "commands"), ("engines", "constraint_engines"), ("drafters", "drafters"))
 HOOK_PREFIX = "lmstream_"
 
 

@@ -18,6 +18,8 @@ class GenerationControl:
         "cache_source",
         "cached_prompt_tokens",
         "constraint",
+        "draft_accepted",
+        "draft_proposed",
         "max_tokens",
         "memory",
         "on_prefill_progress",
@@ -44,6 +46,10 @@ class GenerationControl:
         """Where reused prompt tokens came from: ``"prefix_cache"`` (the context's cache shared
         across requests) or ``"cache"`` (the caller's own ``cache=``); set by the core."""
         self.memory: dict[str, int | None] = {}
+        self.draft_proposed = 0
+        """Speculative decoding: draft tokens verified for this generation (set by the core)."""
+        self.draft_accepted = 0
+        """Of those, the ones the model accepted."""
 
     @property
     def cancelled(self) -> bool:

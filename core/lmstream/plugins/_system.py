@@ -15,7 +15,7 @@ from typing import Any
 
 import pluggy
 
-from ..model import BackendFactory, ModelInfo
+from ..model import BackendFactory, DrafterFactory, ModelInfo
 from ..protocol import ToolSpec, coerce_tools
 from . import _hookspecs as hookspecs
 from ._commands import Command
@@ -105,6 +105,7 @@ class PluginSystem:
             "observer": Registry("observer"),
             "command": Registry("command"),
             "constraint engine": Registry("constraint engine"),
+            "drafter": Registry("drafter"),
         }
         hooks = {
             "backend": self.pm.hook.lmstream_register_backends,
@@ -113,6 +114,7 @@ class PluginSystem:
             "observer": self.pm.hook.lmstream_register_observers,
             "command": self.pm.hook.lmstream_register_commands,
             "constraint engine": self.pm.hook.lmstream_register_constraint_engines,
+            "drafter": self.pm.hook.lmstream_register_drafters,
         }
         for kind, hook in hooks.items():
             self._call_registration(hook, registries[kind])
@@ -171,6 +173,11 @@ class PluginSystem:
     def constraint_engines(self) -> Registry[Any]:
         """Structured-output constraint engines by name (``lmstream.constraints.ConstraintEngine``)."""
         return self._registry("constraint engine")
+
+    @property
+    def drafters(self) -> Registry[DrafterFactory]:
+        """Speculative-decoding drafter factories by name (``load(..., drafter=name)``)."""
+        return self._registry("drafter")
 
     # -- resolution ---------------------------------------------------------------------
     def resolve_tool_parser(self, model: ModelInfo) -> str | None:

@@ -31,7 +31,8 @@ class TimingRecorder:
 
     def build(self, *, prompt_tokens: int, cached_prompt_tokens: int, prefill_end: float | None,
               context_size: int, memory: Mapping[str, int | None] | None = None,
-              cache_source: str | None = None) -> GenerationStats:
+              cache_source: str | None = None, draft_tokens_proposed: int = 0,
+              draft_tokens_accepted: int = 0) -> GenerationStats:
         """Derive every timing figure of GenerationStats from what was recorded."""
         end = time.perf_counter()
         times = self.token_times
@@ -71,4 +72,6 @@ class TimingRecorder:
             weights_bytes=memory.get("weights_bytes"),
             kv_cache_allocated_bytes=memory.get("kv_cache_allocated_bytes"),
             kv_cache_used_bytes=memory.get("kv_cache_used_bytes"),
+            draft_tokens_proposed=draft_tokens_proposed,
+            draft_tokens_accepted=draft_tokens_accepted,
         )

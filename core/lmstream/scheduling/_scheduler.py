@@ -20,11 +20,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from ..model import BackendModel, BatchRunner, PromptCache, SequenceEnded, StepResult
+from ..model import BackendModel, BatchRunner, Drafter, PromptCache, SequenceEnded, StepResult
 from ..protocol import StopReason
 from ._iterator_runner import IteratorRunner
 from ._sequence import ActiveSequence, SequencePlan
 from ._sharing import CacheSharing
+from ._speculation import speculating
 
 logger = logging.getLogger("lmstream.scheduler")
 
@@ -63,9 +64,8 @@ class Scheduler:
     """Admission, chunked prefill and batched decode for one context, on its worker thread."""
 
     def __init__(self, backend: BackendModel, *, batching: bool = True,
-                 max_batch_size: int | None = None,
-                 prefill_chunk_s: float = DEFAULT_PREFILL_CHUNK_S,
-                 prefix_cache_bytes: int | None = None) -> None:
+                 max_batch_size: int | None = None, prefill_chunk_s: float = DEFAULT_PREFILL_CHUNK_S,
+                 prefix_cache_bytes: int | None = None, drafter: Drafter | None = None) -> None:
         self._sharing = CacheSharing(backend, prefix_cache_bytes)
         self.prefix_cache = self._sharing.cache
         """KV states shared across generations (see ``_prefix_cache``)."""
@@ -75,7 +75,7 @@ class Scheduler:
         elif max_batch_size is not None:
             runner.max_batch_size = max_batch_size
         self.batching = not isinstance(runner, IteratorRunner)
-        self._backend_lane = _Lane(runner, max(1, runner.max_batch_size))
+        self._backend_lane = _Lane(speculating(runner, drafter), max(1, runner.max_batch_size))
         self._iterators = IteratorRunner(None, max_batch_size=1 << 30)
         self._iterator_lane = _Lane(self._iterators, 1 << 30)
         self._lanes = (self._backend_lane, self._iterator_lane)

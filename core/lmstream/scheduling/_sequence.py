@@ -93,6 +93,10 @@ class ActiveSequence:
 
     def accept(self, result: StepResult) -> StopReason | None:
         """Handle one step result; the stop reason once this sequence must end, else None."""
+        for token_id in result.accepted:  # verified draft tokens come first (speculation)
+            reason = self.accept_token(token_id)
+            if reason is not None:
+                return reason  # what follows a stop is dropped
         if result.error is not None:
             raise result.error
         return self.accept_token(result.token, None if result.logprob is None else result)
@@ -178,6 +182,8 @@ class ActiveSequence:
             prefill_end=control.prefill_end,
             context_size=plan.prompt_tokens + self.generated,
             memory=control.memory,
+            draft_tokens_proposed=control.draft_proposed,
+            draft_tokens_accepted=control.draft_accepted,
         )
         info = Info(reason, stats, error)
         try:

@@ -1,0 +1,22 @@
+"""Registers the built-in drafters through lmstream's entry point, like any plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import lmstream
+from lmstream import BackendModel, Drafter
+
+
+def prompt_lookup(backend_model: BackendModel, **options: Any) -> Drafter:
+    """``drafter="prompt_lookup"``: n-gram lookup in the prompt and output (see the module)."""
+    from .prompt_lookup import PromptLookupDrafter
+
+    return PromptLookupDrafter.from_options(**options)
+
+
+@lmstream.hookimpl
+def lmstream_register_drafters(register: Callable[[str, Any], None]) -> None:
+    """Register the built-in drafters; each imports its module only when a context loads it."""
+    register("prompt_lookup", prompt_lookup)
