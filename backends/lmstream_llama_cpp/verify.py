@@ -14,8 +14,9 @@ rejected tail from the row's KV cells.
 Rows that do not speculate (their drafts are ignored): rows asking for logprobs
 (``StepResult`` carries only the last token's), and every row of a model whose memory cannot
 drop positions (recurrent/hybrid: ``max_draft_tokens`` is 0 there). Rows ``step`` would not
-decode now (the first token, sampled at prefill; a row past its limits) and rows with a
-``max_kv_size`` window (context shifts) are handed to ``step``.
+decode now (a row past its limits) and rows with a ``max_kv_size`` window (context shifts)
+are handed to ``step``. A sequence's first token is sampled at prefill: its first draft is
+checked against that token and, when equal, the rest are verified after it in the same call.
 """
 
 from __future__ import annotations
@@ -54,10 +55,20 @@ def verify(runner: LlamaCppBatchRunner, seq_ids: Sequence[int],
     engine = runner.engine
     rows: list[tuple[_Sequence, list[int]]] = []
     others: list[int] = []
+    first: dict[int, int] = {}
+    """Rows whose first draft was the token sampled at prefill: that token, now accepted."""
     room = engine.n_batch
     for seq_id, draft in zip(seq_ids, drafts, strict=True):
         seq = runner._seqs[seq_id]
+        pending = seq.pending
+        if (pending is not None and draft and pending.error is None and pending.token == draft[0]
+                and not seq.request.parameters.logprobs):
+            seq.pending, first[seq_id] = None, pending.token
+            draft = draft[1:]
         if not _decodable(seq, engine) or room < 1:
+            if seq_id in first:  # nothing to decode after it now: hand the token back to step
+                seq.pending = pending
+                del first[seq_id]
             others.append(seq_id)
             continue
         left = seq.request.control.max_tokens - seq.generated - 1  # may be infinite
@@ -67,7 +78,7 @@ def verify(runner: LlamaCppBatchRunner, seq_ids: Sequence[int],
         kept = [int(t) for t in draft[:max(count, 0)]]
         rows.append((seq, kept))
         room -= 1 + len(kept)
-    if not any(kept for _, kept in rows):
+    if not first and not any(kept for _, kept in rows):
         return runner.step(seq_ids)
     results = dict(zip(others, runner.step(others), strict=True)) if others else {}
     try:
@@ -78,6 +89,10 @@ def verify(runner: LlamaCppBatchRunner, seq_ids: Sequence[int],
         return [results[i] for i in seq_ids]
     for (seq, kept), start in zip(rows, starts, strict=True):
         results[seq.request.seq_id] = _accept(runner, seq, kept, start)
+    for seq_id, token in first.items():
+        result = results[seq_id]
+        results[seq_id] = StepResult(seq_id, result.token, result.logprob, result.top_logprobs,
+                                     result.error, (token, *result.accepted))
     return [results[i] for i in seq_ids]
 
 

@@ -99,3 +99,45 @@ def test_proposals_are_the_draft_models_greedy_tokens_and_rejections_are_trimmed
     assert held == prompt + reference[:4]  # the last proposal was never fed
     assert trimmed == prompt + reference[:2]
     assert second == reference[3:8]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["mlx", "llama_cpp"])
+def test_draft_equal_to_target_is_accepted_and_keeps_the_greedy_output(
+        backend: str, require_backend: Any) -> None:
+    from verify_driver import COPY_TASK, generate_ids
+
+    import lmstream
+
+    require_backend(backend)
+    context = lmstream.load(backend=backend, drafter="draft_model", draft_max_tokens=4,
+                            prefix_cache_bytes=0)
+    try:
+        plain, _ = generate_ids(context, COPY_TASK, 24, speculative=False)
+        drafted, stats = generate_ids(context, COPY_TASK, 24, speculative=True)
+    finally:
+        context.close()
+    assert drafted == plain
+    # the same weights propose what the target picks: all but near-ties (different batch
+    # shapes round differently) are accepted
+    assert stats.draft_tokens_proposed > 0
+    assert stats.draft_tokens_accepted >= 0.8 * stats.draft_tokens_proposed
+
+
+@pytest.mark.slow
+def test_a_draft_model_with_another_vocabulary_is_refused_at_load(tiny: Any) -> None:
+    import lmstream
+
+    def job() -> None:
+        DraftModelDrafter.load(tiny.backend_model, str(lmstream.default_model_path()))
+
+    with pytest.raises(VocabularyMismatch, match=r"draft model .* and target model 'tiny'"):
+        tiny.worker.call(job)
+
+
+def test_unknown_draft_options_are_refused_by_name(tiny: Any) -> None:
+    import lmstream
+
+    with pytest.raises(TypeError, match="draft_nonsense"):
+        lmstream.load(str(tiny.backend_model.info.path), backend="mlx", drafter="draft_model",
+                      draft_nonsense=1)

@@ -40,11 +40,10 @@ def test_verify_on_the_default_model(context: Any) -> None:
     assert empty == expected and calls == TAKE
     requests = [request(i, p) for i, p in enumerate(PROMPTS)]
     right, calls = run_rows(context, requests, TAKE, from_reference(expected, 7))
-    # the first token comes from prefill (step returns it, no drafts), then 8 tokens a call
-    assert right == expected and calls == 1 + -(-(TAKE - 1) // 8)
+    assert right == expected and calls == -(-TAKE // 8)  # 8 tokens a call (the first from prefill)
     requests = [request(i, p) for i, p in enumerate(PROMPTS)]
     wrong, calls = run_rows(context, requests, TAKE, from_reference(expected, 4, 2, 49152))
-    assert wrong == expected and calls == 1 + -(-(TAKE - 1) // 3)
+    assert wrong == expected and calls == -(-TAKE // 3)
 
 
 def test_mixed_rows_and_the_cache_holds_the_fed_ids(context: Any) -> None:
@@ -60,3 +59,19 @@ def test_mixed_rows_and_the_cache_holds_the_fed_ids(context: Any) -> None:
     for i, prompt in enumerate(PROMPTS):
         assert caches[i].tokens == prompt + expected[i][:-1]
 
+
+
+def test_prompt_lookup_on_the_default_model_gives_the_greedy_output() -> None:
+    from verify_driver import COPY_TASK, generate_ids
+
+    import lmstream
+
+    context = lmstream.load(backend="llama_cpp", drafter="prompt_lookup", prefix_cache_bytes=0)
+    try:
+        plain, off = generate_ids(context, COPY_TASK, 24, speculative=False)
+        drafted, on = generate_ids(context, COPY_TASK, 24, speculative=True)
+    finally:
+        context.close()
+    assert drafted == plain
+    assert off.draft_tokens_proposed == 0
+    assert on.draft_tokens_accepted > 0

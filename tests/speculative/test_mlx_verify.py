@@ -181,3 +181,20 @@ def test_a_row_alone_verifies_on_its_own_cache(context: Any) -> None:
     assert got == expected and calls == 3
     assert cache.tokens == PROMPTS[2] + expected[0][:-1]
     assert all(layer.offset == len(cache.tokens) for layer in cache.layers)
+
+
+@pytest.mark.slow
+def test_prompt_lookup_on_the_default_model_gives_the_greedy_output() -> None:
+    from verify_driver import COPY_TASK, generate_ids
+
+    import lmstream
+
+    context = lmstream.load(backend="mlx", drafter="prompt_lookup", prefix_cache_bytes=0)
+    try:
+        plain, off = generate_ids(context, COPY_TASK, 24, speculative=False)
+        drafted, on = generate_ids(context, COPY_TASK, 24, speculative=True)
+    finally:
+        context.close()
+    assert drafted == plain
+    assert off.draft_tokens_proposed == 0
+    assert on.draft_tokens_accepted > 0

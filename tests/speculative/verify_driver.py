@@ -76,3 +76,26 @@ def from_reference(reference: dict[int, list[int]], count: int, wrong_at: int | 
         return proposal
 
     return drafts
+
+
+COPY_TASK = ("Repeat this line exactly, then stop: def area(width, height): return width * height "
+             "# the area of a rectangle")
+"""A chat prompt whose answer repeats the prompt (prompt lookup and draft models get accepted)."""
+
+
+def generate_ids(context: Any, text: str, max_tokens: int, speculative: bool) -> tuple[list[int], Any]:
+    """Greedy token ids of one chat turn through the whole pipeline, and its final stats."""
+    import lmstream
+
+    ids: list[int] = []
+    stats = None
+    for event in lmstream.generate_tokens(
+            lmstream.UserInput(messages=[{"role": "user", "content": text}]), context=context,
+            parameters={"max_tokens": max_tokens, "temperature": 0.0, "speculative": speculative}):
+        if isinstance(event, lmstream.Token):
+            ids.append(event.id)
+        elif isinstance(event, lmstream.Info):
+            if event.error is not None:
+                raise event.error
+            stats = event.stats
+    return ids, stats
