@@ -198,3 +198,12 @@ def test_prompt_lookup_on_the_default_model_gives_the_greedy_output() -> None:
     assert drafted == plain
     assert off.draft_tokens_proposed == 0
     assert on.draft_tokens_accepted > 0
+
+
+@pytest.mark.parametrize("setting", [{"max_kv_size": 64}, {"kv_bits": 8, "kv_group_size": 32, "quantized_kv_start": 0}])
+def test_rows_whose_cache_cannot_always_go_back_ignore_drafts(context: Any, setting: dict[str, Any]) -> None:
+    expected = reference(context, **setting)
+    got, calls = run_rows(context, [request(i, p, **setting) for i, p in enumerate(PROMPTS)], TAKE,
+                          from_reference(expected, 4))
+    assert got == expected
+    assert calls == TAKE  # every call a plain step
