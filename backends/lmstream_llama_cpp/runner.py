@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from lmstream import GenerationParameters
 from lmstream.backend import BatchRunner, SequenceRequest, StepResult, common_prefix_length
@@ -23,6 +22,8 @@ from .cache import LlamaCppPromptCache
 from .engine import DecodeError, DecodeItem, Engine
 from .masking import constrain_logits
 from .sampling import SamplerChain, check_sampling, logits_row, logprobs
+from .sequence import RunningSequence
+from .verify import draft_limit, verify
 
 logger = logging.getLogger("lmstream.llama_cpp")
 
@@ -57,31 +58,13 @@ def check_request(prompt: Sequence[int], parameters: GenerationParameters, engin
     check_sampling(parameters, n_vocab)
 
 
-@dataclass
-class _Sequence:
-    """One running sequence: its slot, what its KV holds and what it sampled last."""
-
-    request: SequenceRequest
-    slot: int
-    prompt: list[int]
-    chain: SamplerChain
-    fed: list[int]
-    cached: int
-    pending: StepResult | None = None
-    next_token: int = -1
-    generated: int = 0
-    prefilled: bool = False
-    shifted: bool = False
-    """True once a context shift dropped tokens (the KV no longer matches a token prefix)."""
-    figures: dict[str, int | None] = field(default_factory=dict)
-
-
 class LlamaCppBatchRunner(BatchRunner):
     """Steps up to ``n_seq_max`` sequences of one llama.cpp context together."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._seqs: dict[int, _Sequence] = {}
+        self._seqs: dict[int, RunningSequence] = {}
+        self.max_draft_tokens = draft_limit(engine)  # 0 where KV cells cannot be dropped
 
     @property  # type: ignore[override]
     def max_batch_size(self) -> int:
@@ -99,6 +82,10 @@ class LlamaCppBatchRunner(BatchRunner):
                            value, self.engine.n_seq_max, self.engine.n_seq_max, value)
         elif value >= 1:
             self.engine.limit_slots(value)
+
+    def verify(self, seq_ids: Sequence[int], drafts: Sequence[Sequence[int]]) -> list[StepResult]:
+        """One ``llama_decode`` scoring each sequence's drafts too (verify.py)."""
+        return verify(self, seq_ids, drafts)
 
     # -- admission ----------------------------------------------------------------------
     def add(self, request: SequenceRequest) -> None:
@@ -127,7 +114,7 @@ class LlamaCppBatchRunner(BatchRunner):
         if cache is not None:
             cache.in_use = True
             cached = self._restore(cache, slot, prompt)
-        self._seqs[request.seq_id] = _Sequence(request, slot, prompt, chain, prompt[:cached], cached,
+        self._seqs[request.seq_id] = RunningSequence(request, slot, prompt, chain, prompt[:cached], cached,
                                                figures=figures)
 
     def _restore(self, cache: LlamaCppPromptCache, slot: int, prompt: list[int]) -> int:
@@ -171,7 +158,7 @@ class LlamaCppBatchRunner(BatchRunner):
     def step(self, seq_ids: Sequence[int]) -> list[StepResult]:
         """One decode step of these prefilled sequences in one ``llama_decode``."""
         results: dict[int, StepResult] = {}
-        batch: list[_Sequence] = []
+        batch: list[RunningSequence] = []
         limit = self.engine.n_ctx
         for seq_id in seq_ids:
             seq = self._seqs[seq_id]
@@ -202,7 +189,7 @@ class LlamaCppBatchRunner(BatchRunner):
                     results[seq.request.seq_id] = self._sample(seq, index)
         return [results[seq_id] for seq_id in seq_ids]
 
-    def _shift_if_full(self, seq: _Sequence) -> None:
+    def _shift_if_full(self, seq: RunningSequence) -> None:
         """With ``max_kv_size``: once the window is full, drop the older half of what follows
         the first ``SHIFT_KEEP`` tokens and move the rest down (llama.cpp's context shift)."""
         window = seq.request.parameters.max_kv_size
@@ -213,7 +200,7 @@ class LlamaCppBatchRunner(BatchRunner):
         del seq.fed[SHIFT_KEEP:SHIFT_KEEP + discard]
         seq.shifted = True
 
-    def _sample(self, seq: _Sequence, index: int) -> StepResult:
+    def _sample(self, seq: RunningSequence, index: int) -> StepResult:
         """Sample one token of ``seq`` from output ``index`` (with its logprobs when asked).
 
         A constrained sequence first advances its constraint by the token just fed (none on

@@ -19,8 +19,8 @@ turn reuses them as it does without batching.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import mlx.core as mx
@@ -34,8 +34,10 @@ from .blas_scope import model_call
 from .cache import CacheLayout, MlxPromptCache
 from .cpu_attention import NumpyKVCache
 from .generation import DecodeSetup, reuse_cache
+from .rows import Row
 from .sampling import make_processors, make_token_sampler, sequence_logprobs, top_logprobs
 from .speed import blas_threads_of
+from .verify import MAX_DRAFT_TOKENS, verify
 
 DEFAULT_MAX_BATCH_SIZE = 16
 """Rows stepped together at most (the measured gain flattens past 16 on CPU: docs/backends.md)."""
@@ -43,35 +45,10 @@ CLEAR_CACHE_EVERY = 256
 """Steps of a lone sequence between returns of mlx's buffer cache (mlx-lm does the same)."""
 
 
-@dataclass
-class Row:
-    """One sequence's state in the runner."""
-
-    request: SequenceRequest
-    setup: DecodeSetup
-    owned: bool
-    rest: list[int]
-    """Prompt ids the cache did not hold at ``add``; all but the last are prefilled."""
-    cached: int
-    batchable: bool
-    done: int = 0
-    next_input: int = -1
-    prefilled: bool = False
-    generated: int = 0
-    ahead: mx.array | None = None
-    """The next token, already queued (a lone sequence's pipelined step): its step fed
-    ``next_input``, which ``cache.tokens`` already lists."""
-    failure: BaseException | None = None
-    """An error the queued step hit: the sequence's next result."""
-
-    @property
-    def cache(self) -> MlxPromptCache:
-        """The sequence's prompt cache."""
-        return self.setup.cache
-
-
 class MlxBatchRunner(BatchRunner):
     """Steps the sequences of one mlx model together (see the module docstring)."""
+
+    max_draft_tokens = MAX_DRAFT_TOKENS
 
     def __init__(self, backend: Any, max_batch_size: int = DEFAULT_MAX_BATCH_SIZE) -> None:
         self._backend = backend
@@ -207,6 +184,36 @@ class MlxBatchRunner(BatchRunner):
         if row.generated % CLEAR_CACHE_EVERY == 0:
             memory.clear_cache()
         return StepResult(seq_id, token)
+
+    def verify(self, seq_ids: Sequence[int], drafts: Sequence[Sequence[int]]) -> list[StepResult]:
+        """One step that also scores each row's drafts in the same model call (verify.py).
+
+        A lone row may have its next step queued already (``ahead``): that step's token is the
+        sample at the first draft position, so it is taken first; when it equals the first
+        draft, the rest of the draft is verified after it, else it is the row's result."""
+        drafts = list(drafts)
+        head: dict[int, int] = {}
+        early: dict[int, StepResult] = {}
+        for index, seq_id in enumerate(seq_ids):
+            row = self._rows[seq_id]
+            if row.ahead is None and row.failure is None:
+                continue
+            result = self._take_ahead(row)  # nothing queued after it
+            draft = drafts[index]
+            if result.error is None and draft and int(draft[0]) == result.token:
+                head[seq_id] = result.token
+                drafts[index] = draft[1:]
+            else:
+                early[seq_id] = result
+        rest = [(i, d) for i, d in zip(seq_ids, drafts, strict=True) if i not in early]
+        results = dict(early)
+        if rest:
+            for result in verify(self, [i for i, _ in rest], [d for _, d in rest]):
+                first = head.get(result.seq_id)
+                if first is not None:
+                    result = dataclasses.replace(result, accepted=(first, *result.accepted))
+                results[result.seq_id] = result
+        return [results[i] for i in seq_ids]
 
     def _step_rows(self, ids: list[int], layers: Any) -> dict[int, StepResult]:
         """Feed each row its next input in one model call; sample every row on its own."""

@@ -1,0 +1,191 @@
+"""Speculative decoding on the MLX runner: score every row's draft tokens in one forward pass.
+
+``verify`` feeds each row its pending token followed by its drafts (rows with fewer drafts
+are padded; the padding is dropped with the rejected tail), so one model call scores every
+position of every row. Each row then walks its positions in order, sampling exactly as
+``step`` would (the same processors, the structured-output mask advanced through each
+accepted draft only, the same sampler and its random key): a draft is accepted while it
+equals the token sampled at its position. Sampling then comparing gives the standard
+speculative rule for deterministic drafts (draft ``x`` kept with probability ``p(x)``, a
+rejection sampled from ``p`` without ``x``), and since each output token consumes one
+sampler draw, a seeded run yields the very tokens it yields without drafts.
+
+The KV cache is cut back to the pending token plus the accepted drafts: a row stepped alone
+trims its own layer caches; rows sharing mlx-lm ``BatchKVCache`` layers are trimmed by the
+smallest surplus, and each row's remaining surplus is turned into left padding (the row's
+entries are rolled right, as ``BatchKVCache.finalize`` does for right padding), so rows can
+keep different lengths in one batch.
+
+Rows that do not speculate (their drafts are ignored, the step is an ordinary one): rows
+whose cache cannot batch (a rotating ``max_kv_size`` window or quantized ``kv_bits``: such
+caches cannot always go back) and rows asking for logprobs (``StepResult`` carries the
+logprob of ``token`` only, not of the accepted drafts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import mlx.core as mx
+
+from lmstream.backend import StepResult
+
+from .blas_scope import model_call
+from .rows import Row
+from .sampling import greedy
+from .speed import blas_threads_of
+
+
+class MlxBatchRunner(Protocol):
+    """What verification uses of the MLX batch runner (batch.py), which calls it."""
+
+    @property
+    def _rows(self) -> Mapping[int, Row]: ...
+    @property
+    def _members(self) -> list[int]: ...
+    @property
+    def _batch(self) -> Any: ...
+    @property
+    def _model(self) -> Any: ...
+    @property
+    def _backend(self) -> Any: ...
+    def step(self, seq_ids: Sequence[int]) -> list[StepResult]: ...
+    def _step_rows(self, ids: list[int], layers: Any) -> dict[int, StepResult]: ...
+    def _sync_batch(self, ids: list[int]) -> None: ...
+    def _sample(self, row: Row, logits: mx.array, fed: mx.array) -> tuple[mx.array, ...]: ...
+    def _result(self, seq_id: int, arrays: tuple[mx.array, ...]) -> StepResult: ...
+
+MAX_DRAFT_TOKENS = 8
+"""Draft tokens per row one ``verify`` scores at most (the runner's ``max_draft_tokens``)."""
+
+
+def speculates(row: Row) -> bool:
+    """Whether ``verify`` scores this row's drafts (see the module docstring)."""
+    return row.batchable and not row.request.parameters.logprobs
+
+
+def verify(runner: MlxBatchRunner, seq_ids: Sequence[int],
+           drafts: Sequence[Sequence[int]]) -> list[StepResult]:
+    """``BatchRunner.verify`` for ``runner``: one forward pass for the batched rows (module
+    docstring); a row that cannot batch is stepped alone, as ``step`` does."""
+    if len(drafts) != len(seq_ids):
+        raise ValueError(f"verify() needs one draft list per sequence: {len(seq_ids)} ids, "
+                         f"{len(drafts)} draft lists")
+    rows = {i: runner._rows[i] for i in seq_ids}
+    wanted: dict[int, list[int]] = {}
+    for seq_id, draft in zip(seq_ids, drafts, strict=True):
+        if draft and speculates(rows[seq_id]):
+            wanted[seq_id] = [int(t) for t in draft[:MAX_DRAFT_TOKENS]]
+    if not wanted:
+        return runner.step(seq_ids)
+    not_ready = [i for i, r in rows.items() if not r.prefilled]
+    if not_ready:
+        raise ValueError(f"verify() needs prefilled sequences; not ready: {not_ready}")
+    results: dict[int, StepResult] = {}
+    with mx.stream(runner._backend.stream()):
+        batched = [i for i in seq_ids if rows[i].batchable]
+        runner._sync_batch(batched if len(batched) >= 2 else [])
+        if runner._members:
+            results.update(_verify_rows(runner, runner._members, runner._batch, wanted, shared=True))
+        for seq_id in seq_ids:
+            if seq_id in results:
+                continue
+            layers = rows[seq_id].cache.layers
+            if seq_id in wanted:
+                results.update(_verify_rows(runner, [seq_id], layers, wanted, shared=False))
+            else:
+                results.update(runner._step_rows([seq_id], layers))
+    return [results[i] for i in seq_ids]
+
+
+def _verify_rows(runner: MlxBatchRunner, ids: list[int], layers: Any,
+                 wanted: dict[int, list[int]], *, shared: bool) -> dict[int, StepResult]:
+    """One model call over ``ids`` (pending token + drafts, padded to one length), then each
+    row's accepted drafts and next token, then the KV cut back to what was accepted."""
+    rows = [runner._rows[i] for i in ids]
+    drafts = [wanted.get(i, []) for i in ids]
+    length = 1 + max(len(d) for d in drafts)
+    fed = [[r.next_input, *d] for r, d in zip(rows, drafts, strict=True)]
+    inputs = mx.array([f + [f[-1]] * (length - len(f)) for f in fed], dtype=mx.uint32)
+    with model_call(blas_threads_of(runner._model)):
+        logits = runner._model(inputs, cache=layers)
+    fast = [k for k, r in enumerate(rows) if _plain_greedy(r)]
+    argmax = mx.argmax(logits[mx.array(fast)], axis=-1) if fast else None
+    if argmax is not None:
+        mx.eval(argmax)
+    best: list[list[int]] = argmax.tolist() if argmax is not None else []  # type: ignore[assignment]
+    greedy_rows = dict(zip(fast, best, strict=True))
+    results: dict[int, StepResult] = {}
+    kept: list[int] = []
+    for k, (seq_id, row) in enumerate(zip(ids, rows, strict=True)):
+        if k in greedy_rows:
+            result = _accept_greedy(row, seq_id, drafts[k], greedy_rows[k])
+        else:
+            result = _accept_sampled(runner, row, seq_id, fed[k], logits[k:k + 1])
+        results[seq_id] = result
+        keep = 1 + len(result.accepted)
+        row.cache.extend(fed[k][:keep])
+        kept.append(keep)
+    surplus = [length - keep for keep in kept]
+    if shared:
+        trim_shared(layers, surplus)
+    else:
+        for layer in layers:
+            layer.trim(surplus[0])
+    return results
+
+
+def _plain_greedy(row: Row) -> bool:
+    """Greedy, no logits processors, no constraint, no logprobs: the argmax of every position
+    decides, computed for all such rows at once."""
+    setup = row.setup
+    return (setup.sampler is greedy and not setup.processors and setup.constraint is None
+            and not row.request.parameters.logprobs)
+
+
+def _accept_greedy(row: Row, seq_id: int, draft: list[int], best: list[int]) -> StepResult:
+    """Accept the drafts equal to the argmax at their position; the next argmax follows."""
+    accepted = 0
+    while accepted < len(draft) and draft[accepted] == best[accepted]:
+        accepted += 1
+    token = int(best[accepted])
+    row.next_input = token
+    return StepResult(seq_id, token, accepted=tuple(draft[:accepted]))
+
+
+def _accept_sampled(runner: MlxBatchRunner, row: Row, seq_id: int, fed: list[int],
+                    logits: mx.array) -> StepResult:
+    """Sample position after position as ``step`` does (processors, mask, sampler); keep a
+    draft while it equals its position's sample. An error ends the row (drafts kept so far
+    are reported with it)."""
+    accepted: list[int] = []
+    for position, token in enumerate(fed):
+        try:
+            arrays = runner._sample(row, logits[:, position, :], mx.array([token], dtype=mx.uint32))
+            mx.eval(list(arrays))
+        except Exception as exc:
+            return StepResult(seq_id, error=exc, accepted=tuple(accepted))
+        sampled: list[int] = arrays[0].tolist()  # type: ignore[assignment]
+        if position + 1 < len(fed) and int(sampled[0]) == fed[position + 1]:
+            accepted.append(fed[position + 1])
+            continue
+        result = runner._result(seq_id, arrays)
+        return StepResult(seq_id, result.token, result.logprob, result.top_logprobs,
+                          accepted=tuple(accepted))
+    raise AssertionError("unreachable: the last position always ends the row")
+
+
+def trim_shared(layers: Any, surplus: list[int]) -> None:
+    """Drop ``surplus[i]`` trailing entries of row ``i`` from every ``BatchKVCache`` layer:
+    trim all rows by the smallest surplus, then turn each row's remainder into left padding
+    (its entries rolled right past the padding; the rolled-in tail is beyond ``_idx`` and
+    never read)."""
+    low = min(surplus)
+    extra = [s - low for s in surplus]
+    for layer in layers:
+        if low:
+            layer.trim(low)
+        if any(extra):
+            layer.prepare(right_padding=extra)
+            layer.finalize()
