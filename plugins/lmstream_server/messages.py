@@ -64,6 +64,10 @@ def usage(info: Info) -> dict[str, int]:
 
 async def messages(state: ServerState, body: dict[str, Any]) -> Any:
     """Validate, start the generation, and answer (a message, or an SSE response)."""
+    if "thread" in body:  # the rejection the Anthropic SDKs' tool runner recovers from (full history resent)
+        raise APIError(400, "unsupported parameter 'thread': this server holds no message threads",
+                       param="thread", code="unsupported_parameter",
+                       details={"error_code": "thread_unsupported_request", "unsupported": ["thread"]})
     prepared: Prepared = await state.work.run(prepare_messages, state, body)
     served = prepared.served
     assert prepared.params is not None
