@@ -1,7 +1,10 @@
 // @anthropic-ai/sdk against /v1/messages: create, the messages.stream() helper, a tool_use /
-// tool_result round trip (forced with tool_choice any), count_tokens, and the beta surface (betas header).
-// Scripted replies, in order: TEXT, TEXT, CALL, FINAL, CALL, FINAL, TEXT.
+// tool_result round trip (forced with tool_choice any), count_tokens, the beta surface (betas header),
+// the SDK's own agent loop (beta.messages.toolRunner) and structured output (messages.parse + zodOutputFormat).
+// Scripted replies, in order: TEXT, TEXT, CALL, FINAL, CALL, FINAL, TEXT, CALL, FINAL, WEATHER_JSON.
 import Anthropic from "@anthropic-ai/sdk";
+import { zodOutputFormat } from "@anthropic-ai/sdk/helpers/zod";
+import { z } from "zod";
 import { BASE, MAX_TOKENS, QUESTION, RESULT, CITY_SCHEMA, check, cityArguments, run } from "./lib.mjs";
 
 const client = new Anthropic({ baseURL: BASE, apiKey: "unused", maxRetries: 0, timeout: 300_000 });
@@ -58,5 +61,28 @@ await run("anthropic_messages", {
       betas: ["token-efficient-tools-2025-02-19", "interleaved-thinking-2025-05-14"],
     });
     return { text: text(message), stop_reason: message.stop_reason };
+  },
+  tool_runner: async () => {
+    // The SDK's loop: it runs the tool and sends the tool_result itself (and asks for a message
+    // thread first, going on with the full history when the server says it holds none).
+    const ran = [];
+    const runner = client.beta.messages.toolRunner({
+      model: "claude-sonnet-4-5", max_tokens: MAX_TOKENS, messages: user, max_iterations: 2,
+      tools: [{ ...tools[0], run: async (input) => { ran.push(input); return RESULT; } }],
+    });
+    const contents = [];
+    for await (const message of runner) contents.push(message.content);
+    check(ran.length >= 1, "the tool ran", contents);
+    cityArguments("tool input", ran[0]);
+    return { turns: contents.length, input: ran[0], last: contents.at(-1) };
+  },
+  parse_output_format: async () => {
+    const message = await client.messages.parse({
+      model: "claude-sonnet-4-5", max_tokens: MAX_TOKENS, messages: [{ role: "user", content: "Weather in Paris as JSON." }],
+      output_config: { format: zodOutputFormat(z.object({ city: z.string(), temperature: z.number().int() })) },
+    });
+    const parsed = message.parsed_output;
+    check(parsed && typeof parsed.city === "string" && Number.isInteger(parsed.temperature), "parsed_output", message);
+    return { parsed };
   },
 });
