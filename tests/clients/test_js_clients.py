@@ -2,7 +2,7 @@
 
 openai-node (Chat Completions, Responses), ``@anthropic-ai/sdk`` (Messages, count_tokens, the
 tool runner, parse), the Vercel AI SDK (``ai`` with ``@ai-sdk/openai`` chat and responses and
-``@ai-sdk/anthropic``: generateText / streamText tool loops, Output.object, generateObject) and
+``@ai-sdk/anthropic`` and ``@ai-sdk/openai-compatible``: generateText / streamText tool loops, Output.object, generateObject) and
 LangChain JS (``@langchain/openai``). Each script checks the protocol itself and prints its
 results; the scripted backend makes the answers exact. One slow test runs every script on the
 default model, started with no flags but host and port. Skipped where node / npm are missing.
@@ -73,7 +73,7 @@ def test_anthropic_messages(js: Path, scripted_server: Server) -> None:
     assert results["parse_output_format"] == {"parsed": json.loads(WEATHER)}
 
 
-@pytest.mark.parametrize("provider", ["openai-chat", "openai-responses", "anthropic"])
+@pytest.mark.parametrize("provider", ["openai-chat", "openai-responses", "anthropic", "openai-compatible"])
 def test_vercel_ai_sdk(js: Path, scripted_server: Server, provider: str) -> None:
     with scripted_server([WEATHER_CALL, FINAL, WEATHER_CALL, FINAL, WEATHER, WEATHER]) as base:
         results = run_script(js, "ai_sdk.mjs", base, provider)
@@ -94,6 +94,7 @@ def test_langchain_js(js: Path, scripted_server: Server) -> None:
 SCRIPTS: list[tuple[str, ...]] = [
     ("openai_chat.mjs",), ("openai_responses.mjs",), ("anthropic_messages.mjs",), ("langchain_openai.mjs",),
     ("ai_sdk.mjs", "openai-chat"), ("ai_sdk.mjs", "openai-responses"), ("ai_sdk.mjs", "anthropic"),
+    ("ai_sdk.mjs", "openai-compatible"),
 ]
 
 

@@ -2,18 +2,24 @@
 // the SDK's own tool loop (stopWhen + prepareStep forcing the call on step 0, text after the result),
 // and structured output (generateText with Output.object, and the older generateObject, on a zod schema).
 // Provider from argv[3] or LMSTREAM_PROVIDER: openai-chat (Chat Completions), openai-responses
-// (Responses, the openai provider's default), anthropic (Messages).
+// (Responses, the openai provider's default), anthropic (Messages), openai-compatible (the provider
+// meant for local OpenAI-style servers, Chat Completions with usage and structured outputs on).
 // Scripted replies, in order: CALL, FINAL, CALL, FINAL, WEATHER_JSON, WEATHER_JSON.
 import { Output, generateObject, generateText, stepCountIs, streamText, tool } from "ai";
 import { createOpenAI } from "@ai-sdk/openai";
 import { createAnthropic } from "@ai-sdk/anthropic";
+import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import { z } from "zod";
 import { BASE, MAX_TOKENS, QUESTION, RESULT, check, cityArguments, run } from "./lib.mjs";
 
 const which = process.argv[3] ?? process.env.LMSTREAM_PROVIDER ?? "openai-chat";
 const openai = createOpenAI({ baseURL: `${BASE}/v1`, apiKey: "unused" });
 const anthropic = createAnthropic({ baseURL: `${BASE}/v1`, apiKey: "unused" });
+const compatible = createOpenAICompatible({
+  name: "lmstream", baseURL: `${BASE}/v1`, apiKey: "unused", includeUsage: true, supportsStructuredOutputs: true,
+});
 const models = {
+  "openai-compatible": () => compatible.chatModel("local-model"),
   "openai-chat": () => openai.chat("gpt-4o"),
   "openai-responses": () => openai.responses("gpt-4.1"),
   anthropic: () => anthropic("claude-sonnet-4-5"),
