@@ -68,7 +68,7 @@ def test_anthropic_messages(js: Path, scripted_server: Server) -> None:
         assert results[name] == {"text": TEXT, "stop_reason": "end_turn"}, name
     for name in ("tool_loop", "tool_loop_stream"):
         assert results[name] == {"input": CITY, "text": FINAL, "stop_reason": "end_turn"}, name
-    assert results["count_tokens"]["input_tokens"] > 0
+    assert results["count_tokens"]["input_tokens"] > 0 and results["models"] == {"ids": ["scripted"]}
     assert results["tool_runner"] == {"turns": 2, "input": CITY, "last": [{"type": "text", "text": FINAL}]}
     assert results["parse_output_format"] == {"parsed": json.loads(WEATHER)}
 

@@ -55,6 +55,13 @@ await run("anthropic_messages", {
     check(Number.isInteger(counted.input_tokens) && counted.input_tokens > 0, "count_tokens", counted);
     return { input_tokens: counted.input_tokens };
   },
+  models: async () => {
+    const ids = [];
+    for await (const model of client.models.list()) ids.push(model.id);
+    const model = await client.models.retrieve(ids[0]);
+    check(model.id === ids[0] && model.type === "model" && model.display_name, "models.retrieve", model);
+    return { ids };
+  },
   beta: async () => {
     const message = await client.beta.messages.create({
       model: "claude-sonnet-4-5", max_tokens: MAX_TOKENS, messages: user,

@@ -1,5 +1,5 @@
 // openai-node against /v1/chat/completions: plain, streamed with usage, the fields apps send,
-// a tool round trip (non-stream and with the stream helper), json_schema output, models.list.
+// a tool round trip (non-stream and with the stream helper), json_schema output, models.list + retrieve.
 // Scripted replies, in order: TEXT, TEXT, TEXT, CALL, FINAL, CALL, FINAL, WEATHER_JSON.
 import OpenAI from "openai";
 import { BASE, MAX_TOKENS, QUESTION, RESULT, CITY_SCHEMA, WEATHER_SCHEMA, check, cityArguments, run } from "./lib.mjs";
@@ -90,6 +90,8 @@ await run("openai_chat", {
     const ids = [];
     for await (const model of client.models.list()) ids.push(model.id);
     check(ids.length > 0, "models.list", ids);
+    const model = await client.models.retrieve(ids[0]);
+    check(model.id === ids[0] && model.object === "model", "models.retrieve", model);
     return { ids };
   },
 });
