@@ -193,6 +193,13 @@ def create_app(contexts: ModelContext | Mapping[str, ModelContext], *, api_key: 
             return error_response(error)
         return JSONResponse(misc.models(state))
 
+    async def get_model(request: Request) -> Response:  # openai-node / @anthropic-ai/sdk models.retrieve
+        try:
+            check_key(request, state)
+            return JSONResponse(misc.model(state, request.path_params["name"]))
+        except APIError as error:
+            return error_response(error, anthropic="anthropic-version" in request.headers)
+
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "models": sorted(state.models), "in_flight": state.in_flight})
 
@@ -206,6 +213,7 @@ def create_app(contexts: ModelContext | Mapping[str, ModelContext], *, api_key: 
 
     routes = [
         Route("/v1/models", list_models, methods=["GET"]),
+        Route("/v1/models/{name:path}", get_model, methods=["GET"]),
         Route("/v1/chat/completions", _post(state, "/v1/chat/completions", chat.chat_completions), methods=["POST"]),
         Route("/v1/completions", _post(state, "/v1/completions", completions.completions), methods=["POST"]),
         Route("/v1/responses", _post(state, "/v1/responses", responses.responses), methods=["POST"]),

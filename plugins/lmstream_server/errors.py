@@ -25,7 +25,8 @@ class APIError(Exception):
     """An error answer: HTTP status, message, the offending parameter and a machine code."""
 
     def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None,
-                 type: str | None = None, headers: dict[str, str] | None = None) -> None:
+                 type: str | None = None, headers: dict[str, str] | None = None,
+                 details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -33,6 +34,7 @@ class APIError(Exception):
         self.code = code
         self.type = type or OPENAI_TYPES.get(status, "invalid_request_error" if status < 500 else "server_error")
         self.headers = headers or {}
+        self.details = details  # Anthropic's machine-readable ``error.details`` (SDKs branch on it)
 
     def openai_body(self) -> dict[str, Any]:
         """The OpenAI error object."""
@@ -41,7 +43,8 @@ class APIError(Exception):
     def anthropic_body(self) -> dict[str, Any]:
         """The Anthropic error object."""
         kind = ANTHROPIC_TYPES.get(self.status, "api_error" if self.status >= 500 else "invalid_request_error")
-        return {"type": "error", "error": {"type": kind, "message": self.message}}
+        return {"type": "error", "error": {"type": kind, "message": self.message,
+                                           **({"details": self.details} if self.details else {})}}
 
 
 def bad_request(message: str, param: str | None = None, code: str | None = None) -> APIError:

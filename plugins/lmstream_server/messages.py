@@ -67,6 +67,10 @@ def usage(info: Info) -> dict[str, int]:
 
 async def messages(state: ServerState, body: dict[str, Any]) -> Any:
     """Validate (on the work pool), then answer through the shared skeleton (a message, or SSE)."""
+    if "thread" in body:  # the rejection the Anthropic SDKs' tool runner recovers from (full history resent)
+        raise APIError(400, "unsupported parameter 'thread': this server holds no message threads",
+                       param="thread", code="unsupported_parameter",
+                       details={"error_code": "thread_unsupported_request", "unsupported": ["thread"]})
     prepared: Prepared = await state.work.run(prepare_messages, state, body)
     return await answer(state, MessageAnswer(state, prepared))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import Field
@@ -33,12 +34,24 @@ class DetokenizeRequest(WireModel):
     tokens: list[int] = Field(max_length=MAX_DETOKENIZE_IDS)
 
 
+def _model_entry(m: ServedModel) -> dict[str, Any]:
+    """One model object: OpenAI's fields, and Anthropic's (``type``, ``display_name``, ``created_at``)."""
+    created_at = datetime.fromtimestamp(m.created, timezone.utc).isoformat().replace("+00:00", "Z")
+    return {"id": m.name, "object": "model", "created": m.created, "owned_by": "lmstream",
+            "type": "model", "display_name": m.name, "created_at": created_at,
+            "max_model_len": m.context.info.context_length, "backend": m.context.info.backend}
+
+
 def models(state: ServerState) -> dict[str, Any]:
-    """The served models, OpenAI list shape."""
-    return {"object": "list", "data": [
-        {"id": m.name, "object": "model", "created": m.created, "owned_by": "lmstream",
-         "max_model_len": m.context.info.context_length, "backend": m.context.info.backend}
-        for m in state.models.values()]}
+    """The served models: OpenAI's list shape, with Anthropic's page fields (one page)."""
+    data = [_model_entry(m) for m in state.models.values()]
+    return {"object": "list", "data": data, "has_more": False,
+            "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None}
+
+
+def model(state: ServerState, name: str) -> dict[str, Any]:
+    """``GET /v1/models/{name}``: the model that serves ``name`` (as a request naming it would get)."""
+    return _model_entry(state.model(name))
 
 
 def _tokenize(state: ServerState, body: dict[str, Any]) -> dict[str, Any]:
