@@ -48,9 +48,12 @@ HIT_SERIES = "lmstream_server_prefix_cache_hit_tokens_total"
 def system_prompt(target_tokens: int, agent: int = 0) -> str:
     """Instructions plus the tool definitions in text, about ``target_tokens`` tokens long;
     ``agent`` makes it distinct from its first words on (agents share no prefix)."""
-    tools = "\n".join(json.dumps(t["function"]) for t in TOOLS)
-    parts = [f"Session {agent}: you are coding agent number {agent} working in a git repository.",
-             f"Tools:\n{tools}"]
+    parts = [f"Session {agent}: you are coding agent number {agent} working in a git repository.", "Tools:"]
+    for tool in TOOLS:  # as many tool definitions as fit (all of them from ~400 tokens on)
+        text = json.dumps(tool["function"])
+        if sum(len(p) for p in parts) + len(text) > 4 * target_tokens and len(parts) > 2:
+            break
+        parts.append(text)
     n = 0
     while sum(len(p) for p in parts) < 4 * target_tokens:  # ~4 characters per token
         parts.append(f"Rule {n + 1}: {RULES[(n + agent) % len(RULES)]}")
