@@ -17,7 +17,7 @@ the RSS after one warm-up request); the cache's bytes within the budget; hit rat
 (lookups that reused tokens, and the share of prompt tokens served from the cache).
 
     python benchmarks/agent_concurrent.py [--backend llama_cpp] [--agents 8] [--fit 4] [--turns 3]
-    python benchmarks/agent_concurrent.py --quick          # 8 agents, 2 turns, 300-token prompts
+    python benchmarks/agent_concurrent.py --quick          # 8 agents, 2 turns, 150-token prompts
 
 Timings and RSS depend on the machine: run it on a quiet machine and say the load.
 """
@@ -198,7 +198,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--agents", type=int, default=8)
     parser.add_argument("--fit", type=int, default=4, help="agents the budget holds")
     parser.add_argument("--turns", type=int, help="turns per agent (default 3; --quick 2)")
-    parser.add_argument("--system-tokens", type=int, help="system prompt size (default 2000; --quick 300)")
+    parser.add_argument("--system-tokens", type=int, help="system prompt size (default 2000; --quick 150)")
     parser.add_argument("--max-tokens", type=int, help="tokens generated per turn (default 8; --quick 2)")
     parser.add_argument("--budget-bytes", type=int, help="the budget (default: probed, see above)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the cache-off run")
@@ -208,7 +208,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per request at most")
     parser.add_argument("--startup-timeout", type=float, default=300.0)
     args = parser.parse_args(argv)
-    for name, value in {"turns": 2 if args.quick else 3, "system_tokens": 300 if args.quick else 2000,
+    for name, value in {"turns": 2 if args.quick else 3, "system_tokens": 150 if args.quick else 2000,
                         "max_tokens": 2 if args.quick else 8}.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
