@@ -157,7 +157,7 @@ def mib(n: float) -> str:
     return f"{n / 2**20:.1f} MiB"
 
 
-def report(run: Run, budget: int, baseline: Run | None, args: argparse.Namespace) -> bool:
+def report(run: Run, budget: int, baseline: Run | None, one: float | None, args: argparse.Namespace) -> bool:
     """Print the per-turn cached shares, the counters and the goals; True if all passed."""
     for n in range(1, args.turns + 1):
         turns = [t[n - 1] for t in run.turns.values() if len(t) >= n and not t[n - 1].error]
@@ -185,6 +185,9 @@ def report(run: Run, budget: int, baseline: Run | None, args: argparse.Namespace
         (run.peak_rss <= limit, f"peak RSS {mib(run.peak_rss)} <= {floor_name} {mib(floor)} + budget "
                                 f"x {1 + RSS_MARGIN:.1f} = {mib(limit)}"),
     ]
+    entry = f"; one agent's entry {mib(one)} (a generation's own state before it is offered back is one more)" \
+        if one else ""
+    print(f"RSS grew {mib(run.peak_rss - floor)} over the {floor_name}: budget {mib(budget)}{entry}")
     print("goals:")
     for ok, text in checks:
         print(f"  {'PASS' if ok else 'FAIL'} {text}")
@@ -224,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     agents = list(range(args.agents))
     budget = args.budget_bytes
+    one = None
     if budget is None:
         probe = run_agents("probe", 1 << 40, [args.agents], args)
         one = probe.metrics.get("bytes", 0.0)
@@ -239,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
               f"wall {baseline.wall_s:.1f} s, errors {len(baseline.errors)}")
     run = run_agents("budget", budget, agents, args)
     print(f"budget {mib(budget)}: peak RSS {mib(run.peak_rss)} (after warm-up {mib(run.idle_rss)})")
-    return 0 if report(run, budget, baseline, args) else 1
+    return 0 if report(run, budget, baseline, one, args) else 1
 
 
 if __name__ == "__main__":
