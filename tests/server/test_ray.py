@@ -221,9 +221,13 @@ def test_prefix_routing_gives_each_turn_a_prefix_cache_hit_with_two_replicas(clu
 
 
 def test_prompt_cache_key_keeps_a_named_conversation_on_one_replica(cluster: Cluster) -> None:
+    seen = len(_ends(cluster))
+    opened = 0
+
     async def replicas(key: str | None) -> list[str]:
         """Where 3 generations go when each is still running as the next one is routed
         (least-loaded routing alone spreads them over both replicas)."""
+        nonlocal opened
         streams = []
         try:
             for n in range(3):  # prompts that share no prefix: only the key ties them together
@@ -233,6 +237,7 @@ def test_prompt_cache_key_keeps_a_named_conversation_on_one_replica(cluster: Clu
                     lm_input = dataclasses.replace(lm_input, metadata={**lm_input.metadata, "prompt_cache_key": key})
                 streams.append(await cluster.source.open(lm_input, lmstream.GenerationParameters(max_tokens=5000)))
         finally:
+            opened += len(streams)
             for stream in streams:
                 stream.cancel()
         return [stream.replica for stream in streams]
@@ -245,6 +250,9 @@ def test_prompt_cache_key_keeps_a_named_conversation_on_one_replica(cluster: Clu
     named = asyncio.run(replicas("thread-7"))
     print(f"prompt_cache_key thread-7 -> {named}; no key -> {unnamed}")
     assert len(set(named)) == 1  # with one: together, though the loads differ by up to 2
+    deadline = time.monotonic() + TIMEOUT  # every cancelled generation ended before the next test
+    while len(_ends(cluster)) < seen + opened and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def _ends(cluster: Cluster) -> list[tuple[str, int]]:
