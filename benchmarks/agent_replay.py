@@ -103,7 +103,12 @@ def make_sides(names: list[str], args: argparse.Namespace, tmp: Path) -> list[Si
             side.command = [sys.executable, "-m", "mlx_lm.server", "--model", converted, "--host", "127.0.0.1",
                             "--port", str(port), "--log-level", "WARNING"]
         elif not side.skipped:
-            side.command = [sys.executable, "-m", "llama_cpp.server", "--model", gguf, "--model_alias",
+            from lmstream_llama_cpp.options import decode_threads, usable_cores
+
+            # the same threads as lmstream's llama.cpp backend (its defaults count usable cores;
+            # llama_cpp.server's count the machine's CPUs, which a container may not have)
+            threads = ["--n_threads", str(decode_threads()), "--n_threads_batch", str(usable_cores())]
+            side.command = [sys.executable, "-m", "llama_cpp.server", *threads, "--model", gguf, "--model_alias",
                             DEFAULT_NAME, "--host", "127.0.0.1", "--port", str(port), "--n_ctx",
                             str(args.n_ctx), "--cache", "true", "--cache_type", "ram", "--verbose", "false"]
         sides.append(side)
