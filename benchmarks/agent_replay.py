@@ -1,241 +1,282 @@
 """An agent conversation replayed over HTTP: what the prefix cache buys turn after turn.
 
 A ~2,000-token system prompt with tool definitions, then ``--turns`` turns; each turn appends
-an assistant tool call, the tool's result and a new user message (a recorded conversation:
-the model's own answers are not fed back), and streams one chat completion. The tool calls
-and results are plain text by default (``--native-tools`` sends them as API tool calls). Per turn it
-prints the prompt tokens, the tokens served from a cache and the time to first token (TTFT,
-client side), then the total wall time.
+an assistant tool call, the tool's result and a new user message (agent_conversation.py) and
+streams one greedy chat completion. Per turn it prints the prompt tokens, the tokens served
+from a cache and the time to first token (TTFT, client side), then the total wall time.
 
-Servers, each a subprocess on 127.0.0.1 (free port), the embedded default model:
+Sides (``--sides``), each a server subprocess on 127.0.0.1 (free port), all on the same
+weights (the embedded default model; MLX-format weights converted from its GGUF for mlx-lm):
 
-- ``lmstream serve`` on each backend of ``--backends`` (``llama_cpp``, ``mlx``): cached tokens
-  from the usage field when the server reports it, else from the prefix cache's /metrics
-  (``lmstream_server_prefix_cache_hit_tokens_total``, the delta per turn);
-- with ``--peers``, on the same weights: ``mlx_lm.server`` (its LRU prompt cache) and
-  ``python -m llama_cpp.server`` (``--cache true --cache_type ram``), cached tokens from their
-  usage fields where they report them. A peer that is not installed is skipped with the reason.
+- ``llama_cpp``, ``mlx``: ``lmstream serve`` on that backend (prefix cache at its default
+  budget); cached tokens from ``usage.prompt_tokens_details.cached_tokens``;
+- ``mlx_lm.server`` (its LRU prompt cache, on by default) and ``llama_cpp.server``
+  (llama-cpp-python's OpenAI server, ``--cache true --cache_type ram``): the peers, cached
+  tokens from their usage where they report it. A peer that is not installed is skipped.
 
-    python benchmarks/agent_replay.py [--backends llama_cpp,mlx] [--turns 8] [--peers]
-        [--system-tokens 2000] [--max-tokens 16]
+After the replay, for every lmstream side and every turn from 2 on, a reference request over
+/v1/completions sends as many fresh random token ids as that turn prefilled (its prompt
+tokens minus its cached tokens), ``max_tokens=2``: its wall time is the time to prefill only
+the new tokens plus one decode step (plus one HTTP round trip), the issue's yardstick.
 
-Goals (issue 21): from turn 2 on, >= 95% of each prompt served from the cache; turn-N TTFT
-<= every peer's on the same weights. Every wait is bounded; nothing leaves the loopback.
+Goals (issue 21), printed as PASS/FAIL with the figures:
+  1. from turn 2 on, >= 95% of each prompt served from the cache;
+  2. turn-N TTFT <= 1.2 x the reference (prefill of the new tokens + one decode step);
+  3. turn-N TTFT <= the peer's on the same weights (mlx vs mlx_lm.server, llama_cpp vs
+     llama_cpp.server).
+
+    python benchmarks/agent_replay.py                      # 8 turns, 2,000 tokens, all four sides
+    python benchmarks/agent_replay.py --quick              # 3 turns, 400 tokens, llama_cpp + its peer
+    python benchmarks/agent_replay.py --sides mlx,mlx_lm.server --turns 4
+    python benchmarks/agent_replay.py --concurrent         # 8 agents, budget for 4 (agent_concurrent.py)
+
+Timings depend on the machine's load: run it on a quiet machine and say the load.
+Every wait is bounded; nothing leaves the loopback.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
-import re
+import random
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
+from agent_conversation import Turn, chat_turn, lmstream_command, system_prompt, turn_messages
 from server_load import free_port, start, stop
 
-TOOLS = [
-    {"type": "function", "function": {
-        "name": name, "description": text,
-        "parameters": {"type": "object", "properties": {arg: {"type": "string", "description": f"the {arg}"}
-                                                        for arg in args}, "required": list(args)}}}
-    for name, text, args in [
-        ("read_file", "Read a file of the repository and return its text.", ("path",)),
-        ("write_file", "Write text to a file of the repository, replacing it.", ("path", "text")),
-        ("run", "Run a shell command in the repository and return its output.", ("command",)),
-        ("search", "Search the repository for a regular expression.", ("pattern", "glob")),
-        ("fetch", "Fetch a web page and return its text.", ("url",)),
-    ]
-]
-RULES = [
-    "Read the files you change before changing them.",
-    "Keep every change small and explain it in one sentence.",
-    "Run the tests after each change and report failures verbatim.",
-    "Never print secrets, tokens or credentials found in files.",
-    "Prefer the standard library; ask before adding a dependency.",
-    "When a command fails, read its error before retrying.",
-    "Answer in the user's language, briefly, without apologies.",
-    "Use the tools; do not guess the content of files.",
-]
-
-
-def system_prompt(target_tokens: int) -> str:
-    """Instructions plus the tool definitions in text, about ``target_tokens`` tokens long."""
-    tools = "\n".join(json.dumps(t["function"]) for t in TOOLS)
-    parts = ["You are a coding agent working in a git repository.", f"Tools:\n{tools}"]
-    n = 0
-    while sum(len(p) for p in parts) < 4 * target_tokens:  # ~4 characters per token
-        parts.append(f"Rule {n + 1}: {RULES[n % len(RULES)]}")
-        n += 1
-    return "\n".join(parts)
-
-
-def turn_messages(turn: int, native_tools: bool) -> list[dict[str, Any]]:
-    """What turn ``turn`` (from 1) appends: an assistant tool call, its result, a user message.
-
-    With ``native_tools`` the call and result use the API's ``tool_calls`` / ``tool`` role (the
-    model's chat template must render them); otherwise they are plain text, which every
-    server and template accepts (the default model's template has no tool role)."""
-    if turn == 1:
-        return [{"role": "user", "content": "List the Python files and read the README."}]
-    call_id = f"call_{turn}"
-    arguments = json.dumps({"path": f"src/module_{turn}.py"})
-    result = f"def handler_{turn}(request):\n    return respond(request, status={200 + turn})\n"
-    question = {"role": "user", "content": f"Now explain handler_{turn} in one line."}
-    if not native_tools:
-        return [{"role": "assistant", "content": f'<tool_call>{{"name": "read_file", "arguments": {arguments}}}'
-                                                 "</tool_call>"},
-                {"role": "user", "content": f"<tool_response>{result}</tool_response>"}, question]
-    return [
-        {"role": "assistant", "content": "", "tool_calls": [{
-            "id": call_id, "type": "function", "function": {"name": "read_file", "arguments": arguments}}]},
-        {"role": "tool", "tool_call_id": call_id, "content": result},
-        question,
-    ]
+LMSTREAM_SIDES = ("llama_cpp", "mlx")
+PEER_OF = {"llama_cpp": "llama_cpp.server", "mlx": "mlx_lm.server"}
+ALL_SIDES = ("llama_cpp", "mlx", "llama_cpp.server", "mlx_lm.server")
+CACHED_GOAL = 0.95
+REFERENCE_FACTOR = 1.2
 
 
 @dataclass
-class Turn:
-    """One turn's figures."""
+class Side:
+    """One server to replay against, and what the replay measured on it."""
 
-    prompt_tokens: int
-    cached_tokens: int | None
-    ttft_s: float
-    error: str = ""
-
-
-def hit_tokens(client: httpx.Client, base: str) -> float | None:
-    """lmstream's prefix-cache hit tokens so far (None for servers without the series)."""
-    try:
-        text = client.get(f"{base}/metrics").text
-    except httpx.HTTPError:
-        return None
-    found = re.findall(r"^lmstream_server_prefix_cache_hit_tokens_total\{[^}]*\} ([0-9.e+]+)$", text, re.M)
-    return sum(float(v) for v in found) if found else None
+    name: str
+    command: list[str]
+    model: str
+    port: int
+    turns: list[Turn] = field(default_factory=list)
+    reference_s: dict[int, float] = field(default_factory=dict)
+    """Turn number -> seconds to prefill that turn's new tokens plus one decode step."""
+    wall_s: float = 0.0
+    skipped: str = ""
 
 
-def one_turn(client: httpx.Client, base: str, model: str, messages: list[dict[str, Any]],
-             args: argparse.Namespace) -> Turn:
-    """Stream one chat completion; TTFT is the first chunk with content, reasoning or a tool call."""
-    body: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": args.max_tokens,
-                            "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
-    if args.native_tools:
-        body["tools"] = TOOLS
-    timeout = args.timeout
-    before = hit_tokens(client, base)
-    started = time.perf_counter()
-    ttft = 0.0
-    usage: dict[str, Any] = {}
-    with client.stream("POST", f"{base}/v1/chat/completions", json=body, timeout=timeout) as response:
-        if response.status_code != 200:
-            return Turn(0, None, 0.0, f"HTTP {response.status_code}: {response.read()[:200]!r}")
-        for line in response.iter_lines():
-            if not line.startswith("data: ") or line == "data: [DONE]":
-                continue
-            chunk = json.loads(line[6:])
-            if chunk.get("usage"):
-                usage = chunk["usage"]
-            for choice in chunk.get("choices") or []:
-                delta = choice.get("delta") or {}
-                if not ttft and (delta.get("content") or delta.get("tool_calls")
-                                 or delta.get("reasoning_content")):
-                    ttft = time.perf_counter() - started
-    details = usage.get("prompt_tokens_details") or {}
-    cached = details.get("cached_tokens")
-    after = hit_tokens(client, base)
-    if cached is None and before is not None and after is not None:
-        cached = int(after - before)
-    return Turn(int(usage.get("prompt_tokens", 0)), cached, ttft or time.perf_counter() - started)
+def peer_missing(name: str) -> str:
+    """Why a peer cannot run here ('' when it can)."""
+    modules = (("mlx_lm", "mlx.core") if name == "mlx_lm.server" else
+               ("llama_cpp", "fastapi", "sse_starlette", "pydantic_settings", "starlette_context"))
+    missing = [m for m in modules if importlib.util.find_spec(m.split(".")[0]) is None]
+    return f"missing {', '.join(missing)} (pip install 'lmstream[bench]')" if missing else ""
 
 
-def replay(name: str, base: str, model: str, args: argparse.Namespace) -> list[Turn]:
-    """The whole conversation against one server; prints one line per turn."""
-    messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt(args.system_tokens)}]
-    turns: list[Turn] = []
-    started = time.perf_counter()
-    with httpx.Client() as client:
-        for n in range(1, args.turns + 1):
-            messages += turn_messages(n, args.native_tools)
-            turn = one_turn(client, base, model, messages, args)
-            turns.append(turn)
-            share = (f"{100 * turn.cached_tokens / turn.prompt_tokens:5.1f}%"
-                     if turn.cached_tokens is not None and turn.prompt_tokens else "  n/a")
-            print(f"{name:<22} turn {n}: prompt {turn.prompt_tokens:5d}  cached "
-                  f"{turn.cached_tokens if turn.cached_tokens is not None else 'n/a':>5}  ({share})  "
-                  f"TTFT {turn.ttft_s:7.2f} s {turn.error}", flush=True)
-    print(f"{name:<22} total wall time {time.perf_counter() - started:.1f} s", flush=True)
-    return turns
-
-
-def servers(args: argparse.Namespace, tmp: Path) -> list[tuple[str, list[str], str, int]]:
-    """(label, command, model name, port) of every server to replay against."""
+def make_sides(names: list[str], args: argparse.Namespace, tmp: Path) -> list[Side]:
+    """The servers of ``names``, in the order given (unknown names refused by argparse)."""
     from lmstream.backend import DEFAULT_NAME, default_model_path
 
-    found = []
-    for backend in args.backends:
+    gguf = str(default_model_path())
+    sides = []
+    for name in names:
         port = free_port()
-        found.append((f"lmstream/{backend}", [
-            sys.executable, "-m", "lmstream.cli", "serve", "--backend", backend, "--host", "127.0.0.1",
-            "--port", str(port), "--served-model-name", DEFAULT_NAME, "--log-level", "warning",
-            *(["-o", f"n_ctx={args.n_ctx}"] if backend == "llama_cpp" else [])], DEFAULT_NAME, port))
-    if not args.peers:
-        return found
-    if importlib.util.find_spec("mlx_lm") is not None:
-        from lmstream_mlx.convert import gguf_to_mlx_lm
+        if name in LMSTREAM_SIDES:
+            sides.append(Side(f"lmstream/{name}", lmstream_command(name, port, DEFAULT_NAME, args),
+                              DEFAULT_NAME, port))
+            continue
+        side = Side(name, [], DEFAULT_NAME, port, skipped=peer_missing(name))
+        if not side.skipped and name == "mlx_lm.server":
+            from lmstream_mlx.convert import gguf_to_mlx_lm
 
-        converted = str(gguf_to_mlx_lm(default_model_path(), tmp / "mlx-model"))
-        port = free_port()
-        found.append(("mlx_lm.server", [sys.executable, "-m", "mlx_lm.server", "--model", converted,
-                                        "--host", "127.0.0.1", "--port", str(port), "--log-level",
-                                        "WARNING"], converted, port))
-    else:
-        print("mlx_lm.server: skipped (mlx-lm is not installed)")
-    missing = [m for m in ("llama_cpp", "fastapi", "sse_starlette", "pydantic_settings", "starlette_context")
-               if importlib.util.find_spec(m) is None]
-    if missing:
-        print(f"llama_cpp.server: skipped (missing {', '.join(missing)}: pip install 'llama-cpp-python[server]')")
-    else:
-        port = free_port()
-        found.append(("llama_cpp.server", [
-            sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()), "--host",
-            "127.0.0.1", "--port", str(port), "--n_ctx", str(args.n_ctx), "--cache", "true",
-            "--cache_type", "ram"], DEFAULT_NAME, port))
-    return found
+            converted = str(gguf_to_mlx_lm(gguf, tmp / "mlx-model"))
+            side.model = converted
+            side.command = [sys.executable, "-m", "mlx_lm.server", "--model", converted, "--host", "127.0.0.1",
+                            "--port", str(port), "--log-level", "WARNING"]
+        elif not side.skipped:
+            from lmstream_llama_cpp.options import decode_threads, usable_cores
+
+            # the same threads as lmstream's llama.cpp backend (its defaults count usable cores;
+            # llama_cpp.server's count the machine's CPUs, which a container may not have)
+            threads = ["--n_threads", str(decode_threads()), "--n_threads_batch", str(usable_cores())]
+            side.command = [sys.executable, "-m", "llama_cpp.server", *threads, "--model", gguf, "--model_alias",
+                            DEFAULT_NAME, "--host", "127.0.0.1", "--port", str(port), "--n_ctx",
+                            str(args.n_ctx), "--cache", "true", "--cache_type", "ram", "--verbose", "false"]
+        sides.append(side)
+    return sides
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backends", type=lambda s: [b for b in s.split(",") if b], default=["llama_cpp"])
-    parser.add_argument("--turns", type=int, default=8)
-    parser.add_argument("--system-tokens", type=int, default=2000)
-    parser.add_argument("--max-tokens", type=int, default=16)
-    parser.add_argument("--n-ctx", type=int, default=8192)
-    parser.add_argument("--peers", action="store_true", help="also mlx_lm.server and llama_cpp.server")
+def replay(side: Side, args: argparse.Namespace) -> None:
+    """The whole conversation against one server; prints one line per turn."""
+    base = f"http://127.0.0.1:{side.port}"
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt(args.system_tokens)}]
+    with httpx.Client() as client:
+        # one short unrelated request first: no server's one-time start-up costs land on turn 1
+        warm = chat_turn(client, base, side.model, [{"role": "user", "content": "Say hi."}], 1, False,
+                         args.timeout)
+        if warm.error:
+            print(f"{side.name:<18} warm-up failed: {warm.error}", flush=True)
+        started = time.perf_counter()
+        for n in range(1, args.turns + 1):
+            messages += turn_messages(n, args.native_tools)
+            turn = chat_turn(client, base, side.model, messages, args.max_tokens, args.native_tools,
+                             args.timeout)
+            side.turns.append(turn)
+            share = turn.cached_share
+            print(f"{side.name:<18} turn {n}: prompt {turn.prompt_tokens:5d}  cached "
+                  f"{turn.cached_tokens if turn.cached_tokens is not None else 'n/a':>5} "
+                  f"({f'{100 * share:5.1f}%' if share is not None else '  n/a'})  "
+                  f"TTFT {turn.ttft_s:7.3f} s {turn.error}", flush=True)
+            if turn.error:
+                break
+    side.wall_s = time.perf_counter() - started
+    print(f"{side.name:<18} total wall time {side.wall_s:.1f} s", flush=True)
+
+
+def reference(side: Side, args: argparse.Namespace) -> None:
+    """Per turn from 2 on: seconds to prefill that turn's new tokens (fresh random ids, so no
+    cache holds them) and decode one more token, over /v1/completions."""
+    base = f"http://127.0.0.1:{side.port}"
+    rng = random.Random(21)
+    with httpx.Client() as client:
+        for n, turn in enumerate(side.turns, start=1):
+            if n == 1 or turn.error or turn.cached_tokens is None:
+                continue
+            new = max(1, turn.prompt_tokens - turn.cached_tokens)
+            body = {"model": side.model, "prompt": [rng.randrange(1000, 30000) for _ in range(new)],
+                    "max_tokens": 2, "temperature": 0}
+            started = time.perf_counter()
+            response = client.post(f"{base}/v1/completions", json=body, timeout=args.timeout)
+            elapsed = time.perf_counter() - started
+            if response.status_code == 200:
+                side.reference_s[n] = elapsed
+                generated = response.json().get("usage", {}).get("completion_tokens")
+                note = "" if generated == 2 else f" (generated {generated} tokens)"
+                print(f"{side.name:<18} reference turn {n}: {new} new tokens + 1 decode step "
+                      f"{elapsed:7.3f} s{note}", flush=True)
+
+
+def verdict(ok: bool) -> str:
+    """PASS or FAIL."""
+    return "PASS" if ok else "FAIL"
+
+
+def goals(sides: list[Side]) -> None:
+    """Print the issue's three goals for every lmstream side that ran."""
+    by_name = {side.name: side for side in sides}
+    print("\ngoals (turns 2..N):")
+    for side in sides:
+        backend = side.name.removeprefix("lmstream/")
+        if backend not in LMSTREAM_SIDES or not side.turns:
+            continue
+        later = list(enumerate(side.turns, start=1))[1:]
+        shares = [(n, t.cached_share) for n, t in later]
+        low = [f"turn {n}: {'n/a' if s is None else f'{100 * s:.1f}%'}" for n, s in shares
+               if s is None or s < CACHED_GOAL]
+        print(f"  {side.name}: >= {CACHED_GOAL:.0%} cached: {verdict(bool(later) and not low)}"
+              + (f" ({', '.join(low)})" if low else ""))
+        ratios = [(n, t.ttft_s / side.reference_s[n]) for n, t in later if n in side.reference_s]
+        over = [f"turn {n}: {r:.2f}x" for n, r in ratios if r > REFERENCE_FACTOR]
+        worst = max((r for _, r in ratios), default=float("nan"))
+        print(f"  {side.name}: TTFT <= {REFERENCE_FACTOR} x (new-token prefill + 1 decode step): "
+              f"{verdict(bool(ratios) and len(ratios) == len(later) and not over)} (worst {worst:.2f}x)"
+              + (f" ({', '.join(over)})" if over else ""))
+        peer = by_name.get(PEER_OF[backend])
+        if peer is None or peer.skipped or not peer.turns:
+            print(f"  {side.name}: TTFT <= {PEER_OF[backend]}: not run"
+                  + (f" ({peer.skipped})" if peer is not None and peer.skipped else ""))
+            continue
+        pairs = [(n, t.ttft_s, peer.turns[n - 1].ttft_s) for n, t in later
+                 if n <= len(peer.turns) and not peer.turns[n - 1].error]
+        slower = [f"turn {n}: {ours:.3f} s vs {theirs:.3f} s" for n, ours, theirs in pairs if ours > theirs]
+        print(f"  {side.name}: TTFT <= {peer.name}: {verdict(bool(pairs) and not slower)}"
+              + (f" ({', '.join(slower)})" if slower else "")
+              + f"; wall {side.wall_s:.1f} s vs {peer.wall_s:.1f} s")
+
+
+def sides_arg(text: str) -> list[str]:
+    """A comma-separated list of side names, checked."""
+    names = [name for name in text.split(",") if name]
+    unknown = [name for name in names if name not in ALL_SIDES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"sides are {', '.join(ALL_SIDES)}; not {', '.join(unknown) or 'empty'}")
+    return names
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options; ``--quick`` fills in small defaults for what is not given."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--sides", type=sides_arg, help=f"comma-separated, from {', '.join(ALL_SIDES)} "
+                        "(default: all; --quick: llama_cpp,llama_cpp.server)")
+    parser.add_argument("--turns", type=int, help="turns per conversation (default 8; --quick 3)")
+    parser.add_argument("--system-tokens", type=int, help="system prompt size (default 2000; --quick 400)")
+    parser.add_argument("--max-tokens", type=int, help="tokens generated per turn (default 16; --quick 4)")
+    parser.add_argument("--quick", action="store_true", help="a small run: checks the harness end to end")
+    parser.add_argument("--n-ctx", type=int, default=8192, help="llama.cpp context (both llama.cpp sides)")
     parser.add_argument("--native-tools", action="store_true",
                         help="send tools and tool_calls/tool messages through the API (the model's "
                              "template and tool parser must handle them) instead of plain text")
+    parser.add_argument("--no-reference", action="store_true", help="skip the new-token prefill references")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per request at most")
     parser.add_argument("--startup-timeout", type=float, default=300.0)
-    args = parser.parse_args()
+    parser.add_argument("--concurrent", action="store_true",
+                        help="instead: concurrent agents with distinct system prompts under a budget "
+                             "that holds only some of them (see agent_concurrent.py --help)")
+    args, rest = parser.parse_known_args(argv)
+    args.rest = rest
+    quick = args.quick
+    defaults = {"sides": ["llama_cpp", "llama_cpp.server"] if quick else list(ALL_SIDES),
+                "turns": 3 if quick else 8, "system_tokens": 400 if quick else 2000,
+                "max_tokens": 4 if quick else 16}
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.turns < 1 or args.system_tokens < 0 or args.max_tokens < 1:
+        parser.error("--turns and --max-tokens must be >= 1, --system-tokens >= 0")
+    if rest and not args.concurrent:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Replay against every side (one server at a time), then print the goals."""
+    args = parse(argv)
+    if args.concurrent:
+        import agent_concurrent
+
+        return agent_concurrent.main([*(["--quick"] if args.quick else []), *args.rest])
     with tempfile.TemporaryDirectory() as tmp:
-        for label, command, model, port in servers(args, Path(tmp)):
-            try:
-                process = start(command, port, args.startup_timeout)
-            except (RuntimeError, TimeoutError) as exc:
-                print(f"{label}: did not start ({exc})")
+        sides = make_sides(args.sides, args, Path(tmp))
+        for side in sides:
+            if side.skipped:
+                print(f"{side.name}: skipped ({side.skipped})")
                 continue
             try:
-                replay(label, f"http://127.0.0.1:{port}", model, args)
+                process = start(side.command, side.port, args.startup_timeout)
+            except (RuntimeError, TimeoutError) as exc:
+                side.skipped = f"did not start: {exc}"
+                print(f"{side.name}: {side.skipped}")
+                continue
+            try:
+                replay(side, args)
+                if side.name.removeprefix("lmstream/") in LMSTREAM_SIDES and not args.no_reference:
+                    reference(side, args)
             finally:
                 stop(process)
-    return 0
+    goals(sides)
+    failed = [side.name for side in sides if any(turn.error for turn in side.turns)]
+    if failed:
+        print(f"errors on: {', '.join(failed)}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -170,3 +170,38 @@ def test_a_cache_without_fork_is_never_reused():
     cache = PrefixCache(1 << 20)
     cache.offer("k", Plain())
     assert cache.lookup("k", [1, 2, 3, 4]) is None
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(token_lists, st.booleans()), max_size=8), token_lists)
+def test_branching_finds_the_entries_that_part_from_the_tokens(entries, tokens):
+    index: RadixIndex[int] = RadixIndex()
+    for n, (held, can_trim) in enumerate(entries):
+        index.add(held, n, can_trim)
+    expected = []
+    for n, (held, can_trim) in enumerate(entries):
+        common = 0
+        while common < min(len(held), len(tokens)) and held[common] == tokens[common]:
+            common += 1
+        if can_trim and 0 < common < min(len(held), len(tokens)):
+            expected.append((n, common))
+    assert sorted(index.branching(tokens)) == sorted(expected)
+
+
+def test_the_next_turn_of_a_conversation_replaces_the_last_one():
+    cache = PrefixCache(1 << 20)
+    system, turn1, answer1 = [1, 2, 3, 4], [5, 6], [7, 8]
+    cache.offer("k", ListPromptCache(system + turn1 + answer1), prompt_length=6)
+    other_user = [1, 2, 3, 4, 9, 9, 7]  # the same system prompt, another question: stays
+    cache.offer("k", ListPromptCache([*other_user, 3]), prompt_length=7)
+    # turn 2 resends the answer its own way (not 7, 8) and asks more
+    turn2 = system + turn1 + [70, 80, 5, 5]
+    assert cache.offer("k", ListPromptCache([*turn2, 6]), prompt_length=len(turn2))
+    stats = cache.stats()
+    assert stats.entries == 2 and stats.bytes == 8 * (len(turn2) + 1 + len(other_user) + 1)
+    assert cache.lookup("k", system + turn1 + answer1 + [1])[1] == 6  # the old answer is gone
+    assert cache.lookup("k", [*other_user, 1])[1] == 7
+    # an entry offered without its prompt length counts as all prompt: never replaced this way
+    cache.offer("k", ListPromptCache([1, 2, 3, 4, 40, 41]))
+    cache.offer("k", ListPromptCache([1, 2, 3, 4, 40, 42, 43]), prompt_length=5)
+    assert cache.lookup("k", [1, 2, 3, 4, 40, 41, 0])[1] == 6

@@ -9,6 +9,7 @@ and an observer that appends each generation's end to a file.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import re
@@ -191,6 +192,67 @@ def test_prefix_routing_keeps_each_conversation_on_one_replica(cluster: Cluster)
     assert after.get("moved", 0) == before.get("moved", 0)
     replicas = {labels for (name, labels) in cluster.metrics() if name == "lmstream_server_replica_generated_tokens_total"}
     assert len(replicas) == 2  # per-replica series: both replicas served (least-loaded first turns)
+
+
+def test_prefix_routing_gives_each_turn_a_prefix_cache_hit_with_two_replicas(cluster: Cluster) -> None:
+    conversations = [[{"role": "system", "content": f"Agent {n} of the hit-rate test, with tools. " * 6}]
+                     for n in range(4)]
+    prompt_tokens = cached_tokens = later_turns = hits = 0
+    last = [0] * len(conversations)  # each conversation's previous prompt, in tokens
+    for turn in range(3):
+        for n, messages in enumerate(conversations):
+            messages.append({"role": "user", "content": f"Question {turn}: and the weather?"})
+            reply = cluster.client.chat.completions.create(model="scripted", messages=messages)
+            messages.append({"role": "assistant", "content": reply.choices[0].message.content})
+            usage = reply.usage
+            assert usage is not None and usage.prompt_tokens_details is not None
+            cached = usage.prompt_tokens_details.cached_tokens or 0
+            if turn:
+                later_turns += 1
+                prompt_tokens += usage.prompt_tokens
+                cached_tokens += cached
+                hits += cached >= last[n]  # the whole previous prompt at least
+            last[n] = usage.prompt_tokens
+    print(f"2 replicas, 4 conversations: {hits}/{later_turns} later turns hit the whole previous prompt; "
+          f"{cached_tokens}/{prompt_tokens} of their prompt tokens cached")
+    # with the conversations spread over 2 replicas at random, a turn would land where its
+    # previous turn did half of the time (8 turns: all of them with probability 1/256)
+    assert hits == later_turns == 8
+
+
+def test_prompt_cache_key_keeps_a_named_conversation_on_one_replica(cluster: Cluster) -> None:
+    seen = len(_ends(cluster))
+    opened = 0
+
+    async def replicas(key: str | None) -> list[str]:
+        """Where 3 generations go when each is still running as the next one is routed
+        (least-loaded routing alone spreads them over both replicas)."""
+        nonlocal opened
+        streams = []
+        try:
+            for n in range(3):  # prompts that share no prefix: only the key ties them together
+                lm_input = cluster.context.prepare(lmstream.UserInput(messages=[
+                    {"role": "user", "content": f"a long answer on topic {n}: " + chr(ord("a") + n) * 200}]))
+                if key is not None:
+                    lm_input = dataclasses.replace(lm_input, metadata={**lm_input.metadata, "prompt_cache_key": key})
+                streams.append(await cluster.source.open(lm_input, lmstream.GenerationParameters(max_tokens=5000)))
+        finally:
+            opened += len(streams)
+            for stream in streams:
+                stream.cancel()
+        return [stream.replica for stream in streams]
+
+    for _ in range(10):  # until the handle knows both replicas (it learns of them after start-up)
+        unnamed = asyncio.run(replicas(None))
+        if len(set(unnamed)) == 2:
+            break
+    assert len(set(unnamed)) == 2  # without a key: spread by load
+    named = asyncio.run(replicas("thread-7"))
+    print(f"prompt_cache_key thread-7 -> {named}; no key -> {unnamed}")
+    assert len(set(named)) == 1  # with one: together, though the loads differ by up to 2
+    deadline = time.monotonic() + TIMEOUT  # every cancelled generation ended before the next test
+    while len(_ends(cluster)) < seen + opened and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def _ends(cluster: Cluster) -> list[tuple[str, int]]:

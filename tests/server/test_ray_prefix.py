@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lmstream_server.ray.prefix import prefix_keys
+from lmstream_server.ray.prefix import prefix_keys, routing_cache_key
 
 tokens = st.lists(st.integers(min_value=0, max_value=2**40), max_size=120)
 
@@ -27,3 +27,16 @@ def test_keys_are_bounded_and_arguments_checked() -> None:
     assert prefix_keys([1, 2, 3], 4) == ()
     with pytest.raises(ValueError, match="block"):
         prefix_keys([1], 0)
+
+
+@given(st.text(min_size=1, max_size=2000), st.text(min_size=1, max_size=2000))
+def test_a_prompt_cache_key_is_a_fixed_size_key_of_its_own(a: str, b: str) -> None:
+    key_a, key_b = routing_cache_key({"prompt_cache_key": a}), routing_cache_key({"prompt_cache_key": b})
+    assert key_a is not None and key_b is not None and len(key_a) == len(key_b) == 28
+    assert (key_a == key_b) == (a == b)
+    assert key_a not in prefix_keys(list(range(64)))  # never one of the block keys
+
+
+def test_no_usable_prompt_cache_key_means_none() -> None:
+    for metadata in ({}, {"prompt_cache_key": ""}, {"prompt_cache_key": 7}, {"prompt_cache_key": None}):
+        assert routing_cache_key(metadata) is None

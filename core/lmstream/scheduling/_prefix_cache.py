@@ -69,6 +69,8 @@ class _Entry:
     cache: PromptCache
     nbytes: int
     can_trim: bool
+    prompt_length: int
+    """How many of ``tokens`` were the prompt (the rest were generated)."""
 
 
 class PrefixCache:
@@ -115,9 +117,15 @@ class PrefixCache:
         self._hit_tokens += reused
         return fork, reused
 
-    def offer(self, key: Hashable, cache: PromptCache) -> bool:
+    def offer(self, key: Hashable, cache: PromptCache, prompt_length: int | None = None) -> bool:
         """Keep ``cache`` (the cache is handed over: nobody may change it afterwards) unless
-        it is empty, larger than the budget, or already covered by an entry; True if kept."""
+        it is empty, larger than the budget, or already covered by an entry; True if kept.
+
+        ``prompt_length``: how many of its tokens were the prompt (default: all). A kept
+        trimmable cache replaces the trimmable entries it makes redundant: those it extends,
+        and those whose whole prompt it starts with but whose generated tail it does not
+        repeat (an agent's next turn, where the client sent back its own version of the
+        answer: the old entry's only unique tokens are an answer nobody sends again)."""
         if not self.enabled:
             return False
         tokens = tuple(cache.tokens)
@@ -137,10 +145,14 @@ class PrefixCache:
                 return False
             for shorter, _ in tree.trimmable_prefixes(tokens):
                 self._drop(shorter)
+            for other, shared in tree.branching(tokens):
+                if other.prompt_length <= shared:
+                    self._drop(other)
         while self._lru and self._bytes + nbytes > self.capacity_bytes:
             self._drop(next(iter(self._lru)))
             self._evictions += 1
-        entry = _Entry(key, tokens, cache, nbytes, can_trim)
+        prompt = len(tokens) if prompt_length is None else max(0, min(prompt_length, len(tokens)))
+        entry = _Entry(key, tokens, cache, nbytes, can_trim, prompt)
         self._trees.setdefault(key, tree).add(tokens, entry, can_trim)
         self._lru[entry] = None
         self._bytes += nbytes

@@ -83,6 +83,28 @@ class RadixIndex(Generic[E]):
             node, depth = child, depth + len(child.label)
         return found
 
+    def branching(self, tokens: Sequence[int]) -> list[tuple[E, int]]:
+        """Trimmable entries that share a prefix with ``tokens`` and then differ (neither a
+        prefix of ``tokens`` nor extending it), each with the length (at least 1) of that shared
+        prefix. Visits only subtrees that hold a trimmable entry."""
+        found: list[tuple[E, int]] = []
+        node, depth = self._root, 0
+        while depth < len(tokens):
+            on_path = tokens[depth]
+            for first, branch in node.children.items():
+                if depth and first != on_path and branch.trimmable:
+                    found.extend((e, depth) for e in self._trimmable_in(branch))
+            child = node.children.get(on_path)
+            if child is None:
+                break
+            matched = common_prefix_length(child.label, tokens[depth:depth + len(child.label)])
+            if matched < len(child.label):
+                if depth + matched < len(tokens) and child.trimmable:  # they part inside the label
+                    found.extend((e, depth + matched) for e in self._trimmable_in(child))
+                break  # (``tokens`` ending inside the label: the entries below extend it)
+            node, depth = child, depth + matched
+        return found
+
     def covered(self, tokens: Sequence[int]) -> E | None:
         """A trimmable entry whose token ids start with ``tokens`` (it makes a new trimmable
         entry for ``tokens`` redundant), or None."""
@@ -170,6 +192,17 @@ class RadixIndex(Generic[E]):
             if nxt is None:
                 return None
             node = nxt
+
+    @staticmethod
+    def _trimmable_in(node: _Node[E]) -> list[E]:
+        """Every trimmable entry at or below ``node``."""
+        found: list[E] = []
+        stack = [node]
+        while stack:
+            here = stack.pop()
+            found.extend(e for e, can_trim in here.entries if can_trim)
+            stack.extend(c for c in here.children.values() if c.trimmable)
+        return found
 
     def _prune(self, node: _Node[E]) -> None:
         """Remove empty leaves upwards and merge a node left with one child into it."""

@@ -59,7 +59,7 @@ class CacheSharing:
         if cache is None or key is None:
             return
         try:
-            self.cache.offer(key, cache)
+            self.cache.offer(key, cache, len(sequence.plan.prompt))
         except Exception:
             logger.exception("offering a prompt cache to the prefix cache failed")
 

@@ -29,11 +29,13 @@ MAX_BATCH = 64
 @dataclass(frozen=True)
 class RoutedRequest:
     """One generation request as it crosses to a replica: a prepared input, its parameters and
-    the prefix keys the router uses (see prefix.py)."""
+    the prefix keys the router uses (see prefix.py), and the digest of the client's
+    ``prompt_cache_key`` when it sent one (the router's first choice of key)."""
 
     lm_input: LMInput
     params: GenerationParameters
     prefix_keys: tuple[str, ...] = ()
+    cache_key: str | None = None
 
 
 @dataclass(frozen=True)

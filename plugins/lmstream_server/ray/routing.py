@@ -1,6 +1,8 @@
 """``PrefixRouter``: Ray Serve request router sending a prompt to the replica that served its prefix.
 
-For each request it looks up the longest prefix key (see prefix.py) some live replica served and
+A request whose client named its conversation (OpenAI's ``prompt_cache_key``) goes to the
+replica that served the last request with that name, unless that replica has ``imbalance``
+more requests queued than the least loaded one. Otherwise, it looks up the longest prefix key (see prefix.py) some live replica served and
 prefers that replica when the match covers at least ``min_match`` of the prompt's blocks (a
 conversation's next turn; not just a shared chat-template header) and that replica has fewer than
 ``imbalance`` more requests queued than the least loaded one; otherwise (and for prompts with no
@@ -71,8 +73,13 @@ class PrefixRouter(FIFOMixin, RequestRouter):  # type: ignore[misc]  # ray is un
             (self._queue_len(replica), (index + self._turn) % count, replica)
             for index, replica in enumerate(candidate_replicas))]
         request = _routed(pending_request)
+        by_id = {replica.replica_id: replica for replica in candidate_replicas}
+        if request is not None and request.cache_key is not None:
+            owner = by_id.get(self._owners.get(request.cache_key))  # type: ignore[arg-type]
+            if owner is not None and self._queue_len(owner) - self._queue_len(ranked[0]) < self._imbalance:
+                self._note_choice(pending_request, owner)
+                return [[owner], ranked]
         if request is not None and request.prefix_keys:
-            by_id = {replica.replica_id: replica for replica in candidate_replicas}
             keys = request.prefix_keys
             for matched in range(len(keys), 0, -1):
                 if matched < self._min_match * len(keys):
@@ -92,13 +99,15 @@ class PrefixRouter(FIFOMixin, RequestRouter):  # type: ignore[misc]  # ray is un
             self._choosing[pending_request.metadata.internal_request_id] = replica.replica_id
 
     def on_request_routed(self, pending_request: PendingRequest, replica_id: ReplicaID, result: Any) -> None:
-        """Count the request on ``replica_id``; remember that it now holds this prompt's prefixes."""
+        """Count the request on ``replica_id``; remember that it now holds this prompt's prefixes
+        (and the conversation the client named)."""
         self._sent[replica_id] = self._sent.get(replica_id, 0) + 1
         self._choosing.pop(pending_request.metadata.internal_request_id, None)
         request = _routed(pending_request)
         if request is None:
             return
-        for key in request.prefix_keys:
+        named = (request.cache_key,) if request.cache_key is not None else ()
+        for key in (*request.prefix_keys, *named):
             self._owners[key] = replica_id
             self._owners.move_to_end(key)
         while len(self._owners) > self._max_keys:

@@ -26,7 +26,7 @@ from lmstream import (
 )
 
 from ..errors import APIError
-from .prefix import prefix_keys
+from .prefix import prefix_keys, routing_cache_key
 from .replica import Opened, RoutedRequest
 
 
@@ -172,7 +172,8 @@ class RaySource:
     async def open(self, lm_input: LMInput, params: GenerationParameters) -> EventStream[Event]:
         """Route the request to a replica and wait until its generation started there."""
         keys = prefix_keys(lm_input.tokens)
-        response = self._handle.generate.remote(RoutedRequest(lm_input, params, keys))
+        cache_key = routing_cache_key(lm_input.metadata)
+        response = self._handle.generate.remote(RoutedRequest(lm_input, params, keys, cache_key))
         try:
             opened = await asyncio.wait_for(response.__anext__(), self._open_timeout_s)
         except asyncio.CancelledError:
