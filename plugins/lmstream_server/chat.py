@@ -89,7 +89,7 @@ class ChatAnswer:
         """The ``n`` generations (``response_format`` errors name that field)."""
         plan = self.plan
         return await open_streams(self.state, plan.served, plan.user_input, plan.params, plan.n,
-                                  format_param="response_format")
+                                  format_param="response_format", cache_key=plan.cache_key)
 
     def events(self, streams: Sequence[EventStream[Event]]) -> AsyncIterator[bytes]:
         """The chunks, guarded: a failure mid-way ends with an error event and ``[DONE]``."""

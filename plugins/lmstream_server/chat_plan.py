@@ -37,6 +37,8 @@ class ChatPlan:
     include_usage: bool
     single_call: bool
     logprobs: bool
+    cache_key: str | None = None
+    """The request's ``prompt_cache_key`` (a routing hint, see ``open_streams``)."""
 
 
 def plan_chat(state: ServerState, body: dict[str, Any]) -> ChatPlan:
@@ -58,7 +60,8 @@ def plan_chat(state: ServerState, body: dict[str, Any]) -> ChatPlan:
     return ChatPlan(served=served, user_input=user_input, params=params, n=request.choices,
                     stream=request.streaming,
                     include_usage=bool(request.stream_options and request.stream_options.include_usage),
-                    single_call=request.parallel_tool_calls is False, logprobs=bool(request.logprobs))
+                    single_call=request.parallel_tool_calls is False, logprobs=bool(request.logprobs),
+                    cache_key=request.prompt_cache_key)
 
 
 __all__ = ["ChatPlan", "plan_chat"]

@@ -88,6 +88,8 @@ class CompletionPlan:
     stream: bool
     include_usage: bool
     logprobs: bool
+    cache_key: str | None = None
+    """The request's ``prompt_cache_key`` (a routing hint, see ``open_streams``)."""
 
 
 def _prompts(raw: Any) -> list[str | list[int]]:
@@ -135,7 +137,7 @@ def plan_completions(state: ServerState, body: dict[str, Any]) -> CompletionPlan
     return CompletionPlan(served=served, inputs=_inputs(served, prompts), params=params, n=request.choices,
                           stream=request.streaming,
                           include_usage=bool(request.stream_options and request.stream_options.include_usage),
-                          logprobs=request.logprobs is not None)
+                          logprobs=request.logprobs is not None, cache_key=request.prompt_cache_key)
 
 
 async def completions(state: ServerState, body: dict[str, Any]) -> Any:
@@ -167,7 +169,8 @@ class CompletionAnswer:
         streams: list[EventStream[Event]] = []
         try:
             for lm_input in self.plan.inputs:
-                streams += await open_streams(self.state, self.plan.served, lm_input, self.plan.params, self.plan.n)
+                streams += await open_streams(self.state, self.plan.served, lm_input, self.plan.params,
+                                              self.plan.n, cache_key=self.plan.cache_key)
         except BaseException:
             for stream in streams:
                 stream.cancel()

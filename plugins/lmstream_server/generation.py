@@ -8,6 +8,7 @@ for a prompt too long) before any byte of the response is sent.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import secrets
 from collections.abc import AsyncIterator
@@ -113,9 +114,15 @@ def choice_parameters(params: GenerationParameters, index: int) -> GenerationPar
 
 async def open_streams(state: ServerState, served: ServedModel, user_input: UserInput | LMInput,
                        params: GenerationParameters, n: int, *,
-                       format_param: str | None = None) -> list[EventStream[Event]]:
-    """``n`` generations of one input (``n`` > 1 with a seed: seed, seed+1, ...)."""
+                       format_param: str | None = None,
+                       cache_key: str | None = None) -> list[EventStream[Event]]:
+    """``n`` generations of one input (``n`` > 1 with a seed: seed, seed+1, ...).
+
+    ``cache_key`` (the request's ``prompt_cache_key``) goes into the input's metadata: a
+    routing / prefix-cache hint for sources that place generations (Ray's PrefixRouter)."""
     lm_input = await prepare(served, user_input, state.work)
+    if cache_key is not None:
+        lm_input = dataclasses.replace(lm_input, metadata={**lm_input.metadata, "prompt_cache_key": cache_key})
     streams: list[EventStream[Event]] = []
     try:
         for index in range(n):

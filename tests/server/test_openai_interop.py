@@ -145,6 +145,28 @@ async def test_fields_agents_and_sdks_send_are_accepted(served: Any) -> None:
     assert events[-1][1] == "[DONE]" and json.loads(events[-2][1])["usage"]["total_tokens"] > 0
 
 
+async def test_prompt_cache_key_reaches_the_input_metadata_on_chat_and_completions(
+        served: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key routes a conversation to the replica that holds its prefix (Ray's PrefixRouter)."""
+    from lmstream_server import generation
+
+    seen: list[dict[str, Any]] = []
+    real = generation.open_stream
+
+    async def recording(state: Any, served_model: Any, lm_input: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(dict(lm_input.metadata))
+        return await real(state, served_model, lm_input, *args, **kwargs)
+
+    monkeypatch.setattr(generation, "open_stream", recording)
+    app = served("ok")
+    for path, body in (("/v1/chat/completions", {**CHAT, "prompt_cache_key": "thread-7"}),
+                       ("/v1/completions", {"model": "m", "prompt": "x", "prompt_cache_key": "thread-7"}),
+                       ("/v1/chat/completions", CHAT)):
+        response = await _post(app, path, body)
+        assert response.status_code == 200, response.text
+    assert [m.get("prompt_cache_key") for m in seen] == ["thread-7", "thread-7", None]
+
+
 async def test_audio_is_refused_naming_modalities(served: Any) -> None:
     response = await _post(served("ok"), "/v1/chat/completions", {**CHAT, "modalities": ["text", "audio"]})
     assert response.status_code == 400 and response.json()["error"]["param"] == "modalities[1]"
