@@ -7,7 +7,8 @@ computes while the core handles token n; it is not queued past ``control.max_tok
 Decoding several sequences steps every ready one together: rows
 with plain KV caches share one mlx-lm ``BatchKVCache`` per layer (merged in with
 ``merge``/``extend``, dropped with ``extract``/``filter``), so one model call serves them
-all; a row whose cache cannot batch (rotating ``max_kv_size``, quantized ``kv_bits``, a
+all (on CPU's numpy decoder layers each row keeps its own cache instead: ``RowCaches``);
+a row whose cache cannot batch (rotating ``max_kv_size``, quantized ``kv_bits``, a
 model with non-attention caches) is stepped alone in the same ``step`` call.
 
 A step feeds each row one token (the last prompt token first, then its last sampled
@@ -32,7 +33,8 @@ from lmstream import BatchRunner, SequenceRequest, StepResult
 from . import memory
 from .blas_scope import model_call
 from .cache import CacheLayout, MlxPromptCache
-from .cpu_attention import NumpyKVCache
+from .cpu_attention import NumpyKVCache, row_caches
+from .cpu_decoder import serves_rows
 from .generation import DecodeSetup, reuse_cache
 from .sampling import make_processors, make_token_sampler, sequence_logprobs, top_logprobs
 from .speed import blas_threads_of
@@ -156,9 +158,13 @@ class MlxBatchRunner(BatchRunner):
             batched = [i for i in rest if self._rows[i].batchable]
             if len(batched) < 2:
                 batched = []
-            self._sync_batch(batched)
-            if self._members:
-                results.update(self._step_rows(self._members, self._batch))
+            if batched and serves_rows(self._model):  # numpy layers: each row keeps its own cache
+                self._sync_batch([])
+                results.update(self._step_rows(batched, row_caches([self._rows[i].cache.layers for i in batched])))
+            else:
+                self._sync_batch(batched)
+                if self._members:
+                    results.update(self._step_rows(self._members, self._batch))
             for i in rest:
                 if i not in results:
                     results.update(self._step_rows([i], self._rows[i].cache.layers))
