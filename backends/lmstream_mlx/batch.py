@@ -26,6 +26,7 @@ from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn
+import numpy as np
 from mlx_lm.models.cache import BatchKVCache, KVCache
 
 from lmstream import BatchRunner, SequenceRequest, StepResult
@@ -36,7 +37,7 @@ from .cache import CacheLayout, MlxPromptCache
 from .cpu_attention import NumpyKVCache, row_caches
 from .cpu_decoder import serves_rows
 from .generation import DecodeSetup, reuse_cache
-from .sampling import make_processors, make_token_sampler, sequence_logprobs, top_logprobs
+from .sampling import greedy, make_processors, make_token_sampler, sequence_logprobs, top_logprobs
 from .speed import blas_threads_of
 
 DEFAULT_MAX_BATCH_SIZE = 16
@@ -70,6 +71,17 @@ class Row:
     def cache(self) -> MlxPromptCache:
         """The sequence's prompt cache."""
         return self.setup.cache
+
+
+def _plain_greedy(row: Row) -> bool:
+    """Greedy with nothing to apply per row (no penalties, bias, constraint or logprobs): such
+    rows of a batched step take the argmax of their logits in one numpy call (mlx's CPU
+    ``logsumexp`` and ``argmax`` over 8 rows of the default model's 49,152 logits took ~10 ms
+    at load 7.5, numpy's ``argmax`` 0.03 ms; the largest logit is the most likely token, where
+    normalizing in float32 could at most round a near-tie into a tie)."""
+    setup = row.setup
+    return (setup.sampler is greedy and not setup.processors and setup.constraint is None
+            and not row.request.parameters.logprobs)
 
 
 class MlxBatchRunner(BatchRunner):
@@ -224,8 +236,15 @@ class MlxBatchRunner(BatchRunner):
             rows[0].setup.quantize_kv()
         pending: dict[int, tuple[mx.array, ...]] = {}
         failed: dict[int, BaseException] = {}
+        plain = [k for k, r in enumerate(rows) if _plain_greedy(r)]
+        if len(plain) > 1:  # one numpy argmax for all of them (see _plain_greedy)
+            chosen = logits if len(plain) == len(rows) else logits[mx.array(plain)]
+            tokens = np.asarray(chosen.astype(mx.float32)).argmax(axis=-1)
+            pending.update((ids[k], (mx.array(tokens[j:j + 1]),)) for j, k in enumerate(plain))
         for index, (seq_id, row) in enumerate(zip(ids, rows, strict=True)):
             row.cache.extend([row.next_input])
+            if seq_id in pending:
+                continue
             try:
                 pending[seq_id] = self._sample(row, logits[index:index + 1], inputs[index])
             except Exception as exc:
