@@ -2,7 +2,7 @@
 
 Loads the default model (SmolLM2-135M, Q4_1 GGUF) with the default CPU options and profiles:
 
-- one 512-token prefill chunk on top of ``--context`` tokens already in the cache;
+- one ``--chunk``-token prefill chunk (512) on top of ``--context`` tokens already in the cache;
 - decode steps of the backend's batch runner (``MlxBatchRunner.step``, what the scheduler
   calls) with each row count of ``--rows`` (default ``1,8``): rows are chat-length prompts
   of mixed lengths (20-60 tokens), greedy, so their KV caches are ragged as in real traffic.
@@ -14,7 +14,7 @@ element-wise work, mlx <-> numpy hand-overs, sampling, the runner's own Python) 
 fractions, and the top functions by own time. Rows settings alternate (``--repeat``) so a
 change of machine load hits both; compare fractions within one run, and state the load.
 
-    python benchmarks/mlx_cpu_profile.py [--rows 1,8] [--steps 8] [--context 1536] [--top 14]
+    python benchmarks/mlx_cpu_profile.py [--rows 1,8] [--steps 8] [--context 1536] [--chunk 512] [--top 14]
 """
 
 from __future__ import annotations
@@ -83,10 +83,10 @@ def timed(work: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def prefill_profile(backend: MlxBackendModel, context: int, top: int) -> None:
-    """Profile one 512-token prefill chunk on top of ``context`` cached tokens (twice: plain, profiled)."""
+def prefill_profile(backend: MlxBackendModel, context: int, chunk: int, top: int) -> None:
+    """Profile one ``chunk``-token prefill chunk on top of ``context`` cached tokens (twice: plain, profiled)."""
     model, threads = backend.model, blas_threads_of(backend.model)
-    ids = mx.random.randint(100, 40000, (context + 512,)).astype(mx.uint32)
+    ids = mx.random.randint(100, 40000, (context + chunk,)).astype(mx.uint32)
 
     def run(start: int, end: int, cache: MlxPromptCache) -> None:
         with model_call(threads, prefill=True):
@@ -100,10 +100,10 @@ def prefill_profile(backend: MlxBackendModel, context: int, top: int) -> None:
         for start in range(0, context, 512):
             run(start, min(start + 512, context), cache)
         caches.append(cache)
-    plain = timed(lambda: run(context, context + 512, caches[0]))
+    plain = timed(lambda: run(context, context + chunk, caches[0]))
     profile = cProfile.Profile()
-    profile.runcall(run, context, context + 512, caches[1])
-    report(f"prefill chunk of 512 tokens after {context}", plain, profile, 1, top)
+    profile.runcall(run, context, context + chunk, caches[1])
+    report(f"prefill chunk of {chunk} tokens after {context}", plain, profile, 1, top)
 
 
 def rows_profile(backend: MlxBackendModel, rows: int, steps: int, top: int, seed: int) -> None:
@@ -147,6 +147,8 @@ def main() -> None:
     """Profile one prefill chunk, then the decode steps of each row count, alternating."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--context", type=int, default=1536, help="tokens already in the cache before the chunk")
+    parser.add_argument("--chunk", type=int, default=512,
+                        help="tokens of the profiled prefill chunk (60 with --context 0: a chat prompt)")
     parser.add_argument("--rows", default="1,8", help="row counts of the decode-step profiles")
     parser.add_argument("--steps", type=int, default=8, help="decode steps per profile")
     parser.add_argument("--repeat", type=int, default=1, help="rounds over the row counts (alternating)")
@@ -158,7 +160,7 @@ def main() -> None:
     backend = create_backend(None, **options)
     print(f"load: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores; {backend.speed.applied}")
     if not args.skip_prefill:
-        prefill_profile(backend, args.context, args.top)
+        prefill_profile(backend, args.context, args.chunk, args.top)
     for round_ in range(args.repeat):
         for rows in (int(n) for n in args.rows.split(",")):
             rows_profile(backend, rows, args.steps, args.top, seed=round_)
