@@ -115,3 +115,38 @@ def test_the_runner_steps_rows_on_their_own_caches(tiny_context: Any) -> None:
 
     alone = [run_alone(tiny_context, p, take=6)[0] for p in prompts]
     assert sum(t == a for t, a in zip(tokens, alone, strict=True)) >= 2
+
+
+def test_plain_greedy_rows_share_one_argmax_beside_rows_that_sample_alone(tiny_gguf: Any) -> None:
+    """Plain greedy rows of a batched step take one numpy argmax; rows with logprobs, penalties or
+    a temperature still sample on their own. On mlx's own kernels (``blas=False``: a row's
+    arithmetic is the same batched or alone) every row's tokens equal its tokens alone."""
+    from helpers import run_alone
+
+    import lmstream
+
+    context = lmstream.load(str(tiny_gguf), backend="mlx", blas=False, cpu_streams=1)
+    try:
+        prompts = [[30, 31, 32], [40, 41], [50, 51, 52, 53], [60, 61], [70]]
+        settings_ = [{}, {}, {"logprobs": True}, {"repetition_penalty": 1.3}, {"temperature": 0.8, "seed": 3}]
+
+        def job() -> list[list[int]]:
+            runner = context.backend_model.new_batch_runner()
+            for i, (prompt, extra) in enumerate(zip(prompts, settings_, strict=True)):
+                runner.add(SequenceRequest(i, tuple(prompt), GenerationParameters(max_tokens=6, **extra), None,
+                                           GenerationControl(threading.Event())))
+                while not runner.prefill(i, 8):
+                    pass
+            tokens: list[list[int]] = [[] for _ in prompts]
+            for _ in range(6):
+                for result in runner.step(list(range(len(prompts)))):
+                    assert result.error is None
+                    tokens[result.seq_id].append(int(result.token))
+            runner.close()
+            return tokens
+
+        tokens = context.worker.call(job)
+        for prompt, extra, got in zip(prompts, settings_, tokens, strict=True):
+            assert got == run_alone(context, prompt, take=6, **extra)[0]
+    finally:
+        context.close()
