@@ -7,7 +7,8 @@ computes while the core handles token n; it is not queued past ``control.max_tok
 Decoding several sequences steps every ready one together: rows
 with plain KV caches share one mlx-lm ``BatchKVCache`` per layer (merged in with
 ``merge``/``extend``, dropped with ``extract``/``filter``), so one model call serves them
-all; a row whose cache cannot batch (rotating ``max_kv_size``, quantized ``kv_bits``, a
+all (on CPU's numpy decoder layers each row keeps its own cache instead: ``RowCaches``);
+a row whose cache cannot batch (rotating ``max_kv_size``, quantized ``kv_bits``, a
 model with non-attention caches) is stepped alone in the same ``step`` call.
 
 A step feeds each row one token (the last prompt token first, then its last sampled
@@ -25,6 +26,7 @@ from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn
+import numpy as np
 from mlx_lm.models.cache import BatchKVCache, KVCache
 
 from lmstream.backend import BatchRunner, SequenceRequest, StepResult
@@ -32,9 +34,10 @@ from lmstream.backend import BatchRunner, SequenceRequest, StepResult
 from . import memory
 from .blas_scope import model_call
 from .cache import CacheLayout, MlxPromptCache
-from .cpu_attention import NumpyKVCache
+from .cpu_attention import NumpyKVCache, row_caches
+from .cpu_decoder import serves_rows
 from .generation import DecodeSetup, reuse_cache
-from .rows import Row
+from .rows import Row, plain_greedy
 from .sampling import make_processors, make_token_sampler, sequence_logprobs, top_logprobs
 from .speed import blas_threads_of
 from .verify import MAX_DRAFT_TOKENS, verify
@@ -133,9 +136,13 @@ class MlxBatchRunner(BatchRunner):
             batched = [i for i in rest if self._rows[i].batchable]
             if len(batched) < 2:
                 batched = []
-            self._sync_batch(batched)
-            if self._members:
-                results.update(self._step_rows(self._members, self._batch))
+            if batched and serves_rows(self._model):  # numpy layers: each row keeps its own cache
+                self._sync_batch([])
+                results.update(self._step_rows(batched, row_caches([self._rows[i].cache.layers for i in batched])))
+            else:
+                self._sync_batch(batched)
+                if self._members:
+                    results.update(self._step_rows(self._members, self._batch))
             for i in rest:
                 if i not in results:
                     results.update(self._step_rows([i], self._rows[i].cache.layers))
@@ -225,8 +232,15 @@ class MlxBatchRunner(BatchRunner):
             rows[0].setup.quantize_kv()
         pending: dict[int, tuple[mx.array, ...]] = {}
         failed: dict[int, BaseException] = {}
+        plain = [k for k, r in enumerate(rows) if plain_greedy(r)]
+        if len(plain) > 1:  # one numpy argmax for all of them (see rows.plain_greedy)
+            chosen = logits if len(plain) == len(rows) else logits[mx.array(plain)]
+            tokens = np.asarray(chosen.astype(mx.float32)).argmax(axis=-1)
+            pending.update((ids[k], (mx.array(tokens[j:j + 1]),)) for j, k in enumerate(plain))
         for index, (seq_id, row) in enumerate(zip(ids, rows, strict=True)):
             row.cache.extend([row.next_input])
+            if seq_id in pending:
+                continue
             try:
                 pending[seq_id] = self._sample(row, logits[index:index + 1], inputs[index])
             except Exception as exc:

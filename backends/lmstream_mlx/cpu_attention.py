@@ -12,10 +12,16 @@ It keeps ``KVCache``'s API: ``offset``, ``state``, ``keys``/``values`` (mlx arra
 request), ``trim``, ``is_trimmable``, ``nbytes``, ``to_quantized``, ``merge``, so the prompt
 cache's trim and fork, batching and KV quantization keep working. ``adopt`` turns a plain
 ``KVCache`` (as mlx-lm's ``make_prompt_cache`` makes it) into one in place on first use.
+
+Several sequences decoded together keep their own caches: ``RowCaches`` hands one layer's
+caches of all rows to the numpy decoder layer (cpu_decoder.py), and ``attend_rows`` runs the
+rows' one-token attention in one padded product over their ragged lengths (no merge into a
+batch cache, no copy back when a row leaves).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import mlx.core as mx
@@ -86,6 +92,57 @@ def _decode_attention(grouped: np.ndarray, keys: np.ndarray, values: np.ndarray)
         np.matmul(scores, values[group], out=out[group])
         out[group] /= sums
     return out
+
+
+def attend_rows(queries: np.ndarray, held: list[tuple[np.ndarray, np.ndarray]], scale: float) -> np.ndarray:
+    """One-token attention of several sequences at once: queries ``(rows, heads, D)``, each
+    row's keys/values ``(kv_heads, T_row, D)``; returns ``(rows, heads*D)`` float32.
+
+    The rows' keys/values are copied into one zero-padded ``(rows, kv_heads, T_max, D)``
+    buffer (short chat caches: kilobytes per layer) so two batched matmuls serve every row and
+    head; the padding's scores are set to -inf before the softmax.
+    """
+    rows, heads, dim = queries.shape
+    kv_heads = held[0][0].shape[0]
+    lengths = np.array([k.shape[1] for k, _ in held])
+    total = int(lengths.max())
+    keys = np.zeros((rows, kv_heads, total, dim), dtype=np.float32)
+    values = np.zeros((rows, kv_heads, total, dim), dtype=np.float32)
+    for row, (k, v) in enumerate(held):
+        keys[row, :, :k.shape[1]] = k
+        values[row, :, :v.shape[1]] = v
+    grouped = (queries * np.float32(scale)).reshape(rows, kv_heads, heads // kv_heads, dim)
+    scores: np.ndarray = np.matmul(grouped, keys.transpose(0, 1, 3, 2))  # (rows, kv, repeat, T)
+    if (lengths < total).any():
+        padding = np.arange(total)[None, :] >= lengths[:, None]
+        scores[np.broadcast_to(padding[:, None, None, :], scores.shape)] = -np.inf
+    scores -= scores.max(axis=-1, keepdims=True)
+    np.exp(scores, out=scores)
+    sums = scores.sum(axis=-1, keepdims=True)
+    out = np.matmul(scores, values)
+    out /= sums
+    result: np.ndarray = out.reshape(rows, heads * dim)
+    return result
+
+
+class RowCaches:
+    """One layer's KV caches of several sequences stepped together, one per row (each a
+    ``NumpyKVCache``, or a plain ``KVCache`` adopted on first use): what the numpy decoder
+    layer reads for a batched decode step instead of a merged ``BatchKVCache``."""
+
+    def __init__(self, caches: list[KVCache]) -> None:
+        self.caches = caches
+
+    def numpy_caches(self, dtype: mx.Dtype) -> list[NumpyKVCache]:
+        """The rows' caches as ``NumpyKVCache`` (plain ones adopted in place)."""
+        return [adopt(c, dtype) for c in self.caches]
+
+
+def row_caches(per_row: Sequence[Sequence[KVCache] | None]) -> list[RowCaches]:
+    """Per layer, the ``RowCaches`` of these rows' layer caches (``per_row[row][layer]``)."""
+    if any(layers is None for layers in per_row):
+        raise ValueError("every row needs its own layer caches (not merged into a batch cache)")
+    return [RowCaches(list(layer)) for layer in zip(*(layers or () for layers in per_row), strict=True)]
 
 
 class NumpyKVCache(KVCache):  # type: ignore[misc]  # mlx-lm is untyped

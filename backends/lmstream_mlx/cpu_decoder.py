@@ -9,8 +9,10 @@ on this thread: when the next layer is called with that very mlx array, it reuse
 array without evaluating anything. A decode step then evaluates mlx twice (after the
 embedding and before the output head) instead of twice per layer.
 
-Calls the numpy blocks cannot serve (several sequences, other caches or masks) run
-mlx-lm's layer unchanged.
+Several sequences decoded together (one token each, each row with its own cache: a
+``RowCaches``, cpu_attention.py) run the same numpy layer over all rows at once
+(``CpuLlamaAttention.rows_call``); the batch runner uses that when ``serves_rows(model)``.
+Other calls the numpy blocks cannot serve (other caches or masks) run mlx-lm's layer unchanged.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 from mlx_lm.models import llama
 
 from .blas_scope import limited
+from .cpu_attention import RowCaches
 from .cpu_layers import CpuLlamaAttention, CpuLlamaMLP, fused_of, to_numpy
 
 NORMS_ATTRIBUTE = "_lmstream_norms"
@@ -53,6 +56,8 @@ class CpuLlamaLayer(llama.TransformerBlock):  # type: ignore[misc]  # mlx-lm is 
     """mlx-lm's llama decoder layer computed in numpy for one sequence (module docstring)."""
 
     def __call__(self, x: mx.array, mask: Any = None, cache: Any = None) -> mx.array:
+        if isinstance(cache, RowCaches):
+            return self._rows_call(x, mask, cache)
         attention, mlp = self.self_attn, self.mlp
         norms = getattr(self, NORMS_ATTRIBUTE, None)
         first, second = fused_of(attention), fused_of(mlp)
@@ -68,10 +73,38 @@ class CpuLlamaLayer(llama.TransformerBlock):  # type: ignore[misc]  # mlx-lm is 
             out = h + mlp.numpy_call(second, rms_norm(h, *norms[1]))
         # mlx-lm's layer returns x + (a product of the norm's output): x's dtype promoted with
         # the norm weights' (the GGUF models' float16 embeddings meet float32 norms: float32).
-        dtype = x.dtype if x.dtype == getattr(self, DTYPE_ATTRIBUTE) else mx.float32
-        y = mx.array(out.reshape(batch, length, hidden), dtype=dtype)
-        _local.last = (y, out) if dtype == mx.float32 else None
+        return self._to_mlx(out.reshape(batch, length, hidden), x.dtype)
+
+    def _to_mlx(self, out: np.ndarray, dtype: mx.Dtype) -> mx.array:
+        """The layer's output as mlx-lm's layer types it, remembered for the next layer."""
+        if dtype != getattr(self, DTYPE_ATTRIBUTE):
+            dtype = mx.float32
+        y = mx.array(out, dtype=dtype)
+        _local.last = (y, out.reshape(-1, out.shape[-1])) if dtype == mx.float32 else None
         return y
+
+    def _rows_call(self, x: mx.array, mask: Any, caches: RowCaches) -> mx.array:
+        """One token of each of several sequences (``x`` ``(rows, 1, hidden)``), each row with its
+        own cache: the whole layer in numpy over all rows."""
+        attention, mlp = self.self_attn, self.mlp
+        norms = getattr(self, NORMS_ATTRIBUTE, None)
+        first, second = fused_of(attention), fused_of(mlp)
+        if norms is None or first is None or second is None or mask is not None or x.shape[1] != 1:
+            raise TypeError("RowCaches needs a fused numpy layer and one token per row (serves_rows)")
+        rows, _, hidden = x.shape
+        h = hand_over(x)
+        with limited(first.threads):
+            h = h + attention.rows_call(first, rms_norm(h, *norms[0]), caches, x.dtype)
+            out = h + mlp.numpy_call(second, rms_norm(h, *norms[1]))
+        return self._to_mlx(out.reshape(rows, 1, hidden), x.dtype)
+
+
+def serves_rows(model: nn.Module) -> bool:
+    """Whether every decoder layer of ``model`` is a numpy layer, so a batched decode step can
+    pass ``RowCaches`` (each row keeping its own cache) instead of merging into a batch cache."""
+    layers = getattr(model, "layers", None) or []
+    return bool(layers) and all(type(layer) is CpuLlamaLayer and getattr(layer, NORMS_ATTRIBUTE, None) is not None
+                                for layer in layers)
 
 
 def _norm(module: Any) -> tuple[np.ndarray, float] | None:

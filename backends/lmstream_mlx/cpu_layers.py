@@ -13,6 +13,11 @@ single projections keep row views of them, so nothing is stored twice and batche
 steps (several sequences: mlx-lm's own attention over a ``BatchKVCache``) still use BLAS
 for their products. Everything else (masks other than causal, other cache kinds, other
 rotary embeddings' formulas) falls back to mlx-lm's call or to the module's own rope.
+
+A batched decode step (a few rows, one token each) multiplies through ``rows_product``:
+OpenBLAS's GEMM packs the whole weight matrix per call, which for 8 rows cost ~2.5x a
+one-row GEMV (weights read from memory three times); blocks of weight rows small enough
+for the core's L2 cache read each weight once (benchmarks/mlx_cpu_profile.py).
 """
 
 from __future__ import annotations
@@ -26,9 +31,30 @@ from mlx_lm.models import llama
 from mlx_lm.models.cache import KVCache
 
 from .blas_scope import limited
-from .cpu_attention import NumpyKVCache, adopt, attend
+from .cpu_attention import NumpyKVCache, RowCaches, adopt, attend, attend_rows
 
 FUSED_ATTRIBUTE = "_lmstream_fused"
+SMALL_ROWS = 32
+"""Products with 2 to this many input rows (batched decode steps) go through ``rows_product``."""
+BLOCK_BYTES = 384 * 1024
+"""Bytes of weight rows per block of ``rows_product`` (the project machine's cores have 1 MiB L2)."""
+
+
+def rows_product(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``x @ weight.T`` for a few rows of ``x``: one product per block of weight rows, each
+    block read once while it sits in the L2 cache (see the module docstring); others plain."""
+    rows = x.shape[0]
+    if rows < 2 or rows > SMALL_ROWS:
+        plain: np.ndarray = x @ weight.T
+        return plain
+    outputs, inputs = weight.shape
+    block = max(16, BLOCK_BYTES // (4 * inputs))
+    columns = np.ascontiguousarray(x.T)
+    out = np.empty((outputs, rows), dtype=np.float32)
+    for start in range(0, outputs, block):
+        np.matmul(weight[start:start + block], columns, out=out[start:start + block])
+    result: np.ndarray = out.T
+    return result
 
 
 def to_numpy(x: mx.array) -> np.ndarray:
@@ -51,6 +77,14 @@ def _angles(length: int, offset: int, rope: nn.RoPE) -> tuple[np.ndarray, np.nda
     inv = np.power(np.float32(rope.base), -np.arange(0, dims, 2, dtype=np.float32) / np.float32(dims))
     positions = np.arange(offset, offset + length, dtype=np.float32) * np.float32(rope.scale)
     theta = positions[:, None] * inv[None, :]
+    return np.cos(theta), np.sin(theta)
+
+
+def _angles_at(positions: np.ndarray, rope: nn.RoPE) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin ``(rows, dims/2)`` of the rotation angles at these positions (one per row)."""
+    dims = rope.dims
+    inv = np.power(np.float32(rope.base), -np.arange(0, dims, 2, dtype=np.float32) / np.float32(dims))
+    theta = (positions * np.float32(rope.scale))[:, None] * inv[None, :]
     return np.cos(theta), np.sin(theta)
 
 
@@ -92,12 +126,12 @@ class Fused:
 
     def project_first(self, x: np.ndarray) -> np.ndarray:
         """``x @ first.T (+ bias)``."""
-        y: np.ndarray = x @ self.first.T
+        y = rows_product(x, self.first)
         return y if self.first_bias is None else y + self.first_bias
 
     def project_second(self, x: np.ndarray) -> np.ndarray:
         """``x @ second.T (+ bias)``."""
-        y: np.ndarray = x @ self.second.T
+        y = rows_product(x, self.second)
         return y if self.second_bias is None else y + self.second_bias
 
 
@@ -150,6 +184,27 @@ class CpuLlamaAttention(llama.Attention):  # type: ignore[misc]  # mlx-lm is unt
         q, k = _rope_pair(q, k, offset, self.rope)
         keys, values = (k, v) if store is None else store.append(k, v)
         return fused.project_second(attend(q, keys, values, self.scale))
+
+    def rows_call(self, fused: Fused, x: np.ndarray, caches: RowCaches, dtype: mx.Dtype) -> np.ndarray:
+        """The block's output for one token of each of several sequences, ``x`` ``(rows, hidden)``,
+        each row with its own cache (ragged lengths): one product per projection for all rows,
+        rotary embedding at each row's position, one padded attention product."""
+        heads, kv_heads, dim = self.n_heads, self.n_kv_heads, self.head_dim
+        stores = caches.numpy_caches(dtype)
+        rows = x.shape[0]
+        qkv = fused.project_first(x)
+        q = qkv[:, :heads * dim].reshape(rows, heads, dim)
+        k = qkv[:, heads * dim:(heads + kv_heads) * dim].reshape(rows, kv_heads, dim)
+        v = qkv[:, (heads + kv_heads) * dim:].reshape(rows, kv_heads, dim)
+        offsets = [s.offset for s in stores]
+        if type(self.rope) is nn.RoPE:
+            cos, sin = _angles_at(np.array(offsets, dtype=np.float32), self.rope)
+            q, k = _rotate(q, cos[:, None], sin[:, None], self.rope), _rotate(k, cos[:, None], sin[:, None], self.rope)
+        else:
+            pairs = [_rope_pair(q[r][:, None], k[r][:, None], offsets[r], self.rope) for r in range(rows)]
+            q, k = np.stack([p[0][:, 0] for p in pairs]), np.stack([p[1][:, 0] for p in pairs])
+        held = [store.append(k[r][:, None], v[r][:, None]) for r, store in enumerate(stores)]
+        return fused.project_second(attend_rows(q, held, self.scale))
 
 
 class CpuLlamaMLP(llama.MLP):  # type: ignore[misc]  # mlx-lm is untyped

@@ -11,6 +11,7 @@ from lmstream.backend import SequenceRequest
 
 from .cache import MlxPromptCache
 from .generation import DecodeSetup
+from .sampling import greedy
 
 
 @dataclass
@@ -38,3 +39,14 @@ class Row:
     def cache(self) -> MlxPromptCache:
         """The sequence's prompt cache."""
         return self.setup.cache
+
+
+def plain_greedy(row: Row) -> bool:
+    """Greedy with nothing to apply per row (no penalties, bias, constraint or logprobs): such
+    rows of a batched step take the argmax of their logits in one numpy call (mlx's CPU
+    ``logsumexp`` and ``argmax`` over 8 rows of the default model's 49,152 logits took ~10 ms
+    at load 7.5, numpy's ``argmax`` 0.03 ms; the largest logit is the most likely token, where
+    normalizing in float32 could at most round a near-tie into a tie)."""
+    setup = row.setup
+    return (setup.sampler is greedy and not setup.processors and setup.constraint is None
+            and not row.request.parameters.logprobs)

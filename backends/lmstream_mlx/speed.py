@@ -16,6 +16,8 @@ Measured on the project's 2-core machine with the default model (docs/backends.m
   layers run on numpy (cpu_layers.py, cpu_decoder.py). numpy's BLAS runs with
   ``blas_threads`` threads (threadpoolctl, set once per model call: blas_scope.py); on the
   loaded shared machine two OpenBLAS threads were up to 900x slower on small products.
+- A batched decode step's few rows multiply block by block (``cpu_layers.rows_product``):
+  OpenBLAS's GEMM packs the whole weight per call, ~2.5x a one-row GEMV for 8 rows.
 - In a prefill call the output head keeps mlx's lazy product: its logits are never read,
   so it is never computed.
 
@@ -37,7 +39,7 @@ import numpy as np
 
 from .blas_scope import blas_thread_limit, limited, prefilling
 from .cpu_decoder import fuse_layer
-from .cpu_layers import CPU_BLOCKS, fuse_block
+from .cpu_layers import CPU_BLOCKS, fuse_block, rows_product
 from .options import MlxOptions
 
 __all__ = ["FAST_CLASSES", "FastMatmul", "SpeedPlan", "apply_speed_plan", "blas_thread_limit", "speed_up"]
@@ -142,7 +144,7 @@ class FastMatmul:
         flat = x.reshape(rows, x.shape[-1]).astype(mx.float32)
         mx.eval(flat)
         with limited(self._blas_threads):
-            out = np.asarray(flat) @ self.dense.T
+            out = rows_product(np.asarray(flat), self.dense)
         y = mx.array(out).reshape(*x.shape[:-1], self.dense.shape[0])
         return y if x.dtype == mx.float32 else y.astype(x.dtype)
 

@@ -32,8 +32,8 @@ import mlx.core as mx
 from lmstream.backend import StepResult
 
 from .blas_scope import model_call
-from .rows import Row
-from .sampling import greedy
+from .cpu_decoder import serves_rows
+from .rows import Row, plain_greedy
 from .speed import blas_threads_of
 
 
@@ -84,7 +84,9 @@ def verify(runner: MlxBatchRunner, seq_ids: Sequence[int],
         raise ValueError(f"verify() needs prefilled sequences; not ready: {not_ready}")
     results: dict[int, StepResult] = {}
     with mx.stream(runner._backend.stream()):
-        batched = [i for i in seq_ids if rows[i].batchable]
+        # numpy decoder layers step rows on their own caches (RowCaches), one token each: drafts
+        # are verified row by row there, each row's pending token + drafts in one call
+        batched = [] if serves_rows(runner._model) else [i for i in seq_ids if rows[i].batchable]
         runner._sync_batch(batched if len(batched) >= 2 else [])
         if runner._members:
             results.update(_verify_rows(runner, runner._members, runner._batch, wanted, shared=True))
@@ -110,7 +112,7 @@ def _verify_rows(runner: MlxBatchRunner, ids: list[int], layers: Any,
     inputs = mx.array([f + [f[-1]] * (length - len(f)) for f in fed], dtype=mx.uint32)
     with model_call(blas_threads_of(runner._model)):
         logits = runner._model(inputs, cache=layers)
-    fast = [k for k, r in enumerate(rows) if _plain_greedy(r)]
+    fast = [k for k, r in enumerate(rows) if plain_greedy(r)]
     argmax = mx.argmax(logits[mx.array(fast)], axis=-1) if fast else None
     if argmax is not None:
         mx.eval(argmax)
@@ -134,14 +136,6 @@ def _verify_rows(runner: MlxBatchRunner, ids: list[int], layers: Any,
         for layer in layers:
             layer.trim(surplus[0])
     return results
-
-
-def _plain_greedy(row: Row) -> bool:
-    """Greedy, no logits processors, no constraint, no logprobs: the argmax of every position
-    decides, computed for all such rows at once."""
-    setup = row.setup
-    return (setup.sampler is greedy and not setup.processors and setup.constraint is None
-            and not row.request.parameters.logprobs)
 
 
 def _accept_greedy(row: Row, seq_id: int, draft: list[int], best: list[int]) -> StepResult:
