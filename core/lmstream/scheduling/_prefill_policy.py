@@ -1,0 +1,167 @@
+"""Which prompt the scheduler prefills next, and when prefill yields to younger streams.
+
+A short request arriving while a long prompt prefills must not wait for that whole prefill:
+
+- **Shortest remaining prompt first**: each chunk goes to the prefilling sequence with the
+  fewest prompt tokens left (its cached prefix not counted), so a short newcomer is prefilled
+  in the next chunk. **Ageing**: a sequence passed over for ``AGEING_CHUNKS`` chunks in a row
+  gets the next one, so a long prompt keeps at least that share of prefill under any stream of
+  short ones. Sequences that share a caller's cache keep their submission order.
+- **Pacing**: while a stream admitted after the prompt being prefilled decodes (a short request
+  let through), prefill takes at most ``PREFILL_SHARE`` of the worker's time (each chunk is
+  followed by decode steps worth ``1 / PREFILL_SHARE - 1`` times its duration), so that stream
+  runs at about 1 / (1 - share) of its solo time instead of waiting a chunk per token. Older
+  streams get the scheduler's usual one chunk per step (a newcomer's time to first token wins).
+
+Everything is measured in seconds the worker actually spent, so it holds on a loaded machine.
+"""
+
+from __future__ import annotations
+
+from ..model import common_prefix_length
+from ._sequence import ActiveSequence
+
+MIN_PREFILL_CHUNK = 16
+FIRST_PREFILL_CHUNK = 64
+"""Prefill chunk before the scheduler has measured this model's prefill speed."""
+UNSPLIT_PROMPT = 128
+"""Prompt tokens left that one chunk takes whole while no stream decodes (a chunk this small
+costs about one pass over the weights: splitting it only adds passes before the first token)."""
+AGEING_CHUNKS = 4
+"""Chunks a prefilling sequence may be passed over in a row before it gets the next one."""
+PREFILL_SHARE = 0.25
+"""Share of the worker's time prefill takes while a younger stream decodes (pacing)."""
+
+
+class _Entry:
+    """What the policy remembers of one prefilling sequence."""
+
+    __slots__ = ("cached", "skipped")
+
+    def __init__(self, cached: int) -> None:
+        self.cached = cached
+        """Prompt tokens its cache held at admission (not prefilled, so not counted as left)."""
+        self.skipped = 0
+        """Chunks given to other sequences since this one last had one."""
+
+
+class PrefillPolicy:
+    """The prefill order and pacing of one scheduler lane (worker thread only)."""
+
+    def __init__(self, pacing: bool = True) -> None:
+        self.pacing = pacing
+        """False for lanes whose prefill is not real compute (the iterator adapter)."""
+        self._entries: dict[int, _Entry] = {}
+        self._chunk_s = 0.0
+        """Seconds the last chunk took."""
+        self._decoded_s = 0.0
+        """Seconds of decode steps since the last chunk."""
+        self.rate: float | None = None
+        """Measured prompt tokens per second (sets the chunk size)."""
+
+    def remaining(self, sequence: ActiveSequence) -> int:
+        """Prompt tokens of ``sequence`` still to prefill (its cached prefix excluded)."""
+        entry = self._entry(sequence)
+        done = sequence.control.progress_tokens or 0
+        return max(0, len(sequence.plan.prompt) - entry.cached - done)
+
+    def chunk_size(self, sequence: ActiveSequence, seconds: float, alone: bool = False) -> int:
+        """Tokens of the next chunk: what ``seconds`` allow at the measured rate (64 before any
+        measurement); ``alone`` (no stream decoding): a short rest whole (``UNSPLIT_PROMPT``)."""
+        step = sequence.plan.parameters.prefill_step_size
+        rate = self.rate
+        size = FIRST_PREFILL_CHUNK if rate is None else max(MIN_PREFILL_CHUNK, int(rate * seconds))
+        left = self.remaining(sequence)
+        if alone and left <= max(size, UNSPLIT_PROMPT):
+            size = max(left, MIN_PREFILL_CHUNK)
+        return min(step, size)
+
+    def learn(self, tokens: int, seconds: float) -> None:
+        """Fold a chunk's measured speed into ``rate`` (chunks too small to time are skipped)."""
+        if tokens < MIN_PREFILL_CHUNK or seconds <= 0:
+            return
+        rate = tokens / seconds
+        self.rate = rate if self.rate is None else 0.5 * self.rate + 0.5 * rate
+
+    def pick(self, prefilling: list[ActiveSequence]) -> ActiveSequence:
+        """The sequence whose chunk comes next: the longest passed over once it has aged,
+        else the one with the fewest tokens left (ties: the earliest)."""
+        if len(self._entries) > 2 * len(prefilling):
+            live = {s.seq_id for s in prefilling}
+            self._entries = {k: v for k, v in self._entries.items() if k in live}
+        for sequence in prefilling:  # seen before its first chunk: its cached prefix is known
+            self._entry(sequence)
+        if len(prefilling) == 1:
+            return prefilling[0]
+        eligible = _in_cache_order(prefilling)
+        aged = [s for s in eligible if self._entry(s).skipped >= AGEING_CHUNKS]
+        if aged:
+            return max(aged, key=lambda s: (self._entry(s).skipped, -s.seq_id))
+        return min(eligible, key=lambda s: (self.remaining(s), s.seq_id))
+
+    def chunk_done(self, sequence: ActiveSequence, prefilling: list[ActiveSequence],
+                   seconds: float) -> None:
+        """Record a chunk of ``sequence`` that took ``seconds``: the others were passed over."""
+        for other in prefilling:
+            if other is not sequence:
+                self._entry(other).skipped += 1
+        if sequence.seq_id in self._entries:
+            self._entries[sequence.seq_id].skipped = 0
+        self._chunk_s = seconds
+        self._decoded_s = 0.0
+
+    def stepped(self, seconds: float) -> None:
+        """Record a decode step of the lane that took ``seconds``."""
+        self._decoded_s += seconds
+
+    def yields(self, sequence: ActiveSequence, decoding: list[ActiveSequence]) -> bool:
+        """True when prefilling ``sequence`` now would take more than ``PREFILL_SHARE`` of the
+        time from a stream admitted after it that is decoding (that stream steps instead)."""
+        if not self.pacing or not decoding:
+            return False
+        if self._decoded_s * PREFILL_SHARE >= self._chunk_s * (1.0 - PREFILL_SHARE):
+            return False
+        seq_id = sequence.seq_id
+        return any(s.seq_id > seq_id and not s.channel.paused and not s.channel.cancelled
+                   for s in decoding)
+
+    def fits(self, prefilling: list[ActiveSequence], seconds: float) -> bool:
+        """True when every prompt left could be prefilled in ``seconds`` at the measured rate
+        (unknown rate: assumed so); a burst waits for its prompts only then."""
+        rate = self.rate
+        if rate is None:
+            return True
+        return sum(self.remaining(s) for s in prefilling) <= rate * seconds
+
+    def _entry(self, sequence: ActiveSequence) -> _Entry:
+        entry = self._entries.get(sequence.seq_id)
+        if entry is None:
+            entry = self._entries[sequence.seq_id] = _Entry(_cached(sequence))
+        return entry
+
+
+def _cached(sequence: ActiveSequence) -> int:
+    """Prompt tokens the sequence's cache covers (as runners reuse them: all but the last)."""
+    cache = sequence.request.cache
+    if cache is None or sequence.control.progress_tokens:
+        return 0  # progress already counted: only asked before the first chunk
+    prompt = sequence.plan.prompt
+    try:
+        return max(0, min(common_prefix_length(cache.tokens, prompt), len(prompt) - 1))
+    except Exception:  # a backend's cache that cannot list its tokens: count the whole prompt
+        return 0
+
+
+def _in_cache_order(prefilling: list[ActiveSequence]) -> list[ActiveSequence]:
+    """The sequences that may take a chunk: of those sharing a caller's cache, only the one
+    submitted first (cache edits keep submission order)."""
+    seen: set[int] = set()
+    eligible = []
+    for sequence in sorted(prefilling, key=lambda s: s.seq_id):
+        cache = sequence.plan.cache
+        if cache is not None:
+            if id(cache) in seen:
+                continue
+            seen.add(id(cache))
+        eligible.append(sequence)
+    return eligible
