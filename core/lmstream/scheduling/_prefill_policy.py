@@ -5,8 +5,9 @@ A short request arriving while a long prompt prefills must not wait for that who
 - **Shortest remaining prompt first**: each chunk goes to the prefilling sequence with the
   fewest prompt tokens left (its cached prefix not counted), so a short newcomer is prefilled
   in the next chunk. **Ageing**: a sequence passed over for ``AGEING_CHUNKS`` chunks in a row
-  gets the next one, so a long prompt keeps at least that share of prefill under any stream of
-  short ones. Sequences that share a caller's cache keep their submission order.
+  gets the next one (the earliest submitted first), so the oldest prompt keeps at least one
+  chunk in ``AGEING_CHUNKS + 1`` under any stream of short ones. Sequences that share a
+  caller's cache keep their submission order.
 - **Pacing**: while a stream admitted after the prompt being prefilled decodes (a short request
   let through), prefill takes at most ``PREFILL_SHARE`` of the worker's time (each chunk is
   followed by decode steps worth ``1 / PREFILL_SHARE - 1`` times its duration), so that stream
@@ -84,8 +85,8 @@ class PrefillPolicy:
         self.rate = rate if self.rate is None else 0.5 * self.rate + 0.5 * rate
 
     def pick(self, prefilling: list[ActiveSequence]) -> ActiveSequence:
-        """The sequence whose chunk comes next: the longest passed over once it has aged,
-        else the one with the fewest tokens left (ties: the earliest)."""
+        """The sequence whose chunk comes next: the earliest submitted of those passed over
+        ``AGEING_CHUNKS`` times, else the one with the fewest tokens left (ties: the earliest)."""
         if len(self._entries) > 2 * len(prefilling):
             live = {s.seq_id for s in prefilling}
             self._entries = {k: v for k, v in self._entries.items() if k in live}
@@ -96,7 +97,7 @@ class PrefillPolicy:
         eligible = _in_cache_order(prefilling)
         aged = [s for s in eligible if self._entry(s).skipped >= AGEING_CHUNKS]
         if aged:
-            return max(aged, key=lambda s: (self._entry(s).skipped, -s.seq_id))
+            return min(aged, key=lambda s: s.seq_id)  # the oldest: its share is guaranteed
         return min(eligible, key=lambda s: (self.remaining(s), s.seq_id))
 
     def chunk_done(self, sequence: ActiveSequence, prefilling: list[ActiveSequence],
