@@ -14,6 +14,7 @@ import threading
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -187,5 +188,54 @@ def test_every_request_completes_with_its_own_reply_whatever_the_arrival_pattern
             text, info = _text(stream)
             assert info.error is None
             assert text == f"<{name}>" + "." * 20
+    finally:
+        context.close()
+
+
+# -- the real backends: interleaved partial prefills of two prompts stay exact -------------
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["llama_cpp", "mlx"])
+def test_a_short_request_behind_a_long_prefill_on_a_real_backend_is_its_solo_output(
+        backend, require_backend):
+    # The short prompt is prefilled between chunks of the long one and decodes while the long
+    # one still prefills: greedy, its tokens are exactly those of the same request alone.
+    require_backend(backend)
+    context = lmstream.load(backend=backend, prefix_cache_bytes=0, prefill_chunk_s=0.05)
+    try:
+        def prompt(text: str) -> lmstream.LMInput:
+            message = {"role": "user", "content": text}
+            return lmstream.LMInput(tokens=tuple(context.prepare(
+                lmstream.UserInput(messages=[message])).tokens))
+
+        def ids(stream: Any) -> tuple[int, ...]:
+            out = []
+            for event in stream:
+                if isinstance(event, Info):
+                    assert event.error is None
+                else:
+                    out.append(event.id)
+            return tuple(out)
+
+        short = prompt("What is the capital of France?")
+        solo = ids(lmstream.generate_tokens(short, context=context, parameters={"max_tokens": 8}))
+        first_chunk = threading.Event()
+        progress: list[int] = []
+
+        def on_progress(done: int, total: int) -> None:
+            progress.append(done)
+            if done:
+                first_chunk.set()
+
+        long_prompt = prompt("The river ran past the old mill and the miller counted grain. " * 45)
+        long_stream, _ = lmstream.generate_task(long_prompt, context=context,
+                                                parameters={"max_tokens": 2},
+                                                on_prefill_progress=on_progress)
+        assert first_chunk.wait(120)
+        behind = ids(lmstream.generate_tokens(short, context=context, parameters={"max_tokens": 8}))
+        done_when_short_ended = max(progress)
+        _, long_info = _text(long_stream)
+        assert long_info.error is None and long_info.stats.generated_tokens >= 1
+        assert behind == solo
+        assert done_when_short_ended < max(progress)  # the long prompt was still prefilling
     finally:
         context.close()
