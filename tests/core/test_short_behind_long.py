@@ -169,6 +169,26 @@ def test_generations_sharing_a_cache_keep_submission_order():
     assert policy.pick([first, second]) is first
 
 
+def _decoder(seq_id: int, paused: bool = False) -> Any:
+    return SimpleNamespace(seq_id=seq_id, channel=SimpleNamespace(paused=paused, cancelled=False))
+
+
+def test_prefill_yields_a_quarter_share_only_to_younger_streams_that_can_step():
+    policy = PrefillPolicy()
+    long = _sequence(1, 1000)
+    policy.pick([long])
+    policy.chunk_done(long, [long], 0.1)  # a 0.1 s chunk: 0.3 s of decode come next
+    younger, older = _decoder(2), _decoder(0)
+    assert policy.yields(long, [younger])
+    assert not policy.yields(long, [older])  # streams running before it: one chunk per step
+    assert not policy.yields(long, [_decoder(2, paused=True)])  # nothing could step instead
+    policy.stepped(0.2)
+    assert policy.yields(long, [older, younger])
+    policy.stepped(0.11)
+    assert not policy.yields(long, [younger])
+    assert not PrefillPolicy(pacing=False).yields(long, [younger])
+
+
 # -- any arrival pattern: every request completes with exactly its own events ---------------
 @settings(max_examples=8, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from([3, 12, 300, 900]), st.integers(0, 30)),
