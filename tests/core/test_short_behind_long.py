@@ -86,17 +86,20 @@ def test_a_short_request_finishes_before_the_long_prompt_ahead_of_it_is_prefille
 
 
 def test_a_long_prefill_takes_a_quarter_of_the_time_of_the_short_stream_it_let_through(scripted):
-    # A chunk (~30 ms) costs about one decode step (30 ms). Before: one chunk of the long
-    # prompt per step of the short stream (twice its solo time); now a chunk per ~3 steps.
+    # A prompt token costs 1 ms, a decode step 30 ms. Before: a 30 ms chunk of the long prompt
+    # (or two) per step of the short stream (twice its solo time or more); now about 10 ms
+    # (10 tokens) per step, never more than half a step's worth.
     context = scripted(_reply, prefill_delay=0.001, token_delay=0.03, prefill_chunk_s=0.03)
     log, _, _ = _long_then_short(context)
     first = log.index(("short", "token"))
     end = log.index(("short", "end"))
     steps = sum(1 for entry in log[first:end] if entry == ("short", "token"))
-    chunks = sum(1 for name, done in log[first:end] if name == "prefill" and done)
+    progress = [done for name, done in log if name == "prefill"]
+    before = max(done for name, done in log[:first] if name == "prefill")
+    during = max(done for name, done in log[:end] if name == "prefill") - before
     assert steps >= 20
-    assert any(name == "prefill" for name, _ in log[end:])  # the long one was still prefilling
-    assert 1 <= chunks <= steps // 2, (chunks, steps)  # within 1.5x of its solo time in work
+    assert progress[-1] > before + during  # the long one was still prefilling at the end
+    assert 16 <= during <= 15 * steps, (during, steps)  # within 1.5x of its solo time in work
 
 
 def test_a_burst_with_a_prompt_too_long_for_its_window_does_not_hold_the_others(scripted):
@@ -173,20 +176,25 @@ def _decoder(seq_id: int, paused: bool = False) -> Any:
     return SimpleNamespace(seq_id=seq_id, channel=SimpleNamespace(paused=paused, cancelled=False))
 
 
-def test_prefill_yields_a_quarter_share_only_to_younger_streams_that_can_step():
+def test_prefill_gets_a_quarter_share_only_beside_younger_streams_that_can_step():
     policy = PrefillPolicy()
+    policy.rate = 1000.0  # tokens per second: the smallest chunk (16 tokens) takes 16 ms
     long = _sequence(1, 1000)
     policy.pick([long])
-    policy.chunk_done(long, [long], 0.1)  # a 0.1 s chunk: 0.3 s of decode come next
     younger, older = _decoder(2), _decoder(0)
-    assert policy.yields(long, [younger])
-    assert not policy.yields(long, [older])  # streams running before it: one chunk per step
-    assert not policy.yields(long, [_decoder(2, paused=True)])  # nothing could step instead
-    policy.stepped(0.2)
-    assert policy.yields(long, [older, younger])
-    policy.stepped(0.11)
-    assert not policy.yields(long, [younger])
-    assert not PrefillPolicy(pacing=False).yields(long, [younger])
+    assert policy.budget(long, [older], 0.25) == 0.25  # streams running before it: a full chunk
+    assert policy.budget(long, [younger], 0.25) == 0.0  # nothing earned yet: the stream steps
+    policy.stepped(0.03)  # a 30 ms step earns 10 ms: less than the smallest chunk
+    assert policy.budget(long, [younger], 0.25) == 0.0
+    policy.stepped(0.03)
+    assert abs(policy.budget(long, [older, younger], 0.25) - 0.02) < 1e-9
+    policy.chunk_done(long, [long], 0.025)  # it overran by 5 ms: the next chunk waits longer
+    policy.stepped(0.06)  # earns 20 ms, 5 of which pay the overrun: 15 ms is not enough
+    assert policy.budget(long, [younger], 0.25) == 0.0
+    policy.stepped(0.03)
+    assert abs(policy.budget(long, [younger], 0.25) - 0.025) < 1e-9
+    assert policy.budget(long, [_decoder(2, paused=True)], 0.25) == 0.25  # none could step
+    assert PrefillPolicy(pacing=False).budget(long, [younger], 0.25) == 0.25
 
 
 # -- any arrival pattern: every request completes with exactly its own events ---------------

@@ -9,10 +9,11 @@ A short request arriving while a long prompt prefills must not wait for that who
   chunk in ``AGEING_CHUNKS + 1`` under any stream of short ones. Sequences that share a
   caller's cache keep their submission order.
 - **Pacing**: while a stream admitted after the prompt being prefilled decodes (a short request
-  let through), prefill takes at most ``PREFILL_SHARE`` of the worker's time (each chunk is
-  followed by decode steps worth ``1 / PREFILL_SHARE - 1`` times its duration), so that stream
-  runs at about 1 / (1 - share) of its solo time instead of waiting a chunk per token. Older
-  streams get the scheduler's usual one chunk per step (a newcomer's time to first token wins).
+  let through), that prompt's prefill takes at most ``PREFILL_SHARE`` of the worker's time:
+  each decode step earns it a third of the step's duration, and its chunks are sized to what it
+  has earned (at least ``MIN_PREFILL_CHUNK`` tokens), so that stream runs at about
+  1 / (1 - share) of its solo speed instead of waiting a full chunk per token. Older streams
+  get the scheduler's usual chunk per step (a newcomer's time to first token wins).
 
 Everything is measured in seconds the worker actually spent, so it holds on a loaded machine.
 """
@@ -53,10 +54,10 @@ class PrefillPolicy:
         self.pacing = pacing
         """False for lanes whose prefill is not real compute (the iterator adapter)."""
         self._entries: dict[int, _Entry] = {}
-        self._chunk_s = 0.0
-        """Seconds the last chunk took."""
-        self._decoded_s = 0.0
-        """Seconds of decode steps since the last chunk."""
+        self._credit = 0.0
+        """Seconds of prefill the younger streams' decode steps have earned (pacing)."""
+        self._paced = False
+        """True when the chunk being run was sized by pacing."""
         self.rate: float | None = None
         """Measured prompt tokens per second (sets the chunk size)."""
 
@@ -108,23 +109,31 @@ class PrefillPolicy:
                 self._entry(other).skipped += 1
         if sequence.seq_id in self._entries:
             self._entries[sequence.seq_id].skipped = 0
-        self._chunk_s = seconds
-        self._decoded_s = 0.0
+        self._credit = self._credit - seconds if self._paced else 0.0
+        self._paced = False
 
     def stepped(self, seconds: float) -> None:
-        """Record a decode step of the lane that took ``seconds``."""
-        self._decoded_s += seconds
+        """Record a decode step of the lane (while prompts prefill) that took ``seconds``."""
+        self._credit += seconds * PREFILL_SHARE / (1.0 - PREFILL_SHARE)
 
-    def yields(self, sequence: ActiveSequence, decoding: list[ActiveSequence]) -> bool:
-        """True when prefilling ``sequence`` now would take more than ``PREFILL_SHARE`` of the
-        time from a stream admitted after it that is decoding (that stream steps instead)."""
-        if not self.pacing or not decoding:
-            return False
-        if self._decoded_s * PREFILL_SHARE >= self._chunk_s * (1.0 - PREFILL_SHARE):
-            return False
+    def budget(self, sequence: ActiveSequence, decoding: list[ActiveSequence],
+               seconds: float) -> float:
+        """Seconds the next chunk of ``sequence`` may take, of ``seconds`` left in the round:
+        while a stream admitted after it can step, what pacing has earned (0: that stream
+        steps first); else all of them."""
         seq_id = sequence.seq_id
-        return any(s.seq_id > seq_id and not s.channel.paused and not s.channel.cancelled
-                   for s in decoding)
+        self._paced = self.pacing and any(
+            s.seq_id > seq_id and not s.channel.paused and not s.channel.cancelled
+            for s in decoding)
+        if not self._paced:
+            return seconds
+        rate = self.rate
+        smallest = MIN_PREFILL_CHUNK / rate if rate else 0.0  # a smaller chunk is not timed
+        credit = self._credit
+        if credit <= 0 or credit < smallest:
+            return 0.0
+        self._credit = min(credit, seconds)  # unspent credit is not banked past one round
+        return min(seconds, credit)
 
     def fits(self, prefilling: list[ActiveSequence], seconds: float) -> bool:
         """True when every prompt left could be prefilled in ``seconds`` at the measured rate

@@ -223,11 +223,13 @@ class Scheduler:
         while lane.prefilling:
             sequence = policy.pick(lane.prefilling)
             spent = time.perf_counter() - started
-            if sequence.cancelled or spent >= self._prefill_chunk_s or (
-                    not burst and policy.yields(sequence, lane.decoding)):
+            seconds = self._prefill_chunk_s - spent
+            if not burst:
+                seconds = policy.budget(sequence, lane.decoding, seconds)
+            if sequence.cancelled or seconds <= 0:
                 return
             before = sequence.control.progress_tokens
-            self._prefill_chunk(lane, sequence, self._prefill_chunk_s - spent)
+            self._prefill_chunk(lane, sequence, seconds)
             policy.chunk_done(sequence, lane.prefilling, time.perf_counter() - started - spent)
             if sequence in lane.prefilling and sequence.control.progress_tokens == before:
                 return  # no progress (a runner waiting on something): let the loop go round
