@@ -1,4 +1,4 @@
-"""Which prompt the scheduler prefills next, and when prefill yields to younger streams.
+"""Which prompt the scheduler prefills next, in what chunk, and when it yields to younger streams.
 
 A short request arriving while a long prompt prefills must not wait for that whole prefill:
 
@@ -11,8 +11,8 @@ A short request arriving while a long prompt prefills must not wait for that who
 - **Pacing**: while a stream admitted after the prompt being prefilled decodes (a short request
   let through), that prompt's prefill takes at most ``PREFILL_SHARE`` of the worker's time:
   each decode step earns it a third of the step's duration, and its chunks are sized to what it
-  has earned (at least ``MIN_PREFILL_CHUNK`` tokens), so that stream runs at about
-  1 / (1 - share) of its solo speed instead of waiting a full chunk per token. Older streams
+  has earned (at least ``MIN_PREFILL_CHUNK`` tokens), so that stream takes about
+  1 / (1 - share) times its solo decode time instead of waiting a full chunk per token. Older streams
   get the scheduler's usual chunk per step (a newcomer's time to first token wins).
 
 Everything is measured in seconds the worker actually spent, so it holds on a loaded machine.
@@ -24,6 +24,7 @@ from ..model import common_prefix_length
 from ._sequence import ActiveSequence
 
 MIN_PREFILL_CHUNK = 16
+"""The smallest chunk (a smaller one is too short to time)."""
 FIRST_PREFILL_CHUNK = 64
 """Prefill chunk before the scheduler has measured this model's prefill speed."""
 UNSPLIT_PROMPT = 128
