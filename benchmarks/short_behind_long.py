@@ -15,7 +15,7 @@ remaining prompt first and paces the long prefill while the short stream decodes
 loaded machine say little.
 
     python benchmarks/short_behind_long.py [--backends mlx,llama_cpp] [--long 2000]
-        [--delay 0.5] [--max-tokens 48] [--runs 1]
+        [--delay 0.5] [--max-tokens 48] [--runs 1] [--prefill-chunk-s 0.25]
 """
 
 from __future__ import annotations
@@ -83,6 +83,9 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.5, help="seconds before the short one")
     parser.add_argument("--max-tokens", type=int, default=48)
     parser.add_argument("--runs", type=int, default=1, help="rounds per backend (medians)")
+    parser.add_argument("--prefill-chunk-s", type=float, default=None,
+                        help="the load option (default: the scheduler's): the short request "
+                             "waits for the long prompt's chunk in flight when it arrives")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}")
     print("| backend | short solo s | short behind s | ratio (goal <= 1.5) | short TTFT solo / "
@@ -90,6 +93,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for backend in [b for b in args.backends.split(",") if b]:
         options: dict[str, Any] = {"prefix_cache_bytes": 0}  # every round prefills in full
+        if args.prefill_chunk_s is not None:
+            options["prefill_chunk_s"] = args.prefill_chunk_s
         if backend == "llama_cpp":
             options["n_ctx"] = 2 * (args.long + args.max_tokens + 256)
         try:
