@@ -6,6 +6,8 @@ than about that and a cancel during prefill lands fast), then steps every ready 
 ``BatchRunner.step`` call. A finished, cancelled or failed sequence leaves at once; a stream
 whose consumer stopped reading (buffer full) is skipped until read.
 
+Chunks go shortest prompt first with ageing, and prefill yields to streams admitted after the
+prompt it works on (``_prefill_policy``), so a short request is not stuck behind a long one.
 A burst (arrivals while an idle context prefills) starts decoding as one batch, waiting at most
 ``BURST_CHUNKS`` prefill budgets. A generation without a cache of its own forks the longest
 cached prefix from the prefix cache at admission and offers its cache back when it ends (an
@@ -15,7 +17,6 @@ untrimmable one also as a snapshot at the end of its prompt); nothing of this ru
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from ..model import BackendModel, BatchRunner, Drafter, PromptCache, SequenceEnded, StepResult
 from ..protocol import StopReason
 from ._iterator_runner import IteratorRunner, open_runner
+from ._prefill_policy import PrefillPolicy
 from ._sequence import ActiveSequence, SequencePlan
 from ._sharing import CacheSharing
 from ._speculation import speculating
@@ -31,12 +33,6 @@ logger = logging.getLogger("lmstream.scheduler")
 
 DEFAULT_PREFILL_CHUNK_S = 0.25
 """Target seconds per prefill chunk while other sequences wait."""
-MIN_PREFILL_CHUNK = 16
-FIRST_PREFILL_CHUNK = 64
-"""Prefill chunk before the scheduler has measured this model's prefill speed."""
-UNSPLIT_PROMPT = 128
-"""Prompt tokens left that one chunk takes whole while no stream decodes (a chunk this small
-costs about one pass over the weights: splitting it only adds passes before the first token)."""
 BURST_CHUNKS = 8
 """How long (in prefill budgets) a burst's first step may wait for newcomers to prefill."""
 
@@ -55,6 +51,7 @@ class _Lane:
         self.next_token: Callable[[int], int | StepResult] | None = (
             runner.next_token if isinstance(runner, IteratorRunner) else None)
         """Steps one sequence without the batch lists (the iterator adapter has it)."""
+        self.policy = PrefillPolicy(pacing=self.next_token is None)
 
     def active(self) -> int:
         return len(self.prefilling) + len(self.decoding)
@@ -77,8 +74,6 @@ class Scheduler:
         self._lanes = (self._backend_lane, self._iterator_lane)
         self._next_id = 1
         self._prefill_chunk_s = prefill_chunk_s
-        self._prefill_rate: float | None = None
-        """Measured prompt tokens per second (sets the chunk size)."""
         self._deferred: list[tuple[int, PromptCache, Callable[[], None]]] = []
         """Cache jobs waiting for the generations submitted before them: (barrier, cache, job)."""
 
@@ -157,8 +152,13 @@ class Scheduler:
                 if lane.prefilling:
                     burst = self._in_burst(lane)
                     self._prefill(lane, burst)
-                    if burst and not lane.prefilling and lane.active() < lane.capacity:
+                    if burst and self._holds_burst(lane):
                         continue  # the worker admits whoever arrived meanwhile, then comes back
+                    started = time.perf_counter()
+                    self._step(lane)
+                    lane.policy.stepped(time.perf_counter() - started)
+                    lane.burst_started = None
+                    continue
             elif not lane.decoding:
                 continue  # an idle lane (the user-iterator one, mostly) costs nothing per token
             self._step(lane)  # retires cancelled decoding sequences itself
@@ -199,38 +199,39 @@ class Scheduler:
             lane.burst_started = now
         return now - lane.burst_started < BURST_CHUNKS * self._prefill_chunk_s
 
+    def _holds_burst(self, lane: _Lane) -> bool:
+        """Whether a burst's prefilled streams wait for more: for the prompts still prefilling
+        when they fit the burst's window (a long one would only delay them), else for newcomers
+        while the lane has room."""
+        if not lane.prefilling:
+            return lane.active() < lane.capacity
+        assert lane.burst_started is not None
+        left = lane.burst_started + BURST_CHUNKS * self._prefill_chunk_s - time.perf_counter()
+        return lane.policy.fits(lane.prefilling, left)
+
     def _prefill(self, lane: _Lane, burst: bool) -> None:
-        """Prefill chunks, of one prompt or several in arrival order, for about
-        ``prefill_chunk_s`` while other streams decode (then they get their step); in a burst
-        (no stream has a token yet), until every admitted prompt is prefilled, so the burst
-        starts decoding in one full batch. Chunks stay sized to ``prefill_chunk_s`` either way,
-        so cancels are noticed between them."""
+        """Prefill chunks, of one prompt or several, for about ``prefill_chunk_s`` (then the
+        worker admits newcomers and, out of a burst, streams get their step); the policy picks
+        each chunk's prompt and may leave the time to younger streams. Chunks are sized to
+        ``prefill_chunk_s``, so cancels are noticed between them."""
         started = time.perf_counter()
-        budget = math.inf if burst else self._prefill_chunk_s
+        policy = lane.policy
         while lane.prefilling:
-            sequence = lane.prefilling[0]
-            if sequence.cancelled or time.perf_counter() - started >= budget:
+            sequence = policy.pick(lane.prefilling)
+            spent = time.perf_counter() - started
+            seconds = self._prefill_chunk_s - spent
+            if not burst:
+                seconds = policy.budget(sequence, lane.decoding, seconds)
+            if sequence.cancelled or seconds <= 0:
                 return
-            left = min(self._prefill_chunk_s, budget - (time.perf_counter() - started))
             before = sequence.control.progress_tokens
-            self._prefill_chunk(lane, sequence, left)
-            if lane.prefilling and lane.prefilling[0] is sequence and (
-                    sequence.control.progress_tokens == before):
+            self._prefill_chunk(lane, sequence, seconds)
+            policy.chunk_done(sequence, lane.prefilling, time.perf_counter() - started - spent)
+            if sequence in lane.prefilling and sequence.control.progress_tokens == before:
                 return  # no progress (a runner waiting on something): let the loop go round
 
-    def _chunk_size(self, sequence: ActiveSequence, seconds: float, alone: bool = False) -> int:
-        """Tokens of the next chunk: what ``seconds`` allow at the measured rate (64 before any
-        measurement); ``alone`` (no stream decoding): a short rest whole (``UNSPLIT_PROMPT``)."""
-        step = sequence.plan.parameters.prefill_step_size
-        rate = self._prefill_rate
-        size = FIRST_PREFILL_CHUNK if rate is None else max(MIN_PREFILL_CHUNK, int(rate * seconds))
-        left = len(sequence.plan.prompt) - (sequence.control.progress_tokens or 0)
-        if alone and left <= max(size, UNSPLIT_PROMPT):
-            size = max(left, MIN_PREFILL_CHUNK)
-        return min(step, size)
-
     def _prefill_chunk(self, lane: _Lane, sequence: ActiveSequence, seconds: float) -> None:
-        size = self._chunk_size(sequence, seconds, alone=not lane.decoding)
+        size = lane.policy.chunk_size(sequence, seconds, alone=not lane.decoding)
         before = sequence.control.progress_tokens or 0
         started = time.perf_counter()
         try:
@@ -240,21 +241,14 @@ class Scheduler:
             self._end(lane, sequence, StopReason.ERROR, exc)
             return
         if lane is self._backend_lane and self.batching:
-            self._learn_rate((sequence.control.progress_tokens or 0) - before,
-                             time.perf_counter() - started)
+            lane.policy.learn((sequence.control.progress_tokens or 0) - before,
+                              time.perf_counter() - started)
         if done:
             lane.prefilling.remove(sequence)
             sequence.prefilled = True
             lane.decoding.append(sequence)
             if sequence.share_key is not None and self.batching:
                 self._sharing.snapshot(sequence)
-
-    def _learn_rate(self, tokens: int, seconds: float) -> None:
-        if tokens < MIN_PREFILL_CHUNK or seconds <= 0:
-            return
-        rate = tokens / seconds
-        previous = self._prefill_rate
-        self._prefill_rate = rate if previous is None else 0.5 * previous + 0.5 * rate
 
     def _step(self, lane: _Lane) -> None:
         """Step every decoding sequence whose buffer has room (cancelled ones leave first)."""

@@ -1,0 +1,178 @@
+"""Which prompt the scheduler prefills next, in what chunk, and when it yields to younger streams.
+
+A short request arriving while a long prompt prefills must not wait for that whole prefill:
+
+- **Shortest remaining prompt first**: each chunk goes to the prefilling sequence with the
+  fewest prompt tokens left (its cached prefix not counted), so a short newcomer is prefilled
+  in the next chunk. **Ageing**: a sequence passed over for ``AGEING_CHUNKS`` chunks in a row
+  gets the next one (the earliest submitted first), so the oldest prompt keeps at least one
+  chunk in ``AGEING_CHUNKS + 1`` under any stream of short ones. Sequences that share a
+  caller's cache keep their submission order.
+- **Pacing**: while a stream admitted after the prompt being prefilled decodes (a short request
+  let through), that prompt's prefill takes at most ``PREFILL_SHARE`` of the worker's time:
+  each decode step earns it a third of the step's duration, and its chunks are sized to what it
+  has earned (at least ``MIN_PREFILL_CHUNK`` tokens), so that stream takes about
+  1 / (1 - share) times its solo decode time instead of waiting a full chunk per token. Older streams
+  get the scheduler's usual chunk per step (a newcomer's time to first token wins).
+
+Everything is measured in seconds the worker actually spent, so it holds on a loaded machine.
+"""
+
+from __future__ import annotations
+
+from ..model import common_prefix_length
+from ._sequence import ActiveSequence
+
+MIN_PREFILL_CHUNK = 16
+"""The smallest chunk (a smaller one is too short to time)."""
+FIRST_PREFILL_CHUNK = 64
+"""Prefill chunk before the scheduler has measured this model's prefill speed."""
+UNSPLIT_PROMPT = 128
+"""Prompt tokens left that one chunk takes whole while no stream decodes (a chunk this small
+costs about one pass over the weights: splitting it only adds passes before the first token)."""
+AGEING_CHUNKS = 4
+"""Chunks a prefilling sequence may be passed over in a row before it gets the next one."""
+PREFILL_SHARE = 0.25
+"""Share of the worker's time prefill takes while a younger stream decodes (pacing)."""
+
+
+class _Entry:
+    """What the policy remembers of one prefilling sequence."""
+
+    __slots__ = ("cached", "skipped")
+
+    def __init__(self, cached: int) -> None:
+        self.cached = cached
+        """Prompt tokens its cache held at admission (not prefilled, so not counted as left)."""
+        self.skipped = 0
+        """Chunks given to other sequences since this one last had one."""
+
+
+class PrefillPolicy:
+    """The prefill order and pacing of one scheduler lane (worker thread only)."""
+
+    def __init__(self, pacing: bool = True) -> None:
+        self.pacing = pacing
+        """False for lanes whose prefill is not real compute (the iterator adapter)."""
+        self._entries: dict[int, _Entry] = {}
+        self._credit = 0.0
+        """Seconds of prefill the younger streams' decode steps have earned (pacing)."""
+        self._paced = False
+        """True when the chunk being run was sized by pacing."""
+        self.rate: float | None = None
+        """Measured prompt tokens per second (sets the chunk size)."""
+
+    def remaining(self, sequence: ActiveSequence) -> int:
+        """Prompt tokens of ``sequence`` still to prefill (its cached prefix excluded)."""
+        entry = self._entry(sequence)
+        done = sequence.control.progress_tokens or 0
+        return max(0, len(sequence.plan.prompt) - entry.cached - done)
+
+    def chunk_size(self, sequence: ActiveSequence, seconds: float, alone: bool = False) -> int:
+        """Tokens of the next chunk: what ``seconds`` allow at the measured rate (64 before any
+        measurement); ``alone`` (no stream decoding): a short rest whole (``UNSPLIT_PROMPT``)."""
+        step = sequence.plan.parameters.prefill_step_size
+        rate = self.rate
+        size = FIRST_PREFILL_CHUNK if rate is None else max(MIN_PREFILL_CHUNK, int(rate * seconds))
+        left = self.remaining(sequence)
+        if alone and left <= max(size, UNSPLIT_PROMPT):
+            size = max(left, MIN_PREFILL_CHUNK)
+        return min(step, size)
+
+    def learn(self, tokens: int, seconds: float) -> None:
+        """Fold a chunk's measured speed into ``rate`` (chunks too small to time are skipped)."""
+        if tokens < MIN_PREFILL_CHUNK or seconds <= 0:
+            return
+        rate = tokens / seconds
+        self.rate = rate if self.rate is None else 0.5 * self.rate + 0.5 * rate
+
+    def pick(self, prefilling: list[ActiveSequence]) -> ActiveSequence:
+        """The sequence whose chunk comes next: the earliest submitted of those passed over
+        ``AGEING_CHUNKS`` times, else the one with the fewest tokens left (ties: the earliest)."""
+        if len(self._entries) > 2 * len(prefilling):
+            live = {s.seq_id for s in prefilling}
+            self._entries = {k: v for k, v in self._entries.items() if k in live}
+        for sequence in prefilling:  # seen before its first chunk: its cached prefix is known
+            self._entry(sequence)
+        if len(prefilling) == 1:
+            return prefilling[0]
+        eligible = _in_cache_order(prefilling)
+        aged = [s for s in eligible if self._entry(s).skipped >= AGEING_CHUNKS]
+        if aged:
+            return min(aged, key=lambda s: s.seq_id)  # the oldest: its share is guaranteed
+        return min(eligible, key=lambda s: (self.remaining(s), s.seq_id))
+
+    def chunk_done(self, sequence: ActiveSequence, prefilling: list[ActiveSequence],
+                   seconds: float) -> None:
+        """Record a chunk of ``sequence`` that took ``seconds``: the others were passed over."""
+        for other in prefilling:
+            if other is not sequence:
+                self._entry(other).skipped += 1
+        if sequence.seq_id in self._entries:
+            self._entries[sequence.seq_id].skipped = 0
+        self._credit = self._credit - seconds if self._paced else 0.0
+        self._paced = False
+
+    def stepped(self, seconds: float) -> None:
+        """Record a decode step of the lane (while prompts prefill) that took ``seconds``."""
+        self._credit += seconds * PREFILL_SHARE / (1.0 - PREFILL_SHARE)
+
+    def budget(self, sequence: ActiveSequence, decoding: list[ActiveSequence],
+               seconds: float) -> float:
+        """Seconds the next chunk of ``sequence`` may take, of ``seconds`` left in the round:
+        while a stream admitted after it can step, what pacing has earned (0: that stream
+        steps first); else all of them."""
+        seq_id = sequence.seq_id
+        self._paced = self.pacing and any(
+            s.seq_id > seq_id and not s.channel.paused and not s.channel.cancelled
+            for s in decoding)
+        if not self._paced:
+            return seconds
+        rate = self.rate
+        smallest = MIN_PREFILL_CHUNK / rate if rate else 0.0  # a smaller chunk is not timed
+        credit = self._credit
+        if credit <= 0 or credit < smallest:
+            return 0.0
+        self._credit = min(credit, seconds)  # unspent credit is not banked past one round
+        return min(seconds, credit)
+
+    def fits(self, prefilling: list[ActiveSequence], seconds: float) -> bool:
+        """True when every prompt left could be prefilled in ``seconds`` at the measured rate
+        (unknown rate: assumed so); a burst waits for its prompts only then."""
+        rate = self.rate
+        if rate is None:
+            return True
+        return sum(self.remaining(s) for s in prefilling) <= rate * seconds
+
+    def _entry(self, sequence: ActiveSequence) -> _Entry:
+        entry = self._entries.get(sequence.seq_id)
+        if entry is None:
+            entry = self._entries[sequence.seq_id] = _Entry(_cached(sequence))
+        return entry
+
+
+def _cached(sequence: ActiveSequence) -> int:
+    """Prompt tokens the sequence's cache covers (as runners reuse them: all but the last)."""
+    cache = sequence.request.cache
+    if cache is None or sequence.control.progress_tokens:
+        return 0  # progress already counted: only asked before the first chunk
+    prompt = sequence.plan.prompt
+    try:
+        return max(0, min(common_prefix_length(cache.tokens, prompt), len(prompt) - 1))
+    except Exception:  # a backend's cache that cannot list its tokens: count the whole prompt
+        return 0
+
+
+def _in_cache_order(prefilling: list[ActiveSequence]) -> list[ActiveSequence]:
+    """The sequences that may take a chunk: of those sharing a caller's cache, only the one
+    submitted first (cache edits keep submission order)."""
+    seen: set[int] = set()
+    eligible = []
+    for sequence in sorted(prefilling, key=lambda s: s.seq_id):
+        cache = sequence.plan.cache
+        if cache is not None:
+            if id(cache) in seen:
+                continue
+            seen.add(id(cache))
+        eligible.append(sequence)
+    return eligible
