@@ -71,3 +71,18 @@ def test_required_with_parallel_still_allows_no_text(scripted: Scripted, fmt: st
 def test_grammar_names_the_base_format_when_it_has_none(scripted: Scripted) -> None:
     with pytest.raises(ValueError, match="'harmony': no grammar for it"):
         scripted().generate_stream("q", tools=TOOLS, tool_parser="harmony", tool_choice="required")
+
+
+@pytest.mark.slow
+def test_default_model_required_calls(default_contexts: Callable[[str], lmstream.ModelContext]) -> None:
+    """On the default model (llama.cpp, greedy): required with parallel calls gives at least one
+    valid call; without parallel calls exactly one."""
+    context = default_contexts("llama_cpp")
+    prompt = "What is the weather in Paris and in Rome?"
+    for parallel in (True, False):
+        result = context.generate(prompt, tools=TOOLS, tool_choice="required", parallel_tool_calls=parallel,
+                                  temperature=0, max_tokens=160)
+        assert result.tool_calls and not result.rejected_tool_calls, result
+        assert all(c.name in ("get_weather", "noop") for c in result.tool_calls)
+        if not parallel:
+            assert len(result.tool_calls) == 1
