@@ -54,9 +54,20 @@ async def count_tokens(state: ServerState, body: dict[str, Any]) -> dict[str, An
 
 
 def _stop_reason(info: Info, calls: int) -> str:
+    """Anthropic's ``stop_reason``: ``stop_sequence`` when one of ``stop_sequences`` ended the
+    text (``Info.stop_sequence``), as the Anthropic API answers."""
     if calls:
         return "tool_use"
-    return "max_tokens" if info.stop_reason == StopReason.LENGTH else "end_turn"
+    if info.stop_reason == StopReason.LENGTH:
+        return "max_tokens"
+    return "stop_sequence" if info.stop_sequence is not None else "end_turn"
+
+
+def _stop_fields(info: Info, calls: int) -> dict[str, Any]:
+    """``stop_reason`` and ``stop_sequence`` (the matched string, else null) of a finished turn."""
+    reason = _stop_reason(info, calls)
+    return {"stop_reason": reason,
+            "stop_sequence": info.stop_sequence if reason == "stop_sequence" else None}
 
 
 def usage(info: Info) -> dict[str, int]:
@@ -137,7 +148,7 @@ async def _collect(served: ServedModel, stream: EventStream[Event], single_tool_
             info = item
     info = raise_if_failed(info)
     return {"id": new_id("msg_"), "type": "message", "role": "assistant", "model": served.name,
-            "content": content, "stop_reason": _stop_reason(info, calls), "stop_sequence": None,
+            "content": content, **_stop_fields(info, calls),
             "usage": usage(info)}
 
 
@@ -223,7 +234,7 @@ async def _stream(served: ServedModel, stream: EventStream[Event], prompt_tokens
                     yield closing_events(f"the generation failed: {item.error}")
                     return
                 pieces = [*blocks.close(), event("message_delta", delta={
-                    "stop_reason": _stop_reason(item, calls), "stop_sequence": None}, usage=usage(item)),
+                    **_stop_fields(item, calls)}, usage=usage(item)),
                     event("message_stop")]
             for piece in pieces:
                 yield piece

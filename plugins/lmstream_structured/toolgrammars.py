@@ -1,5 +1,10 @@
-"""Lark grammars (llguidance dialect, ``%json{schema}`` for JSON values) that force one tool
+"""Lark grammars (llguidance dialect, ``%json{schema}`` for JSON values) that force a tool
 call in a model's own tool-call format, so the format's parser reads it back.
+
+A format name may carry ``+parallel``: one or more calls, written as the format writes several
+(Hermes and ``qwen3_coder`` blocks one per line, ``llama3_json`` objects joined by ``; ``,
+``mistral`` and ``pythonic`` lists of several); without it exactly one call (OpenAI's
+``tool_choice: "required"`` with ``parallel_tool_calls`` true / false, and a named function).
 
 Families: ``json`` (Hermes ``<tool_call>{...}</tool_call>``), ``llama3_json``
 (``{"name": ..., "parameters": ...}``), ``mistral`` (``[TOOL_CALLS][{...}]``),
@@ -70,20 +75,32 @@ def _call_object(tools: Sequence[ToolSpec], arguments_key: str) -> dict[str, Any
     return options[0] if len(options) == 1 else {"anyOf": options}
 
 
-def _hermes(tools: Sequence[ToolSpec], lit: _Literals) -> str:
-    """``json`` (Hermes): one JSON call object between the tool-call tags."""
-    return (f'start: {lit("<tool_call>")} "\\n" {_json(_call_object(tools, "arguments"))} '
+NEWLINE = "\n"
+
+
+def _repeated(rule: str, separator: str, parallel: bool) -> str:
+    """``rule`` once, or (``parallel``) one or more times with the text ``separator`` between."""
+    return f"{rule} ({json.dumps(separator)} {rule})*" if parallel else rule
+
+
+def _hermes(tools: Sequence[ToolSpec], lit: _Literals, parallel: bool) -> str:
+    """``json`` (Hermes): a JSON call object between the tool-call tags (one block a call)."""
+    return (f'start: {_repeated("item", NEWLINE, parallel)}\n'
+            f'item: {lit("<tool_call>")} "\\n" {_json(_call_object(tools, "arguments"))} '
             f'"\\n" {lit("</tool_call>")}\n')
 
 
-def _llama3(tools: Sequence[ToolSpec], lit: _Literals) -> str:
-    """``llama3_json``: one bare JSON object with ``parameters``."""
-    return f"start: {_json(_call_object(tools, 'parameters'))}\n"
+def _llama3(tools: Sequence[ToolSpec], lit: _Literals, parallel: bool) -> str:
+    """``llama3_json``: a bare JSON object with ``parameters`` (several joined by ``; ``)."""
+    return (f'start: {_repeated("item", "; ", parallel)}\n'
+            f"item: {_json(_call_object(tools, 'parameters'))}\n")
 
 
-def _mistral(tools: Sequence[ToolSpec], lit: _Literals) -> str:
-    """``mistral``: the marker, then a JSON list of one call."""
-    schema = {"type": "array", "items": _call_object(tools, "arguments"), "minItems": 1, "maxItems": 1}
+def _mistral(tools: Sequence[ToolSpec], lit: _Literals, parallel: bool) -> str:
+    """``mistral``: the marker, then a JSON list of the call(s)."""
+    schema: dict[str, Any] = {"type": "array", "items": _call_object(tools, "arguments"), "minItems": 1}
+    if not parallel:
+        schema["maxItems"] = 1
     return f'start: {lit("[TOOL_CALLS]")} {_json(schema)}\n'
 
 
@@ -100,9 +117,11 @@ def _alternatives(rules: list[str]) -> str:
     return " | ".join(rules)
 
 
-def _pythonic(tools: Sequence[ToolSpec], lit: _Literals) -> str:
-    """``pythonic``: ``[name(k=v, ...)]``, required parameters first, then optional ones."""
-    lines = [f"start: \"[\" ({_alternatives([f'call_{i}' for i in range(len(tools))])}) \"]\""]
+def _pythonic(tools: Sequence[ToolSpec], lit: _Literals, parallel: bool) -> str:
+    """``pythonic``: ``[name(k=v, ...)]`` (several: ``[f(...), g(...)]``), required parameters
+    first, then optional ones."""
+    lines = [f'start: "[" {_repeated("item", ", ", parallel)} "]"',
+             f"item: {_alternatives([f'call_{i}' for i in range(len(tools))])}"]
     for i, tool in enumerate(tools):
         params = _ordered_parameters(tool)
         required = [(k, s) for k, s, req in params if req]
@@ -120,10 +139,11 @@ def _pythonic(tools: Sequence[ToolSpec], lit: _Literals) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _qwen3_coder(tools: Sequence[ToolSpec], lit: _Literals) -> str:
-    """``qwen3_coder``: XML-style function and parameter tags."""
+def _qwen3_coder(tools: Sequence[ToolSpec], lit: _Literals, parallel: bool) -> str:
+    """``qwen3_coder``: XML-style function and parameter tags (one block a call)."""
     alts = _alternatives([f"call_{i}" for i in range(len(tools))])
-    lines = [f'start: {lit("<tool_call>")} "\\n" ({alts}) "\\n" {lit("</tool_call>")}']
+    lines = [f'start: {_repeated("item", NEWLINE, parallel)}',
+             f'item: {lit("<tool_call>")} "\\n" ({alts}) "\\n" {lit("</tool_call>")}']
     for i, tool in enumerate(tools):
         items = []
         for key, schema, required in _ordered_parameters(tool):
@@ -161,7 +181,7 @@ def generic_grammar(tools: Sequence[ToolSpec], *, optional: bool, parallel: bool
 
 def answer_or_call(call_grammar: str, schema: dict[str, Any]) -> str:
     """A grammar whose output is either a JSON value of ``schema`` (the answer) or what
-    ``call_grammar`` allows (one call): its ``start`` rule becomes ``call``."""
+    ``call_grammar`` allows (the call(s)): its ``start`` rule becomes ``call``."""
     lines = call_grammar.splitlines()
     starts = [i for i, line in enumerate(lines) if line.startswith("start:")]
     if len(starts) != 1:
@@ -171,7 +191,7 @@ def answer_or_call(call_grammar: str, schema: dict[str, Any]) -> str:
     return "\n".join(["start: answer | call", answer, *lines]) + "\n"
 
 
-BUILDERS: dict[str, Callable[[Sequence[ToolSpec], _Literals], str]] = {
+BUILDERS: dict[str, Callable[[Sequence[ToolSpec], _Literals, bool], str]] = {
     "json": _hermes,
     "llama3_json": _llama3,
     "mistral": _mistral,
@@ -182,17 +202,18 @@ BUILDERS: dict[str, Callable[[Sequence[ToolSpec], _Literals], str]] = {
 
 def tool_call_grammar(tool_format: str, tools: Sequence[ToolSpec], encode: Callable[..., list[int]],
                       is_special: Callable[[int], bool]) -> str:
-    """The Lark grammar of exactly one call to one of ``tools`` in ``tool_format``."""
+    """The Lark grammar of one call to one of ``tools`` in ``tool_format`` (``+parallel``: one
+    or more calls; the generic format also takes ``+optional``)."""
     base, *modifiers = tool_format.split("+")
     if base == "generic" and set(modifiers) <= {"optional", "parallel"}:
         if not tools:
             raise ValueError("a tool call needs at least one tool")
         return generic_grammar(tools, optional="optional" in modifiers,
                                parallel="parallel" in modifiers)
-    builder = BUILDERS.get(tool_format)
-    if builder is None:
-        raise ValueError(f"tool_choice cannot be enforced for tool-call format {tool_format!r}: "
+    builder = BUILDERS.get(base)
+    if builder is None or not set(modifiers) <= {"parallel"}:
+        raise ValueError(f"tool_choice cannot be enforced for tool-call format {base!r}: "
                          f"no grammar for it (grammars exist for {', '.join(sorted([*BUILDERS, 'generic']))})")
     if not tools:
         raise ValueError("a required tool call needs at least one tool")
-    return builder(tools, _Literals(encode, is_special))
+    return builder(tools, _Literals(encode, is_special), "parallel" in modifiers)

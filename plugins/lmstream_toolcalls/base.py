@@ -97,7 +97,10 @@ class StreamingParser(EventEmitter):
         self._region: RegionDeltas | None = None
         self._next_index = 0
         self._opening = [r for r in fmt.opening if isinstance(r.start, str)]
-        self._plain = not self._opening  # nothing held: a delta without a trigger is content
+        self._boundary = True  # leading whitespace waits to see whether a call follows
+        self._held_space = ""
+        self._called = False
+        self._plain = False  # becomes True once nothing is held: a delta without a trigger is content
 
     def stream_deltas(self, enabled: bool = True) -> None:
         """Emit ``ToolCallDelta`` events while calls are generated (before the first feed)."""
@@ -192,10 +195,13 @@ class StreamingParser(EventEmitter):
                 progressed = self._scan_text(out, final)
             else:
                 progressed = self._scan_region(out, final)
+        if final:
+            self.end_text(out)
         self._emitted += len(out)
         buf = self._buf
         quiet = self._quiet is not None
-        self._plain = not buf and self._finder is None and not self._opening and not quiet
+        self._plain = (not buf and self._finder is None and not self._opening and not quiet
+                       and not self._boundary)
         self._wait = -(-len(buf) // GROWTH) if buf and not self._opening and not quiet else 0
         return out
 

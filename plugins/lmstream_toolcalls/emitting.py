@@ -1,6 +1,12 @@
 """How a parser turns text and parse results into events: content chunks, silent text, calls
 (validated, with unique ids), rejections and argument deltas. ``StreamingParser`` (``base``)
 inherits it and adds the scanning loop; custom region handlers call these methods.
+
+Whitespace-only content at a call boundary (the start of the stream, or after a call) is held:
+it becomes content only when real text follows it, and silent text when a call follows it or
+the stream ends after a call. So the newline a model writes between two parallel calls, or
+after its last call, is never a content chunk of its own, while text before or after the calls
+keeps every character.
 """
 
 from __future__ import annotations
@@ -36,6 +42,12 @@ class EventEmitter:
     _deltas: bool
     _region: RegionDeltas | None
     _next_index: int
+    _boundary: bool
+    """At a call boundary (the stream's start, or just after a call): whitespace is held."""
+    _held_space: str
+    """Whitespace-only content held at a boundary until what follows it decides."""
+    _called: bool
+    """Whether a call (accepted or rejected) was emitted: held whitespace at the end is silent."""
 
     # -- helpers for handlers -------------------------------------------------------------
     def emit_text(self, out: list[TextEvent], text: str, channel: Channel | None = None) -> None:
@@ -43,6 +55,16 @@ class EventEmitter:
         if not text:
             return
         channel = channel or self.channel
+        if self._boundary:
+            if channel == "content" and text.isspace():
+                self._held_space += text  # a call or real text decides what it is
+                return
+            self._boundary = False
+            held, self._held_space = self._held_space, ""
+            if held and channel == "content":
+                text = held + text
+            elif held:
+                self.emit_text(out, held, "content")
         if self._merge_ok and out:
             last = out[-1]
             if isinstance(last, Chunk) and last.channel == channel:
@@ -53,18 +75,39 @@ class EventEmitter:
 
     def silent(self, out: list[TextEvent], text: str) -> None:
         """Account for text that has no event of its own (it sits before the next event)."""
+        if self._held_space:  # whitespace before markers or a call is not content
+            held, self._held_space = self._held_space, ""
+            self.silent_text.append((self._emitted + len(out), held))
         if text:
             self.silent_text.append((self._emitted + len(out), text))
             self._merge_ok = False
+
+    def end_text(self, out: list[TextEvent]) -> None:
+        """End of stream: held whitespace is silent after a call, else content (a reply of
+        only whitespace stays what it was)."""
+        if not self._held_space:
+            return
+        if self._called:
+            self.silent(out, "")
+        else:
+            held, self._held_space = self._held_space, ""
+            self._boundary = False
+            self.emit_text(out, held, "content")
+
+    def _after_call(self) -> None:
+        """A call event was emitted: whitespace that follows it is held."""
+        self._boundary = self._called = True
 
     def reject(self, out: list[TextEvent], text: str, reason: str, detail: str,
                _slot: Slot | None = None, _call: ParsedCall | None = None) -> None:
         """Emit a RejectedToolCall carrying the raw text (and the index of a streamed call)."""
         slot = _slot if _slot is not None else self._take_slot()
         name, arguments = (_call.name, _call.arguments) if _call is not None else (None, None)
+        self.silent(out, "")
         out.append(RejectedToolCall(text, reason, detail, slot.index if slot else None, name,
                                     arguments))
         self._merge_ok = False
+        self._after_call()
 
     def accept(self, out: list[TextEvent], call: ParsedCall, text: str) -> None:
         """Validate a parsed call against the declared tools; emit ToolCall or RejectedToolCall."""
@@ -94,6 +137,7 @@ class EventEmitter:
                 out.append(ToolCallDelta(index, call_id, call.name, canonical(call.arguments)))
         self.call_text[call_id] = text
         out.append(ToolCall(call_id, call.name, call.arguments, index))
+        self._after_call()
 
     def handle_parsed(self, out: list[TextEvent], text: str, items: ParseResult) -> None:
         """Turn a region's parse result into events; text between the calls is silent."""
@@ -135,6 +179,7 @@ class EventEmitter:
                 return  # an undeclared tool is rejected, never streamed
             slot.id, slot.index = self._unique_id(slot.id), self._next_index
             self._next_index += 1
+            self.silent(out, "")
             out.append(ToolCallDelta(slot.index, slot.id, slot.name))
             self._merge_ok = False
 

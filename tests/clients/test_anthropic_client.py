@@ -107,3 +107,14 @@ async def test_beta_surface_claude_code_uses(client: Any) -> None:
         context_management={"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
         messages=[{"role": "user", "content": "Hi"}])
     assert message.content[-1].text == "Hello there."
+
+
+async def test_stop_sequence_is_reported(client: Any) -> None:
+    message = await client.messages.create(model="scripted", max_tokens=100, stop_sequences=["there"],
+                                           messages=[{"role": "user", "content": "Hi"}])
+    assert message.content[0].text == "Hello " and message.stop_reason == "stop_sequence"
+    assert message.stop_sequence == "there"
+    async with client.messages.stream(model="scripted", max_tokens=100, stop_sequences=["there"],
+                                      messages=[{"role": "user", "content": "Hi"}]) as stream:
+        final = await stream.get_final_message()
+    assert (final.stop_reason, final.stop_sequence) == ("stop_sequence", "there")

@@ -40,8 +40,11 @@ BENT = {
 @pytest.mark.parametrize("fmt", sorted(CALLS))
 def test_required_yields_a_parsed_valid_call(scripted: Scripted, fmt: str) -> None:
     for reply in (CALLS[fmt], "Let me see. " + BENT[fmt]):
+        # one call: with parallel calls allowed, the scripted model's fallback past a bent
+        # script may open a second call (test_tool_choice_parallel.py covers several)
         result = scripted(reply=reply).generate("q", tools=TOOLS, tool_parser=fmt, tool_choice="required",
-                                                constrain_reasoning=True, max_tokens=300)
+                                                parallel_tool_calls=False, constrain_reasoning=True,
+                                                max_tokens=300)
         assert result.stop_reason == "stop", result
         assert [c.name for c in result.tool_calls] == ["get_weather"], result
         jsonschema.validate(result.tool_calls[0].arguments, WEATHER)

@@ -34,7 +34,7 @@ CASES = {
     "json": (
         "Let me check both. " + hermes("get_weather", city="Paris", days=2) + "\n"
         + hermes("search", q="</tool_call> in a string") + hermes("rm", path="/"),
-        "Let me check both. \n",
+        "Let me check both. ",  # the newline between the calls is not content
         [("get_weather", {"city": "Paris", "days": 2}), ("search", {"q": "</tool_call> in a string"})],
         ["undeclared_tool"],
     ),

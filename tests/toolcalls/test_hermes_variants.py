@@ -36,7 +36,7 @@ CASES = [
     Case("two_function_tags",
          '<function=get_weather>{"city": "Paris"}</function>\n'
          '<function=get_weather>{"city": "Rome"}</function>',
-         [PARIS, content("\n"), call("get_weather", {"city": "Rome"})]),
+         [PARIS, call("get_weather", {"city": "Rome"})]),
     Case("unclosed_tag_at_end", f"<function_call>{J}", [PARIS]),
     Case("tagged_object_without_arguments", '<json>{"name": "John", "age": 30}</json>',
          [rejected("malformed", '<json>{"name": "John", "age": 30}</json>')]),

@@ -27,7 +27,7 @@ JSON_CASES = [
     Case("two_calls",
          hermes({"name": "get_weather", "arguments": {"city": "Oslo", "days": 2}}) + "\n"
          + hermes({"name": "search", "arguments": {"q": "rain"}}),
-         [call("get_weather", {"city": "Oslo", "days": 2}), content("\n"),
+         [call("get_weather", {"city": "Oslo", "days": 2}),
           call("search", {"q": "rain"})], tools=TOOLS),
     Case("arguments_as_string",
          hermes({"name": "search", "arguments": json.dumps({"q": 'say "hi"'})}),
@@ -66,7 +66,7 @@ LLAMA_CASES = [
          [call("get_weather", {"city": "Oslo"}), call("search", {"q": "fjords"})]),
     Case("newline_separated",
          '{"name": "search", "parameters": {"q": "a"}}\n{"name": "search", "parameters": {"q": "b"}}',
-         [call("search", {"q": "a"}), content("\n"), call("search", {"q": "b"})]),
+         [call("search", {"q": "a"}), call("search", {"q": "b"})]),
     Case("type_function_and_text_after",
          'Now: {"type": "function", "name": "search", "parameters": {"q": "x; y }"}}; done',
          [content("Now: "), call("search", {"q": "x; y }"}), content("; done")]),

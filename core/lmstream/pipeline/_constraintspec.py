@@ -52,6 +52,12 @@ def generic_grammar_name(*, optional: bool, parallel: bool) -> str:
     return GENERIC_TOOL_FORMAT + ("+optional" if optional else "") + ("+parallel" if parallel else "")
 
 
+def parallel_grammar_name(tool_format: str) -> str:
+    """The ``tool_format`` of a call constraint that allows one or more calls in a model's own
+    format (``tool_choice: "required"`` with ``parallel_tool_calls``): ``<format>+parallel``."""
+    return f"{tool_format}+parallel"
+
+
 def constraint_spec_for(context: SpecContext, params: GenerationParameters, lm_input: LMInput,
           tool_format: str | None) -> ConstraintSpec | None:
     """The constraint's spec: response_format / a forced tool_choice (a JSON response_format
@@ -60,9 +66,11 @@ def constraint_spec_for(context: SpecContext, params: GenerationParameters, lm_i
     can enforce it."""
     choice = params.tool_choice
     forced_format = tool_format
+    parallel = params.parallel_tool_calls and not isinstance(choice, dict)  # a named one: one call
     if tool_format == GENERIC_TOOL_FORMAT:
-        forced_format = generic_grammar_name(optional=False, parallel=params.parallel_tool_calls
-                                             and not isinstance(choice, dict))
+        forced_format = generic_grammar_name(optional=False, parallel=parallel)
+    elif tool_format is not None and parallel:
+        forced_format = parallel_grammar_name(tool_format)
     spec = constraint_spec(params.response_format, choice, lm_input.tools,
                            forced_format if choice else None)
     if (spec is not None and spec.kind == "json_schema" and lm_input.tools and choice in (None, "auto")

@@ -46,6 +46,11 @@ class DecodedPipeline:
         self.stopped = False
         """True once a stop string completed: the producer must end with ``stop``."""
 
+    @property
+    def stop_sequence(self) -> str | None:
+        """The stop string that ended the text (None: none did, or it ended otherwise)."""
+        return self._stops.matched if self._stops is not None else None
+
     def token(self, token_id: int) -> list[Any]:
         """Feed one generated token id (not a stop token).
 

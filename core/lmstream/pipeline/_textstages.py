@@ -24,7 +24,7 @@ def held_suffix_length(text: str, markers: Sequence[str]) -> int:
 class StopStrings:
     """Finds stop strings across deltas; text that could still become one is held back."""
 
-    __slots__ = ("_buffer", "_first_chars", "stops")
+    __slots__ = ("_buffer", "_first_chars", "matched", "stops")
 
     def __init__(self, stops: Sequence[str]) -> None:
         if not stops or any(not s for s in stops):
@@ -32,6 +32,8 @@ class StopStrings:
         self.stops = tuple(stops)
         self._first_chars = frozenset(s[0] for s in self.stops)
         self._buffer = ""
+        self.matched: str | None = None
+        """The stop string that ended the text, once one completed (the APIs report it)."""
 
     @property
     def held(self) -> str:
@@ -60,14 +62,16 @@ class StopStrings:
         # The stop string that completes first wins (ties: the one that starts first): the
         # only rule a stream can apply without seeing the future, whatever the cutting.
         best: tuple[int, int] | None = None
+        matched = ""
         for stop in self.stops:
             index = buffer.find(stop)
             if index != -1:
                 key = (index + len(stop), index)
                 if best is None or key < best:
-                    best = key
+                    best, matched = key, stop
         if best is not None:
             self._buffer = ""
+            self.matched = matched
             return buffer[: best[1]], True
         hold = held_suffix_length(buffer, self.stops)
         if hold:

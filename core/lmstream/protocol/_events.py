@@ -130,6 +130,9 @@ class Info:
     stop_reason: StopReason
     stats: GenerationStats = field(default_factory=GenerationStats)
     error: BaseException | None = None
+    stop_sequence: str | None = None
+    """The stop string (``GenerationParameters.stop``) that ended the text, when one did
+    (``stop_reason`` is then ``stop``); None when the stream ended any other way."""
 
     @property
     def prompt_tokens(self) -> int:

@@ -168,6 +168,7 @@ class ActiveSequence:
         plan = self.plan
         observers = plan.observers
         pipeline = self.pipeline
+        stop_sequence = None
         if pipeline is not None:
             try:
                 tail = pipeline.finish()
@@ -176,6 +177,8 @@ class ActiveSequence:
             except BaseException as exc:
                 if error is None:
                     reason, error = StopReason.ERROR, exc
+            if reason is StopReason.STOP:
+                stop_sequence = pipeline.stop_sequence
         control = self.control
         prefilled = control.prefilled_tokens
         if prefilled is None:
@@ -195,7 +198,7 @@ class ActiveSequence:
             draft_tokens_proposed=control.draft_proposed,
             draft_tokens_accepted=control.draft_accepted,
         )
-        info = Info(reason, stats, error)
+        info = Info(reason, stats, error, stop_sequence)
         try:
             observers.notify_event(info)
             observers.notify_end(info)
