@@ -10,7 +10,7 @@ import pytest
 from hypothesis import settings
 
 import lmstream
-from lmstream.plugins import PluginSystem, set_plugin_system
+from lmstream.hooks import PluginSystem, set_plugin_system
 
 # `tox` (and so CI) runs the property tests with a fixed sequence of examples: a landing run
 # must not depend on the luck of the draw. Plain `pytest` keeps drawing fresh examples, which

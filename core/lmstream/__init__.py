@@ -44,9 +44,7 @@ from .errors import (
     ToolCallRejected,
     UnknownNameError,
 )
-from .model import ListPromptCache, ModelInfo, OptionError, PromptCache
-from .pipeline import render_chat_template, render_messages
-from .plugins import (
+from .hooks import (
     GenerationRecord,
     Observer,
     ObserverPlugin,
@@ -57,6 +55,8 @@ from .plugins import (
     hookimpl,
     register_plugin,
 )
+from .model import ListPromptCache, ModelInfo, OptionError, PromptCache
+from .pipeline import render_chat_template, render_messages
 from .protocol import (
     Channel,
     ChatMessage,

@@ -7,7 +7,7 @@ They live in the core's ``plugins`` part; ``hookimpl`` is also exported by ``lms
 
 from __future__ import annotations
 
-from .plugins import (
+from .hooks import (
     PROJECT_NAME,
     hookimpl,
     hookspec,

@@ -13,8 +13,7 @@ Backend authors use ``lmstream.backend``; users of the library need only ``lmstr
 from __future__ import annotations
 
 from . import hookspecs
-from .pipeline import ConstraintEngine, TemplateCaps, TokenMatcher, Vocabulary
-from .plugins import (
+from .hooks import (
     NO_TOOL_PARSER,
     ChatTemplateRenderer,
     Command,
@@ -32,8 +31,10 @@ from .plugins import (
     missing_dependencies,
     parse_option,
     register_plugin,
+    set_plugin_system,
     with_deltas,
 )
+from .pipeline import ConstraintEngine, TemplateCaps, TokenMatcher, Vocabulary
 from .protocol import ConstraintSpec
 
 __all__ = [
@@ -60,5 +61,6 @@ __all__ = [
     "missing_dependencies",
     "parse_option",
     "register_plugin",
+    "set_plugin_system",
     "with_deltas",
 ]

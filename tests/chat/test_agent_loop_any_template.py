@@ -10,7 +10,7 @@ import pytest
 
 import lmstream
 from lmstream.chat import ChatSession
-from lmstream.plugins import PluginSystem, get_plugin_system, set_plugin_system
+from lmstream.hooks import PluginSystem, get_plugin_system, set_plugin_system
 
 SMOL = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
         "'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}"

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import lmstream
 from lmstream.cli import BUILT_IN_COMMANDS, BUILT_IN_PLUGIN, build_parser, main
-from lmstream.plugins import PluginSystem, set_plugin_system
+from lmstream.hooks import PluginSystem, set_plugin_system
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lmstream.plugins import PluginSystem
+from lmstream.hooks import PluginSystem
 from lmstream_commands.plugins_command import describe
 
 

@@ -57,7 +57,7 @@ def test_an_invalid_regex_fails_before_generating(run_cli, scripted_args) -> Non
 
 
 def test_lmstream_plugins_lists_the_constraint_engines() -> None:
-    from lmstream.plugins import PluginSystem
+    from lmstream.hooks import PluginSystem
     from lmstream_commands.plugins_command import describe
 
     lines = describe(PluginSystem())

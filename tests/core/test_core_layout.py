@@ -25,7 +25,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "core" / "lmstream"
 MAX_LINES = 400
-SUBPACKAGES = ("protocol", "formats", "model", "plugins", "pipeline", "scheduling", "api", "chat",
+SUBPACKAGES = ("protocol", "formats", "model", "hooks", "pipeline", "scheduling", "api", "chat",
                "cli")
 FACADES = ("", "__main__", "errors", "events", "hookspecs", "backend", "plugin")
 """The core's top-level modules: the package, its public faces and the shared errors."""
@@ -182,10 +182,10 @@ def test_the_cycle_finder_finds_cycles():
 def test_private_crossings_are_found():
     graph = {"lmstream.api._host": {"lmstream.protocol._streams", "lmstream.protocol",
                                     "lmstream.api._auto"},
-             "lmstream.hookspecs": {"lmstream.plugins._hookspecs"},
+             "lmstream.hookspecs": {"lmstream.hooks._hookspecs"},
              "lmstream.protocol": {"lmstream.protocol._streams"}}
     assert _private_crossings(graph) == ["lmstream.api._host -> lmstream.protocol._streams",
-                                         "lmstream.hookspecs -> lmstream.plugins._hookspecs"]
+                                         "lmstream.hookspecs -> lmstream.hooks._hookspecs"]
 
 
 # --- the tree -------------------------------------------------------------------------------

@@ -20,8 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lmstream
-from lmstream.plugins import PluginSystem
-from lmstream.plugins._hookcalling import IsolatedHook
+from lmstream.hooks import PluginSystem
+from lmstream.hooks._hookcalling import IsolatedHook
 
 hookimpl = lmstream.hookimpl
 
@@ -144,7 +144,7 @@ def test_raising_observer_is_isolated_and_wrappers_see_the_survivors(plugin_syst
 
 
 def test_event_hook_subset_and_no_cost_when_nobody_listens(plugin_system, scripted):
-    from lmstream.plugins import GenerationRecord, ObserverSet
+    from lmstream.hooks import GenerationRecord, ObserverSet
 
     record = GenerationRecord(model=lmstream.ModelInfo(name="m", backend="b"),
                               parameters=lmstream.GenerationParameters(), prompt_tokens=1)
@@ -300,13 +300,13 @@ def _install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_installed_entry_point_plugin_gets_pluggy_semantics(tmp_path, monkeypatch, caplog, scripted):
     _install(tmp_path, monkeypatch)
     system = PluginSystem()
-    previous = lmstream.plugins.set_plugin_system(system)
+    previous = lmstream.hooks.set_plugin_system(system)
     try:
         import lmstream_semantics_example as example
 
         described = {d.name: d.distribution for d in system.describe()}
         assert described["semantics"] == "lmstream-semantics-example 1.0"
-        with caplog.at_level(logging.WARNING, logger="lmstream.plugins"):
+        with caplog.at_level(logging.WARNING, logger="lmstream.hooks"):
             parsers = system.tool_parsers
         # the clash is a warning naming both plugins; the built-in keeps its name
         assert parsers.owner("json") == "toolcalls"
@@ -318,7 +318,7 @@ def test_installed_entry_point_plugin_gets_pluggy_semantics(tmp_path, monkeypatc
         assert example.ENDS == ["stop"]
         assert example.ORDER == ["first", "plain"]
     finally:
-        lmstream.plugins.set_plugin_system(previous)
+        lmstream.hooks.set_plugin_system(previous)
 
 
 def test_unhashable_plugin_objects_register_names(plugin_system):

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 import lmstream
-from lmstream.plugins import PluginSystem
-from lmstream.plugins._registry import Registry
+from lmstream.hooks import PluginSystem
+from lmstream.hooks._registry import Registry
 
 BUILT_IN = {"mlx", "scripted", "toolcalls", "templates", "observers"}
 

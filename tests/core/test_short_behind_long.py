@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lmstream
-from lmstream.plugins import Observer
+from lmstream.hooks import Observer
 from lmstream.protocol import Info
 from lmstream.scheduling._prefill_policy import AGEING_CHUNKS, PrefillPolicy
 

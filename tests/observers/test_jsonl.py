@@ -9,7 +9,7 @@ import pytest
 
 import lmstream
 from lmstream import GenerationStats, Info, StopReason
-from lmstream.plugins import GenerationRecord
+from lmstream.hooks import GenerationRecord
 from lmstream_observers import JsonlObserver
 from lmstream_observers.jsonl import PATH_ENV
 

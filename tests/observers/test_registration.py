@@ -12,7 +12,7 @@ import sys
 import pytest
 
 import lmstream
-from lmstream.plugins import GenerationRecord, ObserverSet
+from lmstream.hooks import GenerationRecord, ObserverSet
 from lmstream_observers import JsonlObserver, ObserverPlugin, StatsObserver
 from lmstream_observers.global_plugin import (
     EventObserverPlugin,
@@ -105,7 +105,7 @@ def reload_plugin(monkeypatch):
 
 
 def test_env_var_enables_observers_in_process(scripted, tmp_path, monkeypatch, reload_plugin):
-    from lmstream.plugins import PluginSystem, set_plugin_system
+    from lmstream.hooks import PluginSystem, set_plugin_system
 
     monkeypatch.setenv("LMSTREAM_JSONL_PATH", str(tmp_path / "env.jsonl"))
     module = reload_plugin("jsonl,stats")
@@ -126,7 +126,7 @@ def test_env_var_with_an_event_observer_adds_the_event_hook(reload_plugin):
 
 
 def test_env_var_with_an_unknown_name_is_logged_each_generation(scripted, caplog, reload_plugin):
-    from lmstream.plugins import PluginSystem, set_plugin_system
+    from lmstream.hooks import PluginSystem, set_plugin_system
 
     reload_plugin("log,nope")
     old = set_plugin_system(PluginSystem())

@@ -100,7 +100,7 @@ def test_the_stats_name_is_the_process_wide_session(scripted):
 
 
 def test_stats_observer_costs_nothing_per_token(scripted, plugin_system):
-    from lmstream.plugins import GenerationRecord, ObserverSet
+    from lmstream.hooks import GenerationRecord, ObserverSet
 
     context = scripted("abc")
     record = GenerationRecord(model=context.info, parameters=lmstream.GenerationParameters(), prompt_tokens=1)

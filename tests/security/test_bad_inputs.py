@@ -12,7 +12,7 @@ import pytest
 
 import lmstream
 from lmstream import ChatSession, GenerationParameters
-from lmstream.plugins import get_tool_parser
+from lmstream.hooks import get_tool_parser
 from lmstream.protocol import LMInput
 
 BAD_PARAMETERS: list[tuple[dict[str, Any], str]] = [

@@ -60,7 +60,7 @@ def test_tool_results_are_standard_json(value: Any) -> None:
 
 
 def test_none_tool_parser_passes_text_through() -> None:
-    from lmstream.plugins import ToolParser, get_tool_parser
+    from lmstream.hooks import ToolParser, get_tool_parser
 
     parser = get_tool_parser("none")
     assert isinstance(parser, ToolParser)

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 import lmstream
 from lmstream import ChatSession
 from lmstream.errors import LmstreamError
+from lmstream.hooks import get_tool_parser
 from lmstream.pipeline import render_chat_template
-from lmstream.plugins import get_tool_parser
 
 FORBIDDEN = (AttributeError, IndexError, KeyError, UnicodeError, RecursionError, AssertionError,
              ZeroDivisionError, OverflowError, MemoryError)

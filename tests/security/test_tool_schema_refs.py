@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import lmstream
-from lmstream.plugins import get_tool_parser
+from lmstream.hooks import get_tool_parser
 
 REMOTE_REFS = [
     {"$ref": "http://127.0.0.1:9/schema.json"},

@@ -11,7 +11,7 @@ import pytest
 
 import lmstream
 from lmstream.cli import main
-from lmstream.plugins import Command
+from lmstream.hooks import Command
 
 
 class HelloPlugin:

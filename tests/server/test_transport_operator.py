@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from lmstream.plugins import _extras as plugins_report
+from lmstream.hooks import _extras as plugins_report
 from lmstream_server import command
 
 from .conftest import http_client

@@ -13,7 +13,7 @@ import pytest
 
 import lmstream
 from lmstream.errors import UnknownNameError
-from lmstream.plugins import PluginSystem, set_plugin_system
+from lmstream.hooks import PluginSystem, set_plugin_system
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "tests" / "plugins" / "example_drafter"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import lmstream
-from lmstream.plugins import set_plugin_system
+from lmstream.hooks import set_plugin_system
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "tests" / "plugins" / "choice_engine"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from lmstream.plugins import PluginSystem, get_plugin_system, set_plugin_system
+from lmstream.hooks import PluginSystem, get_plugin_system, set_plugin_system
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "templates"
 SPECIAL_TOKENS = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lmstream import TemplateError
+from lmstream.hooks import get_plugin_system
 from lmstream.pipeline import render_chat_template
-from lmstream.plugins import get_plugin_system
 from lmstream_templates import BUILTIN_NAMES, builtin_source
 
 TOOL = {"name": "add", "description": "Add two integers.",

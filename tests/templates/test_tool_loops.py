@@ -15,11 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lmstream import ChatMessage, TemplateError
+from lmstream.hooks import TemplateRequest, get_plugin_system
 from lmstream.model import ModelInfo
 from lmstream.pipeline import TemplateCaps, render_chat_template, render_messages
 from lmstream.pipeline._rendering import _choose, template_caps
 from lmstream.pipeline._toolturns import GENERIC_REMINDER
-from lmstream.plugins import TemplateRequest, get_plugin_system
 from lmstream_scripted.model import CHATML_TEMPLATE
 from lmstream_templates.builtins import BUILTIN_NAMES, builtin_source
 

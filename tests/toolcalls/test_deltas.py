@@ -19,7 +19,7 @@ from toolcall_harness import TOOLS, check_deltas, run
 
 import lmstream
 from lmstream import RejectedToolCall, ToolCall, ToolCallDelta
-from lmstream.plugins import with_deltas
+from lmstream.hooks import with_deltas
 
 SECRET = "ABCDEFGHIJKLMNOP"
 """A string argument with distinct letters: what was streamed shows how far the parser read."""

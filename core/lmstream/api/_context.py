@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
+from ..hooks import PluginSystem, ToolParser, get_plugin_system, get_tool_parser
 from ..model import BackendModel, ModelInfo, PromptCache, Tokenizer
-from ..plugins import PluginSystem, ToolParser, get_plugin_system, get_tool_parser
 from ..protocol import (
     ChatMessage,
     ChatTemplateOptions,

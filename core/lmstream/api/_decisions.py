@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..hooks import NO_TOOL_PARSER
 from ..pipeline import GENERIC_TOOL_FORMAT
-from ..plugins import NO_TOOL_PARSER
 from ..protocol import GenerationParameters, LMInput
 
 if TYPE_CHECKING:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..hooks import PluginSystem
 from ..model import BackendModel, Drafter, DrafterFactory
-from ..plugins import PluginSystem
 
 DRAFT_PREFIX = "draft_"
 """Load options with this prefix belong to the drafter (passed without it)."""

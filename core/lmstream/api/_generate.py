@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..errors import ContextLengthError
+from ..hooks import GenerationRecord, ObserverSet, ToolParser
 from ..model import PromptCache
 from ..pipeline import DecodedPipeline, build_constraint
-from ..plugins import GenerationRecord, ObserverSet, ToolParser
 from ..protocol import (
     Event,
     EventStream,

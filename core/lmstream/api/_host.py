@@ -13,7 +13,7 @@ from ..model import BackendModel, ModelInfo, PromptCache, Tokenizer
 from ..protocol import EventChannel, GenerationParameters, LMInput, UserInput
 
 if TYPE_CHECKING:
-    from ..plugins import PluginSystem
+    from ..hooks import PluginSystem
     from ..scheduling import SequencePlan
 
 

@@ -17,7 +17,7 @@ variable, missing optional dependencies.
 from __future__ import annotations
 
 from ..api import DEFAULT_BACKEND, choose_backend
-from ..plugins import DISABLE_ENV, missing_dependency_report
+from ..hooks import DISABLE_ENV, missing_dependency_report
 from .exitcodes import FAILED, INTERRUPTED, OK, USAGE, UsageError
 from .main import describe_error, main
 from .parser import BUILT_IN_COMMANDS, BUILT_IN_PLUGIN, build_parser

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import LmstreamError, ModelLoadError, TemplateError
-from ..plugins import get_plugin_system
+from ..hooks import get_plugin_system
 from .exitcodes import FAILED, INTERRUPTED, USAGE, UsageError
 from .parser import BUILT_IN_COMMANDS, SELECTED, build_parser, built_ins_missing, requested_command
 

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from .. import __version__
-from ..plugins import DISABLE_ENV, Command, PluginSystem, get_plugin_system
+from ..hooks import DISABLE_ENV, Command, PluginSystem, get_plugin_system
 
 logger = logging.getLogger("lmstream.cli")
 

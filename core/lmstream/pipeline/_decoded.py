@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from ..plugins import ToolParser, with_deltas
+from ..hooks import ToolParser, with_deltas
 from ..protocol import Chunk, GenerationParameters, TokenLogprob, new_chunk
 from ._detokenize import make_detokenizer
 from ._textstages import ReasoningSplitter, StopStrings

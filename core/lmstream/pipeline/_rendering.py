@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TemplateError, TemplateRenderError, UnknownNameError
+from ..hooks import ChatTemplateRenderer, PluginSystem, TemplateRequest, get_plugin_system
 from ..model import ModelInfo
-from ..plugins import ChatTemplateRenderer, PluginSystem, TemplateRequest, get_plugin_system
 from ..protocol import ChatMessage, ChatTemplateOptions, ToolSpec, coerce_tools
 from ._toolturns import (
     CAPS_CACHE,

@@ -14,9 +14,9 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..hooks import ObserverSet
 from ..model import GenerationControl, PromptCache, SequenceRequest, StepResult, TokenConstraint
 from ..pipeline import DecodedPipeline
-from ..plugins import ObserverSet
 from ..protocol import (
     EventChannel,
     GenerationParameters,

@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 from ..errors import UnknownNameError
 
 T = TypeVar("T")
-logger = logging.getLogger("lmstream.plugins")
+logger = logging.getLogger("lmstream.hooks")
 
 
 class Registry(Generic[T]):

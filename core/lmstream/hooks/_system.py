@@ -24,7 +24,7 @@ from ._registry import Registry
 from ._templating import ChatTemplateRenderer
 from ._toolparsing import NO_TOOL_PARSER, PassThroughParser, ToolParser, ToolParserFactory
 
-logger = logging.getLogger("lmstream.plugins")
+logger = logging.getLogger("lmstream.hooks")
 
 ENTRY_POINT_GROUP = "lmstream"
 DISABLE_ENV = "LMSTREAM_DISABLE_PLUGINS"
