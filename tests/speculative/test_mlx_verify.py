@@ -287,9 +287,9 @@ def test_numpy_rows_any_drafts_leave_greedy_output_unchanged(
 
 
 @pytest.mark.slow
-def test_four_concurrent_prompt_lookup_streams_equal_the_streams_without() -> None:
+def test_four_concurrent_prompt_lookup_streams_equal_the_streams_without(monkeypatch: pytest.MonkeyPatch) -> None:
     """The default model (numpy layers on CPU): 4 streams at once with prompt lookup give the
-    tokens of the same 4 streams without a drafter."""
+    tokens of the same 4 streams without a drafter, rows verified together on their own caches."""
     from concurrent.futures import ThreadPoolExecutor
 
     from verify_driver import COPY_TASK, generate_ids
@@ -310,6 +310,7 @@ def test_four_concurrent_prompt_lookup_streams_equal_the_streams_without() -> No
         plain = run_all(plain_context, False)
     finally:
         plain_context.close()
+    calls = _count_calls(monkeypatch)
     drafted_context = lmstream.load(backend="mlx", drafter="prompt_lookup", prefix_cache_bytes=0)
     try:
         drafted = run_all(drafted_context, True)
@@ -317,3 +318,4 @@ def test_four_concurrent_prompt_lookup_streams_equal_the_streams_without() -> No
         drafted_context.close()
     assert [ids for ids, _ in drafted] == [ids for ids, _ in plain]
     assert sum(stats.draft_tokens_accepted for _, stats in drafted) > 0
+    assert any(rows >= 2 and own for rows, own in calls)
