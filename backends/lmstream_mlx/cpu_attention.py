@@ -16,7 +16,9 @@ cache's trim and fork, batching and KV quantization keep working. ``adopt`` turn
 Several sequences decoded together keep their own caches: ``RowCaches`` hands one layer's
 caches of all rows to the numpy decoder layer (cpu_decoder.py), and ``attend_rows`` runs the
 rows' one-token attention in one padded product over their ragged lengths (no merge into a
-batch cache, no copy back when a row leaves).
+batch cache, no copy back when a row leaves). Speculative verification feeds each row several
+tokens (its pending token and its drafts, ``RowCaches.counts`` of them, padded to the longest):
+``attend_rows_many`` is the causal version over each row's cache plus its own new tokens.
 """
 
 from __future__ import annotations
@@ -125,24 +127,69 @@ def attend_rows(queries: np.ndarray, held: list[tuple[np.ndarray, np.ndarray]], 
     return result
 
 
+def attend_rows_many(queries: np.ndarray, held: list[tuple[np.ndarray, np.ndarray]], counts: Sequence[int],
+                     scale: float) -> np.ndarray:
+    """Causal attention of several tokens per row: queries ``(rows, heads, L, D)`` where row
+    ``r``'s first ``counts[r]`` positions are real (the rest padding), each row's keys/values
+    ``(kv_heads, T_r, D)`` ending with its ``counts[r]`` new entries; returns
+    ``(rows, L, heads*D)`` float32.
+
+    Position ``j`` of row ``r`` sees the row's keys up to its own (``T_r - counts[r] + j``); a
+    padding position sees the row's keys up to its last real one (finite, never read).
+    """
+    rows, heads, length, dim = queries.shape
+    kv_heads = held[0][0].shape[0]
+    lengths = np.array([k.shape[1] for k, _ in held])
+    total = int(lengths.max())
+    keys = np.zeros((rows, kv_heads, total, dim), dtype=np.float32)
+    values = np.zeros((rows, kv_heads, total, dim), dtype=np.float32)
+    for row, (k, v) in enumerate(held):
+        keys[row, :, :k.shape[1]] = k
+        values[row, :, :v.shape[1]] = v
+    grouped = (queries * np.float32(scale)).reshape(rows, kv_heads, heads // kv_heads * length, dim)
+    scores: np.ndarray = np.matmul(grouped, keys.transpose(0, 1, 3, 2))  # (rows, kv, repeat*L, T)
+    real = np.asarray(counts)
+    visible = (lengths - real)[:, None] + np.minimum(np.arange(1, length + 1)[None, :], real[:, None])  # (rows, L)
+    hidden = np.arange(total)[None, None, :] >= visible[:, :, None]  # (rows, L, T)
+    by_position = scores.reshape(rows, kv_heads, heads // kv_heads, length, total)
+    by_position[np.broadcast_to(hidden[:, None, None], by_position.shape)] = -np.inf
+    scores -= scores.max(axis=-1, keepdims=True)
+    np.exp(scores, out=scores)
+    sums = scores.sum(axis=-1, keepdims=True)
+    out = np.matmul(scores, values)
+    out /= sums
+    result: np.ndarray = out.reshape(rows, heads, length, dim).transpose(0, 2, 1, 3).reshape(rows, length, heads * dim)
+    return result
+
+
 class RowCaches:
     """One layer's KV caches of several sequences stepped together, one per row (each a
     ``NumpyKVCache``, or a plain ``KVCache`` adopted on first use): what the numpy decoder
-    layer reads for a batched decode step instead of a merged ``BatchKVCache``."""
+    layer reads for a batched decode step instead of a merged ``BatchKVCache``.
 
-    def __init__(self, caches: list[KVCache]) -> None:
+    ``counts`` (verification: several tokens per row) says how many of each row's fed
+    positions are real; the rest is padding, never stored in the row's cache. None: every
+    position of every row is real (a decode step: one token each).
+    """
+
+    def __init__(self, caches: list[KVCache], counts: Sequence[int] | None = None) -> None:
         self.caches = caches
+        self.counts = None if counts is None else [int(c) for c in counts]
+        if self.counts is not None and (len(self.counts) != len(caches) or min(self.counts, default=1) < 1):
+            raise ValueError(f"RowCaches needs one count >= 1 per row: {len(caches)} rows, counts {self.counts}")
 
     def numpy_caches(self, dtype: mx.Dtype) -> list[NumpyKVCache]:
         """The rows' caches as ``NumpyKVCache`` (plain ones adopted in place)."""
         return [adopt(c, dtype) for c in self.caches]
 
 
-def row_caches(per_row: Sequence[Sequence[KVCache] | None]) -> list[RowCaches]:
-    """Per layer, the ``RowCaches`` of these rows' layer caches (``per_row[row][layer]``)."""
+def row_caches(per_row: Sequence[Sequence[KVCache] | None],
+               counts: Sequence[int] | None = None) -> list[RowCaches]:
+    """Per layer, the ``RowCaches`` of these rows' layer caches (``per_row[row][layer]``);
+    ``counts``: each row's real tokens in a call feeding several per row (``RowCaches``)."""
     if any(layers is None for layers in per_row):
         raise ValueError("every row needs its own layer caches (not merged into a batch cache)")
-    return [RowCaches(list(layer)) for layer in zip(*(layers or () for layers in per_row), strict=True)]
+    return [RowCaches(list(layer), counts) for layer in zip(*(layers or () for layers in per_row), strict=True)]
 
 
 class NumpyKVCache(KVCache):  # type: ignore[misc]  # mlx-lm is untyped

@@ -12,6 +12,8 @@ embedding and before the output head) instead of twice per layer.
 Several sequences decoded together (one token each, each row with its own cache: a
 ``RowCaches``, cpu_attention.py) run the same numpy layer over all rows at once
 (``CpuLlamaAttention.rows_call``); the batch runner uses that when ``serves_rows(model)``.
+Speculative verification feeds each row several tokens (``RowCaches.counts`` real ones per
+row, padded to one length) through the same layer (``CpuLlamaAttention.rows_many_call``).
 Other calls the numpy blocks cannot serve (other caches or masks) run mlx-lm's layer unchanged.
 """
 
@@ -84,19 +86,24 @@ class CpuLlamaLayer(llama.TransformerBlock):  # type: ignore[misc]  # mlx-lm is 
         return y
 
     def _rows_call(self, x: mx.array, mask: Any, caches: RowCaches) -> mx.array:
-        """One token of each of several sequences (``x`` ``(rows, 1, hidden)``), each row with its
-        own cache: the whole layer in numpy over all rows."""
+        """Tokens of several sequences (``x`` ``(rows, L, hidden)``; one token each for a decode
+        step, several for verification), each row with its own cache: the whole layer in numpy
+        over all rows. Only a causal mask (or none) is served."""
         attention, mlp = self.self_attn, self.mlp
         norms = getattr(self, NORMS_ATTRIBUTE, None)
         first, second = fused_of(attention), fused_of(mlp)
-        if norms is None or first is None or second is None or mask is not None or x.shape[1] != 1:
-            raise TypeError("RowCaches needs a fused numpy layer and one token per row (serves_rows)")
-        rows, _, hidden = x.shape
+        causal = mask is None or (isinstance(mask, str) and mask == "causal")
+        if norms is None or first is None or second is None or not causal:
+            raise TypeError("RowCaches needs fused numpy layers and a causal mask (serves_rows)")
+        rows, length, hidden = x.shape
         h = hand_over(x)
         with limited(first.threads):
-            h = h + attention.rows_call(first, rms_norm(h, *norms[0]), caches, x.dtype)
+            if length == 1 and caches.counts is None:
+                h = h + attention.rows_call(first, rms_norm(h, *norms[0]), caches, x.dtype)
+            else:
+                h = h + attention.rows_many_call(first, rms_norm(h, *norms[0]), caches, length, x.dtype)
             out = h + mlp.numpy_call(second, rms_norm(h, *norms[1]))
-        return self._to_mlx(out.reshape(rows, 1, hidden), x.dtype)
+        return self._to_mlx(out.reshape(rows, length, hidden), x.dtype)
 
 
 def serves_rows(model: nn.Module) -> bool:

@@ -10,8 +10,13 @@ speculative rule for deterministic drafts (draft ``x`` kept with probability ``p
 rejection sampled from ``p`` without ``x``), and since each output token consumes one
 sampler draw, a seeded run yields the very tokens it yields without drafts.
 
-The KV cache is cut back to the pending token plus the accepted drafts: a row stepped alone
-trims its own layer caches; rows sharing mlx-lm ``BatchKVCache`` layers are trimmed by the
+On mlx's CPU numpy decoder layers (``serves_rows``) the rows keep their own caches and the
+one call passes ``RowCaches`` with each row's real token count: each row's cache is extended
+by its own fed tokens only (not the padding).
+
+The KV cache is cut back to the pending token plus the accepted drafts: a row on its own
+caches (alone, or one of the numpy layers' rows) trims its own layer caches by its own
+surplus; rows sharing mlx-lm ``BatchKVCache`` layers are trimmed by the
 smallest surplus, and each row's remaining surplus is turned into left padding (the row's
 entries are rolled right, as ``BatchKVCache.finalize`` does for right padding), so rows can
 keep different lengths in one batch.
@@ -32,6 +37,7 @@ import mlx.core as mx
 from lmstream.backend import StepResult
 
 from .blas_scope import model_call
+from .cpu_attention import row_caches
 from .cpu_decoder import serves_rows
 from .rows import Row, plain_greedy
 from .speed import blas_threads_of
@@ -84,12 +90,14 @@ def verify(runner: MlxBatchRunner, seq_ids: Sequence[int],
         raise ValueError(f"verify() needs prefilled sequences; not ready: {not_ready}")
     results: dict[int, StepResult] = {}
     with mx.stream(runner._backend.stream()):
-        # numpy decoder layers step rows on their own caches (RowCaches), one token each: drafts
-        # are verified row by row there, each row's pending token + drafts in one call
-        batched = [] if serves_rows(runner._model) else [i for i in seq_ids if rows[i].batchable]
-        runner._sync_batch(batched if len(batched) >= 2 else [])
-        if runner._members:
-            results.update(_verify_rows(runner, runner._members, runner._batch, wanted, shared=True))
+        batched = [i for i in seq_ids if rows[i].batchable]
+        if len(batched) >= 2 and serves_rows(runner._model):  # numpy layers: rows keep their own caches
+            runner._sync_batch([])
+            results.update(_verify_rows(runner, batched, None, wanted, shared=False))
+        else:
+            runner._sync_batch(batched if len(batched) >= 2 else [])
+            if runner._members:
+                results.update(_verify_rows(runner, runner._members, runner._batch, wanted, shared=True))
         for seq_id in seq_ids:
             if seq_id in results:
                 continue
@@ -104,11 +112,15 @@ def verify(runner: MlxBatchRunner, seq_ids: Sequence[int],
 def _verify_rows(runner: MlxBatchRunner, ids: list[int], layers: Any,
                  wanted: dict[int, list[int]], *, shared: bool) -> dict[int, StepResult]:
     """One model call over ``ids`` (pending token + drafts, padded to one length), then each
-    row's accepted drafts and next token, then the KV cut back to what was accepted."""
+    row's accepted drafts and next token, then the KV cut back to what was accepted.
+    ``layers`` None: the rows' own caches through ``RowCaches`` (numpy decoder layers), each
+    extended by its real tokens only."""
     rows = [runner._rows[i] for i in ids]
     drafts = [wanted.get(i, []) for i in ids]
     length = 1 + max(len(d) for d in drafts)
     fed = [[r.next_input, *d] for r, d in zip(rows, drafts, strict=True)]
+    if layers is None:
+        layers = row_caches([r.cache.layers for r in rows], [len(f) for f in fed])
     inputs = mx.array([f + [f[-1]] * (length - len(f)) for f in fed], dtype=mx.uint32)
     with model_call(blas_threads_of(runner._model)):
         logits = runner._model(inputs, cache=layers)
@@ -129,12 +141,12 @@ def _verify_rows(runner: MlxBatchRunner, ids: list[int], layers: Any,
         keep = 1 + len(result.accepted)
         row.cache.extend(fed[k][:keep])
         kept.append(keep)
-    surplus = [length - keep for keep in kept]
     if shared:
-        trim_shared(layers, surplus)
-    else:
-        for layer in layers:
-            layer.trim(surplus[0])
+        trim_shared(layers, [length - keep for keep in kept])
+    else:  # each row's own caches hold its fed tokens (a lone row: no padding)
+        for row, tokens, keep in zip(rows, fed, kept, strict=True):
+            for layer in row.cache.layers or ():
+                layer.trim(len(tokens) - keep)
     return results
 
 

@@ -1,10 +1,13 @@
 """Batched decode steps on the CPU numpy layers: each row keeps its own KV cache (``RowCaches``),
 attention runs over the rows' ragged lengths in one padded product, and a few rows multiply
 block by block (``rows_product``); each row computes what it computes alone (to float32
-precision) and the batch runner never merges the rows into a ``BatchKVCache``."""
+precision) and the batch runner never merges the rows into a ``BatchKVCache``. Verification's
+ragged calls (several tokens per row, ``RowCaches.counts`` real) compute each row as alone and
+store only the real tokens in each row's cache."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any
 
@@ -19,7 +22,14 @@ from test_cpu_blocks import tiny_llama
 from lmstream.model import GenerationControl, SequenceRequest
 from lmstream.protocol import GenerationParameters
 from lmstream_mlx.blas_scope import model_call
-from lmstream_mlx.cpu_attention import NumpyKVCache, RowCaches, attend, attend_rows, row_caches
+from lmstream_mlx.cpu_attention import (
+    NumpyKVCache,
+    RowCaches,
+    attend,
+    attend_rows,
+    attend_rows_many,
+    row_caches,
+)
 from lmstream_mlx.cpu_decoder import serves_rows
 from lmstream_mlx.cpu_layers import SMALL_ROWS, rows_product
 from lmstream_mlx.speed import speed_up
@@ -77,13 +87,99 @@ def test_a_rows_call_computes_each_row_as_alone_and_appends_to_its_own_cache() -
                                    np.array(alone_caches[row][0].keys_and_values()[0]), atol=1e-4)
 
 
-def test_a_rows_call_on_layers_that_cannot_serve_it_is_refused() -> None:
+def test_a_rows_call_with_a_mask_other_than_causal_is_refused() -> None:
     model: Any = tiny_llama()
     assert not serves_rows(model)  # mlx-lm's own layers
     speed_up(model, 1, mx.cpu, blas=True, one_row=True, blocks=True)
-    caches = [RowCaches([KVCache(), KVCache()]) for _ in model.layers]
-    with pytest.raises(TypeError, match="one token per row"):
-        model(mx.array([[1, 2], [3, 4]]), cache=caches)
+    caches = RowCaches([KVCache(), KVCache()])
+    x = model.model.embed_tokens(mx.array([[1, 2], [3, 4]]))
+    with pytest.raises(TypeError, match="causal mask"):
+        model.layers[0](x, mx.zeros((2, 2), dtype=mx.bool_), cache=caches)
+
+
+def test_row_caches_need_one_positive_count_per_row() -> None:
+    with pytest.raises(ValueError, match="one count >= 1 per row"):
+        RowCaches([KVCache(), KVCache()], [2])
+    with pytest.raises(ValueError, match="one count >= 1 per row"):
+        RowCaches([KVCache(), KVCache()], [2, 0])
+
+
+@settings(max_examples=25, deadline=None)
+@given(shape=st.lists(st.tuples(st.integers(0, 30), st.integers(1, 6)), min_size=1, max_size=6),
+       kv_heads=st.sampled_from([1, 3]), repeat=st.sampled_from([1, 3]))
+def test_attend_rows_many_matches_each_row_alone(shape: list[tuple[int, int]], kv_heads: int, repeat: int) -> None:
+    """Row ``r`` has ``cached`` keys then ``count`` new ones; its real queries equal ``attend``
+    over its keys alone (causal), whatever the other rows' lengths and the padding."""
+    rng = np.random.default_rng(len(shape) * 7 + kv_heads)
+    heads, dim = kv_heads * repeat, 16
+    length = max(count for _, count in shape)
+    queries = rng.standard_normal((len(shape), heads, length, dim), dtype=np.float32)
+    held = [(rng.standard_normal((kv_heads, cached + count, dim), dtype=np.float32),
+             rng.standard_normal((kv_heads, cached + count, dim), dtype=np.float32)) for cached, count in shape]
+    got = attend_rows_many(queries, held, [count for _, count in shape], 0.25)
+    assert got.shape == (len(shape), length, heads * dim) and np.isfinite(got).all()
+    for row, ((keys, values), (_, count)) in enumerate(zip(held, shape, strict=True)):
+        alone = attend(queries[row][:, :count], keys, values, 0.25)
+        np.testing.assert_allclose(got[row, :count], alone, rtol=1e-4, atol=1e-5)
+
+
+@functools.cache
+def _rows_model() -> Any:
+    model: Any = tiny_llama(layers=2)
+    speed_up(model, 1, mx.cpu, blas=True, one_row=True, blocks=True)
+    return model
+
+
+def _prefilled(model: Any, prompt: list[int]) -> list[KVCache]:
+    layers = [KVCache() for _ in model.layers]
+    if prompt:
+        with model_call(1, prefill=True):
+            mx.eval(model(mx.array([prompt]), cache=layers))
+    return layers
+
+
+@settings(max_examples=15, deadline=None)
+@given(shape=st.lists(st.tuples(st.integers(0, 7), st.lists(st.integers(0, 299), min_size=1, max_size=6)),
+                      min_size=1, max_size=5))
+def test_a_ragged_rows_call_computes_each_row_as_alone_and_stores_only_its_tokens(
+        shape: list[tuple[int, list[int]]]) -> None:
+    """Row ``r`` (``cached`` prompt tokens) is fed its own tokens, padded to the longest row:
+    its logits at every real position equal the row run alone, and its caches grow by exactly
+    its real tokens (the padding never reaches them)."""
+    model = _rows_model()
+    prompts = [[(7 * r + 3 * i) % 300 for i in range(cached)] for r, (cached, _) in enumerate(shape)]
+    fed = [tokens for _, tokens in shape]
+    length = max(len(f) for f in fed)
+    alone_caches = [_prefilled(model, p) for p in prompts]
+    batch_caches = [_prefilled(model, p) for p in prompts]
+    padded = [f + [f[-1]] * (length - len(f)) for f in fed]
+    with model_call(1):
+        expected = [model(mx.array([f]), cache=c)[0] for f, c in zip(fed, alone_caches, strict=True)]
+        got = model(mx.array(padded), cache=row_caches(batch_caches, [len(f) for f in fed]))
+        mx.eval(got, expected)
+    for row, logits in enumerate(expected):
+        np.testing.assert_allclose(np.array(got[row, :len(fed[row])]), np.array(logits), atol=2e-3)
+    for row, (prompt, tokens) in enumerate(zip(prompts, fed, strict=True)):
+        assert all(isinstance(c, NumpyKVCache) and c.offset == len(prompt) + len(tokens) for c in batch_caches[row])
+        for mine, theirs in zip(batch_caches[row], alone_caches[row], strict=True):
+            np.testing.assert_allclose(np.array(mine.keys_and_values()[1]), np.array(theirs.keys_and_values()[1]),
+                                       atol=1e-4)
+
+
+def test_a_trimmed_row_cache_continues_as_if_never_fed_the_tail() -> None:
+    """Verification trims each row's rejected tail: the next call overwrites it in place."""
+    model = _rows_model()
+    trimmed, plain = _prefilled(model, [5, 6, 7]), _prefilled(model, [5, 6, 7])
+    with model_call(1):
+        mx.eval(model(mx.array([[8, 9, 10, 11], [1, 1, 1, 1]]),
+                      cache=row_caches([trimmed, _prefilled(model, [])], [4, 1])))
+        for layer in trimmed:
+            layer.trim(2)
+        mx.eval(model(mx.array([[8, 9]]), cache=plain))
+        after = model(mx.array([[12, 13], [20, 21]]), cache=row_caches([trimmed, plain], [2, 2]))
+        alone = model(mx.array([[12, 13]]), cache=_prefilled(model, [5, 6, 7, 8, 9]))
+    np.testing.assert_allclose(np.array(after[0]), np.array(alone[0]), atol=2e-3)
+    assert all(c.offset == 7 for c in trimmed)
 
 
 def test_the_runner_steps_rows_on_their_own_caches(tiny_context: Any) -> None:

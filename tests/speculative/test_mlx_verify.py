@@ -207,3 +207,115 @@ def test_rows_whose_cache_cannot_always_go_back_ignore_drafts(context: Any, sett
                           from_reference(expected, 4))
     assert got == expected
     assert calls == TAKE  # every call a plain step
+
+
+@pytest.fixture(scope="module")
+def numpy_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The tiny model on mlx's CPU numpy decoder layers (the default there): rows keep their own
+    caches and a batched call passes ``RowCaches``."""
+    from tiny_model import write_tiny_llama
+
+    import lmstream
+
+    path = write_tiny_llama(tmp_path_factory.mktemp("tiny_numpy") / "tiny.gguf")
+    context = lmstream.load(str(path), backend="mlx", cpu_streams=1)
+    yield context
+    context.close()
+
+
+NUMPY_PROMPTS = [*PROMPTS, [5, 6, 7]]
+
+
+def _count_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, bool]]:
+    """Record each ``_verify_rows`` call: how many rows, and whether on the rows' own caches."""
+    from lmstream_mlx import verify as verify_module
+
+    calls: list[tuple[int, bool]] = []
+    original = verify_module._verify_rows
+
+    def counted(runner: Any, ids: list[int], layers: Any, wanted: Any, *, shared: bool) -> Any:
+        calls.append((len(ids), layers is None))
+        return original(runner, ids, layers, wanted, shared=shared)
+
+    monkeypatch.setattr(verify_module, "_verify_rows", counted)
+    return calls
+
+
+def test_numpy_rows_verify_in_one_call_and_caches_hold_the_fed_ids(
+        numpy_context: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows with 0, 1 and several drafts, agreeing and disagreeing, in one model call on the
+    numpy layers: the tokens of plain greedy stepping, each row's caches exactly its fed ids."""
+    from lmstream_mlx.cpu_decoder import serves_rows
+
+    assert serves_rows(numpy_context.backend_model.model)
+    expected, _ = run_rows(numpy_context, [request(i, p) for i, p in enumerate(NUMPY_PROMPTS)], TAKE)
+    good = from_reference(expected, 8)
+    bad = from_reference(expected, 4, 1, VOCAB)
+    counts = {0: 5, 1: 0, 3: 1}
+
+    def drafts(seq_id: int, so_far: list[int]) -> list[int]:
+        return bad(seq_id, so_far) if seq_id == 2 else list(good(seq_id, so_far))[:counts[seq_id]]
+
+    calls = _count_calls(monkeypatch)
+    caches = [numpy_context.new_cache() for _ in NUMPY_PROMPTS]
+    got, _ = run_rows(numpy_context, [request(i, p, caches[i]) for i, p in enumerate(NUMPY_PROMPTS)], TAKE, drafts)
+    assert got == expected
+    assert calls and calls[0] == (len(NUMPY_PROMPTS), True)  # all rows, one call, own caches
+    assert all(rows >= 2 and own for rows, own in calls)  # never row by row
+    for i, prompt in enumerate(NUMPY_PROMPTS):
+        assert caches[i].tokens == prompt + expected[i][:-1]  # the last token was never fed
+        assert all(layer.offset == len(caches[i].tokens) for layer in caches[i].layers)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(-1, 6), st.integers(0, VOCAB - 1)),
+                min_size=len(NUMPY_PROMPTS), max_size=len(NUMPY_PROMPTS)))
+def test_numpy_rows_any_drafts_leave_greedy_output_unchanged(
+        numpy_context: Any, plan: list[tuple[int, int, int]]) -> None:
+    expected = REFERENCE.setdefault("numpy", run_rows(
+        numpy_context, [request(i, p) for i, p in enumerate(NUMPY_PROMPTS)], TAKE)[0])
+
+    def drafts(seq_id: int, so_far: list[int]) -> list[int]:
+        count, wrong_at, other = plan[seq_id]
+        proposal = list(expected[seq_id][len(so_far):len(so_far) + count])
+        if 0 <= wrong_at < len(proposal):
+            proposal[wrong_at] = other
+        return proposal
+
+    got, _ = run_rows(numpy_context, [request(i, p) for i, p in enumerate(NUMPY_PROMPTS)], TAKE, drafts)
+    assert got == expected
+
+
+@pytest.mark.slow
+def test_four_concurrent_prompt_lookup_streams_equal_the_streams_without(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default model (numpy layers on CPU): 4 streams at once with prompt lookup give the
+    tokens of the same 4 streams without a drafter, rows verified together on their own caches."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from verify_driver import COPY_TASK, generate_ids
+
+    import lmstream
+
+    texts = [COPY_TASK,
+             "Repeat exactly: the quick brown fox jumps over the lazy dog, the quick brown fox.",
+             "Say hello in three languages.",
+             COPY_TASK.replace("area", "volume")]
+
+    def run_all(context: Any, speculative: bool) -> list[tuple[list[int], Any]]:
+        with ThreadPoolExecutor(len(texts)) as pool:
+            return list(pool.map(lambda t: generate_ids(context, t, 24, speculative), texts))
+
+    plain_context = lmstream.load(backend="mlx", prefix_cache_bytes=0)
+    try:
+        plain = run_all(plain_context, False)
+    finally:
+        plain_context.close()
+    calls = _count_calls(monkeypatch)
+    drafted_context = lmstream.load(backend="mlx", drafter="prompt_lookup", prefix_cache_bytes=0)
+    try:
+        drafted = run_all(drafted_context, True)
+    finally:
+        drafted_context.close()
+    assert [ids for ids, _ in drafted] == [ids for ids, _ in plain]
+    assert sum(stats.draft_tokens_accepted for _, stats in drafted) > 0
+    assert any(rows >= 2 and own for rows, own in calls)
