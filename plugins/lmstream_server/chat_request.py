@@ -57,7 +57,8 @@ class ChatRequest(SamplingFields):
         if not forces_a_call(self.tool_choice):
             values |= response_format_values(self.response_format)
         values |= given(logprobs=self.logprobs, top_logprobs=self.top_logprobs,
-                        stream_tool_calls=True if self.streaming else None)
+                        stream_tool_calls=True if self.streaming else None,
+                        parallel_tool_calls=self.parallel_tool_calls)
         return core_parameters(values, fields)
 
     def offered_tools(self, limits: WireLimits) -> list[ToolSpec] | None:

@@ -94,7 +94,7 @@ def test_llama_cpp_batched_requests_share_a_prefix(pair):
     tasks = [lmstream.generate_task(SYSTEM + f"Question {n}:", context=on,
                                     parameters={"max_tokens": 8, "temperature": 0}) for n in range(3)]
     for stream, _ in tasks:
-        result = lmstream.protocol.collect(stream)
+        result = lmstream.protocol.collect_result(stream)
         assert result.info.stats.cache_source == "prefix_cache"
         assert result.info.stats.cached_prompt_tokens >= len(on.tokenizer.encode(SYSTEM)) - 1
         assert result.info.stop_reason in (StopReason.STOP, StopReason.LENGTH) and result.token_ids
@@ -129,7 +129,7 @@ def test_llama_cpp_untrimmable_states_reuse_the_end_of_the_prompt(pair):
     def raw(text: str) -> Any:
         stream = lmstream.generate(lmstream.UserInput(prompt=text, use_chat_template=False), context=on,
                                    parameters={"max_tokens": 4, "temperature": 0})
-        return lmstream.protocol.collect(stream)
+        return lmstream.protocol.collect_result(stream)
 
     base = SYSTEM.rstrip()  # ends with "."; " Then" starts a new token after it
     first = raw(base)

@@ -42,8 +42,15 @@ def _calls(context: lmstream.ModelContext, fmt: str, **params: object) -> list[t
 
 @pytest.mark.parametrize("fmt", sorted(TWO))
 def test_required_with_parallel_allows_several_calls(scripted: Scripted, fmt: str) -> None:
-    calls = _calls(scripted(reply=TWO[fmt]), fmt, tool_choice="required")
+    calls = _calls(scripted(reply=TWO[fmt]), fmt, tool_choice="required", parallel_tool_calls=True)
     assert calls == [("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"})]
+
+
+@pytest.mark.parametrize("fmt", sorted(set(TWO) - {"generic"}))
+def test_required_left_unset_is_one_call_in_the_models_format(scripted: Scripted, fmt: str) -> None:
+    """Small models repeat a call when allowed more (the default model did): one unless asked."""
+    calls = _calls(scripted(reply=TWO[fmt]), fmt, tool_choice="required")
+    assert calls == [("get_weather", {"city": "Paris"})]
 
 
 @pytest.mark.parametrize("fmt", sorted(TWO))
@@ -63,7 +70,7 @@ def test_a_named_function_is_exactly_one_call(scripted: Scripted, fmt: str) -> N
 def test_required_with_parallel_still_allows_no_text(scripted: Scripted, fmt: str) -> None:
     context = scripted(reply="Let me see. " + TWO[fmt])
     result = context.generate("q", tools=TOOLS, tool_parser=fmt, tool_choice="required", constrain_reasoning=True,
-                              max_tokens=400)
+                              max_tokens=400, parallel_tool_calls=True)
     assert [c.arguments for c in result.tool_calls] == [{"city": "Paris"}, {"city": "Rome"}], result
     assert result.text.strip() == ""
 
@@ -79,10 +86,10 @@ def test_default_model_required_calls(default_contexts: Callable[[str], lmstream
     valid call; without parallel calls exactly one."""
     context = default_contexts("llama_cpp")
     prompt = "What is the weather in Paris and in Rome?"
-    for parallel in (True, False):
+    for parallel in (True, False, None):
         result = context.generate(prompt, tools=TOOLS, tool_choice="required", parallel_tool_calls=parallel,
                                   temperature=0, max_tokens=160)
         assert result.tool_calls and not result.rejected_tool_calls, result
         assert all(c.name in ("get_weather", "noop") for c in result.tool_calls)
-        if not parallel:
+        if parallel is not True:
             assert len(result.tool_calls) == 1

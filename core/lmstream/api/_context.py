@@ -233,7 +233,7 @@ class ModelContext(GenerationHost):
         tool_format = resolve_tool_format(self, parameters, involved, required=False)
         return render_messages(self.info, messages, user_input.tools, user_input.template_options,
                                plugin_system=self.plugin_system, tool_format=tool_format,
-                               parallel_tool_calls=parameters.parallel_tool_calls
+                               parallel_tool_calls=parameters.parallel_tool_calls is not False
                                if parameters is not None else True)
 
     def stop_token_ids(self, parameters: GenerationParameters) -> frozenset[int]:

@@ -54,7 +54,7 @@ def generic_grammar_name(*, optional: bool, parallel: bool) -> str:
 
 def parallel_grammar_name(tool_format: str) -> str:
     """The ``tool_format`` of a call constraint that allows one or more calls in a model's own
-    format (``tool_choice: "required"`` with ``parallel_tool_calls``): ``<format>+parallel``."""
+    format (``tool_choice: "required"`` with ``parallel_tool_calls=True``): ``<format>+parallel``."""
     return f"{tool_format}+parallel"
 
 
@@ -66,10 +66,12 @@ def constraint_spec_for(context: SpecContext, params: GenerationParameters, lm_i
     can enforce it."""
     choice = params.tool_choice
     forced_format = tool_format
-    parallel = params.parallel_tool_calls and not isinstance(choice, dict)  # a named one: one call
+    named = isinstance(choice, dict)  # a named function: one call
     if tool_format == GENERIC_TOOL_FORMAT:
-        forced_format = generic_grammar_name(optional=False, parallel=parallel)
-    elif tool_format is not None and parallel:
+        forced_format = generic_grammar_name(optional=False,
+                                             parallel=params.parallel_tool_calls is not False and not named)
+    elif tool_format is not None and params.parallel_tool_calls is True and not named:
+        # only when asked for: left unset, one call (small models repeat a call when allowed more)
         forced_format = parallel_grammar_name(tool_format)
     spec = constraint_spec(params.response_format, choice, lm_input.tools,
                            forced_format if choice else None)
@@ -87,4 +89,4 @@ def constraint_spec_for(context: SpecContext, params: GenerationParameters, lm_i
         return None  # without an engine the generic format is still parsed, just not enforced
     return ConstraintSpec("tool_call", tools=tuple(lm_input.tools),
                           tool_format=generic_grammar_name(optional=True,
-                                                           parallel=params.parallel_tool_calls))
+                                                           parallel=params.parallel_tool_calls is not False))

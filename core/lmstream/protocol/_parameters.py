@@ -88,7 +88,7 @@ class GenerationParameters(BaseModel):
     constraint_engine: str | None = Field(None, description="Constraint engine name (default: 'llguidance', or the only one registered).")
     reasoning_channel: bool | None = Field(None, description="Split reasoning (between reasoning_markers) from the content: None only for models whose template or vocabulary has a reasoning format, True always, False never.")
     reasoning_budget: int | None = Field(None, ge=0, description="Reasoning tokens at most; when reached the reasoning is closed (its end marker forced) and the answer starts. None: unbounded, except that a constraint waiting for reasoning to close bounds it (DEFAULT_REASONING_BUDGET).")
-    parallel_tool_calls: bool = Field(True, description="Whether one reply may hold several tool calls (tool_choice 'required' then allows one or more calls in every format with a call grammar; False: exactly one).")
+    parallel_tool_calls: bool | None = Field(None, description="Whether one reply may hold several tool calls. None (not said): templates render parallel tool loops and the generic format's constraint allows a list, but tool_choice 'required' in the model's own call format allows exactly one call (small models repeat the call when more are allowed); True: one or more calls there too; False: exactly one everywhere.")
     speculative: bool = Field(True, description="Speculative decoding with the context's drafter (load(drafter=...)), when one is loaded; False turns it off for this generation. Outputs are the same either way.")
     parse_tool_calls: bool | None = Field(None, description="Parse tool calls: None when the request declares tools (or names tool_parser), True always, False never.")
 
