@@ -319,3 +319,29 @@ def test_four_concurrent_prompt_lookup_streams_equal_the_streams_without(monkeyp
     assert [ids for ids, _ in drafted] == [ids for ids, _ in plain]
     assert sum(stats.draft_tokens_accepted for _, stats in drafted) > 0
     assert any(rows >= 2 and own for rows, own in calls)
+
+
+def test_padding_pays_only_when_enough_rows_draft() -> None:
+    """One padded call when most rows draft; a plain step plus a call per drafting row when few do."""
+    from lmstream_mlx.verify import _padding_pays
+
+    eight = list(range(8))
+    assert _padding_pays(eight, {i: [1, 2, 3, 4] for i in eight})
+    assert not _padding_pays(eight, {0: [1, 2, 3, 4]})
+    assert _padding_pays([0, 1], {0: [1], 1: [2]})
+
+
+def test_numpy_rows_with_one_drafting_row_verify_it_alone(
+        numpy_context: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Few drafting rows go through their own call (the others take one plain step): same tokens."""
+    expected = REFERENCE.setdefault("numpy", run_rows(
+        numpy_context, [request(i, p) for i, p in enumerate(NUMPY_PROMPTS)], TAKE)[0])
+    good = from_reference(expected, 4)
+    calls = _count_calls(monkeypatch)
+
+    def drafts(seq_id: int, so_far: list[int]) -> list[int]:
+        return list(good(seq_id, so_far)) if seq_id == 0 else []
+
+    got, _ = run_rows(numpy_context, [request(i, p) for i, p in enumerate(NUMPY_PROMPTS)], TAKE, drafts)
+    assert got == expected
+    assert calls[0] == (1, False)  # its 4 drafts: a call of its own, not a padded one over all rows

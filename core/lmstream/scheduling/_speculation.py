@@ -16,6 +16,8 @@ MISSES_TO_PAUSE = 3
 PAUSE_STEPS = 8
 """Steps the first pause lasts; each further pause doubles it, up to ``MAX_PAUSE_STEPS``."""
 MAX_PAUSE_STEPS = 256
+CROWDED_ROWS = 2
+"""Rows stepped together above which a miss pauses drafting at once (``learn``'s patience)."""
 
 
 class _Drafting:
@@ -33,8 +35,9 @@ class _Drafting:
         self.pause = PAUSE_STEPS
         self.paused_for = 0
 
-    def learn(self, proposed: int, accepted: int, k_max: int) -> None:
-        """Adapt ``k`` to this verification's outcome (see the module doc)."""
+    def learn(self, proposed: int, accepted: int, k_max: int, patience: int = MISSES_TO_PAUSE) -> None:
+        """Adapt ``k`` to this verification's outcome (see the module doc); ``patience``: misses
+        in a row before a pause."""
         if accepted == proposed:
             self.k = min(k_max, self.k + max(1, self.k // 2))
             self.misses = 0
@@ -45,10 +48,10 @@ class _Drafting:
         else:
             self.k = max(1, self.k // 2)
             self.misses += 1
-            if self.misses >= MISSES_TO_PAUSE:
+            if self.misses >= patience:
                 self.paused_for = self.pause
                 self.pause = min(MAX_PAUSE_STEPS, self.pause * 2)
-                self.misses = MISSES_TO_PAUSE - 1  # one more miss after the retry pauses again
+                self.misses = patience - 1  # one more miss after the retry pauses again
                 self.k = 1
 
 
@@ -98,10 +101,13 @@ class SpeculativeRunner(BatchRunner):
             results = self.inner.step(seq_ids)
         else:
             results = self.inner.verify(seq_ids, drafts)
+        # in a crowded batch a verification makes every row's step dearer (it feeds more
+        # positions), so a sequence whose drafts miss pauses at its first miss
+        patience = MISSES_TO_PAUSE if len(seq_ids) <= CROWDED_ROWS else 1
         for result, draft in zip(results, drafts, strict=True):
             drafting = states.get(result.seq_id)
             if drafting is not None:
-                self._learn(drafting, result, len(draft))
+                self._learn(drafting, result, len(draft), patience)
         return results
 
     def verify(self, seq_ids: Sequence[int], drafts: Sequence[Sequence[int]]) -> list[StepResult]:
@@ -147,7 +153,8 @@ class SpeculativeRunner(BatchRunner):
             return ()
         return proposal
 
-    def _learn(self, drafting: _Drafting, result: StepResult, proposed: int) -> None:
+    def _learn(self, drafting: _Drafting, result: StepResult, proposed: int,
+               patience: int = MISSES_TO_PAUSE) -> None:
         """Record the row's new tokens, count and adapt to what was accepted."""
         drafting.tokens.extend(result.accepted)
         if result.error is None:
@@ -158,7 +165,7 @@ class SpeculativeRunner(BatchRunner):
         control = drafting.request.control
         control.draft_proposed += proposed
         control.draft_accepted += accepted
-        drafting.learn(proposed, accepted, self.max_draft_tokens)
+        drafting.learn(proposed, accepted, self.max_draft_tokens, patience)
         try:
             drafting.state.feedback(proposed, accepted)
         except Exception:
