@@ -96,6 +96,31 @@ def _decode_attention(grouped: np.ndarray, keys: np.ndarray, values: np.ndarray)
     return out
 
 
+def _padded(held: list[tuple[np.ndarray, np.ndarray]], dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows' lengths and their keys/values copied into zero-padded ``(rows, kv_heads,
+    T_max, D)`` float32 buffers (one batched matmul then serves every row)."""
+    kv_heads = held[0][0].shape[0]
+    lengths = np.array([k.shape[1] for k, _ in held])
+    total = int(lengths.max())
+    keys = np.zeros((len(held), kv_heads, total, dim), dtype=np.float32)
+    values = np.zeros((len(held), kv_heads, total, dim), dtype=np.float32)
+    for row, (k, v) in enumerate(held):
+        keys[row, :, :k.shape[1]] = k
+        values[row, :, :v.shape[1]] = v
+    return lengths, keys, values
+
+
+def _weighted(scores: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis of ``scores`` (in place, -inf masked), then the weighted sum
+    of ``values``."""
+    scores -= scores.max(axis=-1, keepdims=True)
+    np.exp(scores, out=scores)
+    sums = scores.sum(axis=-1, keepdims=True)
+    out: np.ndarray = np.matmul(scores, values)
+    out /= sums
+    return out
+
+
 def attend_rows(queries: np.ndarray, held: list[tuple[np.ndarray, np.ndarray]], scale: float) -> np.ndarray:
     """One-token attention of several sequences at once: queries ``(rows, heads, D)``, each
     row's keys/values ``(kv_heads, T_row, D)``; returns ``(rows, heads*D)`` float32.
@@ -106,23 +131,14 @@ def attend_rows(queries: np.ndarray, held: list[tuple[np.ndarray, np.ndarray]], 
     """
     rows, heads, dim = queries.shape
     kv_heads = held[0][0].shape[0]
-    lengths = np.array([k.shape[1] for k, _ in held])
-    total = int(lengths.max())
-    keys = np.zeros((rows, kv_heads, total, dim), dtype=np.float32)
-    values = np.zeros((rows, kv_heads, total, dim), dtype=np.float32)
-    for row, (k, v) in enumerate(held):
-        keys[row, :, :k.shape[1]] = k
-        values[row, :, :v.shape[1]] = v
+    lengths, keys, values = _padded(held, dim)
+    total = keys.shape[2]
     grouped = (queries * np.float32(scale)).reshape(rows, kv_heads, heads // kv_heads, dim)
     scores: np.ndarray = np.matmul(grouped, keys.transpose(0, 1, 3, 2))  # (rows, kv, repeat, T)
     if (lengths < total).any():
         padding = np.arange(total)[None, :] >= lengths[:, None]
         scores[np.broadcast_to(padding[:, None, None, :], scores.shape)] = -np.inf
-    scores -= scores.max(axis=-1, keepdims=True)
-    np.exp(scores, out=scores)
-    sums = scores.sum(axis=-1, keepdims=True)
-    out = np.matmul(scores, values)
-    out /= sums
+    out = _weighted(scores, values)
     result: np.ndarray = out.reshape(rows, heads * dim)
     return result
 
@@ -139,13 +155,8 @@ def attend_rows_many(queries: np.ndarray, held: list[tuple[np.ndarray, np.ndarra
     """
     rows, heads, length, dim = queries.shape
     kv_heads = held[0][0].shape[0]
-    lengths = np.array([k.shape[1] for k, _ in held])
-    total = int(lengths.max())
-    keys = np.zeros((rows, kv_heads, total, dim), dtype=np.float32)
-    values = np.zeros((rows, kv_heads, total, dim), dtype=np.float32)
-    for row, (k, v) in enumerate(held):
-        keys[row, :, :k.shape[1]] = k
-        values[row, :, :v.shape[1]] = v
+    lengths, keys, values = _padded(held, dim)
+    total = keys.shape[2]
     grouped = (queries * np.float32(scale)).reshape(rows, kv_heads, heads // kv_heads * length, dim)
     scores: np.ndarray = np.matmul(grouped, keys.transpose(0, 1, 3, 2))  # (rows, kv, repeat*L, T)
     real = np.asarray(counts)
@@ -153,11 +164,7 @@ def attend_rows_many(queries: np.ndarray, held: list[tuple[np.ndarray, np.ndarra
     hidden = np.arange(total)[None, None, :] >= visible[:, :, None]  # (rows, L, T)
     by_position = scores.reshape(rows, kv_heads, heads // kv_heads, length, total)
     by_position[np.broadcast_to(hidden[:, None, None], by_position.shape)] = -np.inf
-    scores -= scores.max(axis=-1, keepdims=True)
-    np.exp(scores, out=scores)
-    sums = scores.sum(axis=-1, keepdims=True)
-    out = np.matmul(scores, values)
-    out /= sums
+    out = _weighted(scores, values)
     result: np.ndarray = out.reshape(rows, heads, length, dim).transpose(0, 2, 1, 3).reshape(rows, length, heads * dim)
     return result
 
