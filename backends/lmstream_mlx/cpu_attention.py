@@ -110,7 +110,7 @@ def _query_block(by_position: np.ndarray, keys: np.ndarray, values: np.ndarray, 
                  group: int, start: int, end: int, offset: int) -> Callable[[], None]:
     """The task computing ``out[group, :, start:end]`` (see ``_prefill_attention``)."""
 
-    def task() -> None:
+    def attend_block() -> None:
         repeat, dim = by_position.shape[1], by_position.shape[3]
         size, visible = end - start, offset + end
         block = by_position[group, :, start:end].reshape(repeat * size, dim)
@@ -122,7 +122,7 @@ def _query_block(by_position: np.ndarray, keys: np.ndarray, values: np.ndarray, 
         result /= sums
         out[group, :, start:end] = result.reshape(repeat, size, dim)
 
-    return task
+    return attend_block
 
 
 def _decode_attention(grouped: np.ndarray, keys: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -7,16 +7,23 @@ of a large weight in the same time (the issue's measurement: the 49152x576 outpu
 other, which on a loaded machine made small products hundreds of times slower, so the
 backend keeps OpenBLAS at one thread and shares work itself:
 
-``share(tasks)`` runs independent tasks (blocks of weight rows, attention heads) on the
+``share(tasks)`` runs independent tasks (blocks of weight rows, attention blocks) on the
 calling thread and on one helper thread, each taking the next task left (work sharing): a
-helper that a busy machine does not wake in time takes nothing and the caller does all of
-it, so a step is never slower than the caller alone by more than the one task the helper
-took last. numpy releases the GIL inside BLAS and its ufuncs, so both threads compute at once.
+helper that is slow to wake takes fewer tasks, and the caller waits at most for the ones the
+helper took. numpy releases the GIL inside BLAS and its ufuncs, so both threads compute at
+once; between those calls the two threads hand the GIL back and forth, and on an
+oversubscribed machine each hand-off can wait for the other thread to be scheduled: at load
+5-8 on the project's 2 cores a shared decode was 0.8x and a 16-query attention block 4x
+slower than the caller alone (benchmarks/mlx_cpu_vs_llama_cpp.py --shared,
+benchmarks/mlx_cpu_attention.py --shared). Hence off by default; it is meant for a machine
+with an idle core.
 
 Who shares is the caller's choice (``MlxOptions.cpu_share``, kept on the fused blocks and
-the output head: speed.py, cpu_layers.py). One helper per process, used by one caller at a time; a second caller (another lane's
-thread) finding it busy runs its tasks itself. Results are bit-identical to the unshared
-product: each task writes its own rows with the same kernel (tests/mlx/test_cpu_share.py).
+the output head: speed.py, cpu_layers.py). One helper per process, used by one caller at a
+time; a second caller (another lane's thread) finding it busy runs its tasks itself. Decode
+products (up to ``SMALL_ROWS`` rows) and attention are bit-identical to the unshared ones
+(each task makes the same BLAS calls on its rows); a prefill chunk's products differ in the
+last bits (one GEMM per task instead of one in all) (tests/mlx/test_cpu_share.py).
 """
 
 from __future__ import annotations
@@ -139,15 +146,15 @@ def shared_product(x: np.ndarray, weight: np.ndarray) -> np.ndarray | None:
 
 
 def _row_block(x: np.ndarray, weight: np.ndarray, out: np.ndarray, start: int, end: int) -> Callable[[], object]:
-    def task() -> object:
+    def row_product_block() -> object:
         return np.matmul(x, weight[start:end].T, out=out[:, start:end])
-    return task
+    return row_product_block
 
 
 def _block(weight: np.ndarray, columns: np.ndarray, out: np.ndarray, start: int, end: int,
            sub: int) -> Callable[[], None]:
-    def task() -> None:
+    def product_block() -> None:
         for first in range(start, end, sub):
             last = min(first + sub, end)
             np.matmul(weight[first:last], columns, out=out[first:last])
-    return task
+    return product_block

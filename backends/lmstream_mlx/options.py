@@ -36,8 +36,8 @@ class MlxOptions(BackendOptions):
     over a numpy KV cache; None: on CPU (docs/backends.md)."""
     cpu_share: bool | None = None
     """Share large BLAS products and prefill attention between the calling thread and one
-    helper thread (``blas``; work sharing, never slower than the caller alone by more than one
-    block); None: the backend's default (docs/backends.md)."""
+    helper thread (with ``blas``; pays with an idle core, loses on a busy machine); None: the
+    backend's default, off (docs/backends.md)."""
     blas_threads: int = Field(1, ge=1)
     """Threads numpy's BLAS may use for those products (1: measured steadier on a shared machine)."""
     lazy: bool = False

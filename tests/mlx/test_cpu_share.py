@@ -4,6 +4,7 @@ alone, and the softmax without its max pass (cpu_attention.SAFE_EXPONENT) stays 
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import numpy as np
 import pytest
@@ -112,3 +113,47 @@ def test_the_max_pass_is_skipped_only_for_safe_scores() -> None:
     large = np.array([[100.0, 99.0]], dtype=np.float32)
     cpu_attention._exp_rows(large)
     np.testing.assert_allclose(large, np.exp([[0.0, -1.0]]), rtol=1e-6)
+
+
+def test_a_shared_model_computes_what_the_unshared_one_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``speed_up(share=True)`` (``MlxOptions.cpu_share``): the same logits in prefill and decode
+    to float32 rounding (the prefill chunk's products differ in their last bits, and so the
+    cache the decode step reads; the tiny model's weights are made to count as large)."""
+    import mlx.core as mx
+    from mlx_lm.models.cache import make_prompt_cache
+
+    from lmstream_mlx import cpu_share
+    from lmstream_mlx.blas_scope import model_call
+    from lmstream_mlx.options import MlxOptions
+    from lmstream_mlx.speed import apply_speed_plan, speed_up
+
+    from .test_cpu_blocks import tiny_llama
+
+    monkeypatch.setattr(cpu_share, "SHARE_MIN_BYTES", 1)
+    calls: list[int] = []
+    real_share = cpu_share.share
+
+    def counting(tasks: list[Any], enabled: bool = True) -> None:
+        calls.append(len(tasks) if enabled else 0)
+        real_share(tasks, enabled)
+
+    monkeypatch.setattr(cpu_share, "share", counting)
+    monkeypatch.setattr(cpu_attention, "share", counting)
+    outputs = []
+    for shared in (False, True):
+        mx.random.seed(3)
+        model = tiny_llama(layers=2)
+        plan = speed_up(model, 1, mx.cpu, blas=True, one_row=True, blocks=True, share=shared)
+        assert plan.cpu_share is shared
+        cache = make_prompt_cache(model)
+        with model_call(1, prefill=False):
+            prefill = np.array(model(mx.array([[5, 9, 200, 17, 3] * 30]), cache=cache)[0, -1])
+            decode = np.array(model(mx.array([[42]]), cache=cache)[0, -1])
+        outputs.append((prefill, decode))
+        assert any(calls) is shared
+        calls.clear()
+    for shared_logits, alone_logits in zip(outputs[1], outputs[0], strict=True):
+        np.testing.assert_allclose(shared_logits, alone_logits, rtol=1e-4, atol=1e-4)
+    assert MlxOptions().cpu_share is None
+    assert not apply_speed_plan(tiny_llama(), MlxOptions(), mx.Device(mx.cpu)).cpu_share  # off by default
+    assert apply_speed_plan(tiny_llama(), MlxOptions(cpu_share=True), mx.Device(mx.cpu)).cpu_share
