@@ -52,7 +52,7 @@ def rows_product(x: np.ndarray, weight: np.ndarray, shared: bool = False) -> np.
         plain: np.ndarray = x @ weight.T
         return plain
     outputs, inputs = weight.shape
-    block = weight_block(inputs)
+    block = weight_block(inputs, rows)
     columns = np.ascontiguousarray(x.T)
     out = np.empty((outputs, rows), dtype=np.float32)
     for start in range(0, outputs, block):

@@ -49,9 +49,17 @@ BLOCK_BYTES = 384 * 1024
 """Bytes of weight rows per block of such a product (the project machine's cores have 1 MiB L2)."""
 
 
-def weight_block(inputs: int) -> int:
-    """Weight rows per block of a few-row product over ``inputs`` features (``BLOCK_BYTES``)."""
-    return max(16, BLOCK_BYTES // (4 * inputs))
+SMALL_PRODUCT = 1_000_000
+"""OpenBLAS multiplies a product of at most this many multiply-adds (rows x columns x inputs)
+with its small-matrix kernel, without packing the operands: blocks kept under it cost 14-38%
+less CPU for 16-64 rows (a prefill chunk of 16 tokens: 87 -> 54 ms for the 30 layers'
+products, load 10; benchmarks/mlx_cpu_chunks.py --blocks)."""
+
+
+def weight_block(inputs: int, rows: int = 1) -> int:
+    """Weight rows per block of a product of ``rows`` input rows over ``inputs`` features: at
+    most ``BLOCK_BYTES`` of weights, and small enough for OpenBLAS's small-matrix kernel."""
+    return max(8, min(BLOCK_BYTES // (4 * inputs), SMALL_PRODUCT // (rows * inputs)))
 
 class _Job:
     """Tasks taken one by one by whichever thread is free; ``finished`` once all have run."""
@@ -130,7 +138,7 @@ def shared_product(x: np.ndarray, weight: np.ndarray) -> np.ndarray | None:
         return None
     outputs, inputs = weight.shape
     rows = x.shape[0]
-    unit = weight_block(inputs) if 2 <= rows <= SMALL_ROWS else 16
+    unit = weight_block(inputs, rows) if 2 <= rows <= SMALL_ROWS else 16
     step = -(-outputs // (BLOCKS * unit)) * unit
     bounds = [(start, min(start + step, outputs)) for start in range(0, outputs, step)]
     if rows == 1:  # the GEMV the unshared path makes, on each block's rows

@@ -157,3 +157,14 @@ def test_a_shared_model_computes_what_the_unshared_one_does(monkeypatch: pytest.
     assert MlxOptions().cpu_share is None
     assert not apply_speed_plan(tiny_llama(), MlxOptions(), mx.Device(mx.cpu)).cpu_share  # off by default
     assert apply_speed_plan(tiny_llama(), MlxOptions(cpu_share=True), mx.Device(mx.cpu)).cpu_share
+
+
+@pytest.mark.parametrize("inputs", [576, 1536])
+@pytest.mark.parametrize("rows", [2, 8, 16, 24, 48, SMALL_ROWS])
+def test_weight_blocks_fit_the_l2_cache_and_the_small_matrix_kernel(inputs: int, rows: int) -> None:
+    from lmstream_mlx.cpu_share import BLOCK_BYTES, SMALL_PRODUCT, weight_block
+
+    block = weight_block(inputs, rows)
+    assert block * inputs * 4 <= BLOCK_BYTES
+    assert block * rows * inputs <= SMALL_PRODUCT
+    assert block >= 8
