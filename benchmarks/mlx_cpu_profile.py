@@ -39,9 +39,11 @@ from lmstream_mlx.model import MlxBackendModel, create_backend
 from lmstream_mlx.speed import blas_threads_of
 
 PARTS: dict[str, tuple[str, ...]] = {
-    "BLAS products": ("project_first", "project_second", "_blas", "rows_product"),
+    "BLAS products": ("project_first", "project_second", "_blas", "rows_product", "shared_product",
+                      "product_block", "row_product_block"),
     "attention": ("attend", "_decode_attention", "_prefill_attention", "append", "attend_rows",
-                  "_attend_group"),
+                  "_attend_group", "attend_block", "_query_block", "_exp_rows", "_causal"),
+    "waiting for the helper thread": ("share", "work", "wait"),
     "rotary embedding": ("_angles", "_rotate", "_rope_pair", "_rope_rows", "rope_rows"),
     "norms, residuals, SiLU": ("rms_norm", "numpy_call", "__call__", "_layer_rows"),
     "mlx <-> numpy hand-over": ("to_numpy", "hand_over", "eval", "array", "async_eval", "item",

@@ -7,6 +7,8 @@ process, alternating run by run so machine load hits each alike; medians are rep
   numpy's BLAS, numpy KV cache: ``blas_one_row`` and ``cpu_blocks`` on);
 - ``old``: the previous CPU path (``blas_one_row=False, cpu_blocks=False``: only multi-row
   products on BLAS, one-row products and attention on mlx's kernels);
+- ``shared`` (``--shared``): the default path with ``cpu_share=True`` (large products and
+  prefill attention shared with a helper thread; it pays only with a free second core);
 - ``llama.cpp``: llama-cpp-python direct (``Llama.generate``, ``reset()`` before each run),
   1 thread unless ``--threads``.
 
@@ -76,14 +78,24 @@ def main() -> None:
     parser.add_argument("--old-max-prompt", type=int, default=512)
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads")
     parser.add_argument("--no-llama-cpp", action="store_true")
+    parser.add_argument("--shared", action="store_true",
+                        help="also run the default path with cpu_share=True (a helper thread shares large products)")
+    parser.add_argument("--prefill-chunk-s", type=float, default=None,
+                        help="the scheduler's prefill chunk budget (seconds) for the mlx sides")
     args = parser.parse_args()
 
-    new = lmstream.load(backend="mlx", prefix_cache_bytes=0)
-    old = lmstream.load(backend="mlx", blas_one_row=False, cpu_blocks=False, prefix_cache_bytes=0)
+    common: dict[str, Any] = {"prefix_cache_bytes": 0}
+    if args.prefill_chunk_s is not None:
+        common["prefill_chunk_s"] = args.prefill_chunk_s
+    new = lmstream.load(backend="mlx", cpu_share=False, **common)
+    old = lmstream.load(backend="mlx", blas_one_row=False, cpu_blocks=False, **common)
     sides: dict[str, Callable[[list[int], int], tuple[float, float]]] = {}
     eos = list(new.tokenizer.eos_token_ids) if hasattr(new.tokenizer, "eos_token_ids") else []
     sides["new"] = lambda p, n: mlx_run(new, p, n, eos)
     sides["old"] = lambda p, n: mlx_run(old, p, n, eos)
+    shared = lmstream.load(backend="mlx", cpu_share=True, **common) if args.shared else None
+    if shared is not None:
+        sides["shared"] = lambda p, n: mlx_run(shared, p, n, eos)
     if not args.no_llama_cpp:
         from llama_cpp import Llama
 
@@ -121,8 +133,14 @@ def main() -> None:
         first, last = args.prompts[0], args.prompts[-1]
         ratio = statistics.median(results[(f'prompt {last}', 'new')]) / statistics.median(results[(f'prompt {first}', 'new')])
         print(f"new: prompt {last} costs {ratio:.2f}x prompt {first}")
+    if "shared" in sides:
+        for name, _, _ in cases:
+            ratio = statistics.median(results[(name, "shared")]) / statistics.median(results[(name, "new")])
+            print(f"shared / new, {name}: {ratio:.2f}x ({'tok/s' if name == 'decode' else 'time to first token'})")
     new.close()
     old.close()
+    if shared is not None:
+        shared.close()
 
 
 if __name__ == "__main__":

@@ -32,24 +32,27 @@ from mlx_lm.models.cache import KVCache
 
 from .blas_scope import limited
 from .cpu_attention import NumpyKVCache, RowCaches, adopt, attend, attend_rows, attend_rows_many
+from .cpu_share import BLOCK_BYTES as BLOCK_BYTES  # re-exported (their home was here)
+from .cpu_share import SMALL_ROWS as SMALL_ROWS
+from .cpu_share import shared_product, weight_block
 
 FUSED_ATTRIBUTE = "_lmstream_fused"
-SMALL_ROWS = 64
-"""Products with 2 to this many input rows (batched decode steps, verification's several tokens
-per row: 8 rows x 5 tokens also measured faster blocked than through one ``x @ W.T``)."""
-BLOCK_BYTES = 384 * 1024
-"""Bytes of weight rows per block of ``rows_product`` (the project machine's cores have 1 MiB L2)."""
 
 
-def rows_product(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+def rows_product(x: np.ndarray, weight: np.ndarray, shared: bool = False) -> np.ndarray:
     """``x @ weight.T`` for a few rows of ``x``: one product per block of weight rows, each
-    block read once while it sits in the L2 cache (see the module docstring); others plain."""
+    block read once while it sits in the L2 cache (see the module docstring); others plain.
+    ``shared``: a large weight's blocks are shared with the helper thread (cpu_share.py)."""
+    if shared:
+        product = shared_product(x, weight)
+        if product is not None:
+            return product
     rows = x.shape[0]
     if rows < 2 or rows > SMALL_ROWS:
         plain: np.ndarray = x @ weight.T
         return plain
     outputs, inputs = weight.shape
-    block = max(16, BLOCK_BYTES // (4 * inputs))
+    block = weight_block(inputs, rows)
     columns = np.ascontiguousarray(x.T)
     out = np.empty((outputs, rows), dtype=np.float32)
     for start in range(0, outputs, block):
@@ -72,13 +75,23 @@ def rope_numpy(x: np.ndarray, offset: int, rope: nn.RoPE) -> np.ndarray:
     return _rotate(x, *_angles(x.shape[1], offset, rope), rope)
 
 
+_last_angles: list[tuple[tuple[int, int, int, float, float], tuple[np.ndarray, np.ndarray]]] = []
+
+
 def _angles(length: int, offset: int, rope: nn.RoPE) -> tuple[np.ndarray, np.ndarray]:
-    """cos and sin ``(L, dims/2)`` of the rotation angles at positions ``offset..offset+L-1``."""
+    """cos and sin ``(L, dims/2)`` of the rotation angles at positions ``offset..offset+L-1``;
+    the last ones are kept, so a model call computes them once, not once per layer."""
+    key = (length, offset, rope.dims, float(rope.base), float(rope.scale))
+    last = _last_angles[-1] if _last_angles else None  # one read: another thread may replace it
+    if last is not None and last[0] == key:
+        return last[1]
     dims = rope.dims
     inv = np.power(np.float32(rope.base), -np.arange(0, dims, 2, dtype=np.float32) / np.float32(dims))
     positions = np.arange(offset, offset + length, dtype=np.float32) * np.float32(rope.scale)
     theta = positions[:, None] * inv[None, :]
-    return np.cos(theta), np.sin(theta)
+    angles = (np.cos(theta), np.sin(theta))
+    _last_angles[:] = [(key, angles)]
+    return angles
 
 
 def _angles_at(positions: np.ndarray, rope: nn.RoPE) -> tuple[np.ndarray, np.ndarray]:
@@ -119,20 +132,22 @@ class Fused:
     """Float32 weights of one block: ``first`` (rows of several projections stacked), ``second``."""
 
     def __init__(self, first: np.ndarray, first_bias: np.ndarray | None,
-                 second: np.ndarray, second_bias: np.ndarray | None, threads: int) -> None:
+                 second: np.ndarray, second_bias: np.ndarray | None, threads: int, shared: bool = False) -> None:
         self.first, self.first_bias = first, first_bias
         self.second, self.second_bias = second, second_bias
         self.threads = threads
         """numpy's BLAS threads for this block's products (unless a model call set them)."""
+        self.shared = shared
+        """Large products and prefill attention shared with the helper thread (cpu_share.py)."""
 
     def project_first(self, x: np.ndarray) -> np.ndarray:
         """``x @ first.T (+ bias)``."""
-        y = rows_product(x, self.first)
+        y = rows_product(x, self.first, self.shared)
         return y if self.first_bias is None else y + self.first_bias
 
     def project_second(self, x: np.ndarray) -> np.ndarray:
         """``x @ second.T (+ bias)``."""
-        y = rows_product(x, self.second)
+        y = rows_product(x, self.second, self.shared)
         return y if self.second_bias is None else y + self.second_bias
 
 
@@ -184,7 +199,7 @@ class CpuLlamaAttention(llama.Attention):  # type: ignore[misc]  # mlx-lm is unt
         v = qkv[:, (heads + kv_heads) * dim:].reshape(length, kv_heads, dim).transpose(1, 0, 2)
         q, k = _rope_pair(q, k, offset, self.rope)
         keys, values = (k, v) if store is None else store.append(k, v)
-        return fused.project_second(attend(q, keys, values, self.scale))
+        return fused.project_second(attend(q, keys, values, self.scale, fused.shared))
 
     def rows_call(self, fused: Fused, x: np.ndarray, caches: RowCaches, dtype: mx.Dtype) -> np.ndarray:
         """The block's output for one token of each of several sequences, ``x`` ``(rows, hidden)``,
@@ -268,7 +283,7 @@ def _bias(module: nn.Module) -> np.ndarray | None:
     return np.array(module["bias"].astype(mx.float32)) if "bias" in module else None
 
 
-def fuse_block(block: nn.Module, dense_of: Any, threads: int = 1) -> bool:
+def fuse_block(block: nn.Module, dense_of: Any, threads: int = 1, shared: bool = False) -> bool:
     """Give ``block`` (an exact ``CPU_BLOCKS`` class) its fused float32 weights, re-pointing its
     projections' float32 copies at row views of them; False when a projection has no copy."""
     stacked_names, second_name = _PROJECTIONS[type(block)]
@@ -288,6 +303,7 @@ def fuse_block(block: nn.Module, dense_of: Any, threads: int = 1) -> bool:
         rows = fast.dense.shape[0]
         fast.dense = first[start:start + rows]
         start += rows
-    object.__setattr__(block, FUSED_ATTRIBUTE, Fused(first, first_bias, fasts[-1].dense, _bias(second), threads))
+    object.__setattr__(block, FUSED_ATTRIBUTE, Fused(first, first_bias, fasts[-1].dense, _bias(second), threads,
+                                                        shared))
     block.__class__ = CPU_BLOCKS[type(block)]
     return True

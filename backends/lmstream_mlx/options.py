@@ -34,6 +34,10 @@ class MlxOptions(BackendOptions):
     cpu_blocks: bool | None = None
     """Llama attention and MLP blocks on numpy (with ``blas``): fused projections and attention
     over a numpy KV cache; None: on CPU (docs/backends.md)."""
+    cpu_share: bool | None = None
+    """Share large BLAS products and prefill attention between the calling thread and one
+    helper thread (with ``blas``; pays with an idle core, loses on a busy machine); None: the
+    backend's default, off (docs/backends.md)."""
     blas_threads: int = Field(1, ge=1)
     """Threads numpy's BLAS may use for those products (1: measured steadier on a shared machine)."""
     lazy: bool = False

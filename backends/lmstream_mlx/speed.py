@@ -52,6 +52,9 @@ BLAS_MIN_ROWS = 2
 mlx's kernel (``blas_one_row=False``; the default sends one row to BLAS too: 15x faster)."""
 BLAS_AUTO_MAX_BYTES = 1 << 30
 """``blas=None`` turns BLAS on (CPU only) when the float32 weight copies fit in this."""
+DEFAULT_CPU_SHARE = False
+"""``cpu_share=None`` shares work with a helper thread (2+ usable cores) only when this is True:
+it was not measurable on the shared, loaded machine (docs/backends.md)."""
 FAST_ATTRIBUTE = "_lmstream_fast"
 THREADS_ATTRIBUTE = "_lmstream_blas_threads"
 
@@ -103,7 +106,8 @@ class FastMatmul:
     """
 
     def __init__(self, source: nn.Module, parts: int, device: mx.Device, blas: bool,
-                 blas_threads: int = 1, min_rows: int = BLAS_MIN_ROWS, head: bool = False) -> None:
+                 blas_threads: int = 1, min_rows: int = BLAS_MIN_ROWS, head: bool = False,
+                 shared: bool = False) -> None:
         quantized = hasattr(source, "scales")
         names = ("weight", "scales", "biases") if quantized else ("weight",)
         rows = source.weight.shape[0]
@@ -119,6 +123,8 @@ class FastMatmul:
         """Products with at least this many input rows go through BLAS."""
         self.head = head
         """The output head: in a prefill call its logits are never read, so it stays lazy."""
+        self.shared = shared
+        """A large product's blocks are shared with the helper thread (cpu_share.py)."""
         self.dense: np.ndarray | None = None
         if blas:
             weight = dense_weight(source)
@@ -144,7 +150,7 @@ class FastMatmul:
         flat = x.reshape(rows, x.shape[-1]).astype(mx.float32)
         mx.eval(flat)
         with limited(self._blas_threads):
-            out = rows_product(np.asarray(flat), self.dense)
+            out = rows_product(np.asarray(flat), self.dense, self.shared)
         y = mx.array(out).reshape(*x.shape[:-1], self.dense.shape[0])
         return y if x.dtype == mx.float32 else y.astype(x.dtype)
 
@@ -247,6 +253,8 @@ class SpeedPlan:
     """Attention and MLP blocks computed on numpy (cpu_layers.py)."""
     cpu_layers: int = 0
     """Whole decoder layers (norms and residuals too) computed on numpy (cpu_decoder.py)."""
+    cpu_share: bool = False
+    """Whether large BLAS products and prefill attention are shared with a helper thread."""
     applied: list[str] = field(default_factory=list)
 
 
@@ -281,14 +289,16 @@ def blas_threads_of(model: nn.Module) -> int | None:
 
 
 def speed_up(model: nn.Module, parts: int, device: mx.Device, blas: bool, blas_threads: int = 1,
-             one_row: bool = False, blocks: bool = False) -> SpeedPlan:
+             one_row: bool = False, blocks: bool = False, share: bool = False) -> SpeedPlan:
     """Give every Linear/QuantizedLinear/Embedding/QuantizedEmbedding its fast paths; with
     ``one_row`` one-row products use BLAS too; with ``blocks`` llama attention and MLP blocks
-    run on numpy (cpu_layers.py)."""
-    plan = SpeedPlan(cpu_streams=parts, blas_one_row=blas and one_row)
+    run on numpy (cpu_layers.py); with ``share`` large BLAS products and prefill attention are
+    shared with a helper thread (cpu_share.py)."""
+    plan = SpeedPlan(cpu_streams=parts, blas_one_row=blas and one_row, cpu_share=blas and share)
     min_rows = 1 if one_row else BLAS_MIN_ROWS
     for name, module in _candidates(model):
-        fast = FastMatmul(module, parts, device, blas, blas_threads, min_rows, head=_is_head(name, module))
+        fast = FastMatmul(module, parts, device, blas, blas_threads, min_rows, head=_is_head(name, module),
+                          shared=share)
         if not fast.parts and fast.dense is None:
             continue
         object.__setattr__(module, FAST_ATTRIBUTE, fast)
@@ -303,7 +313,7 @@ def speed_up(model: nn.Module, parts: int, device: mx.Device, blas: bool, blas_t
             return getattr(m, FAST_ATTRIBUTE, None)
 
         for _, block in list(model.named_modules()):
-            if type(block) in CPU_BLOCKS and fuse_block(block, dense_of, blas_threads):
+            if type(block) in CPU_BLOCKS and fuse_block(block, dense_of, blas_threads, share):
                 plan.cpu_blocks += 1
         for _, layer in list(model.named_modules()):
             plan.cpu_layers += fuse_layer(layer)
@@ -323,7 +333,9 @@ def apply_speed_plan(model: nn.Module, options: MlxOptions, device: mx.Device) -
         blas = on_cpu and not options.compile and float32_bytes([m for _, m in _candidates(model)]) <= BLAS_AUTO_MAX_BYTES
     one_row = options.blas_one_row if options.blas_one_row is not None else on_cpu
     blocks = options.cpu_blocks if options.cpu_blocks is not None else on_cpu
-    plan = (speed_up(model, streams, device, blas, options.blas_threads, one_row, blocks)
+    share = options.cpu_share if options.cpu_share is not None else (on_cpu and DEFAULT_CPU_SHARE
+                                                                    and usable_cores() >= 2)
+    plan = (speed_up(model, streams, device, blas, options.blas_threads, one_row, blocks, share)
             if streams > 1 or blas else SpeedPlan())
     if plan.split_layers:
         plan.applied.append(f"{plan.split_layers} matmuls split over {streams} streams")
@@ -334,6 +346,8 @@ def apply_speed_plan(model: nn.Module, options: MlxOptions, device: mx.Device) -
     if plan.cpu_blocks:
         plan.applied.append(f"{plan.cpu_blocks} attention/MLP blocks on numpy "
                             f"({plan.cpu_layers} whole decoder layers)")
+    if plan.cpu_share:
+        plan.applied.append("large products and prefill attention shared with a helper thread")
     if options.compile:
         plan.applied.append(f"{compile_mlps(model)} MLP blocks compiled")
     return plan
