@@ -90,6 +90,10 @@ class PrefixCache:
         self.max_checkpoints = max_checkpoints
         """Entries that cannot trim kept on one conversation's path at most."""
         self._serial = 0
+        self._per_token: dict[Hashable, float] = {}
+        self.drops = 0
+        """Entries dropped so far (evicted, replaced or cleared)."""
+        """Bytes per token of the last entry offered under each key (``reserve``'s estimate)."""
         self._trees: dict[Hashable, RadixIndex[_Entry]] = {}
         self._lru: OrderedDict[_Entry, None] = OrderedDict()
         self._bytes = 0
@@ -179,6 +183,7 @@ class PrefixCache:
             cache, nbytes = fork, max(0, int(fork.nbytes))
             self._make_room(nbytes)  # (a copy larger than its source: rare, and after the fact)
         prompt = len(tokens) if prompt_length is None else max(0, min(prompt_length, len(tokens)))
+        self._per_token[key] = nbytes / len(tokens)
         self._serial += 1
         entry = _Entry(key, tokens, cache, nbytes, can_trim, prompt, self._serial)
         self._trees.setdefault(key, tree).add(tokens, entry, can_trim)
@@ -186,6 +191,27 @@ class PrefixCache:
         self._bytes += nbytes
         self._inserts += 1
         return True
+
+    def reserve(self, key: Hashable, prompt: Sequence[int], tokens: int) -> None:
+        """Make room for the entry of a generation on ``prompt`` (``tokens`` long in all) that
+        is about to be offered, before the backend allocates it (llama.cpp saves the state to
+        host memory as the generation ends): first drop the entries that entry will replace
+        anyway (the trimmable ones ``prompt`` extends, those whose whole prompt ``prompt``
+        starts with but whose answer it does not repeat: the conversation's last turn), then
+        evict least recently used ones for its size, estimated from the last entry offered
+        under ``key``. The saved state then fits the budget with the held entries."""
+        tree = self._trees.get(key)
+        if not self.enabled or tree is None:
+            return
+        for shorter, _ in tree.trimmable_prefixes(prompt):
+            self._drop(shorter)
+        for other, shared in tree.branching(prompt, every=True):
+            if other.prompt_length <= shared:
+                self._drop(other)
+        self._forget(key)
+        per_token = self._per_token.get(key)
+        if per_token is not None:
+            self._make_room(min(self.capacity_bytes, int(per_token * tokens)))
 
     def _make_room(self, nbytes: int) -> None:
         """Evict least recently used entries until ``nbytes`` more fit the budget."""
@@ -207,6 +233,7 @@ class PrefixCache:
                 del self._trees[entry.key]
         self._lru.pop(entry, None)
         self._bytes -= entry.nbytes
+        self.drops += 1
 
     def clear(self) -> None:
         """Drop every entry."""

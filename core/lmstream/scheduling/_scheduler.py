@@ -346,6 +346,8 @@ class Scheduler:
              error: BaseException | None, *, added: bool = True) -> None:
         """Remove the sequence from its runner (cache consistent first), then its one Info."""
         if added:
+            if sequence.share_key is not None and reason is not StopReason.ERROR:
+                self._sharing.reserve(sequence)  # room for the state the runner saves now
             try:
                 lane.runner.remove(sequence.seq_id)
             except BaseException as exc:

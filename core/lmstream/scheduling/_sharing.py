@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 
 from ..model import BackendModel
+from ._heap import release_free_memory
 from ._prefix_cache import DEFAULT_CHECKPOINTS, PrefixCache, default_prefix_cache_bytes
 from ._sequence import ActiveSequence
 
@@ -90,9 +92,18 @@ class CacheSharing:
         cache, key = sequence.request.cache, sequence.share_key
         assert cache is not None and key is not None
         try:  # the prefix cache makes room before it copies
-            self.cache.offer(key, cache, len(sequence.plan.prompt), copy=True)
+            self._dropping(lambda: self.cache.offer(key, cache, len(sequence.plan.prompt), copy=True))
         except Exception:
             logger.exception("snapshotting a prompt cache failed")
+
+    def reserve(self, sequence: ActiveSequence) -> None:
+        """Before an ending sequence's runner saves its state (llama.cpp copies it to host
+        memory): evict what that state will need, so the saved copy never comes on top of a
+        full budget."""
+        if sequence.share_key is not None:
+            prompt = sequence.plan.prompt
+            self._dropping(lambda: self.cache.reserve(sequence.share_key, prompt,
+                                                      len(prompt) + sequence.generated))
 
     def give_back(self, sequence: ActiveSequence) -> None:
         """Hand an ended sequence's own cache to the prefix cache (nobody else holds it)."""
@@ -102,9 +113,16 @@ class CacheSharing:
         if cache is None or key is None:
             return
         try:
-            self.cache.offer(key, cache, len(sequence.plan.prompt))
+            self._dropping(lambda: self.cache.offer(key, cache, len(sequence.plan.prompt)))
         except Exception:
             logger.exception("offering a prompt cache to the prefix cache failed")
+
+    def _dropping(self, change: Callable[[], object]) -> None:
+        """Run a change of the prefix cache; if it dropped entries, return their memory."""
+        before = self.cache.drops
+        change()
+        if self.cache.drops != before:
+            release_free_memory()
 
 
 def _can_fork(backend: BackendModel) -> bool:
