@@ -100,3 +100,19 @@ def test_the_checkpoint_options_are_checked():
         lmstream.load(backend="scripted", reply="ok", prefix_cache_checkpoint_tokens=-1)
     with pytest.raises(ValueError, match="prefix_cache_checkpoints"):
         lmstream.load(backend="scripted", reply="ok", prefix_cache_checkpoints=0)
+
+
+def test_serve_passes_the_checkpoint_flag_to_the_scheduler():
+    import argparse
+
+    pytest.importorskip("starlette")
+    from lmstream_server import command
+
+    parser = argparse.ArgumentParser()
+    command.configure(parser)
+    args = parser.parse_args(["--prefix-cache-checkpoint-tokens", "64", "-o", "prefix_cache_checkpoints=3"])
+    options = command.load_options(args)
+    assert options == {"prefix_cache_checkpoint_tokens": 64, "prefix_cache_checkpoints": 3}
+    with lmstream.load(backend="scripted", reply="ok", **options) as context:
+        assert context.prefix_cache.max_checkpoints == 3
+        assert context.scheduler._sharing.checkpoint_tokens == 64

@@ -184,7 +184,7 @@ class Scheduler:
                     continue
                 if self._sharing.active and sequence.plan.cache is None and (
                         lane is self._backend_lane):
-                    self._sharing.borrow(sequence)
+                    self._sharing.borrow(sequence, checkpoints=self.batching)
                 lane.runner.add(sequence.request)
             except BaseException as exc:
                 self._end(lane, sequence, StopReason.ERROR, exc, added=False)

@@ -41,9 +41,11 @@ class CacheSharing:
         """False when the budget is 0 or the backend's caches cannot be forked."""
         self.checkpoint_tokens = checkpoint_tokens
 
-    def borrow(self, sequence: ActiveSequence) -> None:
+    def borrow(self, sequence: ActiveSequence, checkpoints: bool = True) -> None:
         """Give a sequence without a cache a fork of the longest cached prefix of its prompt
-        (or a fresh cache), so its KV state can be offered back when it ends."""
+        (or a fresh cache), so its KV state can be offered back when it ends.
+        ``checkpoints``: whether its cache may be copied while it runs (the backend's batch
+        runner keeps the cache current between calls; a token iterator need not)."""
         backend = self._backend
         key = backend.prefix_cache_key(sequence.plan.parameters)
         found = self.cache.lookup(key, sequence.plan.prompt)
@@ -53,7 +55,7 @@ class CacheSharing:
             sequence.request.cache = found[0]
             sequence.control.cache_source = "prefix_cache"
         sequence.share_key = key
-        if self.checkpoint_tokens:  # while it prefills: the cache length of the next checkpoint
+        if self.checkpoint_tokens and checkpoints:  # while it prefills: the next checkpoint's length
             sequence.checkpoint_due = (0 if found is None else found[1]) + self.checkpoint_tokens
 
     def snapshot(self, sequence: ActiveSequence, done: bool = True) -> None:
