@@ -7,9 +7,10 @@ sequence needs, with or without a cache, is already resident) and dropping the w
 entries. Live sequences keep their KV in llama.cpp's context (allocated at load, inside the
 baseline). So what grows is what the prefix cache holds (at most the budget), the state a
 sequence saves as it ends (room for it is made before it is saved) and allocator slack; the
-check allows the budget plus 10%, the issue's goal. Before the fixes it failed by about three
-entries: forks kept the bytes of evicted entries alive, a save held two host copies, and
-freed entries stayed resident in glibc's heap.
+check allows the budget plus 10%, the issue's goal. Measured under load: RSS grew 14.0 MiB at
+its peak for a 16.4 MiB budget; the code before the fixes grew 35.5 MiB (forks kept the bytes
+of evicted entries alive, a save held two host copies and came on top of a full budget, freed
+entries stayed resident in glibc's heap).
 """
 
 from __future__ import annotations
