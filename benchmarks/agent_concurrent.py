@@ -185,7 +185,7 @@ def report(run: Run, budget: int, baseline: Run | None, one: float | None, args:
         (run.peak_rss <= limit, f"peak RSS {mib(run.peak_rss)} <= {floor_name} {mib(floor)} + budget "
                                 f"x {1 + RSS_MARGIN:.1f} = {mib(limit)}"),
     ]
-    entry = f"; one agent's entry {mib(one)} (a generation's own state before it is offered back is one more)" \
+    entry = f"; one agent's entry {mib(one)} (room for a generation's own state is made before it is saved)" \
         if one else ""
     print(f"RSS grew {mib(run.peak_rss - floor)} over the {floor_name}: budget {mib(budget)}{entry}")
     print("goals:")

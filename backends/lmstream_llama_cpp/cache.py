@@ -25,7 +25,7 @@ class LlamaCppPromptCache(PromptCache):
     def __init__(self, engine: Any) -> None:
         self._engine = engine
         self._tokens: list[int] = []
-        self.state: bytes | None = None
+        self.state: bytes | bytearray | None = None
         """Saved KV entries of at least ``tokens`` (None while empty)."""
         self.in_use = False
         """True while a generation runs on this cache."""
@@ -61,7 +61,7 @@ class LlamaCppPromptCache(PromptCache):
         clone._tokens = list(self._tokens)
         return clone
 
-    def store(self, state: bytes | None, tokens: list[int]) -> None:
+    def store(self, state: bytes | bytearray | None, tokens: list[int]) -> None:
         """Record what a finished generation left in its slot."""
         self.state = state if tokens else None
         self._tokens = list(tokens) if state is not None else []

@@ -123,17 +123,23 @@ class Engine:
         llama_cpp.llama_memory_seq_add(self.memory, slot, keep + discard, -1, -discard)
         self._lengths[slot] = self._lengths.get(slot, 0) - discard
 
-    def save(self, slot: int) -> bytes:
-        """The slot's KV entries as bytes (``restore`` reads them back into any slot)."""
+    def save(self, slot: int) -> bytearray:
+        """The slot's KV entries (``restore`` reads them back into any slot), written straight
+        into the buffer returned (one host copy, never changed afterwards)."""
         size = int(llama_cpp.llama_state_seq_get_size(self.ctx, slot))
-        buf = (ctypes.c_uint8 * size)()
+        out = bytearray(size)
+        buf = (ctypes.c_uint8 * size).from_buffer(out)
         written = int(llama_cpp.llama_state_seq_get_data(self.ctx, buf, size, slot))
-        return bytes(buf)[:written]
+        del buf
+        del out[written:]
+        return out
 
-    def restore(self, slot: int, state: bytes, length: int) -> bool:
+    def restore(self, slot: int, state: bytes | bytearray, length: int) -> bool:
         """Load saved KV entries (``length`` tokens) into ``slot``; False when they do not fit."""
-        buf = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+        buf = (ctypes.c_uint8 * len(state)).from_buffer(state) if isinstance(state, bytearray) else \
+            (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
         ok = int(llama_cpp.llama_state_seq_set_data(self.ctx, buf, len(state), slot)) > 0
+        del buf
         if not ok:
             llama_cpp.llama_memory_seq_rm(self.memory, slot, -1, -1)
         self._lengths[slot] = length if ok else 0

@@ -114,6 +114,7 @@ class LlamaCppBatchRunner(BatchRunner):
         if cache is not None:
             cache.in_use = True
             cached = self._restore(cache, slot, prompt)
+            cache.state = None  # the slot holds it now (remove() saves it again): no second host copy
         self._seqs[request.seq_id] = RunningSequence(request, slot, prompt, chain, prompt[:cached], cached,
                                                figures=figures)
 

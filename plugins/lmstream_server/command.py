@@ -45,6 +45,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--prefix-cache-bytes", type=int, metavar="N",
                        help="bytes of KV state kept to reuse prompt prefixes across requests (0: off; "
                             "default: 10%% of memory, at most 4 GiB; see docs/prefix-cache.md)")
+    model.add_argument("--prefix-cache-checkpoint-tokens", type=int, metavar="N",
+                       help="tokens between two prefix-cache checkpoints of caches that cannot trim (rotating, "
+                            "quantized, hybrid/SSM; 0: end of prompt and answer only; default: 256)")
     net = parser.add_argument_group("server")
     net.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, loopback only)")
     net.add_argument("--port", type=int, default=8080, help="port (default: %(default)s; 0 picks a free one)")

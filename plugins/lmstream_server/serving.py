@@ -23,14 +23,15 @@ API_KEY_ENV = "LMSTREAM_API_KEY"
 
 def load_options(args: argparse.Namespace) -> dict[str, Any]:
     """Backend load options from ``-o``, ``--tool-parser``, ``--template``, ``--max-batch-size``,
-    ``--prefix-cache-bytes`` and ``--draft`` (``drafter=NAME``)."""
+    ``--prefix-cache-bytes``, ``--prefix-cache-checkpoint-tokens`` and ``--draft`` (``drafter=NAME``)."""
     options: dict[str, Any] = {}
     for key, value in args.options:
         if key in options:
             raise ValueError(f"--option {key} given more than once")
         options[key] = value
     for flag, key in (("tool_parser", "tool_parser"), ("template", "chat_template"),
-                      ("prefix_cache_bytes", "prefix_cache_bytes"), ("draft", "drafter")):
+                      ("prefix_cache_bytes", "prefix_cache_bytes"), ("draft", "drafter"),
+                      ("prefix_cache_checkpoint_tokens", "prefix_cache_checkpoint_tokens")):
         value = getattr(args, flag, None)
         if value is not None:
             if key in options:

@@ -205,3 +205,102 @@ def test_the_next_turn_of_a_conversation_replaces_the_last_one():
     cache.offer("k", ListPromptCache([1, 2, 3, 4, 40, 41]))
     cache.offer("k", ListPromptCache([1, 2, 3, 4, 40, 42, 43]), prompt_length=5)
     assert cache.lookup("k", [1, 2, 3, 4, 40, 41, 0])[1] == 6
+
+
+class Watched(FixedCache):
+    """A cache whose ``fork`` records what the prefix cache held at the moment it copied."""
+
+    seen: list[int]
+
+    def __init__(self, tokens, watch: PrefixCache, size: int, trimmable: bool = False):
+        super().__init__(tokens, trimmable=trimmable, size=size)
+        self.watch = watch
+        self.seen = []
+
+    def fork(self):
+        self.seen.append(self.watch.stats().bytes)
+        return FixedCache(self.tokens, trimmable=self.trimmable, size=self.size)
+
+
+def test_a_snapshot_is_copied_only_after_the_room_for_it_was_made():
+    cache = PrefixCache(100)
+    for n in range(3):
+        cache.offer("k", FixedCache([n], size=30))
+    running = Watched([7, 8, 9], cache, size=40)
+    assert cache.offer("k", running, copy=True)
+    assert running.seen == [60]  # two entries evicted before the copy: held + copy <= budget
+    assert cache.stats().bytes == 100 and cache.stats().evictions == 1
+    assert not cache.offer("k", running, copy=True)  # the same boundary again: no copy at all
+    assert running.seen == [60]
+
+
+def test_reserve_makes_room_for_the_state_about_to_be_saved():
+    cache = PrefixCache(100)
+    cache.offer("k", FixedCache([1, 2], size=20))  # 10 bytes per token under "k"
+    cache.offer("k", FixedCache([3, 4, 5], size=30))
+    cache.offer("k", FixedCache([6, 7, 8, 9], size=40))
+    cache.reserve("other", [1, 2], 5)  # nothing known about another layout: nothing evicted
+    assert cache.stats().bytes == 90
+    cache.reserve("k", [9], 5)  # 50 bytes (the last entry's rate) must fit next to what is held
+    assert cache.stats().bytes == 40 and cache.stats().evictions == 2
+
+
+def test_reserve_drops_the_conversations_last_turn_before_anything_else():
+    cache = PrefixCache(100)
+    cache.offer("k", ListPromptCache([1, 2, 3]))  # another conversation (24 bytes)
+    cache.offer("k", ListPromptCache([5, 6, 7, 8, 9]), prompt_length=3)  # this one's last turn
+    cache.offer("k", ListPromptCache([4, 4, 4]))
+    # its next turn resent the answer its own way: [5, 6, 7] + [70, ...]; 6 tokens, 48 bytes
+    cache.reserve("k", [5, 6, 7, 70, 80, 90], 6)
+    assert cache.lookup("k", [5, 6, 7, 8, 9, 0]) is None  # the old turn went, nothing else
+    assert cache.stats().bytes == 48 and cache.stats().evictions == 0
+
+
+def test_checkpoints_per_conversation_are_bounded_oldest_first():
+    cache = PrefixCache(1 << 20, max_checkpoints=3)
+    tokens = list(range(1, 30))
+    for end in (5, 10, 15, 20, 25):
+        assert cache.offer("k", FixedCache(tokens[:end], trimmable=False), prompt_length=5)
+    assert cache.stats().entries == 3
+    assert cache.lookup("k", tokens[:12]) is None  # the checkpoints at 5 and 10 went first
+    assert cache.lookup("k", tokens[:17])[1] == 15
+    # another conversation keeps its own checkpoints
+    cache.offer("k", FixedCache([99, 98], trimmable=False))
+    assert cache.stats().entries == 4
+
+
+def test_a_checkpoint_past_where_the_next_turn_parted_is_dropped():
+    cache = PrefixCache(1 << 20)
+    prompt, answer = [1, 2, 3, 4], [5, 6, 7, 8]
+    cache.offer("k", FixedCache(prompt + answer[:2], trimmable=False), prompt_length=4)
+    cache.offer("k", FixedCache(prompt + answer, trimmable=False), prompt_length=4)
+    second = [*prompt, 5, 6, 70, 80]  # resent the answer its own way from its third token on
+    cache.offer("k", FixedCache(second, trimmable=False), prompt_length=8)
+    assert cache.stats().entries == 2  # the answer's end is gone; its checkpoint at 2 stays
+    assert cache.lookup("k", [*prompt, 5, 6, 7, 8, 0])[1] == 6
+
+
+def test_the_checkpoint_bound_is_checked():
+    import pytest
+
+    with pytest.raises(ValueError, match="prefix_cache_checkpoints"):
+        PrefixCache(100, max_checkpoints=0)
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(token_lists, st.booleans()), max_size=8), token_lists)
+def test_branching_of_every_kind_and_prefixes(entries, tokens):
+    index: RadixIndex[int] = RadixIndex()
+    for n, (held, can_trim) in enumerate(entries):
+        index.add(held, n, can_trim)
+    parting, before = [], []
+    for n, (held, can_trim) in enumerate(entries):
+        common = 0
+        while common < min(len(held), len(tokens)) and held[common] == tokens[common]:
+            common += 1
+        if 0 < common < min(len(held), len(tokens)):
+            parting.append((n, common))
+        if common == len(held) < len(tokens):
+            before.append((n, can_trim, len(held)))
+    assert sorted(index.branching(tokens, every=True)) == sorted(parting)
+    assert sorted(index.prefixes(tokens)) == sorted(before)

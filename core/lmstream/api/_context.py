@@ -74,6 +74,8 @@ def load(model: str | None = None, backend: str | None = None, **options: Any) -
                                 max_batch_size=scheduling.max_batch_size,
                                 prefill_chunk_s=scheduling.prefill_chunk_s,
                                 prefix_cache_bytes=scheduling.prefix_cache_bytes,
+                                checkpoint_tokens=scheduling.prefix_cache_checkpoint_tokens,
+                                max_checkpoints=scheduling.prefix_cache_checkpoints,
                                 drafter=drafter)
     except BaseException:
         worker.close()

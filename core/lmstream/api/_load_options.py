@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator
 
 from ..model import LoadOptions
-from ..scheduling import DEFAULT_PREFILL_CHUNK_S
+from ..scheduling import DEFAULT_CHECKPOINT_TOKENS, DEFAULT_CHECKPOINTS, DEFAULT_PREFILL_CHUNK_S
 
 DEFAULT_MAX_BUFFERED_EVENTS = 4096
 """Unread events at which a stream's sequence pauses until its consumer reads."""
@@ -74,4 +74,9 @@ class SchedulerOptions(LoadOptions):
     prefix_cache_bytes: int | None = Field(None, ge=0)
     """Budget of the prefix cache shared across generations (0: off; None: 10% of physical
     memory, at most 4 GiB; see docs/prefix-cache.md)."""
+    prefix_cache_checkpoint_tokens: int = Field(DEFAULT_CHECKPOINT_TOKENS, ge=0)
+    """Tokens (of prompt or answer) between two checkpoints of a cache that cannot trim
+    (rotating, quantized, hybrid/SSM); 0: only the end of the prompt and of the answer."""
+    prefix_cache_checkpoints: int = Field(DEFAULT_CHECKPOINTS, ge=1)
+    """Checkpoints (entries that cannot trim) kept per conversation; the oldest go first."""
 

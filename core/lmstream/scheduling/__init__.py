@@ -4,12 +4,20 @@ that shares KV states across generations."""
 
 from __future__ import annotations
 
-from ._prefix_cache import PrefixCache, PrefixCacheStats, default_prefix_cache_bytes
+from ._prefix_cache import (
+    DEFAULT_CHECKPOINTS,
+    PrefixCache,
+    PrefixCacheStats,
+    default_prefix_cache_bytes,
+)
 from ._scheduler import DEFAULT_PREFILL_CHUNK_S, Scheduler
 from ._sequence import SequencePlan
+from ._sharing import DEFAULT_CHECKPOINT_TOKENS
 from ._worker import Worker
 
 __all__ = [
+    "DEFAULT_CHECKPOINTS",
+    "DEFAULT_CHECKPOINT_TOKENS",
     "DEFAULT_PREFILL_CHUNK_S",
     "PrefixCache",
     "PrefixCacheStats",

@@ -83,24 +83,39 @@ class RadixIndex(Generic[E]):
             node, depth = child, depth + len(child.label)
         return found
 
-    def branching(self, tokens: Sequence[int]) -> list[tuple[E, int]]:
-        """Trimmable entries that share a prefix with ``tokens`` and then differ (neither a
-        prefix of ``tokens`` nor extending it), each with the length (at least 1) of that shared
-        prefix. Visits only subtrees that hold a trimmable entry."""
+    def prefixes(self, tokens: Sequence[int]) -> list[tuple[E, bool, int]]:
+        """Every entry indexed under a strict prefix of ``tokens``: ``(entry, can_trim, length)``,
+        shortest first."""
+        found: list[tuple[E, bool, int]] = []
+        node, depth = self._root, 0
+        while depth < len(tokens):
+            found.extend((e, can_trim, depth) for e, can_trim in node.entries)
+            child = node.children.get(tokens[depth])
+            if child is None or tuple(tokens[depth:depth + len(child.label)]) != child.label:
+                break
+            node, depth = child, depth + len(child.label)
+        return found
+
+    def branching(self, tokens: Sequence[int], *, every: bool = False) -> list[tuple[E, int]]:
+        """Trimmable entries (``every``: entries of both kinds) that share a prefix with
+        ``tokens`` and then differ (neither a prefix of ``tokens`` nor extending it), each with
+        the length (at least 1) of that shared prefix. Without ``every`` it visits only
+        subtrees that hold a trimmable entry."""
         found: list[tuple[E, int]] = []
+        below = self._entries_in if every else self._trimmable_in
         node, depth = self._root, 0
         while depth < len(tokens):
             on_path = tokens[depth]
             for first, branch in node.children.items():
-                if depth and first != on_path and branch.trimmable:
-                    found.extend((e, depth) for e in self._trimmable_in(branch))
+                if depth and first != on_path and (every or branch.trimmable):
+                    found.extend((e, depth) for e in below(branch))
             child = node.children.get(on_path)
             if child is None:
                 break
             matched = common_prefix_length(child.label, tokens[depth:depth + len(child.label)])
             if matched < len(child.label):
-                if depth + matched < len(tokens) and child.trimmable:  # they part inside the label
-                    found.extend((e, depth + matched) for e in self._trimmable_in(child))
+                if depth + matched < len(tokens) and (every or child.trimmable):  # they part inside the label
+                    found.extend((e, depth + matched) for e in below(child))
                 break  # (``tokens`` ending inside the label: the entries below extend it)
             node, depth = child, depth + matched
         return found
@@ -202,6 +217,17 @@ class RadixIndex(Generic[E]):
             here = stack.pop()
             found.extend(e for e, can_trim in here.entries if can_trim)
             stack.extend(c for c in here.children.values() if c.trimmable)
+        return found
+
+    @staticmethod
+    def _entries_in(node: _Node[E]) -> list[E]:
+        """Every entry at or below ``node``."""
+        found: list[E] = []
+        stack = [node]
+        while stack:
+            here = stack.pop()
+            found.extend(e for e, _ in here.entries)
+            stack.extend(here.children.values())
         return found
 
     def _prune(self, node: _Node[E]) -> None:

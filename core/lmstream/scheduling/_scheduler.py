@@ -62,8 +62,9 @@ class Scheduler:
 
     def __init__(self, backend: BackendModel, *, batching: bool = True,
                  max_batch_size: int | None = None, prefill_chunk_s: float = DEFAULT_PREFILL_CHUNK_S,
-                 prefix_cache_bytes: int | None = None, drafter: Drafter | None = None) -> None:
-        self._sharing = CacheSharing(backend, prefix_cache_bytes)
+                 prefix_cache_bytes: int | None = None, drafter: Drafter | None = None,
+                 **checkpoints: int) -> None:
+        self._sharing = CacheSharing(backend, prefix_cache_bytes, **checkpoints)
         self.prefix_cache = self._sharing.cache
         """KV states shared across generations (see ``_prefix_cache``)."""
         runner = open_runner(backend, batching=batching, max_batch_size=max_batch_size)
@@ -183,7 +184,7 @@ class Scheduler:
                     continue
                 if self._sharing.active and sequence.plan.cache is None and (
                         lane is self._backend_lane):
-                    self._sharing.borrow(sequence)
+                    self._sharing.borrow(sequence, checkpoints=self.batching)
                 lane.runner.add(sequence.request)
             except BaseException as exc:
                 self._end(lane, sequence, StopReason.ERROR, exc, added=False)
@@ -243,12 +244,12 @@ class Scheduler:
         if lane is self._backend_lane and self.batching:
             lane.policy.learn((sequence.control.progress_tokens or 0) - before,
                               time.perf_counter() - started)
+        if sequence.share_key is not None and self.batching:
+            self._sharing.snapshot(sequence, done)  # checkpoints of caches that cannot trim
         if done:
             lane.prefilling.remove(sequence)
             sequence.prefilled = True
             lane.decoding.append(sequence)
-            if sequence.share_key is not None and self.batching:
-                self._sharing.snapshot(sequence)
 
     def _step(self, lane: _Lane) -> None:
         """Step every decoding sequence whose buffer has room (cancelled ones leave first)."""
@@ -320,6 +321,8 @@ class Scheduler:
             return
         if reason is not None:
             self._leave(lane, sequence, reason, None)
+        elif sequence.generated >= sequence.checkpoint_due:
+            self._sharing.checkpoint(sequence)
 
     def _leave(self, lane: _Lane, sequence: ActiveSequence, reason: StopReason,
                error: BaseException | None) -> None:
@@ -343,6 +346,8 @@ class Scheduler:
              error: BaseException | None, *, added: bool = True) -> None:
         """Remove the sequence from its runner (cache consistent first), then its one Info."""
         if added:
+            if sequence.share_key is not None and reason is not StopReason.ERROR:
+                self._sharing.reserve(sequence)  # room for the state the runner saves now
             try:
                 lane.runner.remove(sequence.seq_id)
             except BaseException as exc:

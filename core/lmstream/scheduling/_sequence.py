@@ -9,6 +9,7 @@ whatever a backend, a pipeline stage or an observer raises.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
@@ -61,8 +62,8 @@ class SequencePlan:
 class ActiveSequence:
     """A generation admitted by the scheduler, from its first event to its one Info."""
 
-    __slots__ = ("_times", "channel", "control", "ended", "generated", "pipeline", "plan",
-                 "position", "prefilled", "request", "seq_id", "share_key", "timing")
+    __slots__ = ("_times", "channel", "checkpoint_due", "control", "ended", "generated", "pipeline",
+                 "plan", "position", "prefilled", "request", "seq_id", "share_key", "timing")
 
     def __init__(self, seq_id: int, plan: SequencePlan) -> None:
         self.plan = plan
@@ -83,6 +84,8 @@ class ActiveSequence:
         self.share_key: Hashable | None = None
         """The prefix-cache key when ``request.cache`` came from the prefix cache (then the
         cache is offered back at the end); None for a caller's own cache or none."""
+        self.checkpoint_due: float = math.inf
+        """When the prefix cache takes its next checkpoint (``_sharing``; infinite: never)."""
 
     @property
     def cancelled(self) -> bool:
