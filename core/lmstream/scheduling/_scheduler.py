@@ -216,14 +216,16 @@ class Scheduler:
         ``prefill_chunk_s``, so cancels are noticed between them."""
         started = time.perf_counter()
         policy = lane.policy
+        first = True
         while lane.prefilling:
             sequence = policy.pick(lane.prefilling)
             spent = time.perf_counter() - started
             seconds = self._prefill_chunk_s - spent
             if not burst:
                 seconds = policy.budget(sequence, lane.decoding, seconds)
-            if sequence.cancelled or seconds <= 0:
-                return
+            if sequence.cancelled or seconds <= 0 or (not first and policy.waits(sequence, seconds)):
+                return  # a short prompt that would overrun the round goes whole next round
+            first = False
             before = sequence.control.progress_tokens
             self._prefill_chunk(lane, sequence, seconds)
             policy.chunk_done(sequence, lane.prefilling, time.perf_counter() - started - spent)

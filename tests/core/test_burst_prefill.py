@@ -1,0 +1,95 @@
+"""Bursts of short chat prompts fill the batch instead of trickling in.
+
+Eight concurrent chat requests (20-80 tokens each) once took twice the decode steps of one
+batch: the prompts prefilled first started decoding, and every older prompt was then paced
+beside them as if it were a long prompt holding up a short request (16-token chunks every few
+steps). A short prompt is now prefilled whole, unpaced; only long prompts are paced
+(``scheduling/_prefill_policy.py``). The scripted backend simulates prefill cost per prompt
+token and a decode step's cost; assertions count the worker's steps, not wall-clock ratios.
+"""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+from typing import Any
+
+import lmstream
+from lmstream.scheduling._prefill_policy import PACED_PROMPT, UNSPLIT_PROMPT, PrefillPolicy
+
+
+def _collect(stream: Any) -> str:
+    text = ""
+    for event in stream:
+        if isinstance(event, lmstream.Info):
+            assert event.error is None
+        else:
+            text += getattr(event, "text", "")
+    return text
+
+
+def test_older_short_prompts_join_the_batch_within_a_step_each(scripted):
+    # Two 120-token prompts and two 20-token ones are admitted together; the short ones are
+    # prefilled first (shortest first) and start decoding when the burst window (8 x 10 ms)
+    # is over. The two older prompts then join one per round, whole: the batch holds all
+    # four by the third step (paced, they took 16 tokens every ~5 steps: 30+ steps).
+    context = scripted("abcdefghijklmnopqrst", prefill_delay=0.001, token_delay=0.01,
+                       prefill_chunk_s=0.01, max_batch_size=8)
+    runner = context.scheduler._backend_lane.runner
+    seen: list[int] = []
+    original = runner.step
+
+    def spy(ids: Any) -> Any:
+        seen.append(len(ids))
+        return original(ids)
+
+    runner.step = spy
+    release = threading.Event()
+    context.worker.submit(lambda: release.wait(30))  # all four are admitted in one go
+    streams = [lmstream.generate(text, context=context)
+               for text in ("L" * 120, "M" * 120, "s" * 20, "t" * 20)]
+    release.set()
+    assert all(_collect(s) == "abcdefghijklmnopqrst" for s in streams)
+    assert 4 in seen[:4], seen
+
+
+def _sequence(seq_id: int, prompt: int) -> Any:
+    """A stand-in ActiveSequence with what the policy reads."""
+    return SimpleNamespace(seq_id=seq_id, plan=SimpleNamespace(prompt=(1,) * prompt, cache=None,
+                                                               parameters=SimpleNamespace(prefill_step_size=512)),
+                           control=SimpleNamespace(progress_tokens=None), request=SimpleNamespace(cache=None))
+
+
+def _decoder(seq_id: int) -> Any:
+    return SimpleNamespace(seq_id=seq_id, channel=SimpleNamespace(paused=False, cancelled=False))
+
+
+def test_only_long_prompts_are_paced_beside_younger_streams():
+    policy = PrefillPolicy()
+    policy.rate = 1000.0
+    short, long = _sequence(1, PACED_PROMPT), _sequence(2, PACED_PROMPT + 1)
+    policy.pick([short, long])
+    younger = _decoder(3)
+    assert policy.budget(short, [younger], 0.25) == 0.25
+    assert policy.budget(long, [younger], 0.25) == 0.0  # nothing earned yet: the stream steps
+
+
+def test_a_short_rest_is_one_chunk_and_waits_for_a_round_it_fits():
+    policy = PrefillPolicy()
+    policy.rate = 1000.0  # 1 ms per token
+    short, long = _sequence(1, UNSPLIT_PROMPT), _sequence(2, 2000)
+    policy.pick([short, long])
+    decoding = [_decoder(0)]
+    assert policy.chunk_size(short, policy.budget(short, decoding, 0.02)) == UNSPLIT_PROMPT  # not 20
+    assert policy.chunk_size(long, policy.budget(long, decoding, 0.02)) == 20  # split by time
+    assert policy.waits(short, 0.02) and not policy.waits(short, 0.2)
+    assert not policy.waits(long, 0.02)
+
+
+def test_a_burst_keeps_prefilling_while_its_shortest_prompt_fits():
+    policy = PrefillPolicy()
+    policy.rate = 100.0
+    short, long = _sequence(1, 50), _sequence(2, 5000)
+    policy.pick([short, long])
+    assert policy.fits([short, long], 1.0)  # the short one fits: the burst takes it in
+    assert not policy.fits([long], 1.0)  # a long one alone would only delay the others
