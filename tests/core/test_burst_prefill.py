@@ -93,3 +93,46 @@ def test_a_burst_keeps_prefilling_while_its_shortest_prompt_fits():
     policy.pick([short, long])
     assert policy.fits([short, long], 1.0)  # the short one fits: the burst takes it in
     assert not policy.fits([long], 1.0)  # a long one alone would only delay the others
+
+
+def _burst(context: Any, prompts: list[str]) -> list[Any]:
+    """Admit ``prompts`` together (the worker is held until all are queued)."""
+    release = threading.Event()
+    context.worker.submit(lambda: release.wait(30))
+    streams = [lmstream.generate(text, context=context) for text in prompts]
+    release.set()
+    return streams
+
+
+def test_short_prompts_of_a_burst_are_prefilled_in_shared_calls(scripted):
+    # A runner with ``prefill_many`` (the MLX one) gets the burst's short prompts in one call.
+    context = scripted("abcd", prefill_delay=0.001, token_delay=0.01, max_batch_size=8)
+    lane = context.scheduler._backend_lane
+    calls: list[list[int]] = []
+
+    def prefill_many(ids: list[int], sizes: list[int]) -> list[bool]:
+        calls.append(list(sizes))
+        return [lane.runner.prefill(i, n) for i, n in zip(ids, sizes, strict=True)]
+
+    lane.prefill_many = prefill_many
+    assert lane.policy.rate is None
+    lane.policy.rate = 1000.0  # measured before (companions need a rate)
+    streams = _burst(context, [f"prompt number {i}" for i in range(6)])
+    assert all(_collect(s) == "abcd" for s in streams)
+    assert calls and len(calls[0]) == 6, calls  # all six short prompts whole, in one call
+
+
+def test_a_failed_shared_call_prefills_each_prompt_alone(scripted):
+    context = scripted("abcd", prefill_delay=0.001, token_delay=0.01, max_batch_size=8)
+    lane = context.scheduler._backend_lane
+    failures: list[int] = []
+
+    def prefill_many(ids: list[int], sizes: list[int]) -> list[bool]:
+        failures.append(len(ids))
+        raise MemoryError("no room for a shared call")
+
+    lane.prefill_many = prefill_many
+    lane.policy.rate = 1000.0
+    streams = _burst(context, [f"prompt number {i}" for i in range(4)])
+    assert all(_collect(s) == "abcd" for s in streams)
+    assert failures

@@ -101,6 +101,25 @@ class PrefillPolicy:
         left = self.remaining(sequence)
         return left <= UNSPLIT_PROMPT and left > rate * seconds
 
+    def companions(self, sequence: ActiveSequence, prefilling: list[ActiveSequence],
+                   seconds: float) -> list[ActiveSequence]:
+        """Other short prompts to prefill with ``sequence``'s short rest in one call (a runner
+        with ``prefill_many``): shortest first, as many as ``seconds`` cover at the measured
+        rate with it; none while pacing sizes its chunk or before any measurement."""
+        rate = self.rate
+        if rate is None or self._paced or self.remaining(sequence) > UNSPLIT_PROMPT:
+            return []
+        budget = rate * seconds - self.remaining(sequence)
+        chosen: list[ActiveSequence] = []
+        others = [(self.remaining(s), s.seq_id, s) for s in _in_cache_order(prefilling)
+                  if s is not sequence and not s.cancelled]
+        for left, _, other in sorted(others, key=lambda entry: entry[:2]):
+            if left > UNSPLIT_PROMPT or left > budget:
+                break
+            budget -= left
+            chosen.append(other)
+        return chosen
+
     def learn(self, tokens: int, seconds: float) -> None:
         """Fold a chunk's measured speed into ``rate`` (chunks too small to time are skipped)."""
         if tokens < MIN_PREFILL_CHUNK or seconds <= 0:
@@ -125,13 +144,16 @@ class PrefillPolicy:
         return min(eligible, key=lambda s: (self.remaining(s), s.seq_id))
 
     def chunk_done(self, sequence: ActiveSequence, prefilling: list[ActiveSequence],
-                   seconds: float) -> None:
-        """Record a chunk of ``sequence`` that took ``seconds``: the others were passed over."""
+                   seconds: float, together: list[ActiveSequence] | None = None) -> None:
+        """Record a chunk of ``sequence`` (and of the ``together`` prefilled in its call) that
+        took ``seconds``: the others were passed over."""
+        served = [sequence, *(together or ())]
         for other in prefilling:
-            if other is not sequence:
+            if all(other is not s for s in served):
                 self._entry(other).skipped += 1
-        if sequence.seq_id in self._entries:
-            self._entries[sequence.seq_id].skipped = 0
+        for other in served:
+            if other.seq_id in self._entries:
+                self._entries[other.seq_id].skipped = 0
         self._credit = self._credit - seconds if self._paced else 0.0
         self._paced = False
 

@@ -52,6 +52,9 @@ class _Lane:
             runner.next_token if isinstance(runner, IteratorRunner) else None)
         """Steps one sequence without the batch lists (the iterator adapter has it)."""
         self.policy = PrefillPolicy(pacing=self.next_token is None)
+        self.prefill_many: Callable[[list[int], list[int]], list[bool]] | None = getattr(
+            runner, "prefill_many", None)
+        """Prefills several sequences in shared model calls (the MLX runner has it)."""
 
     def active(self) -> int:
         return len(self.prefilling) + len(self.decoding)
@@ -199,15 +202,19 @@ class Scheduler:
             lane.burst_started = now
         return now - lane.burst_started < BURST_CHUNKS * self._prefill_chunk_s
 
+    def _window(self, lane: _Lane, burst: bool) -> float:
+        """Seconds left of the burst's window (0 out of a burst)."""
+        if not burst or lane.burst_started is None:
+            return 0.0
+        return lane.burst_started + BURST_CHUNKS * self._prefill_chunk_s - time.perf_counter()
+
     def _holds_burst(self, lane: _Lane) -> bool:
         """Whether a burst's prefilled streams wait for more: for the prompts still prefilling
         when they fit the burst's window (a long one would only delay them), else for newcomers
         while the lane has room."""
         if not lane.prefilling:
             return lane.active() < lane.capacity
-        assert lane.burst_started is not None
-        left = lane.burst_started + BURST_CHUNKS * self._prefill_chunk_s - time.perf_counter()
-        return lane.policy.fits(lane.prefilling, left)
+        return lane.policy.fits(lane.prefilling, self._window(lane, True))
 
     def _prefill(self, lane: _Lane, burst: bool) -> None:
         """Prefill chunks, of one prompt or several, for about ``prefill_chunk_s`` (then the
@@ -227,8 +234,12 @@ class Scheduler:
                 return  # a short prompt that would overrun the round goes whole next round
             first = False
             before = sequence.control.progress_tokens
-            self._prefill_chunk(lane, sequence, seconds)
-            policy.chunk_done(sequence, lane.prefilling, time.perf_counter() - started - spent)
+            together = policy.companions(sequence, lane.prefilling, max(seconds, self._window(lane, burst)))
+            if together and lane.prefill_many is not None:
+                self._prefill_together(lane, [sequence, *together], seconds)
+            else:
+                self._prefill_chunk(lane, sequence, seconds)
+            policy.chunk_done(sequence, lane.prefilling, time.perf_counter() - started - spent, together)
             if sequence in lane.prefilling and sequence.control.progress_tokens == before:
                 return  # no progress (a runner waiting on something): let the loop go round
 
@@ -246,11 +257,36 @@ class Scheduler:
             lane.policy.learn((sequence.control.progress_tokens or 0) - before,
                               time.perf_counter() - started)
         if done:
-            lane.prefilling.remove(sequence)
-            sequence.prefilled = True
-            lane.decoding.append(sequence)
-            if sequence.share_key is not None and self.batching:
-                self._sharing.snapshot(sequence)
+            self._prefilled(lane, sequence)
+
+    def _prefill_together(self, lane: _Lane, sequences: list[ActiveSequence], seconds: float) -> None:
+        """Short prompts' rests in one ``prefill_many`` call (shared model calls); when it fails,
+        each is prefilled on its own (an error then ends only its sequence)."""
+        assert lane.prefill_many is not None
+        sizes = [lane.policy.chunk_size(s, seconds, alone=not lane.decoding) for s in sequences]
+        before = sum(s.control.progress_tokens or 0 for s in sequences)
+        started = time.perf_counter()
+        try:
+            done = lane.prefill_many([s.seq_id for s in sequences], sizes)
+        except BaseException:
+            logger.debug("a shared prefill call failed: prefilling one by one", exc_info=True)
+            for sequence in sequences:
+                if not sequence.cancelled:
+                    self._prefill_chunk(lane, sequence, seconds)
+            return
+        lane.policy.learn(sum(s.control.progress_tokens or 0 for s in sequences) - before,
+                          time.perf_counter() - started)
+        for sequence, ready in zip(sequences, done, strict=True):
+            if ready:
+                self._prefilled(lane, sequence)
+
+    def _prefilled(self, lane: _Lane, sequence: ActiveSequence) -> None:
+        """Move a sequence whose prompt is in its cache to the decoding ones."""
+        lane.prefilling.remove(sequence)
+        sequence.prefilled = True
+        lane.decoding.append(sequence)
+        if sequence.share_key is not None and self.batching:
+            self._sharing.snapshot(sequence)
 
     def _step(self, lane: _Lane) -> None:
         """Step every decoding sequence whose buffer has room (cancelled ones leave first)."""
