@@ -9,7 +9,9 @@ whose consumer stopped reading (buffer full) is skipped until read.
 Chunks go shortest prompt first with ageing, and prefill yields to streams admitted after the
 prompt it works on (``_prefill_policy``), so a short request is not stuck behind a long one.
 A burst (arrivals while an idle context prefills) starts decoding as one batch, waiting at most
-``BURST_CHUNKS`` prefill budgets. A generation without a cache of its own forks the longest
+``BURST_CHUNKS`` prefill budgets (while its shortest prompt left fits them). Short prompts
+waiting together go to the runner's ``prefill_many`` (when it has one: shared model calls) in
+one call, as many as the round (in a burst: its window) covers. A generation without a cache of its own forks the longest
 cached prefix from the prefix cache at admission and offers its cache back when it ends (an
 untrimmable one also as a snapshot at the end of its prompt); nothing of this runs per token.
 """
