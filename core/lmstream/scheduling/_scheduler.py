@@ -9,11 +9,12 @@ whose consumer stopped reading (buffer full) is skipped until read.
 Chunks go shortest prompt first with ageing, and prefill yields to streams admitted after the
 prompt it works on (``_prefill_policy``), so a short request is not stuck behind a long one.
 A burst (arrivals while an idle context prefills) starts decoding as one batch, waiting at most
-``BURST_CHUNKS`` prefill budgets (while its shortest prompt left fits them). Short prompts
+a window of prefill budgets while its shortest prompt left fits it (``_burst``). Short prompts
 waiting together go to the runner's ``prefill_many`` (when it has one: shared model calls) in
-one call, as many as the round (in a burst: its window) covers. A generation without a cache of its own forks the longest
-cached prefix from the prefix cache at admission and offers its cache back when it ends (an
-untrimmable one also as a snapshot at the end of its prompt); nothing of this runs per token.
+one call, as many as the round (in a burst: its window) covers. A generation without a cache
+of its own forks the longest cached prefix from the prefix cache at admission and offers its
+cache back when it ends (an untrimmable one also as a snapshot at the end of its prompt);
+nothing of this runs per token.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Callable
 
 from ..model import BackendModel, BatchRunner, Drafter, PromptCache, SequenceEnded, StepResult
 from ..protocol import StopReason
+from ._burst import Burst
 from ._iterator_runner import IteratorRunner, open_runner
 from ._prefill_policy import PrefillPolicy
 from ._sequence import ActiveSequence, SequencePlan
@@ -35,21 +37,18 @@ logger = logging.getLogger("lmstream.scheduler")
 
 DEFAULT_PREFILL_CHUNK_S = 0.25
 """Target seconds per prefill chunk while other sequences wait."""
-BURST_CHUNKS = 8
-"""How long (in prefill budgets) a burst's first step may wait for newcomers to prefill."""
 
 
 class _Lane:
     """One runner and the sequences it holds (the backend's batch, or user iterators)."""
 
-    def __init__(self, runner: BatchRunner, capacity: int) -> None:
+    def __init__(self, runner: BatchRunner, capacity: int, prefill_chunk_s: float) -> None:
         self.runner = runner
+        self.burst = Burst(prefill_chunk_s)
         self.capacity = capacity
         self.waiting: deque[ActiveSequence] = deque()
         self.prefilling: list[ActiveSequence] = []
         self.decoding: list[ActiveSequence] = []
-        self.burst_started: float | None = None
-        """When the current burst's first prefill began (None once the lane has stepped)."""
         self.next_token: Callable[[int], int | StepResult] | None = (
             runner.next_token if isinstance(runner, IteratorRunner) else None)
         """Steps one sequence without the batch lists (the iterator adapter has it)."""
@@ -73,9 +72,10 @@ class Scheduler:
         """KV states shared across generations (see ``_prefix_cache``)."""
         runner = open_runner(backend, batching=batching, max_batch_size=max_batch_size)
         self.batching = not isinstance(runner, IteratorRunner)
-        self._backend_lane = _Lane(speculating(runner, drafter), max(1, runner.max_batch_size))
+        self._backend_lane = _Lane(speculating(runner, drafter), max(1, runner.max_batch_size),
+                                   prefill_chunk_s)
         self._iterators = IteratorRunner(None, max_batch_size=1 << 30)
-        self._iterator_lane = _Lane(self._iterators, 1 << 30)
+        self._iterator_lane = _Lane(self._iterators, 1 << 30, prefill_chunk_s)
         self._lanes = (self._backend_lane, self._iterator_lane)
         self._next_id = 1
         self._prefill_chunk_s = prefill_chunk_s
@@ -155,19 +155,20 @@ class Scheduler:
                 self._retire_cancelled(lane)
                 self._admit(lane)
                 if lane.prefilling:
-                    burst = self._in_burst(lane)
+                    burst = lane.burst.active(lane.decoding)
                     self._prefill(lane, burst)
-                    if burst and self._holds_burst(lane):
+                    if burst and lane.burst.holds(lane.policy, lane.prefilling,
+                                                  lane.active() < lane.capacity):
                         continue  # the worker admits whoever arrived meanwhile, then comes back
                     started = time.perf_counter()
                     self._step(lane)
                     lane.policy.stepped(time.perf_counter() - started)
-                    lane.burst_started = None
+                    lane.burst.end()
                     continue
             elif not lane.decoding:
                 continue  # an idle lane (the user-iterator one, mostly) costs nothing per token
             self._step(lane)  # retires cancelled decoding sequences itself
-            lane.burst_started = None
+            lane.burst.end()
         if self._deferred:
             self._run_deferred()
 
@@ -195,29 +196,6 @@ class Scheduler:
                 continue
             lane.prefilling.append(sequence)
 
-    def _in_burst(self, lane: _Lane) -> bool:
-        """True while no stream of the lane has a token yet and the burst is young enough."""
-        if any(s.generated for s in lane.decoding):
-            return False
-        now = time.perf_counter()
-        if lane.burst_started is None:
-            lane.burst_started = now
-        return now - lane.burst_started < BURST_CHUNKS * self._prefill_chunk_s
-
-    def _window(self, lane: _Lane, burst: bool) -> float:
-        """Seconds left of the burst's window (0 out of a burst)."""
-        if not burst or lane.burst_started is None:
-            return 0.0
-        return lane.burst_started + BURST_CHUNKS * self._prefill_chunk_s - time.perf_counter()
-
-    def _holds_burst(self, lane: _Lane) -> bool:
-        """Whether a burst's prefilled streams wait for more: for the prompts still prefilling
-        when they fit the burst's window (a long one would only delay them), else for newcomers
-        while the lane has room."""
-        if not lane.prefilling:
-            return lane.active() < lane.capacity
-        return lane.policy.fits(lane.prefilling, self._window(lane, True))
-
     def _prefill(self, lane: _Lane, burst: bool) -> None:
         """Prefill chunks, of one prompt or several, for about ``prefill_chunk_s`` (then the
         worker admits newcomers and, out of a burst, streams get their step); the policy picks
@@ -236,7 +214,8 @@ class Scheduler:
                 return  # a short prompt that would overrun the round goes whole next round
             first = False
             before = sequence.control.progress_tokens
-            together = policy.companions(sequence, lane.prefilling, max(seconds, self._window(lane, burst)))
+            window = lane.burst.left() if burst else 0.0
+            together = policy.companions(sequence, lane.prefilling, max(seconds, window))
             if together and lane.prefill_many is not None:
                 self._prefill_together(lane, [sequence, *together], seconds)
             else:
