@@ -140,3 +140,38 @@ def test_on_mlx_kernels_every_row_is_prefilled_alone_and_decodes_exactly(tiny_ex
 
     by_row = tiny_exact_context.worker.call(job)
     assert by_row == [run_alone(tiny_exact_context, p, take=3)[0] for p in PROMPTS]
+
+
+def test_a_row_with_a_cached_prefix_shares_a_call_at_its_own_positions(tiny_context: Any) -> None:
+    # Row 0 reuses 4 cached ids of its prompt (a prefix-cache fork, a chat session's next turn):
+    # its new keys sit at positions 4.., the fresh row's at 0.., in the same call.
+    prompt, fresh = [30, 31, 32, 33, 34, 35, 36, 37], [40, 41, 42, 43, 44]
+
+    def cached() -> Any:
+        cache = tiny_context.new_cache()
+        run_alone(tiny_context, prompt[:4], take=1, cache=cache)
+        return cache
+
+    def job(shared: bool) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+        runner = tiny_context.backend_model.new_batch_runner()
+        for i, (ids, cache) in enumerate([(prompt, caches[shared]), (fresh, None)]):
+            runner.add(SequenceRequest(i, tuple(ids), GenerationParameters(max_tokens=4), cache,
+                                       GenerationControl(threading.Event(), max_tokens=4)))
+        assert runner._rows[0].cached == 4
+        if shared:
+            assert runner.prefill_many([0, 1], [512, 512]) == [True, True]
+        else:
+            assert runner.prefill(0, 512) and runner.prefill(1, 512)
+        held = _caches(runner, 2)
+        runner.close()
+        return held
+
+    caches = {True: cached(), False: cached()}
+    together = tiny_context.worker.call(lambda: job(True))
+    alone = tiny_context.worker.call(lambda: job(False))
+    for row_shared, row_alone in zip(together, alone, strict=True):
+        for (k1, v1), (k2, v2) in zip(row_shared, row_alone, strict=True):
+            assert k1.shape == k2.shape
+            np.testing.assert_allclose(k1, k2, atol=2e-3)
+            np.testing.assert_allclose(v1, v2, atol=2e-3)
+    assert [layers[0][0].shape[-2] for layers in together] == [len(prompt) - 1, len(fresh) - 1]
