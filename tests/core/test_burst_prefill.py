@@ -3,8 +3,8 @@
 Eight concurrent chat requests (20-80 tokens each) once took twice the decode steps of one
 batch: the prompts prefilled first started decoding, and every older prompt was then paced
 beside them as if it were a long prompt holding up a short request (16-token chunks every few
-steps). A short prompt is now prefilled whole, unpaced; only long prompts are paced
-(``scheduling/_prefill_policy.py``). The scripted backend simulates prefill cost per prompt
+steps). Only long prompts are paced now (``scheduling/_prefill_policy.py``); short prompts
+waiting together share prefill calls when the runner has ``prefill_many``. The scripted backend simulates prefill cost per prompt
 token and a decode step's cost; assertions count the worker's steps, not wall-clock ratios.
 """
 
@@ -28,13 +28,24 @@ def _collect(stream: Any) -> str:
     return text
 
 
-def test_older_short_prompts_join_the_batch_within_a_step_each(scripted):
-    # Two 120-token prompts and two 20-token ones are admitted together; the short ones are
-    # prefilled first (shortest first) and start decoding when the burst window (8 x 10 ms)
-    # is over. The two older prompts then join one per round, whole: the batch holds all
-    # four by the third step (paced, they took 16 tokens every ~5 steps: 30+ steps).
-    context = scripted("abcdefghijklmnopqrst", prefill_delay=0.001, token_delay=0.01,
-                       prefill_chunk_s=0.01, max_batch_size=8)
+def _burst(context: Any, prompts: list[str]) -> list[Any]:
+    """Admit ``prompts`` together (the worker is held until all are queued)."""
+    release = threading.Event()
+    context.worker.submit(lambda: release.wait(30))
+    streams = [lmstream.generate(text, context=context) for text in prompts]
+    release.set()
+    return streams
+
+
+def test_older_short_prompts_left_after_a_burst_join_the_batch_within_a_few_steps(scripted):
+    # Twelve 40-token prompts and two 10-token ones are admitted together (1 ms a prompt token,
+    # 0.05 s rounds, an 8-round burst window of 0.4 s). The short ones go first; the window
+    # closes with some 40-token prompts still waiting, admitted before the streams now
+    # decoding. Each takes one round (40 ms) and joins: a step soon holds all 14. Paced as if
+    # long, they took 16 tokens every ~5 steps and joined after the first rows had ended.
+    reply = "r" * 40
+    context = scripted(reply, prefill_delay=0.001, token_delay=0.005, prefill_chunk_s=0.05,
+                       max_batch_size=16)
     runner = context.scheduler._backend_lane.runner
     seen: list[int] = []
     original = runner.step
@@ -44,13 +55,9 @@ def test_older_short_prompts_join_the_batch_within_a_step_each(scripted):
         return original(ids)
 
     runner.step = spy
-    release = threading.Event()
-    context.worker.submit(lambda: release.wait(30))  # all four are admitted in one go
-    streams = [lmstream.generate(text, context=context)
-               for text in ("L" * 120, "M" * 120, "s" * 20, "t" * 20)]
-    release.set()
-    assert all(_collect(s) == "abcdefghijklmnopqrst" for s in streams)
-    assert 4 in seen[:4], seen
+    streams = _burst(context, [f"{i:02d}" + "L" * 38 for i in range(12)] + ["short one!", "short two!"])
+    assert all(_collect(s) == reply for s in streams)
+    assert 14 in seen, seen
 
 
 def _sequence(seq_id: int, prompt: int) -> Any:
@@ -79,10 +86,9 @@ def test_a_short_rest_is_one_chunk_and_waits_for_a_round_it_fits():
     policy.rate = 1000.0  # 1 ms per token
     short, long = _sequence(1, UNSPLIT_PROMPT), _sequence(2, 2000)
     policy.pick([short, long])
-    decoding = [_decoder(0)]
-    assert policy.chunk_size(short, policy.budget(short, decoding, 0.02)) == UNSPLIT_PROMPT  # not 20
-    assert policy.chunk_size(long, policy.budget(long, decoding, 0.02)) == 20  # split by time
-    assert policy.waits(short, 0.02) and not policy.waits(short, 0.2)
+    assert policy.chunk_size(short, 0.02, alone=True) == UNSPLIT_PROMPT  # nothing steps meanwhile
+    assert policy.chunk_size(short, 0.02) == 20  # streams step between chunks: the round's budget
+    assert policy.waits(short, 0.02) and not policy.waits(short, 0.2)  # no fragment at a round's end
     assert not policy.waits(long, 0.02)
 
 
@@ -93,15 +99,6 @@ def test_a_burst_keeps_prefilling_while_its_shortest_prompt_fits():
     policy.pick([short, long])
     assert policy.fits([short, long], 1.0)  # the short one fits: the burst takes it in
     assert not policy.fits([long], 1.0)  # a long one alone would only delay the others
-
-
-def _burst(context: Any, prompts: list[str]) -> list[Any]:
-    """Admit ``prompts`` together (the worker is held until all are queued)."""
-    release = threading.Event()
-    context.worker.submit(lambda: release.wait(30))
-    streams = [lmstream.generate(text, context=context) for text in prompts]
-    release.set()
-    return streams
 
 
 def test_short_prompts_of_a_burst_are_prefilled_in_shared_calls(scripted):

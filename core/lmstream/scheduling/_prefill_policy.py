@@ -18,9 +18,11 @@ A short request arriving while a long prompt prefills must not wait for that who
   prompt is not paced: it costs about as much as one chunk, and paced it would trickle in by
   ``MIN_PREFILL_CHUNK`` tokens every few steps while the batch steps thin (measured: eight
   concurrent chat prompts took twice the steps of one batch).
-- **Whole short prompts**: a rest of at most ``UNSPLIT_PROMPT`` tokens is prefilled in one
-  chunk (each chunk is a pass over the weights; splitting a 40-token prompt in two cost ~40%
-  more); when it does not fit what is left of a round, it waits for the next round.
+- **No fragments**: each chunk is a pass over the weights (splitting a 40-token prompt in two
+  cost ~40% more), so while no stream steps meanwhile (none decodes, or a burst holds its
+  first step) a rest of at most ``UNSPLIT_PROMPT`` tokens is one chunk, and a short rest that
+  would overrun what is left of a round waits for the next round instead of filling it with a
+  fragment. Beside decoding streams chunks still follow the round's budget.
 
 Everything is measured in seconds the worker actually spent, so it holds on a loaded machine.
 """
@@ -82,19 +84,19 @@ class PrefillPolicy:
 
     def chunk_size(self, sequence: ActiveSequence, seconds: float, alone: bool = False) -> int:
         """Tokens of the next chunk: what ``seconds`` allow at the measured rate (64 before any
-        measurement); a short rest (``UNSPLIT_PROMPT``) whole unless pacing sized the chunk,
-        and with ``alone`` (no stream decoding) any rest that fits a chunk whole."""
+        measurement); ``alone`` (no stream steps meanwhile: none decodes, or a burst holds its
+        first step): a short rest whole (``UNSPLIT_PROMPT``)."""
         step = sequence.plan.parameters.prefill_step_size
         rate = self.rate
         size = FIRST_PREFILL_CHUNK if rate is None else max(MIN_PREFILL_CHUNK, int(rate * seconds))
         left = self.remaining(sequence)
-        if (alone or not self._paced) and left <= max(size if alone else 0, UNSPLIT_PROMPT):
+        if alone and left <= max(size, UNSPLIT_PROMPT):
             size = max(left, MIN_PREFILL_CHUNK)
         return min(step, size)
 
     def waits(self, sequence: ActiveSequence, seconds: float) -> bool:
-        """True when ``sequence``'s rest is short (taken whole, ``chunk_size``) but would overrun
-        the ``seconds`` left in the round at the measured rate: it goes first next round."""
+        """True when ``sequence``'s rest is short but would overrun the ``seconds`` left in the
+        round at the measured rate: rather than a fragment now, a whole round's chunk next."""
         rate = self.rate
         if rate is None or self._paced:
             return False

@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 
-from ..model import BackendModel, BatchRunner, Drafter, PromptCache, SequenceEnded, StepResult
+from ..model import BackendModel, Drafter, PromptCache, SequenceEnded, StepResult
 from ..protocol import StopReason
-from ._burst import Burst
 from ._iterator_runner import IteratorRunner, open_runner
-from ._prefill_policy import PrefillPolicy
+from ._lane import Lane as _Lane
 from ._sequence import ActiveSequence, SequencePlan
 from ._sharing import CacheSharing
 from ._speculation import speculating
@@ -37,28 +35,6 @@ logger = logging.getLogger("lmstream.scheduler")
 
 DEFAULT_PREFILL_CHUNK_S = 0.25
 """Target seconds per prefill chunk while other sequences wait."""
-
-
-class _Lane:
-    """One runner and the sequences it holds (the backend's batch, or user iterators)."""
-
-    def __init__(self, runner: BatchRunner, capacity: int, prefill_chunk_s: float) -> None:
-        self.runner = runner
-        self.burst = Burst(prefill_chunk_s)
-        self.capacity = capacity
-        self.waiting: deque[ActiveSequence] = deque()
-        self.prefilling: list[ActiveSequence] = []
-        self.decoding: list[ActiveSequence] = []
-        self.next_token: Callable[[int], int | StepResult] | None = (
-            runner.next_token if isinstance(runner, IteratorRunner) else None)
-        """Steps one sequence without the batch lists (the iterator adapter has it)."""
-        self.policy = PrefillPolicy(pacing=self.next_token is None)
-        self.prefill_many: Callable[[list[int], list[int]], list[bool]] | None = getattr(
-            runner, "prefill_many", None)
-        """Prefills several sequences in shared model calls (the MLX runner has it)."""
-
-    def active(self) -> int:
-        return len(self.prefilling) + len(self.decoding)
 
 
 class Scheduler:
@@ -217,15 +193,15 @@ class Scheduler:
             window = lane.burst.left() if burst else 0.0
             together = policy.companions(sequence, lane.prefilling, max(seconds, window))
             if together and lane.prefill_many is not None:
-                self._prefill_together(lane, [sequence, *together], seconds)
+                self._prefill_together(lane, [sequence, *together], seconds, burst)
             else:
-                self._prefill_chunk(lane, sequence, seconds)
+                self._prefill_chunk(lane, sequence, seconds, burst)
             policy.chunk_done(sequence, lane.prefilling, time.perf_counter() - started - spent, together)
             if sequence in lane.prefilling and sequence.control.progress_tokens == before:
                 return  # no progress (a runner waiting on something): let the loop go round
 
-    def _prefill_chunk(self, lane: _Lane, sequence: ActiveSequence, seconds: float) -> None:
-        size = lane.policy.chunk_size(sequence, seconds, alone=not lane.decoding)
+    def _prefill_chunk(self, lane: _Lane, sequence: ActiveSequence, seconds: float, burst: bool) -> None:
+        size = lane.policy.chunk_size(sequence, seconds, alone=burst or not lane.decoding)
         before = sequence.control.progress_tokens or 0
         started = time.perf_counter()
         try:
@@ -240,11 +216,12 @@ class Scheduler:
         if done:
             self._prefilled(lane, sequence)
 
-    def _prefill_together(self, lane: _Lane, sequences: list[ActiveSequence], seconds: float) -> None:
+    def _prefill_together(self, lane: _Lane, sequences: list[ActiveSequence], seconds: float,
+                          burst: bool) -> None:
         """Short prompts' rests in one ``prefill_many`` call (shared model calls); when it fails,
         each is prefilled on its own (an error then ends only its sequence)."""
         assert lane.prefill_many is not None
-        sizes = [lane.policy.chunk_size(s, seconds, alone=not lane.decoding) for s in sequences]
+        sizes = [lane.policy.chunk_size(s, seconds, alone=burst or not lane.decoding) for s in sequences]
         before = sum(s.control.progress_tokens or 0 for s in sequences)
         started = time.perf_counter()
         try:
@@ -253,7 +230,7 @@ class Scheduler:
             logger.debug("a shared prefill call failed: prefilling one by one", exc_info=True)
             for sequence in sequences:
                 if not sequence.cancelled:
-                    self._prefill_chunk(lane, sequence, seconds)
+                    self._prefill_chunk(lane, sequence, seconds, burst)
             return
         lane.policy.learn(sum(s.control.progress_tokens or 0 for s in sequences) - before,
                           time.perf_counter() - started)
