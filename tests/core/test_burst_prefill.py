@@ -39,25 +39,32 @@ def _burst(context: Any, prompts: list[str]) -> list[Any]:
 
 def test_older_short_prompts_left_after_a_burst_join_the_batch_within_a_few_steps(scripted):
     # Twelve 40-token prompts and two 10-token ones are admitted together (1 ms a prompt token,
-    # 0.05 s rounds, an 8-round burst window of 0.4 s). The short ones go first; the window
-    # closes with some 40-token prompts still waiting, admitted before the streams now
-    # decoding. Each takes one round (40 ms) and joins: a step soon holds all 14. Paced as if
-    # long, they took 16 tokens every ~5 steps and joined after the first rows had ended.
+    # 30 ms rounds, an 8-round burst window of 0.24 s). The short ones go first; the window
+    # closes with several 40-token prompts still waiting, admitted before streams now
+    # decoding. Each is prefilled whole (not in 30 ms pieces, one per step) and joins: a step
+    # soon holds all 14. Paced as if long, they took 16 tokens every ~5 steps and joined after
+    # the first rows had ended.
     reply = "r" * 40
-    context = scripted(reply, prefill_delay=0.001, token_delay=0.005, prefill_chunk_s=0.05,
+    context = scripted(reply, prefill_delay=0.001, token_delay=0.005, prefill_chunk_s=0.03,
                        max_batch_size=16)
     runner = context.scheduler._backend_lane.runner
     seen: list[int] = []
-    original = runner.step
+    sizes: list[int] = []
+    step, prefill = runner.step, runner.prefill
 
-    def spy(ids: Any) -> Any:
+    def spy_step(ids: Any) -> Any:
         seen.append(len(ids))
-        return original(ids)
+        return step(ids)
 
-    runner.step = spy
+    def spy_prefill(seq_id: int, size: int) -> Any:
+        sizes.append(size)
+        return prefill(seq_id, size)
+
+    runner.step, runner.prefill = spy_step, spy_prefill
     streams = _burst(context, [f"{i:02d}" + "L" * 38 for i in range(12)] + ["short one!", "short two!"])
     assert all(_collect(s) == reply for s in streams)
     assert 14 in seen, seen
+    assert all(size == 16 or size >= 40 for size in sizes), sizes  # 16: a 10-token prompt's chunk
 
 
 def _sequence(seq_id: int, prompt: int) -> Any:

@@ -22,7 +22,9 @@ A short request arriving while a long prompt prefills must not wait for that who
   cost ~40% more), so while no stream steps meanwhile (none decodes, or a burst holds its
   first step) a rest of at most ``UNSPLIT_PROMPT`` tokens is one chunk, and a short rest that
   would overrun what is left of a round waits for the next round instead of filling it with a
-  fragment. Beside decoding streams chunks still follow the round's budget.
+  fragment. So is an unpaced short rest of a prompt that a stream admitted after it went
+  ahead of (a burst's leftover, let behind by shortest-first: its pause comes once, not as
+  many chunks); a newcomer behind decoding streams is chunked by the round's budget.
 
 Everything is measured in seconds the worker actually spent, so it holds on a loaded machine.
 """
@@ -84,13 +86,13 @@ class PrefillPolicy:
 
     def chunk_size(self, sequence: ActiveSequence, seconds: float, alone: bool = False) -> int:
         """Tokens of the next chunk: what ``seconds`` allow at the measured rate (64 before any
-        measurement); ``alone`` (no stream steps meanwhile: none decodes, or a burst holds its
-        first step): a short rest whole (``UNSPLIT_PROMPT``)."""
+        measurement); ``alone`` (no stream steps meanwhile, or one admitted after it went
+        ahead) and not paced: a short rest whole (``UNSPLIT_PROMPT``)."""
         step = sequence.plan.parameters.prefill_step_size
         rate = self.rate
         size = FIRST_PREFILL_CHUNK if rate is None else max(MIN_PREFILL_CHUNK, int(rate * seconds))
         left = self.remaining(sequence)
-        if alone and left <= max(size, UNSPLIT_PROMPT):
+        if alone and not self._paced and left <= max(size, UNSPLIT_PROMPT):
             size = max(left, MIN_PREFILL_CHUNK)
         return min(step, size)
 

@@ -201,7 +201,7 @@ class Scheduler:
                 return  # no progress (a runner waiting on something): let the loop go round
 
     def _prefill_chunk(self, lane: _Lane, sequence: ActiveSequence, seconds: float, burst: bool) -> None:
-        size = lane.policy.chunk_size(sequence, seconds, alone=burst or not lane.decoding)
+        size = lane.policy.chunk_size(sequence, seconds, alone=_alone(lane, sequence, burst))
         before = sequence.control.progress_tokens or 0
         started = time.perf_counter()
         try:
@@ -221,7 +221,7 @@ class Scheduler:
         """Short prompts' rests in one ``prefill_many`` call (shared model calls); when it fails,
         each is prefilled on its own (an error then ends only its sequence)."""
         assert lane.prefill_many is not None
-        sizes = [lane.policy.chunk_size(s, seconds, alone=burst or not lane.decoding) for s in sequences]
+        sizes = [lane.policy.chunk_size(s, seconds, alone=_alone(lane, s, burst)) for s in sequences]
         before = sum(s.control.progress_tokens or 0 for s in sequences)
         started = time.perf_counter()
         try:
@@ -377,6 +377,13 @@ class Scheduler:
             except Exception:
                 logger.exception("closing a batch runner failed")
         self.prefix_cache.clear()
+
+
+def _alone(lane: _Lane, sequence: ActiveSequence, burst: bool) -> bool:
+    """Whether a short rest of ``sequence`` may be one chunk: no stream steps meanwhile (a burst,
+    none decodes), or a stream admitted after it decodes already (let ahead by shortest-first,
+    as a burst's leftovers are): only a newcomer behind decoding streams is chunked by time."""
+    return burst or not lane.decoding or any(s.seq_id > sequence.seq_id for s in lane.decoding)
 
 
 def _run_job(job: Callable[[], None]) -> None:
