@@ -95,8 +95,8 @@ def test_a_short_rest_is_one_chunk_and_waits_for_a_round_it_fits():
     policy.pick([short, long])
     assert policy.chunk_size(short, 0.02, alone=True) == UNSPLIT_PROMPT  # nothing steps meanwhile
     assert policy.chunk_size(short, 0.02) == 20  # streams step between chunks: the round's budget
-    assert policy.waits(short, 0.02) and not policy.waits(short, 0.2)  # no fragment at a round's end
-    assert not policy.waits(long, 0.02)
+    assert policy.waits(short, 0.02, 0.25) and not policy.waits(short, 0.2, 0.25)  # no fragment
+    assert policy.waits(long, 0.1, 0.25) and not policy.waits(long, 0.2, 0.25)  # under half a round
 
 
 def test_a_burst_keeps_prefilling_while_its_shortest_prompt_fits():

@@ -96,14 +96,18 @@ class PrefillPolicy:
             size = max(left, MIN_PREFILL_CHUNK)
         return min(step, size)
 
-    def waits(self, sequence: ActiveSequence, seconds: float) -> bool:
-        """True when ``sequence``'s rest is short but would overrun the ``seconds`` left in the
-        round at the measured rate: rather than a fragment now, a whole round's chunk next."""
+    def waits(self, sequence: ActiveSequence, seconds: float, round_seconds: float) -> bool:
+        """True when the ``seconds`` left in the round would only allow a fragment of
+        ``sequence``: its short rest would overrun them, or they are under half a round (a
+        fragment's measured rate, mostly a call's fixed cost, would shrink every later chunk).
+        Rather than a fragment now, a whole round's chunk next."""
         rate = self.rate
         if rate is None or self._paced:
             return False
         left = self.remaining(sequence)
-        return left <= UNSPLIT_PROMPT and left > rate * seconds
+        if rate * seconds >= left:
+            return False
+        return left <= UNSPLIT_PROMPT or seconds < 0.5 * round_seconds
 
     def companions(self, sequence: ActiveSequence, prefilling: list[ActiveSequence],
                    seconds: float) -> list[ActiveSequence]:

@@ -186,8 +186,9 @@ class Scheduler:
             seconds = self._prefill_chunk_s - spent
             if not burst:
                 seconds = policy.budget(sequence, lane.decoding, seconds)
-            if sequence.cancelled or seconds <= 0 or (not first and policy.waits(sequence, seconds)):
-                return  # a short prompt that would overrun the round goes whole next round
+            if sequence.cancelled or seconds <= 0 or (
+                    not first and policy.waits(sequence, seconds, self._prefill_chunk_s)):
+                return  # no fragment at the round's end: a whole chunk next round
             first = False
             before = sequence.control.progress_tokens
             window = lane.burst.left() if burst else 0.0
