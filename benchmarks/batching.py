@@ -21,7 +21,10 @@ side's aggregate, its ratio to the smallest N of the same side (goal on the defa
 request that arrives while 7 others decode, against the same request alone (goal <= 1.5x).
 
     python benchmarks/batching.py [--mode realistic|fixed] [--streams 1,2,4,8,16] [--max-tokens 48]
-                                  [--skip lmstream,serial,runner,mlx-lm,ttft]
+                                  [--skip lmstream,serial,runner,mlx-lm,ttft] [--trace]
+
+``--trace`` adds, per N and side, what the batch runner did: decode steps, mean rows per step,
+one-prompt prefill calls, ``prefill_many`` calls (several prompts) and the runner's share of the wall time.
 
 Small settings (the default path only, a few minutes on 2 cores):
 
@@ -54,6 +57,44 @@ TEMPLATES = ["Write a short story about {topic}.",
 """Realistic mode's chat prompts of mixed lengths (request i uses template i % 3)."""
 TOKENS: list[float] = []
 """Mean tokens per stream of each side's runs, in order (EOS ends streams early in realistic mode)."""
+TRACE: list[tuple[str, int, float]] = []
+"""With ``--trace``: (kind, rows, seconds) of each runner call: "step", "prefill", "shared"
+(``prefill_many``) or "nested" (a ``prefill`` that ``prefill_many`` made for a row it did not share)."""
+
+
+def trace_runner() -> None:
+    """Record every ``MlxBatchRunner`` step and prefill call in ``TRACE`` (``--trace``)."""
+    from lmstream_mlx.batch import MlxBatchRunner
+
+    def wrap(name: str, kind: str, rows: Callable[[Any], int]) -> None:
+        original = getattr(MlxBatchRunner, name)
+
+        def traced(self: Any, ids: Any, *args: Any) -> Any:
+            nested = kind == "prefill" and getattr(self, "_in_shared_call", False)
+            started = time.perf_counter()
+            self._in_shared_call = kind == "shared" or nested
+            try:
+                return original(self, ids, *args)
+            finally:
+                self._in_shared_call = nested
+                TRACE.append(("nested" if nested else kind, rows(ids), time.perf_counter() - started))
+
+        setattr(MlxBatchRunner, name, traced)
+
+    wrap("step", "step", len)
+    wrap("prefill", "prefill", lambda ids: 1)
+    wrap("prefill_many", "shared", len)
+
+
+def trace_line(wall: float) -> str:
+    """What ``TRACE`` holds since it was cleared, for a run of ``wall`` seconds."""
+    steps = [rows for kind, rows, _ in TRACE if kind == "step"]
+    alone = sum(1 for kind, _, _ in TRACE if kind in ("prefill", "nested"))
+    shared = sum(1 for kind, _, _ in TRACE if kind == "shared")
+    busy = sum(seconds for kind, _, seconds in TRACE if kind != "nested")
+    mean = statistics.mean(steps) if steps else 0.0
+    return (f"{len(steps)} steps of {mean:.1f} rows, {alone} one-prompt prefill calls, {shared} prefill_many "
+            f"calls, runner busy {busy / wall:.0%} of the wall time")
 
 
 def prompts(context: Any, count: int, mixed: bool) -> list[list[int]]:
@@ -189,7 +230,10 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=48)
     parser.add_argument("--runs", type=int, default=1, help="runs per side and N (median)")
     parser.add_argument("--skip", default="", help="comma-separated sides to skip")
+    parser.add_argument("--trace", action="store_true", help="print the runner's steps and prefill calls per run")
     args = parser.parse_args()
+    if args.trace:
+        trace_runner()
     counts = [int(n) for n in args.streams.split(",")]
     skip = set(filter(None, args.skip.split(",")))
 
@@ -231,7 +275,11 @@ def main() -> None:
         TOKENS.clear()
         for _ in range(args.runs):
             for name, side in sides.items():
+                TRACE.clear()
+                started = time.perf_counter()
                 runs[name].append(side(batch[:n]))
+                if args.trace and name != "mlx-lm":
+                    print(f"    N={n} {name}: {trace_line(time.perf_counter() - started)}", flush=True)
         for name in sides:
             table[name][n] = statistics.median(runs[name])
         print(f"  N={n}: " + ", ".join(f"{name} {table[name][n]:.1f} tok/s ({table[name][n] / table[name][counts[0]]:.2f}x "

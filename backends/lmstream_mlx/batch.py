@@ -31,7 +31,7 @@ from mlx_lm.models.cache import BatchKVCache, KVCache
 
 from lmstream.backend import BatchRunner, SequenceRequest, StepResult
 
-from . import memory
+from . import memory, prefill_rows
 from .blas_scope import model_call
 from .cache import CacheLayout, MlxPromptCache
 from .cpu_attention import NumpyKVCache, row_caches
@@ -109,6 +109,40 @@ class MlxBatchRunner(BatchRunner):
             row.done += n
             todo -= n
             row.request.control.prefill_progress(row.done, len(row.rest))
+        return self._ready(row, todo)
+
+    def prefill_many(self, seq_ids: Sequence[int], max_tokens: Sequence[int]) -> list[bool]:
+        """``prefill`` of several sequences (up to ``max_tokens[k]`` more prompt ids each):
+        with numpy decoder layers, chunks of similar length share one model call
+        (prefill_rows.py); True per sequence once it can be stepped. An error in a shared call
+        is raised with its rows' caches cut back to what they held before it."""
+        rows = [self._rows[i] for i in seq_ids]
+        chunks: dict[int, list[int]] = {}
+        if serves_rows(self._model):
+            for k, row in enumerate(rows):
+                todo = len(row.rest) - 1 - row.done
+                if not row.prefilled and todo > 0 and prefill_rows.batchable(row):
+                    n = min(max(int(max_tokens[k]), 1), todo)
+                    chunks[k] = row.rest[row.done:row.done + n]
+        ready: dict[int, bool] = {}
+        together = list(chunks)
+        for group in prefill_rows.groups([len(chunks[k]) for k in together]):
+            members = [together[g] for g in group]
+            if len(members) < 2:
+                continue
+            with mx.stream(self._backend.stream()):
+                prefill_rows.prefill_together(self._model, [rows[k] for k in members],
+                                              [chunks[k] for k in members])
+            for k in members:
+                row = rows[k]
+                row.done += len(chunks[k])
+                row.request.control.prefill_progress(row.done, len(row.rest))
+                ready[k] = self._ready(row, len(row.rest) - 1 - row.done)
+        return [ready[k] if k in ready else self.prefill(seq_id, max_tokens[k])
+                for k, seq_id in enumerate(seq_ids)]
+
+    def _ready(self, row: Row, todo: int) -> bool:
+        """Mark ``row`` prefilled once no prompt id is left to prefill (``todo``)."""
         if todo > 0:
             return False
         row.prefilled = True

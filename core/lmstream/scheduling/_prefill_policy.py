@@ -8,12 +8,23 @@ A short request arriving while a long prompt prefills must not wait for that who
   gets the next one (the earliest submitted first), so the oldest prompt keeps at least one
   chunk in ``AGEING_CHUNKS + 1`` under any stream of short ones. Sequences that share a
   caller's cache keep their submission order.
-- **Pacing**: while a stream admitted after the prompt being prefilled decodes (a short request
-  let through), that prompt's prefill takes at most ``PREFILL_SHARE`` of the worker's time:
+- **Pacing**: while a stream admitted after a long prompt (over ``PACED_PROMPT`` tokens left
+  when first seen) decodes (a short request let through), that prompt's prefill takes at most
+  ``PREFILL_SHARE`` of the worker's time:
   each decode step earns it a third of the step's duration, and its chunks are sized to what it
   has earned (at least ``MIN_PREFILL_CHUNK`` tokens), so that stream takes about
   1 / (1 - share) times its solo decode time instead of waiting a full chunk per token. Older streams
-  get the scheduler's usual chunk per step (a newcomer's time to first token wins).
+  get the scheduler's usual chunk per step (a newcomer's time to first token wins). A short
+  prompt is not paced: it costs about as much as one chunk, and paced it would trickle in by
+  ``MIN_PREFILL_CHUNK`` tokens every few steps while the batch steps thin (measured: eight
+  concurrent chat prompts took twice the steps of one batch).
+- **No fragments**: each chunk is a pass over the weights (splitting a 40-token prompt in two
+  cost ~40% more), so while no stream steps meanwhile (none decodes, or a burst holds its
+  first step) a rest of at most ``UNSPLIT_PROMPT`` tokens is one chunk, and a short rest that
+  would overrun what is left of a round waits for the next round instead of filling it with a
+  fragment. So is an unpaced short rest of a prompt that a stream admitted after it went
+  ahead of (a burst's leftover, let behind by shortest-first: its pause comes once, not as
+  many chunks); a newcomer behind decoding streams is chunked by the round's budget.
 
 Everything is measured in seconds the worker actually spent, so it holds on a loaded machine.
 """
@@ -34,18 +45,23 @@ AGEING_CHUNKS = 4
 """Chunks a prefilling sequence may be passed over in a row before it gets the next one."""
 PREFILL_SHARE = 0.25
 """Share of the worker's time prefill takes while a younger stream decodes (pacing)."""
+PACED_PROMPT = 256
+"""Prompt tokens left (when first seen) above which a prompt is paced beside younger streams;
+a shorter one costs about a second of CPU prefill or less, a pause the younger stream takes once."""
 
 
 class _Entry:
     """What the policy remembers of one prefilling sequence."""
 
-    __slots__ = ("cached", "skipped")
+    __slots__ = ("cached", "paced", "skipped")
 
-    def __init__(self, cached: int) -> None:
+    def __init__(self, cached: int, left: int) -> None:
         self.cached = cached
         """Prompt tokens its cache held at admission (not prefilled, so not counted as left)."""
         self.skipped = 0
         """Chunks given to other sequences since this one last had one."""
+        self.paced = left > PACED_PROMPT
+        """A long prompt: paced beside younger streams (see the module docstring)."""
 
 
 class PrefillPolicy:
@@ -70,14 +86,47 @@ class PrefillPolicy:
 
     def chunk_size(self, sequence: ActiveSequence, seconds: float, alone: bool = False) -> int:
         """Tokens of the next chunk: what ``seconds`` allow at the measured rate (64 before any
-        measurement); ``alone`` (no stream decoding): a short rest whole (``UNSPLIT_PROMPT``)."""
+        measurement); ``alone`` (no stream steps meanwhile, or one admitted after it went
+        ahead) and not paced: a short rest whole (``UNSPLIT_PROMPT``)."""
         step = sequence.plan.parameters.prefill_step_size
         rate = self.rate
         size = FIRST_PREFILL_CHUNK if rate is None else max(MIN_PREFILL_CHUNK, int(rate * seconds))
         left = self.remaining(sequence)
-        if alone and left <= max(size, UNSPLIT_PROMPT):
+        if alone and not self._paced and left <= max(size, UNSPLIT_PROMPT):
             size = max(left, MIN_PREFILL_CHUNK)
         return min(step, size)
+
+    def waits(self, sequence: ActiveSequence, seconds: float, round_seconds: float) -> bool:
+        """True when the ``seconds`` left in the round would only allow a fragment of
+        ``sequence``: its short rest would overrun them, or they are under half a round (a
+        fragment's measured rate, mostly a call's fixed cost, would shrink every later chunk).
+        Rather than a fragment now, a whole round's chunk next."""
+        rate = self.rate
+        if rate is None or self._paced:
+            return False
+        left = self.remaining(sequence)
+        if rate * seconds >= left:
+            return False
+        return left <= UNSPLIT_PROMPT or seconds < 0.5 * round_seconds
+
+    def companions(self, sequence: ActiveSequence, prefilling: list[ActiveSequence],
+                   seconds: float) -> list[ActiveSequence]:
+        """Other short prompts to prefill with ``sequence``'s short rest in one call (a runner
+        with ``prefill_many``): shortest first, as many as ``seconds`` cover at the measured
+        rate with it; none while pacing sizes its chunk or before any measurement."""
+        rate = self.rate
+        if rate is None or self._paced or self.remaining(sequence) > UNSPLIT_PROMPT:
+            return []
+        budget = rate * seconds - self.remaining(sequence)
+        chosen: list[ActiveSequence] = []
+        others = [(self.remaining(s), s.seq_id, s) for s in _in_cache_order(prefilling)
+                  if s is not sequence and not s.cancelled]
+        for left, _, other in sorted(others, key=lambda entry: entry[:2]):
+            if left > UNSPLIT_PROMPT or left > budget:
+                break
+            budget -= left
+            chosen.append(other)
+        return chosen
 
     def learn(self, tokens: int, seconds: float) -> None:
         """Fold a chunk's measured speed into ``rate`` (chunks too small to time are skipped)."""
@@ -103,13 +152,16 @@ class PrefillPolicy:
         return min(eligible, key=lambda s: (self.remaining(s), s.seq_id))
 
     def chunk_done(self, sequence: ActiveSequence, prefilling: list[ActiveSequence],
-                   seconds: float) -> None:
-        """Record a chunk of ``sequence`` that took ``seconds``: the others were passed over."""
+                   seconds: float, together: list[ActiveSequence] | None = None) -> None:
+        """Record a chunk of ``sequence`` (and of the ``together`` prefilled in its call) that
+        took ``seconds``: the others were passed over."""
+        served = [sequence, *(together or ())]
         for other in prefilling:
-            if other is not sequence:
+            if all(other is not s for s in served):
                 self._entry(other).skipped += 1
-        if sequence.seq_id in self._entries:
-            self._entries[sequence.seq_id].skipped = 0
+        for other in served:
+            if other.seq_id in self._entries:
+                self._entries[other.seq_id].skipped = 0
         self._credit = self._credit - seconds if self._paced else 0.0
         self._paced = False
 
@@ -123,7 +175,7 @@ class PrefillPolicy:
         while a stream admitted after it can step, what pacing has earned (0: that stream
         steps first); else all of them."""
         seq_id = sequence.seq_id
-        self._paced = self.pacing and any(
+        self._paced = self.pacing and self._entry(sequence).paced and any(
             s.seq_id > seq_id and not s.channel.paused and not s.channel.cancelled
             for s in decoding)
         if not self._paced:
@@ -137,17 +189,20 @@ class PrefillPolicy:
         return min(seconds, credit)
 
     def fits(self, prefilling: list[ActiveSequence], seconds: float) -> bool:
-        """True when every prompt left could be prefilled in ``seconds`` at the measured rate
-        (unknown rate: assumed so); a burst waits for its prompts only then."""
+        """True when the shortest prompt left could be prefilled in ``seconds`` at the measured
+        rate (unknown rate: assumed so); a burst keeps waiting for its prompts only then, so it
+        takes in as many as its window allows, shortest first, and never waits on a long one."""
         rate = self.rate
         if rate is None:
             return True
-        return sum(self.remaining(s) for s in prefilling) <= rate * seconds
+        return min(self.remaining(s) for s in prefilling) <= rate * seconds
 
     def _entry(self, sequence: ActiveSequence) -> _Entry:
         entry = self._entries.get(sequence.seq_id)
         if entry is None:
-            entry = self._entries[sequence.seq_id] = _Entry(_cached(sequence))
+            cached = _cached(sequence)
+            left = len(sequence.plan.prompt) - cached - (sequence.control.progress_tokens or 0)
+            entry = self._entries[sequence.seq_id] = _Entry(cached, left)
         return entry
 
 

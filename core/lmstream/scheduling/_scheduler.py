@@ -9,22 +9,23 @@ whose consumer stopped reading (buffer full) is skipped until read.
 Chunks go shortest prompt first with ageing, and prefill yields to streams admitted after the
 prompt it works on (``_prefill_policy``), so a short request is not stuck behind a long one.
 A burst (arrivals while an idle context prefills) starts decoding as one batch, waiting at most
-``BURST_CHUNKS`` prefill budgets. A generation without a cache of its own forks the longest
-cached prefix from the prefix cache at admission and offers its cache back when it ends (an
-untrimmable one also as a snapshot at the end of its prompt); nothing of this runs per token.
+a window of prefill budgets while its shortest prompt left fits it (``_burst``). Short prompts
+waiting together go to the runner's ``prefill_many`` (when it has one: shared model calls) in
+one call, as many as the round (in a burst: its window) covers. A generation without a cache
+of its own forks the longest cached prefix from the prefix cache at admission and offers its
+cache back when it ends (an untrimmable one also as checkpoints, ``_sharing``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 
-from ..model import BackendModel, BatchRunner, Drafter, PromptCache, SequenceEnded, StepResult
+from ..model import BackendModel, Drafter, PromptCache, SequenceEnded, StepResult
 from ..protocol import StopReason
 from ._iterator_runner import IteratorRunner, open_runner
-from ._prefill_policy import PrefillPolicy
+from ._lane import Lane as _Lane
 from ._sequence import ActiveSequence, SequencePlan
 from ._sharing import CacheSharing
 from ._speculation import speculating
@@ -33,28 +34,6 @@ logger = logging.getLogger("lmstream.scheduler")
 
 DEFAULT_PREFILL_CHUNK_S = 0.25
 """Target seconds per prefill chunk while other sequences wait."""
-BURST_CHUNKS = 8
-"""How long (in prefill budgets) a burst's first step may wait for newcomers to prefill."""
-
-
-class _Lane:
-    """One runner and the sequences it holds (the backend's batch, or user iterators)."""
-
-    def __init__(self, runner: BatchRunner, capacity: int) -> None:
-        self.runner = runner
-        self.capacity = capacity
-        self.waiting: deque[ActiveSequence] = deque()
-        self.prefilling: list[ActiveSequence] = []
-        self.decoding: list[ActiveSequence] = []
-        self.burst_started: float | None = None
-        """When the current burst's first prefill began (None once the lane has stepped)."""
-        self.next_token: Callable[[int], int | StepResult] | None = (
-            runner.next_token if isinstance(runner, IteratorRunner) else None)
-        """Steps one sequence without the batch lists (the iterator adapter has it)."""
-        self.policy = PrefillPolicy(pacing=self.next_token is None)
-
-    def active(self) -> int:
-        return len(self.prefilling) + len(self.decoding)
 
 
 class Scheduler:
@@ -69,9 +48,10 @@ class Scheduler:
         """KV states shared across generations (see ``_prefix_cache``)."""
         runner = open_runner(backend, batching=batching, max_batch_size=max_batch_size)
         self.batching = not isinstance(runner, IteratorRunner)
-        self._backend_lane = _Lane(speculating(runner, drafter), max(1, runner.max_batch_size))
+        self._backend_lane = _Lane(speculating(runner, drafter), max(1, runner.max_batch_size),
+                                   prefill_chunk_s)
         self._iterators = IteratorRunner(None, max_batch_size=1 << 30)
-        self._iterator_lane = _Lane(self._iterators, 1 << 30)
+        self._iterator_lane = _Lane(self._iterators, 1 << 30, prefill_chunk_s)
         self._lanes = (self._backend_lane, self._iterator_lane)
         self._next_id = 1
         self._prefill_chunk_s = prefill_chunk_s
@@ -151,19 +131,20 @@ class Scheduler:
                 self._retire_cancelled(lane)
                 self._admit(lane)
                 if lane.prefilling:
-                    burst = self._in_burst(lane)
+                    burst = lane.burst.active(lane.decoding)
                     self._prefill(lane, burst)
-                    if burst and self._holds_burst(lane):
+                    if burst and lane.burst.holds(lane.policy, lane.prefilling,
+                                                  lane.active() < lane.capacity):
                         continue  # the worker admits whoever arrived meanwhile, then comes back
                     started = time.perf_counter()
                     self._step(lane)
                     lane.policy.stepped(time.perf_counter() - started)
-                    lane.burst_started = None
+                    lane.burst.end()
                     continue
             elif not lane.decoding:
                 continue  # an idle lane (the user-iterator one, mostly) costs nothing per token
             self._step(lane)  # retires cancelled decoding sequences itself
-            lane.burst_started = None
+            lane.burst.end()
         if self._deferred:
             self._run_deferred()
 
@@ -191,25 +172,6 @@ class Scheduler:
                 continue
             lane.prefilling.append(sequence)
 
-    def _in_burst(self, lane: _Lane) -> bool:
-        """True while no stream of the lane has a token yet and the burst is young enough."""
-        if any(s.generated for s in lane.decoding):
-            return False
-        now = time.perf_counter()
-        if lane.burst_started is None:
-            lane.burst_started = now
-        return now - lane.burst_started < BURST_CHUNKS * self._prefill_chunk_s
-
-    def _holds_burst(self, lane: _Lane) -> bool:
-        """Whether a burst's prefilled streams wait for more: for the prompts still prefilling
-        when they fit the burst's window (a long one would only delay them), else for newcomers
-        while the lane has room."""
-        if not lane.prefilling:
-            return lane.active() < lane.capacity
-        assert lane.burst_started is not None
-        left = lane.burst_started + BURST_CHUNKS * self._prefill_chunk_s - time.perf_counter()
-        return lane.policy.fits(lane.prefilling, left)
-
     def _prefill(self, lane: _Lane, burst: bool) -> None:
         """Prefill chunks, of one prompt or several, for about ``prefill_chunk_s`` (then the
         worker admits newcomers and, out of a burst, streams get their step); the policy picks
@@ -217,22 +179,30 @@ class Scheduler:
         ``prefill_chunk_s``, so cancels are noticed between them."""
         started = time.perf_counter()
         policy = lane.policy
+        first = True
         while lane.prefilling:
             sequence = policy.pick(lane.prefilling)
             spent = time.perf_counter() - started
             seconds = self._prefill_chunk_s - spent
             if not burst:
                 seconds = policy.budget(sequence, lane.decoding, seconds)
-            if sequence.cancelled or seconds <= 0:
-                return
+            if sequence.cancelled or seconds <= 0 or (
+                    not first and policy.waits(sequence, seconds, self._prefill_chunk_s)):
+                return  # no fragment at the round's end: a whole chunk next round
+            first = False
             before = sequence.control.progress_tokens
-            self._prefill_chunk(lane, sequence, seconds)
-            policy.chunk_done(sequence, lane.prefilling, time.perf_counter() - started - spent)
+            window = lane.burst.left() if burst else 0.0
+            together = policy.companions(sequence, lane.prefilling, max(seconds, window))
+            if together and lane.prefill_many is not None:
+                self._prefill_together(lane, [sequence, *together], seconds, burst)
+            else:
+                self._prefill_chunk(lane, sequence, seconds, burst)
+            policy.chunk_done(sequence, lane.prefilling, time.perf_counter() - started - spent, together)
             if sequence in lane.prefilling and sequence.control.progress_tokens == before:
                 return  # no progress (a runner waiting on something): let the loop go round
 
-    def _prefill_chunk(self, lane: _Lane, sequence: ActiveSequence, seconds: float) -> None:
-        size = lane.policy.chunk_size(sequence, seconds, alone=not lane.decoding)
+    def _prefill_chunk(self, lane: _Lane, sequence: ActiveSequence, seconds: float, burst: bool) -> None:
+        size = lane.policy.chunk_size(sequence, seconds, alone=_alone(lane, sequence, burst))
         before = sequence.control.progress_tokens or 0
         started = time.perf_counter()
         try:
@@ -247,9 +217,37 @@ class Scheduler:
         if sequence.share_key is not None and self.batching:
             self._sharing.snapshot(sequence, done)  # checkpoints of caches that cannot trim
         if done:
-            lane.prefilling.remove(sequence)
-            sequence.prefilled = True
-            lane.decoding.append(sequence)
+            self._prefilled(lane, sequence)
+
+    def _prefill_together(self, lane: _Lane, sequences: list[ActiveSequence], seconds: float,
+                          burst: bool) -> None:
+        """Short prompts' rests in one ``prefill_many`` call (shared model calls); when it fails,
+        each is prefilled on its own (an error then ends only its sequence)."""
+        assert lane.prefill_many is not None
+        sizes = [lane.policy.chunk_size(s, seconds, alone=_alone(lane, s, burst)) for s in sequences]
+        before = sum(s.control.progress_tokens or 0 for s in sequences)
+        started = time.perf_counter()
+        try:
+            done = lane.prefill_many([s.seq_id for s in sequences], sizes)
+        except BaseException:
+            logger.debug("a shared prefill call failed: prefilling one by one", exc_info=True)
+            for sequence in sequences:
+                if not sequence.cancelled:
+                    self._prefill_chunk(lane, sequence, seconds, burst)
+            return
+        lane.policy.learn(sum(s.control.progress_tokens or 0 for s in sequences) - before,
+                          time.perf_counter() - started)
+        for sequence, ready in zip(sequences, done, strict=True):
+            if sequence.share_key is not None and self.batching:
+                self._sharing.snapshot(sequence, ready)  # checkpoints of caches that cannot trim
+            if ready:
+                self._prefilled(lane, sequence)
+
+    def _prefilled(self, lane: _Lane, sequence: ActiveSequence) -> None:
+        """Move a sequence whose prompt is in its cache to the decoding ones."""
+        lane.prefilling.remove(sequence)
+        sequence.prefilled = True
+        lane.decoding.append(sequence)
 
     def _step(self, lane: _Lane) -> None:
         """Step every decoding sequence whose buffer has room (cancelled ones leave first)."""
@@ -386,6 +384,13 @@ class Scheduler:
             except Exception:
                 logger.exception("closing a batch runner failed")
         self.prefix_cache.clear()
+
+
+def _alone(lane: _Lane, sequence: ActiveSequence, burst: bool) -> bool:
+    """Whether a short rest of ``sequence`` may be one chunk: no stream steps meanwhile (a burst,
+    none decodes), or a stream admitted after it decodes already (let ahead by shortest-first,
+    as a burst's leftovers are): only a newcomer behind decoding streams is chunked by time."""
+    return burst or not lane.decoding or any(s.seq_id > sequence.seq_id for s in lane.decoding)
 
 
 def _run_job(job: Callable[[], None]) -> None:
