@@ -12,7 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmstream.model import BatchRunner, Drafter, DraftState, GenerationControl, SequenceRequest, StepResult
+from lmstream.model import (
+    BatchRunner,
+    Drafter,
+    DraftState,
+    GenerationControl,
+    SequenceRequest,
+    StepResult,
+)
 from lmstream.protocol import GenerationParameters
 from lmstream.scheduling._speculation import (
     SpeculativeRunner,
@@ -73,17 +80,18 @@ class Guess(DraftState):
     """Proposes the right continuation where ``right(n)`` (n: tokens generated) says so, else a
     wrong first token followed by right ones."""
 
-    def __init__(self, drafter: GuessDrafter, prompt_length: int) -> None:
+    def __init__(self, drafter: GuessDrafter, prompt_length: int, every: int) -> None:
         self.drafter = drafter
         self.prompt_length = prompt_length
+        self.every = every
 
     def propose(self, tokens: Sequence[int], limit: int) -> Sequence[int]:
         done = len(tokens) - self.prompt_length
         self.drafter.proposals += 1
-        if self.drafter.every < 0:
+        if self.every < 0:
             return ()
         ahead = list(TEXT[done:done + limit])
-        if ahead and not self.drafter.right(done):
+        if ahead and not self.drafter.right(done, self.every):
             ahead[0] = 1
         return ahead
 
@@ -91,15 +99,19 @@ class Guess(DraftState):
 class GuessDrafter(Drafter):
     name = "guess"
 
-    def __init__(self, every: int) -> None:
+    def __init__(self, every: int, per_start: Sequence[int] = ()) -> None:
         self.every = every
+        self.per_start = list(per_start)
+        """Each started sequence's own ``every``, in order (then ``every``)."""
         self.proposals = 0
 
-    def right(self, done: int) -> bool:
-        return self.every > 0 and done % self.every == 0
+    def right(self, done: int, every: int) -> bool:
+        """Whether the proposal after ``done`` tokens is right (every ``every``-th one)."""
+        return every > 0 and done % every == 0
 
     def start(self, prompt: Sequence[int], parameters: GenerationParameters) -> DraftState:
-        return Guess(self, len(prompt))
+        every = self.per_start.pop(0) if self.per_start else self.every
+        return Guess(self, len(prompt), every)
 
 
 def run(runner: ScriptRunner, drafter: Drafter, rows: int, tokens: int,
@@ -178,7 +190,7 @@ def test_probes_let_the_estimate_recover_when_drafts_start_to_hit() -> None:
     probes see the hits and verification resumes."""
 
     class Later(GuessDrafter):
-        def right(self, done: int) -> bool:
+        def right(self, done: int, every: int) -> bool:
             return done >= 60
 
     runner = ScriptRunner(padded_cost)
@@ -194,12 +206,12 @@ def test_probes_let_the_estimate_recover_when_drafts_start_to_hit() -> None:
 @given(st.lists(st.integers(0, 6), min_size=1, max_size=8), st.integers(1, 60),
        st.sampled_from(["padded", "packed"]))
 def test_output_is_the_script_whatever_the_rule_decides(everies: list[int], tokens: int, cost: str) -> None:
-    """Rows with different hit rates (0: never right), some not drafting: each row's tokens are
+    """Rows with different hit rates (every n-th proposal right), some not drafting (0): each row's tokens are
     the script's, never past ``max_tokens``, drafts within ``max_draft_tokens``."""
     runner = ScriptRunner(padded_cost if cost == "padded" else None)
-    drafter = GuessDrafter(every=max(everies))
     drafting = [e > 0 for e in everies]
-    wrapper, out = run(runner, drafter, len(everies), tokens, drafting)
+    drafter = GuessDrafter(every=1, per_start=[e for e in everies if e > 0])
+    _, out = run(runner, drafter, len(everies), tokens, drafting)
     assert all(o == TEXT[:tokens] for o in out.values())
     assert all(max(lengths, default=0) <= runner.max_draft_tokens for _, lengths in runner.calls)
     for i, spec in enumerate(drafting):

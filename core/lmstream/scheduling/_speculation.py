@@ -279,14 +279,14 @@ class SpeculativeRunner(BatchRunner):
         request = drafting.request
         generated = len(drafting.tokens) - len(request.prompt)
         left = request.control.max_tokens - generated - 1  # the step adds one token itself
-        limit = min(drafting.k, depth(drafting.rates, threshold, self.max_draft_tokens), left)
+        limit = int(min(drafting.k, depth(drafting.rates, threshold, self.max_draft_tokens), left))
         candidate = limit > 0
         if not candidate:  # drafts do not pay: probe now and then
             drafting.paused_for = drafting.pause
             drafting.pause = min(MAX_PAUSE_STEPS, drafting.pause * 2)
             if drafting.shadow:
                 return (), False
-            limit = min(PROBE_TOKENS, left)
+            limit = int(min(PROBE_TOKENS, left))
             if limit <= 0:
                 return (), False
         try:
