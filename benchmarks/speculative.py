@@ -300,6 +300,11 @@ def draft_model_table(backend: str, args: argparse.Namespace) -> None:
         print(f"target step {step * 1000:.2f} ms/token; verify of {k} drafts {verify * 1000:.2f} ms "
               f"({per_call:.1f} tokens a call: {verify / step:.2f}x a step for {k + 1} tokens); "
               f"draft proposal of {k} tokens {draft * 1000:.2f} ms")
+        ratio = verify / step
+        if ratio > 1:  # cost = call + positions: (call + k + 1) / (call + 1) = ratio
+            print(f"a call costs about {(k + 1 - ratio) / (ratio - 1):.1f} positions beyond the ones it "
+                  "feeds, for one row (the backend's verify.CALL_POSITIONS weighs this for the "
+                  "speculation rule)")
         rate_off, _, _, _ = run_streams(context, prompt, 1, args.max_tokens, False)
         rate_on, _, proposed, accepted = run_streams(context, prompt, 1, args.max_tokens, True)
         share = accepted / proposed if proposed else 0.0

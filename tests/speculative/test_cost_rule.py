@@ -217,3 +217,14 @@ def test_output_is_the_script_whatever_the_rule_decides(everies: list[int], toke
     for i, spec in enumerate(drafting):
         if not spec:
             assert all(lengths[i] == 0 for _, lengths in runner.calls if len(lengths) == len(everies))
+
+
+def test_the_llama_cpp_runner_reports_a_packed_cost() -> None:
+    """llama.cpp feeds each row its drafts in one decode: the cost grows by one position per
+    draft token, whatever the other rows draft (no padding)."""
+    pytest.importorskip("llama_cpp")
+    from lmstream_llama_cpp.verify import CALL_POSITIONS, verify_cost
+
+    assert verify_cost([0] * 8) == CALL_POSITIONS + 8
+    assert verify_cost([8] + [0] * 7) == CALL_POSITIONS + 16
+    assert verify_cost([]) == 0.0
