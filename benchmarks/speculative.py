@@ -14,7 +14,10 @@ For 1 and 8 concurrent streams (``--streams``) it prints the aggregate decode to
 on (the streams' decode rates summed, prefill excluded) and their ratio, the ratio over the
 wall time (prefill included), and the acceptance rate (accepted / proposed draft tokens, from ``Info.stats``), with
 the machine's load average (``os.getloadavg()``) before each table: figures taken on a loaded
-machine are not comparable with a quiet one.
+machine are not comparable with a quiet one. ``--trace`` adds, under each row, what the runner
+was asked on each side: plain ``step`` calls and ``verify`` calls, rows per call, draft tokens
+verified, and the process CPU seconds per call (CPU time is steadier than the wall clock on a
+shared machine; the ratio of CPU per generated token compares the sides).
 
 Then the draft-model mechanics with draft = target (the only model here): the runner's cost
 of one ``step`` against one ``verify`` of k drafts (k + 1 tokens in one pass), the cost of
@@ -23,7 +26,7 @@ one draft proposal of k tokens, the acceptance on the code-edit task through
 drafter (a given fraction of the target's step cost) at typical acceptance rates.
 
     python benchmarks/speculative.py [--quick] [--backends mlx,llama_cpp] [--streams 1,8]
-        [--max-tokens 160] [--rounds 2]
+        [--max-tokens 160] [--rounds 2] [--trace]
 """
 
 from __future__ import annotations
@@ -133,11 +136,44 @@ def run_streams(context: Any, prompt: tuple[int, ...], streams: int, max_tokens:
     return sum(s.decode_tps for s in stats), tokens / elapsed, proposed, accepted
 
 
+class CallTrace:
+    """Counts the backend runner's ``step`` and ``verify`` calls under the speculation wrapper:
+    calls, rows, draft tokens verified and process CPU seconds per kind (``--trace``)."""
+
+    def __init__(self, context: Any) -> None:
+        self.runner = getattr(context.scheduler._backend_lane.runner, "inner", None)
+        self.calls: dict[str, list[float]] = {}
+        if self.runner is not None:
+            for kind in ("step", "verify"):
+                setattr(self.runner, kind, self._wrap(kind, getattr(self.runner, kind)))
+
+    def _wrap(self, kind: str, function: Any) -> Any:
+        def traced(seq_ids: Any, *rest: Any) -> Any:
+            began = time.process_time()
+            result = function(seq_ids, *rest)
+            drafts = sum(len(d) for d in rest[0]) if rest else 0
+            totals = self.calls.setdefault(kind, [0, 0, 0, 0.0])
+            for index, value in enumerate((1, len(seq_ids), drafts, time.process_time() - began)):
+                totals[index] += value
+            return result
+        return traced
+
+    def take(self) -> str:
+        """The calls since the last ``take``, one line."""
+        parts = []
+        for kind, (calls, rows, drafts, cpu) in sorted(self.calls.items()):
+            parts.append(f"{kind} {int(calls)} calls, {rows / calls:.1f} rows, {int(drafts)} drafts, "
+                         f"{cpu / calls * 1000:.0f} ms CPU a call")
+        self.calls.clear()
+        return "; ".join(parts) or "no calls"
+
+
 def prompt_lookup_table(backend: str, args: argparse.Namespace) -> None:
     """Prompt lookup on vs off on every task and stream count (module docstring)."""
     import lmstream
 
     context = lmstream.load(backend=backend, drafter="prompt_lookup", prefix_cache_bytes=0)
+    trace = CallTrace(context) if args.trace else None
     try:
         print(f"\n## {backend}: prompt_lookup on vs off, greedy, {args.max_tokens} tokens per stream")
         print(load_line())
@@ -151,10 +187,15 @@ def prompt_lookup_table(backend: str, args: argparse.Namespace) -> None:
                 best = {False: 0.0, True: 0.0}
                 wall = {False: 0.0, True: 0.0}
                 drafts = (0, 0)
+                traces: list[str] = []
                 for _ in range(args.rounds):
                     for speculative in (False, True):  # alternating sides
+                        cpu = time.process_time()
                         rate, overall, proposed, accepted = run_streams(context, prompt, streams,
                                                                         args.max_tokens, speculative)
+                        if trace is not None:
+                            traces.append(f"    {'on ' if speculative else 'off'}: {trace.take()}; "
+                                          f"run {time.process_time() - cpu:.2f} s CPU")
                         best[speculative] = max(best[speculative], rate)
                         wall[speculative] = max(wall[speculative], overall)
                         if speculative:
@@ -163,6 +204,8 @@ def prompt_lookup_table(backend: str, args: argparse.Namespace) -> None:
                 print(f"{task:<11} {streams:>7} {best[False]:>10.1f} {best[True]:>10.1f} "
                       f"{best[True] / best[False]:>5.2f}x {wall[True] / wall[False]:>9.2f}x "
                       f"{drafts[1]:>9} {drafts[0]:>9} {share:>6.0%}")
+                for line in traces:
+                    print(line)
         print(load_line())
     finally:
         context.close()
@@ -257,6 +300,11 @@ def draft_model_table(backend: str, args: argparse.Namespace) -> None:
         print(f"target step {step * 1000:.2f} ms/token; verify of {k} drafts {verify * 1000:.2f} ms "
               f"({per_call:.1f} tokens a call: {verify / step:.2f}x a step for {k + 1} tokens); "
               f"draft proposal of {k} tokens {draft * 1000:.2f} ms")
+        ratio = verify / step
+        if ratio > 1:  # cost = call + positions: (call + k + 1) / (call + 1) = ratio
+            print(f"a call costs about {(k + 1 - ratio) / (ratio - 1):.1f} positions beyond the ones it "
+                  "feeds, for one row (the backend's verify.CALL_POSITIONS weighs this for the "
+                  "speculation rule)")
         rate_off, _, _, _ = run_streams(context, prompt, 1, args.max_tokens, False)
         rate_on, _, proposed, accepted = run_streams(context, prompt, 1, args.max_tokens, True)
         share = accepted / proposed if proposed else 0.0
@@ -284,6 +332,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, help="alternating rounds per side (default 2; quick 1)")
     parser.add_argument("--draft-tokens", type=int, default=4)
     parser.add_argument("--repeats", type=int, help="draft proposals timed (default 8; quick 3)")
+    parser.add_argument("--trace", action="store_true",
+                        help="print the runner's step/verify calls and CPU time per run")
     parser.add_argument("--skip", default="", help="comma list: prompt_lookup, draft_model")
     args = parser.parse_args()
     defaults = {"streams": ("1,8", "1,2"), "max_tokens": (160, 32), "rounds": (2, 1), "repeats": (8, 3)}

@@ -23,7 +23,7 @@ from .engine import DecodeError, DecodeItem, Engine
 from .masking import constrain_logits
 from .sampling import SamplerChain, check_sampling, logits_row, logprobs
 from .sequence import RunningSequence
-from .verify import draft_limit, verify
+from .verify import draft_limit, verify, verify_cost
 
 logger = logging.getLogger("lmstream.llama_cpp")
 
@@ -86,6 +86,10 @@ class LlamaCppBatchRunner(BatchRunner):
     def verify(self, seq_ids: Sequence[int], drafts: Sequence[Sequence[int]]) -> list[StepResult]:
         """One ``llama_decode`` scoring each sequence's drafts too (verify.py)."""
         return verify(self, seq_ids, drafts)
+
+    def verify_cost(self, lengths: Sequence[int]) -> float:
+        """A step's cost where row ``i`` verifies ``lengths[i]`` drafts, in positions (verify.py)."""
+        return verify_cost(lengths)
 
     # -- admission ----------------------------------------------------------------------
     def add(self, request: SequenceRequest) -> None:

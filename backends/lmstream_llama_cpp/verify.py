@@ -47,6 +47,19 @@ class LlamaCppBatchRunner(Protocol):
 MAX_DRAFT_TOKENS = 8
 """Draft tokens per sequence one ``verify`` scores at most."""
 
+CALL_POSITIONS = 3
+"""What one ``llama_decode`` costs beyond the positions it feeds, in positions (the core's
+speculation rule weighs drafts with it). llama.cpp's decode grows with its positions much more
+than the MLX runner's: with one thread (process CPU, load ~8) the default model took ~17 ms a
+call plus ~10 ms a position (about 2 positions a call); two threads halve the positions' part."""
+
+
+def verify_cost(lengths: Sequence[int]) -> float:
+    """``BatchRunner.verify_cost``: a step where row ``i`` verifies ``lengths[i]`` drafts, in
+    positions; one decode feeds each row its token and its drafts (no padding)."""
+    return float(CALL_POSITIONS + sum(1 + d for d in lengths)) if lengths else 0.0
+
+
 _batches: weakref.WeakKeyDictionary[Engine, Any] = weakref.WeakKeyDictionary()
 
 

@@ -40,7 +40,7 @@ from .generation import DecodeSetup, reuse_cache
 from .rows import Row, plain_greedy
 from .sampling import make_processors, make_token_sampler, sequence_logprobs, top_logprobs
 from .speed import blas_threads_of
-from .verify import MAX_DRAFT_TOKENS, verify
+from .verify import MAX_DRAFT_TOKENS, verify, verify_cost
 
 DEFAULT_MAX_BATCH_SIZE = 16
 """Rows stepped together at most (the measured gain flattens past 16 on CPU: docs/backends.md)."""
@@ -255,6 +255,10 @@ class MlxBatchRunner(BatchRunner):
                     result = dataclasses.replace(result, accepted=(first, *result.accepted))
                 results[result.seq_id] = result
         return [results[i] for i in seq_ids]
+
+    def verify_cost(self, lengths: Sequence[int]) -> float:
+        """A step where row ``i`` verifies ``lengths[i]`` drafts, in positions (verify.py)."""
+        return verify_cost(lengths, own_caches=serves_rows(self._model))
 
     def _step_rows(self, ids: list[int], layers: Any) -> dict[int, StepResult]:
         """Feed each row its next input in one model call; sample every row on its own."""

@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import mlx.core as mx
+import numpy as np
 
 from lmstream.backend import StepResult
 
@@ -93,12 +94,17 @@ def verify(runner: MlxBatchRunner, seq_ids: Sequence[int],
         batched = [i for i in seq_ids if rows[i].batchable]
         if len(batched) >= 2 and serves_rows(runner._model):  # numpy layers: rows keep their own caches
             runner._sync_batch([])
-            if _padding_pays(batched, wanted):
+            lengths = [len(wanted.get(i, ())) for i in batched]
+            plan = _plan(lengths)
+            if plan == "padded":
                 results.update(_verify_rows(runner, batched, None, wanted, shared=False))
-            else:  # few rows draft: they go alone, the others take one plain batched step
+            else:  # the plain rows take one step; the drafting rows one call ("grouped") or one each
                 plain = [i for i in batched if i not in wanted]
                 if len(plain) >= 2:
                     results.update(runner._step_rows(plain, row_caches([rows[i].cache.layers for i in plain])))
+                drafting = [i for i in batched if i in wanted]
+                if plan == "grouped" and len(drafting) >= 2:
+                    results.update(_verify_rows(runner, drafting, None, wanted, shared=False))
         else:
             runner._sync_batch(batched if len(batched) >= 2 else [])
             if runner._members:
@@ -117,18 +123,47 @@ def verify(runner: MlxBatchRunner, seq_ids: Sequence[int],
 CALL_POSITIONS = 10
 """What one model call costs beyond its positions, in positions: reading the weights (one
 numpy-path call of 8 rows x 1 token took ~81 ms, of 8 rows x 5 tokens ~221 ms: ~4.4 ms a
-position, ~46 ms a call, load ~2). One padded call feeds every row as many positions as the
-longest draft; when few rows draft, a plain step for the others plus a call per drafting row
-costs less (an 8-stream batch where one row drafts would otherwise pay ~2.7x a step)."""
+position, ~46 ms a call, load ~2)."""
+
+
+def _plan_costs(lengths: Sequence[int]) -> dict[str, int]:
+    """The cost, in positions (``CALL_POSITIONS`` a call), of each way to verify rows on their
+    own numpy caches where row ``i`` drafts ``lengths[i]`` tokens (0: none): "padded", one call
+    over every row, each fed as many positions as the longest draft; "grouped", one plain step
+    for the rows that do not draft and one padded call for those that do; "split", the plain
+    step and a call per drafting row."""
+    drafting = [d for d in lengths if d]
+    plain = len(lengths) - len(drafting)
+    step = CALL_POSITIONS + plain if plain else 0
+    longest = 1 + max(drafting, default=0)
+    return {"padded": CALL_POSITIONS + len(lengths) * longest,
+            "grouped": step + CALL_POSITIONS + len(drafting) * longest,
+            "split": step + sum(CALL_POSITIONS + 1 + d for d in drafting)}
+
+
+def _plan(lengths: Sequence[int]) -> str:
+    """The cheapest of ``_plan_costs`` (the first of equals: fewer calls)."""
+    costs = _plan_costs(lengths)
+    return min(costs, key=costs.__getitem__)
 
 
 def _padding_pays(ids: Sequence[int], wanted: Mapping[int, list[int]]) -> bool:
-    """Whether one padded call over every row costs less than the split (see CALL_POSITIONS)."""
-    longest = 1 + max(len(d) for d in wanted.values())
-    padded = CALL_POSITIONS + len(ids) * longest
-    plain = len(ids) - len(wanted)
-    split = (CALL_POSITIONS + plain if plain else 0) + sum(CALL_POSITIONS + 1 + len(d) for d in wanted.values())
-    return padded <= split
+    """Whether one padded call over every row costs no more than the other plans."""
+    return _plan([len(wanted.get(i, ())) for i in ids]) == "padded"
+
+
+def verify_cost(lengths: Sequence[int], *, own_caches: bool) -> float:
+    """``BatchRunner.verify_cost`` for the MLX runner: a step where row ``i`` verifies
+    ``lengths[i]`` drafts, in positions (``CALL_POSITIONS`` a call). ``own_caches``: the rows
+    keep their own numpy caches (the cheapest plan); else rows share mlx-lm batch caches and
+    one padded call feeds every row the longest draft. A lone row: its call and positions."""
+    if not lengths:
+        return 0.0
+    if len(lengths) == 1:
+        return float(CALL_POSITIONS + 1 + lengths[0])
+    if own_caches:
+        return float(min(_plan_costs(lengths).values()))
+    return float(CALL_POSITIONS + len(lengths) * (1 + max(lengths)))
 
 
 def _verify_rows(runner: MlxBatchRunner, ids: list[int], layers: Any,
@@ -147,11 +182,11 @@ def _verify_rows(runner: MlxBatchRunner, ids: list[int], layers: Any,
     with model_call(blas_threads_of(runner._model)):
         logits = runner._model(inputs, cache=layers)
     fast = [k for k, r in enumerate(rows) if plain_greedy(r)]
-    argmax = mx.argmax(logits[mx.array(fast)], axis=-1) if fast else None
-    if argmax is not None:
-        mx.eval(argmax)
-    best: list[list[int]] = argmax.tolist() if argmax is not None else []  # type: ignore[assignment]
-    greedy_rows = dict(zip(fast, best, strict=True))
+    greedy_rows: dict[int, list[int]] = {}
+    if fast:  # numpy's argmax (see rows.plain_greedy): mlx's CPU argmax costs more than the rest
+        chosen = logits if len(fast) == len(rows) else logits[mx.array(fast)]
+        best = np.asarray(chosen.astype(mx.float32)).argmax(axis=-1)
+        greedy_rows = {k: [int(t) for t in best[j]] for j, k in enumerate(fast)}
     results: dict[int, StepResult] = {}
     kept: list[int] = []
     for k, (seq_id, row) in enumerate(zip(ids, rows, strict=True)):
@@ -179,6 +214,7 @@ def _accept_greedy(row: Row, seq_id: int, draft: list[int], best: list[int]) -> 
         accepted += 1
     token = int(best[accepted])
     row.next_input = token
+    row.generated += 1 + accepted
     return StepResult(seq_id, token, accepted=tuple(draft[:accepted]))
 
 
@@ -198,6 +234,7 @@ def _accept_sampled(runner: MlxBatchRunner, row: Row, seq_id: int, fed: list[int
         if position + 1 < len(fed) and int(sampled[0]) == fed[position + 1]:
             accepted.append(fed[position + 1])
             continue
+        row.generated += len(accepted)  # _result counts the sampled token
         result = runner._result(seq_id, arrays)
         return StepResult(seq_id, result.token, result.logprob, result.top_logprobs,
                           accepted=tuple(accepted))

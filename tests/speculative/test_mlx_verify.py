@@ -345,3 +345,31 @@ def test_numpy_rows_with_one_drafting_row_verify_it_alone(
     got, _ = run_rows(numpy_context, [request(i, p) for i, p in enumerate(NUMPY_PROMPTS)], TAKE, drafts)
     assert got == expected
     assert calls[0] == (1, False)  # its 4 drafts: a call of its own, not a padded one over all rows
+
+
+def test_numpy_rows_where_half_draft_long_group_the_drafting_rows() -> None:
+    """Two of four rows drafting 6 tokens: a plain step for two rows plus one call for the
+    drafting two feeds fewer positions than padding all four; ``verify_cost`` reports it."""
+    from lmstream_mlx.verify import CALL_POSITIONS, _plan, verify_cost
+
+    assert _plan([6, 6, 0, 0]) == "grouped"
+    assert _plan([6, 6, 6, 6]) == "padded"
+    assert verify_cost([6, 6, 0, 0], own_caches=True) == 2 * CALL_POSITIONS + 2 + 2 * 7
+    assert verify_cost([6, 6, 0, 0], own_caches=False) == CALL_POSITIONS + 4 * 7  # shared batch caches pad
+    assert verify_cost([0] * 8, own_caches=True) == CALL_POSITIONS + 8
+    assert verify_cost([3], own_caches=True) == CALL_POSITIONS + 4
+
+
+def test_numpy_rows_grouped_verification_gives_the_same_tokens(
+        numpy_context: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = REFERENCE.setdefault("numpy", run_rows(
+        numpy_context, [request(i, p) for i, p in enumerate(NUMPY_PROMPTS)], TAKE)[0])
+    good = from_reference(expected, 6)
+    calls = _count_calls(monkeypatch)
+
+    def drafts(seq_id: int, so_far: list[int]) -> list[int]:
+        return list(good(seq_id, so_far)) if seq_id < 2 else []
+
+    got, _ = run_rows(numpy_context, [request(i, p) for i, p in enumerate(NUMPY_PROMPTS)], TAKE, drafts)
+    assert got == expected
+    assert calls[0] == (2, True)  # the two drafting rows in one call on their own caches

@@ -220,25 +220,3 @@ def test_a_prompt_cache_holds_exactly_tokens_the_model_agreed_with() -> None:
         second = context.generate(follow, cache=cache)
         assert second.info.stats.cached_prompt_tokens >= len(ids)
         assert second.text == plain.generate(follow).text == "again"
-
-
-def test_a_crowded_batch_pauses_a_missing_drafter_at_its_first_miss() -> None:
-    """In a batch of more than CROWDED_ROWS rows a verification costs every row, so one miss pauses."""
-    from lmstream.scheduling._speculation import (
-        CROWDED_ROWS,
-        MISSES_TO_PAUSE,
-        PAUSE_STEPS,
-        _Drafting,
-    )
-
-    assert MISSES_TO_PAUSE > 1 and CROWDED_ROWS >= 1
-
-
-    drafting = _Drafting.__new__(_Drafting)
-    drafting.k, drafting.misses, drafting.pause, drafting.paused_for = 4, 0, PAUSE_STEPS, 0
-    drafting.learn(4, 0, 8, patience=1)
-    assert drafting.paused_for == PAUSE_STEPS
-    alone = _Drafting.__new__(_Drafting)
-    alone.k, alone.misses, alone.pause, alone.paused_for = 4, 0, PAUSE_STEPS, 0
-    alone.learn(4, 0, 8)
-    assert alone.paused_for == 0  # a lone sequence keeps trying until MISSES_TO_PAUSE misses

@@ -1,6 +1,23 @@
+"""Speculative decoding in front of a backend's batch runner: drafts, and a rule for when they pay.
+
+``SpeculativeRunner`` wraps the runner the scheduler steps. Each step, every drafting sequence
+may propose tokens; one ``verify`` call scores the chosen ones (a plain ``step`` when none is
+chosen). Verifying is not free: the call feeds more positions, and in a batch every row pays
+for them. So the core keeps, per sequence, an estimate of the chance that a draft token is
+accepted (``_Drafting.rates``, from recent verifications and probes) and asks the runner what a
+step costs for given draft lengths (``verify_cost``, in positions; ``packed_cost`` for
+runners without one). A sequence proposes only as many tokens as its rate pays for
+(``depth``), and ``choose`` picks the draft lengths for the whole step that promise the most
+tokens per cost, or none: free chat, and a crowded batch whose drafts keep missing, take
+plain steps. A sequence whose drafts do not pay probes now and then: a proposal that is not
+verified but checked against the tokens the sequence generates next (its "shadow"), so the
+estimate recovers when the text starts repeating its input.
+"""
+
 from __future__ import annotations
 
 import logging
+import math
 import operator
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -11,19 +28,37 @@ logger = logging.getLogger("lmstream.speculation")
 
 FIRST_K = 4
 """Draft tokens asked for in a sequence's first verification (capped by the runner)."""
-MISSES_TO_PAUSE = 3
-"""Verifications in a row that accept nothing before drafting pauses for a sequence."""
 PAUSE_STEPS = 8
-"""Steps the first pause lasts; each further pause doubles it, up to ``MAX_PAUSE_STEPS``."""
+"""Steps a sequence waits, after its drafts stopped paying, before it probes again; each
+probe that finds nothing doubles the wait, up to ``MAX_PAUSE_STEPS``."""
 MAX_PAUSE_STEPS = 256
-CROWDED_ROWS = 2
-"""Rows stepped together above which a miss pauses drafting at once (``learn``'s patience)."""
+PROBE_TOKENS = 4
+"""Tokens a probe proposes (checked against the tokens the sequence then generates)."""
+CALL_POSITIONS = 10.0
+"""A runner call's cost beyond its positions, in positions (a decode step reads every weight
+once however many positions it feeds), for runners without ``verify_cost``."""
+PRIOR_FIRST = (1.0, 2.0)
+"""A new sequence's estimate that a draft's first token is accepted: 1 of 2 (0.5)."""
+PRIOR_NEXT = (1.5, 2.0)
+"""... and that a draft token is accepted once the ones before it were: 1.5 of 2 (0.75)."""
+DECAY = 0.9
+"""Weight the estimates keep from before at each outcome (recent ones count more)."""
+MARGIN = 1.02
+"""How much more tokens per cost a verification must promise than a plain step."""
+
+Rates = tuple[float, float]
+"""A sequence's acceptance estimate: the chance a draft's first token is accepted, and the
+chance a later draft token is, given the ones before it were (drafts hit in runs: a copied
+span is right token after token, a guess is wrong from the start)."""
 
 
 class _Drafting:
-    """One sequence's drafting state: its ``DraftState``, token history and adaptive ``k``."""
+    """One sequence's drafting state: its ``DraftState``, token history, acceptance estimate,
+    adaptive ``k``, pause, and the pending shadow (a proposal not verified, checked against the
+    tokens the sequence generates after it)."""
 
-    __slots__ = ("k", "misses", "pause", "paused_for", "request", "state", "tokens")
+    __slots__ = ("first", "k", "next", "pause", "paused_for", "request", "shadow", "shadow_seen",
+                 "state", "tokens")
 
     def __init__(self, request: SequenceRequest, state: DraftState, k: int) -> None:
         self.request = request
@@ -31,28 +66,116 @@ class _Drafting:
         self.tokens: list[int] = list(request.prompt)
         """The prompt, then every generated token (what ``propose`` reads)."""
         self.k = k
-        self.misses = 0
+        self.first = list(PRIOR_FIRST)
+        """[accepted, tried]: drafts whose first token was accepted, out of the drafts tried."""
+        self.next = list(PRIOR_NEXT)
+        """[accepted, tried]: later draft tokens accepted, out of those reached."""
         self.pause = PAUSE_STEPS
         self.paused_for = 0
+        self.shadow: tuple[int, ...] = ()
+        self.shadow_seen = 0
 
-    def learn(self, proposed: int, accepted: int, k_max: int, patience: int = MISSES_TO_PAUSE) -> None:
-        """Adapt ``k`` to this verification's outcome (see the module doc); ``patience``: misses
-        in a row before a pause."""
+    @property
+    def rates(self) -> Rates:
+        """The acceptance estimate (see ``Rates``)."""
+        return self.first[0] / self.first[1], self.next[0] / self.next[1]
+
+    def observe(self, proposed: int, accepted: int) -> None:
+        """Fold one outcome (``accepted`` of ``proposed`` tokens, in order) into the estimate."""
+        for counts in (self.first, self.next):
+            counts[0] *= DECAY
+            counts[1] *= DECAY
+        self.first[0] += accepted > 0
+        self.first[1] += 1
+        if accepted:
+            self.next[0] += accepted - 1
+            self.next[1] += accepted - 1 + (accepted < proposed)
+            self.pause = PAUSE_STEPS
+            self.paused_for = 0
+
+    def learn(self, proposed: int, accepted: int, k_max: int) -> None:
+        """Adapt ``k`` to a verification's outcome: a full accept grows it, a partial one shrinks
+        it to what was accepted plus one, a miss halves it; and the estimate."""
         if accepted == proposed:
             self.k = min(k_max, self.k + max(1, self.k // 2))
-            self.misses = 0
-            self.pause = PAUSE_STEPS
         elif accepted:
             self.k = max(1, accepted + 1)
-            self.misses = 0
         else:
             self.k = max(1, self.k // 2)
-            self.misses += 1
-            if self.misses >= patience:
-                self.paused_for = self.pause
-                self.pause = min(MAX_PAUSE_STEPS, self.pause * 2)
-                self.misses = patience - 1  # one more miss after the retry pauses again
-                self.k = 1
+        self.observe(proposed, accepted)
+
+    def follow_shadow(self, new: Sequence[int]) -> None:
+        """Check the pending shadow against the tokens just generated; resolve it at its first
+        mismatch or its end."""
+        for token in new:
+            shadow = self.shadow
+            if not shadow:
+                return
+            if token != shadow[self.shadow_seen]:
+                self._resolve_shadow(self.shadow_seen)
+                return
+            self.shadow_seen += 1
+            if self.shadow_seen == len(shadow):
+                self._resolve_shadow(self.shadow_seen)
+                return
+
+    def _resolve_shadow(self, matched: int) -> None:
+        proposed = len(self.shadow)
+        self.shadow, self.shadow_seen = (), 0
+        self.observe(proposed, matched)
+
+
+def depth(rates: Rates, threshold: float, k_max: int) -> int:
+    """The longest draft whose last token still pays: its chance of being reached and accepted
+    (``first * next ** (j - 1)``) at least ``threshold`` (a draft token's cost over a generated
+    token's)."""
+    first, later = rates
+    if first <= 0.0 or first < threshold:
+        return 0
+    if later >= 1.0:
+        return k_max
+    if later <= 0.0:
+        return 1
+    return min(k_max, 1 + int(math.log(threshold / first) / math.log(later) + 1e-9))
+
+
+def expected_accepted(rates: Rates, length: int) -> float:
+    """Tokens a draft of ``length`` is expected to get accepted (the chances of reaching and
+    accepting each of its tokens, summed)."""
+    first, later = rates
+    total, reach = 0.0, first
+    for _ in range(length):
+        total += reach
+        reach *= later
+    return total
+
+
+def packed_cost(lengths: Sequence[int]) -> float:
+    """The default ``verify_cost``: one call feeding each row its token and its drafts."""
+    return CALL_POSITIONS + sum(1 + d for d in lengths)
+
+
+def choose(cost: Callable[[Sequence[int]], float], proposals: Sequence[Sequence[int]],
+           rates: Sequence[Rates]) -> list[int]:
+    """How many tokens of each row's proposal to verify so that the step's expected tokens per
+    cost is highest: each count of the best-rated rows with a proposal, each common cap on
+    their length, against a plain step (all zeros, kept unless a choice beats it by ``MARGIN``)."""
+    rows = len(proposals)
+    best = [0] * rows
+    best_rate = rows / cost(best) * MARGIN
+    order = sorted((i for i in range(rows) if proposals[i]), key=lambda i: rates[i], reverse=True)
+    caps = sorted({len(proposals[i]) for i in order})
+    for count in range(1, len(order) + 1):
+        chosen = order[:count]
+        for cap in caps:
+            lengths = [0] * rows
+            for i in chosen:
+                lengths[i] = min(cap, len(proposals[i]))
+            gain = sum(expected_accepted(rates[i], lengths[i]) for i in chosen)
+            value = (rows + gain) / cost(lengths)
+            if value > best_rate:
+                best, best_rate = lengths, value
+    return best
 
 
 class SpeculativeRunner(BatchRunner):
@@ -65,6 +188,9 @@ class SpeculativeRunner(BatchRunner):
         self.max_draft_tokens = runner.max_draft_tokens
         self._states: dict[int, _Drafting] = {}
         """seq_id -> drafting state, for the sequences that draft."""
+        self.verify_cost: Callable[[Sequence[int]], float] = getattr(runner, "verify_cost", packed_cost)
+        """A step's cost where row ``i`` verifies ``lengths[i]`` drafts, in positions: the
+        runner's own (``verify_cost``) where it has one, else ``packed_cost``."""
 
     def __getattr__(self, name: str) -> Any:
         """What else the backend's runner offers (its own figures, test hooks)."""
@@ -92,22 +218,33 @@ class SpeculativeRunner(BatchRunner):
         return self.inner.prefill(seq_id, max_tokens)
 
     def step(self, seq_ids: Sequence[int]) -> list[StepResult]:
-        """One step: drafts where sequences have them, one ``verify`` for all (else ``step``)."""
+        """One step: proposals where they may pay, the verification the cost rule picks
+        (``choose``), a plain ``step`` when it picks none."""
         states = self._states
         if not states:
             return self.inner.step(seq_ids)
-        drafts = [self._draft(states.get(seq_id)) for seq_id in seq_ids]
+        rows = len(seq_ids)
+        # a draft token costs one position; a generated token, a plain step's cost per row
+        threshold = rows / self.verify_cost([0] * rows)
+        proposals: list[tuple[int, ...]] = []
+        candidates: list[tuple[int, ...]] = []
+        rates: list[Rates] = []
+        for seq_id in seq_ids:
+            drafting = states.get(seq_id)
+            proposal, candidate = self._draft(drafting, threshold)
+            proposals.append(proposal)
+            candidates.append(proposal if candidate else ())
+            rates.append(drafting.rates if drafting is not None else (0.0, 0.0))
+        lengths = choose(self.verify_cost, candidates, rates) if any(candidates) else [0] * rows
+        drafts = [p[:n] for p, n in zip(candidates, lengths, strict=True)]
         if not any(drafts):
             results = self.inner.step(seq_ids)
         else:
             results = self.inner.verify(seq_ids, drafts)
-        # in a crowded batch a verification makes every row's step dearer (it feeds more
-        # positions), so a sequence whose drafts miss pauses at its first miss
-        patience = MISSES_TO_PAUSE if len(seq_ids) <= CROWDED_ROWS else 1
-        for result, draft in zip(results, drafts, strict=True):
+        for result, proposal, draft in zip(results, proposals, drafts, strict=True):
             drafting = states.get(result.seq_id)
             if drafting is not None:
-                self._learn(drafting, result, len(draft), patience)
+                self._learn(drafting, result, proposal, len(draft))
         return results
 
     def verify(self, seq_ids: Sequence[int], drafts: Sequence[Sequence[int]]) -> list[StepResult]:
@@ -129,19 +266,29 @@ class SpeculativeRunner(BatchRunner):
         self.inner.close()
 
     # -- drafting --------------------------------------------------------------------------
-    def _draft(self, drafting: _Drafting | None) -> tuple[int, ...]:
-        """Up to ``k`` tokens for this sequence's next step (none while paused or near its end)."""
+    def _draft(self, drafting: _Drafting | None, threshold: float) -> tuple[tuple[int, ...], bool]:
+        """This sequence's proposal for the step and whether it may be verified: up to the
+        tokens its acceptance pays for (``depth``); where none pay, now and then a probe (a
+        proposal only checked against what the sequence generates next); none while paused
+        or near its end."""
         if drafting is None:
-            return ()
+            return (), False
         if drafting.paused_for:
             drafting.paused_for -= 1
-            return ()
+            return (), False
         request = drafting.request
         generated = len(drafting.tokens) - len(request.prompt)
         left = request.control.max_tokens - generated - 1  # the step adds one token itself
-        limit = int(min(drafting.k, left))
-        if limit <= 0:
-            return ()
+        limit = int(min(drafting.k, depth(drafting.rates, threshold, self.max_draft_tokens), left))
+        candidate = limit > 0
+        if not candidate:  # drafts do not pay: probe now and then
+            drafting.paused_for = drafting.pause
+            drafting.pause = min(MAX_PAUSE_STEPS, drafting.pause * 2)
+            if drafting.shadow:
+                return (), False
+            limit = int(min(PROBE_TOKENS, left))
+            if limit <= 0:
+                return (), False
         try:
             proposal = tuple(map(operator.index, drafting.state.propose(drafting.tokens, limit)[:limit]))
             if proposal and min(proposal) < 0:
@@ -150,22 +297,28 @@ class SpeculativeRunner(BatchRunner):
             logger.exception("drafter %r failed: this generation stops drafting", self.drafter.name)
             self._states.pop(request.seq_id, None)
             _close(drafting.state.close, "closing a draft state")
-            return ()
-        return proposal
+            return (), False
+        return proposal, candidate
 
-    def _learn(self, drafting: _Drafting, result: StepResult, proposed: int,
-               patience: int = MISSES_TO_PAUSE) -> None:
-        """Record the row's new tokens, count and adapt to what was accepted."""
-        drafting.tokens.extend(result.accepted)
+    def _learn(self, drafting: _Drafting, result: StepResult, proposal: tuple[int, ...],
+               proposed: int) -> None:
+        """Record the row's new tokens; count and adapt to what was accepted; a proposal not
+        verified becomes the shadow (unless one is pending)."""
+        new = [*result.accepted]
         if result.error is None:
-            drafting.tokens.append(result.token)
+            new.append(result.token)
+        drafting.tokens.extend(new)
+        drafting.follow_shadow(new)
         if not proposed:
+            if proposal and not drafting.shadow:
+                drafting.shadow, drafting.shadow_seen = proposal, 0
+                drafting.follow_shadow(new)
             return
         accepted = len(result.accepted)
         control = drafting.request.control
         control.draft_proposed += proposed
         control.draft_accepted += accepted
-        drafting.learn(proposed, accepted, self.max_draft_tokens, patience)
+        drafting.learn(proposed, accepted, self.max_draft_tokens)
         try:
             drafting.state.feedback(proposed, accepted)
         except Exception:
