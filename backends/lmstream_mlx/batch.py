@@ -52,6 +52,7 @@ class MlxBatchRunner(BatchRunner):
     """Steps the sequences of one mlx model together (see the module docstring)."""
 
     max_draft_tokens = MAX_DRAFT_TOKENS
+    shares_prefill = True
 
     def __init__(self, backend: Any, max_batch_size: int = DEFAULT_MAX_BATCH_SIZE) -> None:
         self._backend = backend

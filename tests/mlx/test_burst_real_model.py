@@ -22,7 +22,7 @@ def test_a_burst_of_chat_requests_shares_prefill_calls_and_matches_each_alone(de
     import lmstream
 
     runner = default_context.scheduler._backend_lane.runner
-    if not hasattr(runner, "prefill_many"):
+    if not runner.shares_prefill:
         pytest.skip("this runner has no shared prefill")
     shared: list[int] = []
     original = runner.prefill_many

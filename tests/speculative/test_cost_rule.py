@@ -20,13 +20,13 @@ from lmstream.model import (
     SequenceRequest,
     StepResult,
 )
+from lmstream.model._batching import packed_verify_cost
 from lmstream.protocol import GenerationParameters
 from lmstream.scheduling._speculation import (
     SpeculativeRunner,
     choose,
     depth,
     expected_accepted,
-    packed_cost,
 )
 
 TEXT = [(7 * i + 3) % 50 + 10 for i in range(400)]
@@ -144,7 +144,7 @@ def test_a_crowded_padded_batch_where_one_row_drafts_takes_a_plain_step() -> Non
     2 positions for half a token expected; the plain step wins."""
     proposals = [(5,)] + [()] * 7
     assert choose(padded_cost, proposals, [(0.5, 0.75)] * 8) == [0] * 8
-    assert choose(packed_cost, proposals, [(0.7, 0.75)] * 8) == [1] + [0] * 7  # packed: one position more
+    assert choose(packed_verify_cost, proposals, [(0.7, 0.75)] * 8) == [1] + [0] * 7  # packed: one position more
 
 
 def test_choose_verifies_where_acceptance_is_high_and_caps_padding() -> None:

@@ -82,6 +82,16 @@ class StepResult:
     which come before ``token`` (the token sampled after them: a correction or a bonus)."""
 
 
+VERIFY_CALL_POSITIONS = 10.0
+"""A runner call's cost beyond its positions, in positions (a decode step reads every weight
+once however many positions it feeds): ``BatchRunner.verify_cost``'s default."""
+
+
+def packed_verify_cost(lengths: Sequence[int]) -> float:
+    """``BatchRunner.verify_cost``'s default: one call feeding each row its token and drafts."""
+    return VERIFY_CALL_POSITIONS + sum(1 + d for d in lengths)
+
+
 class BatchRunner(ABC):
     """A backend's decode state for every running sequence: the compute contract.
 
@@ -96,6 +106,9 @@ class BatchRunner(ABC):
     max_draft_tokens: int = 0
     """Draft tokens per sequence ``verify`` can score in one step; 0 (the default): the
     runner cannot verify drafts and the core never speculates with it."""
+    shares_prefill: bool = False
+    """Whether ``prefill_many`` prefills several sequences in shared model calls; False (the
+    default): the core prefills one sequence at a time and never calls it."""
 
     @abstractmethod
     def add(self, request: SequenceRequest) -> None:
@@ -113,6 +126,13 @@ class BatchRunner(ABC):
         Returns True once the prompt is fully prefilled and the sequence can be stepped. The
         scheduler interleaves these chunks with decode steps and checks cancels between them.
         """
+
+    def prefill_many(self, seq_ids: Sequence[int], max_tokens: Sequence[int]) -> list[bool]:
+        """Prefill the next ``max_tokens[i]`` prompt tokens of each ``seq_ids[i]`` together
+        (one set of model calls for a burst of short prompts); one ``prefill`` result per id,
+        in order. Called only when ``shares_prefill``; if it raises, the core prefills the
+        same sequences one by one with ``prefill``. The default does exactly that."""
+        return [self.prefill(seq_id, count) for seq_id, count in zip(seq_ids, max_tokens, strict=True)]
 
     @abstractmethod
     def step(self, seq_ids: Sequence[int]) -> list[StepResult]:
@@ -136,6 +156,14 @@ class BatchRunner(ABC):
         every draft empty it equals ``step``. Only called when ``max_draft_tokens > 0``.
         """
         raise NotImplementedError(f"{type(self).__name__} cannot verify draft tokens")
+
+    def verify_cost(self, lengths: Sequence[int]) -> float:
+        """What one ``verify`` call costs where row ``i`` carries ``lengths[i]`` drafts, in
+        decode positions (a plain step of n rows: ``verify_cost([0] * n)``). The core weighs
+        expected accepted tokens against it to decide, step by step, whether drafts are worth
+        verifying. The default: one packed call, ``VERIFY_CALL_POSITIONS`` plus one position
+        per row and draft token; a runner that pads or splits rows reports its own."""
+        return packed_verify_cost(lengths)
 
     @abstractmethod
     def remove(self, seq_id: int) -> None:

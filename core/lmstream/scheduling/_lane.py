@@ -26,8 +26,8 @@ class Lane:
             runner.next_token if isinstance(runner, IteratorRunner) else None)
         """Steps one sequence without the batch lists (the iterator adapter has it)."""
         self.policy = PrefillPolicy(pacing=self.next_token is None)
-        self.prefill_many: Callable[[list[int], list[int]], list[bool]] | None = getattr(
-            runner, "prefill_many", None)
+        self.prefill_many: Callable[[list[int], list[int]], list[bool]] | None = (
+            runner.prefill_many if runner.shares_prefill else None)
         """Prefills several sequences in shared model calls (the MLX runner has it)."""
 
     def active(self) -> int:

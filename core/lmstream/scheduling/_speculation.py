@@ -5,8 +5,7 @@ may propose tokens; one ``verify`` call scores the chosen ones (a plain ``step``
 chosen). Verifying is not free: the call feeds more positions, and in a batch every row pays
 for them. So the core keeps, per sequence, an estimate of the chance that a draft token is
 accepted (``_Drafting.rates``, from recent verifications and probes) and asks the runner what a
-step costs for given draft lengths (``verify_cost``, in positions; ``packed_cost`` for
-runners without one). A sequence proposes only as many tokens as its rate pays for
+step costs for given draft lengths (``BatchRunner.verify_cost``, in positions). A sequence proposes only as many tokens as its rate pays for
 (``depth``), and ``choose`` picks the draft lengths for the whole step that promise the most
 tokens per cost, or none: free chat, and a crowded batch whose drafts keep missing, take
 plain steps. A sequence whose drafts do not pay probes now and then: a proposal that is not
@@ -34,9 +33,6 @@ probe that finds nothing doubles the wait, up to ``MAX_PAUSE_STEPS``."""
 MAX_PAUSE_STEPS = 256
 PROBE_TOKENS = 4
 """Tokens a probe proposes (checked against the tokens the sequence then generates)."""
-CALL_POSITIONS = 10.0
-"""A runner call's cost beyond its positions, in positions (a decode step reads every weight
-once however many positions it feeds), for runners without ``verify_cost``."""
 PRIOR_FIRST = (1.0, 2.0)
 """A new sequence's estimate that a draft's first token is accepted: 1 of 2 (0.5)."""
 PRIOR_NEXT = (1.5, 2.0)
@@ -150,11 +146,6 @@ def expected_accepted(rates: Rates, length: int) -> float:
     return total
 
 
-def packed_cost(lengths: Sequence[int]) -> float:
-    """The default ``verify_cost``: one call feeding each row its token and its drafts."""
-    return CALL_POSITIONS + sum(1 + d for d in lengths)
-
-
 def choose(cost: Callable[[Sequence[int]], float], proposals: Sequence[Sequence[int]],
            rates: Sequence[Rates]) -> list[int]:
     """How many tokens of each row's proposal to verify so that the step's expected tokens per
@@ -188,9 +179,10 @@ class SpeculativeRunner(BatchRunner):
         self.max_draft_tokens = runner.max_draft_tokens
         self._states: dict[int, _Drafting] = {}
         """seq_id -> drafting state, for the sequences that draft."""
-        self.verify_cost: Callable[[Sequence[int]], float] = getattr(runner, "verify_cost", packed_cost)
-        """A step's cost where row ``i`` verifies ``lengths[i]`` drafts, in positions: the
-        runner's own (``verify_cost``) where it has one, else ``packed_cost``."""
+        self.shares_prefill = runner.shares_prefill
+        self.verify_cost: Callable[[Sequence[int]], float] = runner.verify_cost
+        """A step's cost where row ``i`` verifies ``lengths[i]`` drafts, in positions (the
+        backend's runner's ``verify_cost``)."""
 
     def __getattr__(self, name: str) -> Any:
         """What else the backend's runner offers (its own figures, test hooks)."""
@@ -216,6 +208,9 @@ class SpeculativeRunner(BatchRunner):
 
     def prefill(self, seq_id: int, max_tokens: int) -> bool:
         return self.inner.prefill(seq_id, max_tokens)
+
+    def prefill_many(self, seq_ids: Sequence[int], max_tokens: Sequence[int]) -> list[bool]:
+        return self.inner.prefill_many(seq_ids, max_tokens)
 
     def step(self, seq_ids: Sequence[int]) -> list[StepResult]:
         """One step: proposals where they may pay, the verification the cost rule picks
