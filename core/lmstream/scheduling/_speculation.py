@@ -180,9 +180,6 @@ class SpeculativeRunner(BatchRunner):
         self._states: dict[int, _Drafting] = {}
         """seq_id -> drafting state, for the sequences that draft."""
         self.shares_prefill = runner.shares_prefill
-        self.verify_cost: Callable[[Sequence[int]], float] = runner.verify_cost
-        """A step's cost where row ``i`` verifies ``lengths[i]`` drafts, in positions (the
-        backend's runner's ``verify_cost``)."""
 
     def __getattr__(self, name: str) -> Any:
         """What else the backend's runner offers (its own figures, test hooks)."""
@@ -211,6 +208,10 @@ class SpeculativeRunner(BatchRunner):
 
     def prefill_many(self, seq_ids: Sequence[int], max_tokens: Sequence[int]) -> list[bool]:
         return self.inner.prefill_many(seq_ids, max_tokens)
+
+    def verify_cost(self, lengths: Sequence[int]) -> float:
+        """A step's cost where row ``i`` verifies ``lengths[i]`` drafts: the backend's runner's."""
+        return self.inner.verify_cost(lengths)
 
     def step(self, seq_ids: Sequence[int]) -> list[StepResult]:
         """One step: proposals where they may pay, the verification the cost rule picks
