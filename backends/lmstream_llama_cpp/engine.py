@@ -25,6 +25,8 @@ from typing import Any
 import llama_cpp
 import numpy as np
 
+from .cache import SavedState
+
 _DECODE_ERRORS = {
     1: "no room in the KV cache: the context's {n_ctx} cells are full (they are shared by all "
        "running sequences); load with a larger n_ctx or run fewer sequences together",
@@ -73,7 +75,7 @@ class Engine:
         self._limit = n_seq_max
         self._lengths: dict[int, int] = {}
         """Tokens each busy slot holds (for the KV figures)."""
-        self._warm: tuple[int, bytes, int] | None = None
+        self._warm: tuple[int, SavedState, int] | None = None
         """(slot, saved bytes, tokens): a released slot whose cells still hold these entries."""
 
     # -- slots --------------------------------------------------------------------------
@@ -86,7 +88,7 @@ class Engine:
         """Use at most ``count`` of the ``n_seq_max`` slots (the scheduler's max_batch_size)."""
         self._limit = max(1, min(count, self.n_seq_max))
 
-    def acquire(self, state: bytes | None = None) -> int:
+    def acquire(self, state: SavedState | None = None) -> int:
         """A free slot; RuntimeError when all ``n_seq_max`` are running. With ``state`` (the
         saved entries the sequence will reuse), the warm slot when it holds exactly those
         (``held`` tells how many tokens), else an empty one."""
@@ -110,7 +112,7 @@ class Engine:
         """Tokens a slot holds (an acquired warm slot: its saved entries)."""
         return self._lengths.get(slot, 0)
 
-    def release(self, slot: int, saved: bytes | None = None) -> None:
+    def release(self, slot: int, saved: SavedState | None = None) -> None:
         """Make the slot free again and drop its KV entries; with ``saved`` (the bytes they
         were just saved to) and no other sequence running, the cells stay warm instead."""
         length = self._lengths.pop(slot, 0)
@@ -152,16 +154,22 @@ class Engine:
         llama_cpp.llama_memory_seq_add(self.memory, slot, keep + discard, -1, -discard)
         self._lengths[slot] = self._lengths.get(slot, 0) - discard
 
-    def save(self, slot: int) -> bytes:
-        """The slot's KV entries as bytes (``restore`` reads them back into any slot)."""
+    def save(self, slot: int) -> SavedState:
+        """The slot's KV entries (``restore`` reads them back into any slot), written by llama.cpp
+        straight into an uninitialized, then read-only, buffer: a zero-filled ctypes array
+        copied to ``bytes`` cost ~50 ms of Python-side work for a 2,200-token prompt on the
+        default model, where llama.cpp's own copy takes ~7 ms."""
         size = int(llama_cpp.llama_state_seq_get_size(self.ctx, slot))
-        buf = (ctypes.c_uint8 * size)()
-        written = int(llama_cpp.llama_state_seq_get_data(self.ctx, buf, size, slot))
-        return bytes(buf)[:written]
+        buf = np.empty(size, dtype=np.uint8)
+        written = int(llama_cpp.llama_state_seq_get_data(
+            self.ctx, buf.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)), size, slot))
+        state = buf[:written] if written < size else buf
+        state.flags.writeable = False
+        return state
 
-    def restore(self, slot: int, state: bytes, length: int) -> bool:
+    def restore(self, slot: int, state: SavedState, length: int) -> bool:
         """Load saved KV entries (``length`` tokens) into ``slot``; False when they do not fit."""
-        pointer = ctypes.cast(ctypes.c_char_p(state), ctypes.POINTER(ctypes.c_uint8))  # no copy
+        pointer = _pointer(state)  # no copy
         ok = int(llama_cpp.llama_state_seq_set_data(self.ctx, pointer, len(state), slot)) > 0
         if not ok:
             llama_cpp.llama_memory_seq_rm(self.memory, slot, -1, -1)
@@ -204,3 +212,10 @@ class Engine:
             llama_cpp.llama_batch_free(self._batch)
             llama_cpp.llama_free(self.ctx)
             self.ctx = None
+
+
+def _pointer(state: SavedState) -> Any:
+    """A ``uint8_t*`` to saved entries, without copying them."""
+    if isinstance(state, bytes):
+        return ctypes.cast(ctypes.c_char_p(state), ctypes.POINTER(ctypes.c_uint8))
+    return state.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8))
