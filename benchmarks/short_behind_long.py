@@ -15,12 +15,16 @@ remaining prompt first and paces the long prefill while the short stream decodes
 loaded machine say little.
 
     python benchmarks/short_behind_long.py [--backends mlx,llama_cpp] [--long 2000]
-        [--delay 0.5] [--max-tokens 48] [--runs 1] [--prefill-chunk-s 0.25]
+        [--delay 0.5] [--max-tokens 48] [--runs 1] [--prefill-chunk-s 0.25] [-o KEY=VALUE ...]
+
+``-o`` passes more load options to every backend (e.g. ``-o flash_attn=true`` on llama_cpp;
+values are parsed as JSON where they parse, else kept as text).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import threading
@@ -76,6 +80,15 @@ def one_round(context: Any, long: tuple[int, ...], short: tuple[int, ...], max_t
             "long_ttft_solo": long_solo["ttft"], "long_ttft_with_short": long_behind["ttft"]}
 
 
+def load_option(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` -> (key, value parsed as JSON, else the text)."""
+    key, _, value = text.partition("=")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--backends", default="mlx,llama_cpp")
@@ -86,6 +99,8 @@ def main() -> None:
     parser.add_argument("--prefill-chunk-s", type=float, default=None,
                         help="the load option (default: the scheduler's): the short request "
                              "waits for the long prompt's chunk in flight when it arrives")
+    parser.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a load option for every backend (repeatable)")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}")
     print("| backend | short solo s | short behind s | ratio (goal <= 1.5) | short TTFT solo / "
@@ -97,6 +112,7 @@ def main() -> None:
             options["prefill_chunk_s"] = args.prefill_chunk_s
         if backend == "llama_cpp":
             options["n_ctx"] = 2 * (args.long + args.max_tokens + 256)
+        options.update(load_option(text) for text in args.option)
         try:
             context = lmstream.load(backend=backend, **options)
         except Exception as exc:  # an extra not installed: say so, measure the others

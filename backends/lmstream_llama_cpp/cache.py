@@ -14,9 +14,16 @@ earlier position (they are reused only at exactly the length saved).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
+
+import numpy as np
+from numpy.typing import NDArray
 
 from lmstream import PromptCache
+
+SavedState: TypeAlias = bytes | NDArray[np.uint8]
+"""A sequence's KV entries as ``llama_state_seq_get_data`` wrote them (the engine writes them
+straight into a read-only numpy buffer: no zero-filled allocation, no copy to ``bytes``)."""
 
 
 class LlamaCppPromptCache(PromptCache):
@@ -25,7 +32,7 @@ class LlamaCppPromptCache(PromptCache):
     def __init__(self, engine: Any) -> None:
         self._engine = engine
         self._tokens: list[int] = []
-        self.state: bytes | bytearray | None = None
+        self.state: SavedState | None = None
         """Saved KV entries of at least ``tokens`` (None while empty)."""
         self.in_use = False
         """True while a generation runs on this cache."""
@@ -61,7 +68,7 @@ class LlamaCppPromptCache(PromptCache):
         clone._tokens = list(self._tokens)
         return clone
 
-    def store(self, state: bytes | bytearray | None, tokens: list[int]) -> None:
+    def store(self, state: SavedState | None, tokens: list[int]) -> None:
         """Record what a finished generation left in its slot."""
         self.state = state if tokens else None
         self._tokens = list(tokens) if state is not None else []

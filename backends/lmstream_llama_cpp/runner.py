@@ -107,7 +107,7 @@ class LlamaCppBatchRunner(BatchRunner):
                 raise RuntimeError("this prompt cache is in use by another running generation")
         chain = SamplerChain(request.parameters, engine.n_vocab, prompt)
         try:
-            slot = engine.acquire()
+            slot = engine.acquire(cache.state if cache is not None else None)
         except BaseException:
             chain.close()
             raise
@@ -126,11 +126,13 @@ class LlamaCppBatchRunner(BatchRunner):
         """Load the cache's entries into ``slot`` and trim them to the prompt's common prefix
         (one prompt token always stays to prefill, for its logits); returns the tokens kept."""
         keep = min(common_prefix_length(cache.tokens, prompt), len(prompt) - 1)
+        engine = self.engine
         if keep <= 0 or cache.state is None:
+            engine.trim(slot, 0)  # a warm slot taken for nothing
             return 0
-        if not self.engine.restore(slot, cache.state, len(cache)):
+        if not engine.held(slot) and not engine.restore(slot, cache.state, len(cache)):
             return 0
-        return keep if self.engine.trim(slot, keep) else 0
+        return keep if engine.trim(slot, keep) else 0
 
     # -- prefill ------------------------------------------------------------------------
     def prefill(self, seq_id: int, max_tokens: int) -> bool:
@@ -239,6 +241,7 @@ class LlamaCppBatchRunner(BatchRunner):
         engine = self.engine
         cache = seq.request.cache
         figures = seq.figures
+        state = None
         try:
             if isinstance(cache, LlamaCppPromptCache):
                 # a shifted sequence's entries no longer match a token prefix: start afresh
@@ -247,7 +250,8 @@ class LlamaCppBatchRunner(BatchRunner):
         finally:
             if isinstance(cache, LlamaCppPromptCache):
                 cache.in_use = False
-            engine.release(seq.slot)
+            kept = isinstance(cache, LlamaCppPromptCache) and cache.state is state
+            engine.release(seq.slot, state if kept else None)  # the cells may stay warm
             seq.chain.close()
             bytes_per_token = engine.kv_bytes_per_token
             figures["kv_cache_allocated_bytes"] = engine.n_ctx * bytes_per_token
