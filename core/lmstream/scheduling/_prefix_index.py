@@ -102,20 +102,19 @@ class RadixIndex(Generic[E]):
         the length (at least 1) of that shared prefix. Without ``every`` it visits only
         subtrees that hold a trimmable entry."""
         found: list[tuple[E, int]] = []
-        below = self._entries_in if every else self._trimmable_in
         node, depth = self._root, 0
         while depth < len(tokens):
             on_path = tokens[depth]
             for first, branch in node.children.items():
                 if depth and first != on_path and (every or branch.trimmable):
-                    found.extend((e, depth) for e in below(branch))
+                    found.extend((e, depth) for e in self._entries_in(branch, every))
             child = node.children.get(on_path)
             if child is None:
                 break
             matched = common_prefix_length(child.label, tokens[depth:depth + len(child.label)])
             if matched < len(child.label):
                 if depth + matched < len(tokens) and (every or child.trimmable):  # they part inside the label
-                    found.extend((e, depth + matched) for e in below(child))
+                    found.extend((e, depth + matched) for e in self._entries_in(child, every))
                 break  # (``tokens`` ending inside the label: the entries below extend it)
             node, depth = child, depth + matched
         return found
@@ -209,25 +208,14 @@ class RadixIndex(Generic[E]):
             node = nxt
 
     @staticmethod
-    def _trimmable_in(node: _Node[E]) -> list[E]:
-        """Every trimmable entry at or below ``node``."""
+    def _entries_in(node: _Node[E], every: bool) -> list[E]:
+        """Every entry at or below ``node`` (``every`` False: only the trimmable ones)."""
         found: list[E] = []
         stack = [node]
         while stack:
             here = stack.pop()
-            found.extend(e for e, can_trim in here.entries if can_trim)
-            stack.extend(c for c in here.children.values() if c.trimmable)
-        return found
-
-    @staticmethod
-    def _entries_in(node: _Node[E]) -> list[E]:
-        """Every entry at or below ``node``."""
-        found: list[E] = []
-        stack = [node]
-        while stack:
-            here = stack.pop()
-            found.extend(e for e, _ in here.entries)
-            stack.extend(here.children.values())
+            found.extend(e for e, can_trim in here.entries if every or can_trim)
+            stack.extend(c for c in here.children.values() if every or c.trimmable)
         return found
 
     def _prune(self, node: _Node[E]) -> None:
