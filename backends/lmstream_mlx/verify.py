@@ -147,11 +147,6 @@ def _plan(lengths: Sequence[int]) -> str:
     return min(costs, key=costs.__getitem__)
 
 
-def _padding_pays(ids: Sequence[int], wanted: Mapping[int, list[int]]) -> bool:
-    """Whether one padded call over every row costs no more than the other plans."""
-    return _plan([len(wanted.get(i, ())) for i in ids]) == "padded"
-
-
 def verify_cost(lengths: Sequence[int], *, own_caches: bool) -> float:
     """``BatchRunner.verify_cost`` for the MLX runner: a step where row ``i`` verifies
     ``lengths[i]`` drafts, in positions (``CALL_POSITIONS`` a call). ``own_caches``: the rows

@@ -323,12 +323,11 @@ def test_four_concurrent_prompt_lookup_streams_equal_the_streams_without(monkeyp
 
 def test_padding_pays_only_when_enough_rows_draft() -> None:
     """One padded call when most rows draft; a plain step plus a call per drafting row when few do."""
-    from lmstream_mlx.verify import _padding_pays
+    from lmstream_mlx.verify import _plan
 
-    eight = list(range(8))
-    assert _padding_pays(eight, {i: [1, 2, 3, 4] for i in eight})
-    assert not _padding_pays(eight, {0: [1, 2, 3, 4]})
-    assert _padding_pays([0, 1], {0: [1], 1: [2]})
+    assert _plan([4] * 8) == "padded"
+    assert _plan([4] + [0] * 7) != "padded"
+    assert _plan([1, 1]) == "padded"
 
 
 def test_numpy_rows_with_one_drafting_row_verify_it_alone(
