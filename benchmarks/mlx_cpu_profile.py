@@ -40,7 +40,7 @@ from lmstream_mlx.speed import blas_threads_of
 
 PARTS: dict[str, tuple[str, ...]] = {
     "BLAS products": ("project_first", "project_second", "_blas", "rows_product", "shared_product",
-                      "product_block", "row_product_block"),
+                      "product_block", "dot_rows"),
     "attention": ("attend", "_decode_attention", "_prefill_attention", "append", "attend_rows",
                   "_attend_group", "attend_block", "_query_block", "_exp_rows", "_causal"),
     "waiting for the helper thread": ("share", "work", "wait"),

@@ -33,14 +33,15 @@ from mlx_lm.models.cache import KVCache
 from .blas_scope import limited
 from .cpu_attention import NumpyKVCache, RowCaches, adopt, attend, attend_rows, attend_rows_many
 from .cpu_share import BLOCK_BYTES as BLOCK_BYTES  # re-exported (their home was here)
+from .cpu_share import DOT_ROWS, dot_rows, shared_product, weight_block
 from .cpu_share import SMALL_ROWS as SMALL_ROWS
-from .cpu_share import shared_product, weight_block
 
 FUSED_ATTRIBUTE = "_lmstream_fused"
 
 
 def rows_product(x: np.ndarray, weight: np.ndarray, shared: bool = False) -> np.ndarray:
-    """``x @ weight.T`` for a few rows of ``x``: one product per block of weight rows, each
+    """``x @ weight.T`` for a few rows of ``x``: up to ``DOT_ROWS`` rows as dot products
+    (cpu_share.dot_rows), up to ``SMALL_ROWS`` one product per block of weight rows, each
     block read once while it sits in the L2 cache (see the module docstring); others plain.
     ``shared``: a large weight's blocks are shared with the helper thread (cpu_share.py)."""
     if shared:
@@ -48,7 +49,9 @@ def rows_product(x: np.ndarray, weight: np.ndarray, shared: bool = False) -> np.
         if product is not None:
             return product
     rows = x.shape[0]
-    if rows < 2 or rows > SMALL_ROWS:
+    if rows <= DOT_ROWS:
+        return dot_rows(x, weight)
+    if rows > SMALL_ROWS:
         plain: np.ndarray = x @ weight.T
         return plain
     outputs, inputs = weight.shape

@@ -1,11 +1,13 @@
 """Large numpy products shared between the calling thread and one helper thread.
 
-A decode step on the CPU path is a chain of float32 GEMVs bound by how fast one core reads
-the weights (~530 MB per token for the default model); a second core reads the other half
-of a large weight in the same time (the issue's measurement: the 49152x576 output head took
-9.4 ms on one OpenBLAS thread, 4.9 ms on two). OpenBLAS's own threads busy-wait for each
-other, which on a loaded machine made small products hundreds of times slower, so the
-backend keeps OpenBLAS at one thread and shares work itself:
+A one-row decode step reads the weights once (~530 MB of float32 per token for the default
+model) with dot products (``dot_rows``) at ~28 GB/s, about what the project machine's memory
+gives both cores together, so it gains nothing from a second core. Products of 4 or more rows
+(a batched decode step, verification, a prefill chunk) are bound by arithmetic instead: there
+the second core does half the work (8 rows: 59 -> 39 ms of products per step, quiet machine).
+OpenBLAS's own threads busy-wait for each other, which on a loaded machine made small
+products hundreds of times slower, so the backend keeps OpenBLAS at one thread and shares
+work itself:
 
 ``share(tasks)`` runs independent tasks (blocks of weight rows, attention blocks) on the
 calling thread and on one helper thread, each taking the next task left (work sharing): a
@@ -20,8 +22,8 @@ with an idle core.
 
 Who shares is the caller's choice (``MlxOptions.cpu_share``, kept on the fused blocks and
 the output head: speed.py, cpu_layers.py). One helper per process, used by one caller at a
-time; a second caller (another lane's thread) finding it busy runs its tasks itself. Decode
-products (up to ``SMALL_ROWS`` rows) and attention are bit-identical to the unshared ones
+time; a second caller (another lane's thread) finding it busy runs its tasks itself. Batched
+decode products (up to ``SMALL_ROWS`` rows) and attention are bit-identical to the unshared ones
 (each task makes the same BLAS calls on its rows); a prefill chunk's products differ in the
 last bits (one GEMM per task instead of one in all) (tests/mlx/test_cpu_share.py).
 """
@@ -41,8 +43,12 @@ helper, tens of microseconds, would cost about what it saves)."""
 BLOCKS = 8
 """Tasks a shared product is cut into (small enough that the caller rarely waits long for a
 block the helper took, large enough to keep each GEMV efficient)."""
+DOT_ROWS = 3
+"""Products with up to this many input rows are dot products (``dot_rows``): measured per
+decode step's products, 1 row 21 ms against 37 for ``sgemv``, 2 rows 23 against 43 for the
+blocks below, 3 rows 39 against 52, 4 rows 45 against 49 (quiet machine, one thread)."""
 SMALL_ROWS = 64
-"""Products with 2 to this many input rows go block by block (cpu_layers.rows_product: batched
+"""Products with ``DOT_ROWS + 1`` to this many input rows go block by block (cpu_layers.rows_product: batched
 decode steps, verification's several tokens per row; 8 rows x 5 tokens also measured faster
 blocked than through one ``x @ W.T``)."""
 BLOCK_BYTES = 384 * 1024
@@ -128,35 +134,40 @@ def share(tasks: Sequence[Callable[[], object]], enabled: bool = True) -> None:
         raise job.error
 
 
+def dot_rows(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``x @ weight.T`` for up to ``DOT_ROWS`` rows of ``x`` as dot products (``np.vecdot``: BLAS's
+    ``sdot`` per output, every input row against one weight row while it is in the L1 cache).
+    A one-row ``x @ weight.T`` is OpenBLAS's ``sgemv``, which read the weights at ~14 GB/s on the
+    project machine; ``sdot`` reads them at ~28 GB/s, so a decode step's products took 21 ms
+    instead of 37 (benchmarks/mlx_cpu_products.py --rows)."""
+    if x.shape[0] == 1:
+        one: np.ndarray = np.vecdot(weight, x[0])[None]
+        return one
+    by_output = np.empty((weight.shape[0], x.shape[0]), dtype=np.float32)
+    np.vecdot(weight[:, None, :], x[None], out=by_output)
+    return np.ascontiguousarray(by_output.T)
+
+
 def shared_product(x: np.ndarray, weight: np.ndarray) -> np.ndarray | None:
     """``x @ weight.T`` with the weight's rows cut into ``BLOCKS`` tasks shared with the helper;
-    None when the weight is small (the caller multiplies it alone). Each output row is computed
-    by the same BLAS call as unshared (one row: a GEMV on a row block; 2 to ``SMALL_ROWS``
-    rows: ``rows_product``'s blocks, grouped), so results are bit-identical; more rows (a
-    prefill chunk) get one GEMM per task."""
-    if weight.nbytes < SHARE_MIN_BYTES:
+    None when the weight is small or ``x`` has at most ``DOT_ROWS`` rows (the caller multiplies
+    it alone: its dot products already read memory as fast as both cores together). Each output
+    row is computed by the same BLAS calls as unshared (``rows_product``'s blocks, grouped),
+    so results are bit-identical up to ``SMALL_ROWS`` rows; more rows (a prefill chunk) get one
+    GEMM per task."""
+    rows = x.shape[0]
+    if weight.nbytes < SHARE_MIN_BYTES or rows <= DOT_ROWS:
         return None
     outputs, inputs = weight.shape
-    rows = x.shape[0]
-    unit = weight_block(inputs, rows) if 2 <= rows <= SMALL_ROWS else 16
+    unit = weight_block(inputs, rows) if rows <= SMALL_ROWS else 16
     step = -(-outputs // (BLOCKS * unit)) * unit
     bounds = [(start, min(start + step, outputs)) for start in range(0, outputs, step)]
-    if rows == 1:  # the GEMV the unshared path makes, on each block's rows
-        row = np.empty((1, outputs), dtype=np.float32)
-        share([_row_block(x, weight, row, a, b) for a, b in bounds])
-        return row
     out = np.empty((outputs, rows), dtype=np.float32)
     columns = np.ascontiguousarray(x.T)
     sub = unit if rows <= SMALL_ROWS else step
     share([_block(weight, columns, out, a, b, sub) for a, b in bounds])
     result: np.ndarray = out.T
     return result
-
-
-def _row_block(x: np.ndarray, weight: np.ndarray, out: np.ndarray, start: int, end: int) -> Callable[[], object]:
-    def row_product_block() -> object:
-        return np.matmul(x, weight[start:end].T, out=out[:, start:end])
-    return row_product_block
 
 
 def _block(weight: np.ndarray, columns: np.ndarray, out: np.ndarray, start: int, end: int,

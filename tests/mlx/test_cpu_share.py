@@ -12,12 +12,12 @@ import pytest
 from lmstream_mlx import cpu_attention
 from lmstream_mlx.cpu_attention import attend
 from lmstream_mlx.cpu_layers import SMALL_ROWS, rows_product
-from lmstream_mlx.cpu_share import SHARE_MIN_BYTES, share, shared_product
+from lmstream_mlx.cpu_share import DOT_ROWS, SHARE_MIN_BYTES, share, shared_product
 
 SHAPES = [(3072, 576), (576, 1536), (49152 // 4, 576)]
 
 
-@pytest.mark.parametrize("rows", [1, 2, 8, SMALL_ROWS, SMALL_ROWS + 1, 200])
+@pytest.mark.parametrize("rows", [DOT_ROWS + 1, 8, SMALL_ROWS, SMALL_ROWS + 1, 200])
 @pytest.mark.parametrize("shape", SHAPES)
 def test_a_shared_product_is_the_unshared_one(rows: int, shape: tuple[int, int]) -> None:
     rng = np.random.default_rng(rows)
@@ -30,6 +30,13 @@ def test_a_shared_product_is_the_unshared_one(rows: int, shape: tuple[int, int])
     else:  # a prefill chunk: one GEMM per task instead of one in all
         np.testing.assert_allclose(got, x @ weight.T, rtol=1e-4, atol=1e-3)
     np.testing.assert_array_equal(rows_product(x, weight, shared=True), got)
+
+
+@pytest.mark.parametrize("rows", range(1, DOT_ROWS + 1))
+def test_dot_product_rows_stay_with_the_caller(rows: int) -> None:
+    """A few rows read memory as fast as both cores do: they are never shared."""
+    weight = np.ones((SHARE_MIN_BYTES // 64, 64), dtype=np.float32)
+    assert shared_product(np.ones((rows, 64), dtype=np.float32), weight) is None
 
 
 def test_small_weights_stay_with_the_caller() -> None:
