@@ -40,6 +40,7 @@ from lmstream.backend import StepResult
 from .blas_scope import model_call
 from .cpu_attention import row_caches
 from .cpu_decoder import serves_rows
+from .cpu_share import DOT_ROWS
 from .rows import Row, plain_greedy
 from .speed import blas_threads_of
 
@@ -121,24 +122,48 @@ def verify(runner: MlxBatchRunner, seq_ids: Sequence[int],
 
 
 CALL_POSITIONS = 10
-"""What one model call costs beyond its positions, in positions: reading the weights (one
-numpy-path call of 8 rows x 1 token took ~81 ms, of 8 rows x 5 tokens ~221 ms: ~4.4 ms a
-position, ~46 ms a call, load ~2)."""
+"""What one model call costs beyond its positions, in positions, when mlx's kernels or a
+prefill chunk's GEMMs multiply it (mlx-lm batch caches: one numpy-path call of 8 rows x 1
+token took ~81 ms, of 8 rows x 5 tokens ~221 ms: ~4.4 ms a position, ~46 ms a call)."""
+GEMM_CALL_POSITIONS = 20
+"""On the numpy decoder layers a call of up to ``DOT_ROWS`` positions multiplies with dot
+products (one pass over the weights at memory speed, cpu_share.dot_rows); more positions go
+through OpenBLAS's GEMM, whose fixed cost is about twice a one-row step's. Measured per lone
+row, quiet machine, in units of 1/11 of a one-row step (26 ms): 2 positions 12, 3 positions
+19, 4 positions 23, 5 positions 26, 9 positions 29; 8 rows x 1 position 30
+(benchmarks/speculative.py's ``step_costs``)."""
+DOT_CALL_COSTS = (11, 12, 19)
+"""``call_cost`` of 1, 2 and 3 positions (``DOT_ROWS``: dot products), measured as above."""
+GEMM_FLAT_POSITIONS = 16
+"""Positions up to which a GEMM call's products cost about the same (OpenBLAS's small-row
+kernel: 8 and 16 rows took 58 and 60 ms, 64 rows 200 ms); each position beyond adds
+``GEMM_POSITION_COST`` units."""
+GEMM_POSITION_COST = 1.25
 
 
-def _plan_costs(lengths: Sequence[int]) -> dict[str, int]:
-    """The cost, in positions (``CALL_POSITIONS`` a call), of each way to verify rows on their
-    own numpy caches where row ``i`` drafts ``lengths[i]`` tokens (0: none): "padded", one call
-    over every row, each fed as many positions as the longest draft; "grouped", one plain step
-    for the rows that do not draft and one padded call for those that do; "split", the plain
-    step and a call per drafting row."""
+def call_cost(positions: int) -> float:
+    """One numpy-path model call feeding ``positions`` positions in all, in units of 1/11 of a
+    one-row step (``CALL_POSITIONS + 1``), the unit of ``BatchRunner.verify_cost``."""
+    if positions <= DOT_ROWS:
+        return float(DOT_CALL_COSTS[max(positions, 1) - 1])
+    if positions <= GEMM_FLAT_POSITIONS:
+        return float(GEMM_CALL_POSITIONS + positions)
+    return GEMM_CALL_POSITIONS + GEMM_FLAT_POSITIONS + GEMM_POSITION_COST * (positions - GEMM_FLAT_POSITIONS)
+
+
+def _plan_costs(lengths: Sequence[int]) -> dict[str, float]:
+    """The cost (``call_cost`` per call) of each way to verify rows on their own numpy caches
+    where row ``i`` drafts ``lengths[i]`` tokens (0: none): "padded", one call over every row,
+    each fed as many positions as the longest draft; "grouped", one plain step for the rows
+    that do not draft and one padded call for those that do; "split", the plain step and a
+    call per drafting row."""
     drafting = [d for d in lengths if d]
     plain = len(lengths) - len(drafting)
-    step = CALL_POSITIONS + plain if plain else 0
+    step = call_cost(plain) if plain else 0.0
     longest = 1 + max(drafting, default=0)
-    return {"padded": CALL_POSITIONS + len(lengths) * longest,
-            "grouped": step + CALL_POSITIONS + len(drafting) * longest,
-            "split": step + sum(CALL_POSITIONS + 1 + d for d in drafting)}
+    return {"padded": call_cost(len(lengths) * longest),
+            "grouped": step + call_cost(len(drafting) * longest),
+            "split": step + sum(call_cost(1 + d) for d in drafting)}
 
 
 def _plan(lengths: Sequence[int]) -> str:
@@ -149,15 +174,18 @@ def _plan(lengths: Sequence[int]) -> str:
 
 def verify_cost(lengths: Sequence[int], *, own_caches: bool) -> float:
     """``BatchRunner.verify_cost`` for the MLX runner: a step where row ``i`` verifies
-    ``lengths[i]`` drafts, in positions (``CALL_POSITIONS`` a call). ``own_caches``: the rows
-    keep their own numpy caches (the cheapest plan); else rows share mlx-lm batch caches and
-    one padded call feeds every row the longest draft. A lone row: its call and positions."""
+    ``lengths[i]`` drafts, in units of 1/11 of a one-row step. ``own_caches``: the rows keep
+    their own numpy caches (numpy decoder layers: ``call_cost``, the cheapest plan); else rows
+    share mlx-lm batch caches and one padded call feeds every row the longest draft
+    (``CALL_POSITIONS`` a call). A lone row: its one call."""
     if not lengths:
         return 0.0
+    if own_caches:
+        if len(lengths) == 1:
+            return call_cost(1 + lengths[0])
+        return float(min(_plan_costs(lengths).values()))
     if len(lengths) == 1:
         return float(CALL_POSITIONS + 1 + lengths[0])
-    if own_caches:
-        return float(min(_plan_costs(lengths).values()))
     return float(CALL_POSITIONS + len(lengths) * (1 + max(lengths)))
 
 

@@ -36,3 +36,17 @@ def test_rows_product_takes_dot_products_up_to_dot_rows() -> None:
         np.testing.assert_allclose(got, x @ weight.T, rtol=1e-4, atol=1e-3)
     one = rng.standard_normal((1, 576), dtype=np.float32)
     np.testing.assert_array_equal(rows_product(one, weight)[0], np.vecdot(weight, one[0]))
+
+
+def test_verify_costs_follow_the_numpy_path_calls() -> None:
+    """One call per few positions (dot products) costs about a plain step; a GEMM call about
+    twice that: a lone row's verification of one draft is cheap, of several is not."""
+    from lmstream_mlx.verify import DOT_CALL_COSTS, _plan, call_cost, verify_cost
+
+    assert len(DOT_CALL_COSTS) == DOT_ROWS
+    costs = [call_cost(n) for n in range(1, 64)]
+    assert costs == sorted(costs) and costs[0] == 11
+    assert verify_cost([1], own_caches=True) == 12 and verify_cost([4], own_caches=True) >= 2 * 11
+    assert verify_cost([4], own_caches=False) == 15  # mlx-lm caches: the old linear rule
+    assert _plan([0] * 7 + [4]) != "padded"  # a plain 7-row step and one lone 5-position call
+    assert verify_cost([0] * 8, own_caches=True) == call_cost(8)

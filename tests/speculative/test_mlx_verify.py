@@ -243,7 +243,7 @@ def _count_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, bool]]:
 
 def test_numpy_rows_verify_in_one_call_and_caches_hold_the_fed_ids(
         numpy_context: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Rows with 0, 1 and several drafts, agreeing and disagreeing, in one model call on the
+    """Rows with 0, 1 and several drafts, agreeing and disagreeing, in one verify call on the
     numpy layers: the tokens of plain greedy stepping, each row's caches exactly its fed ids."""
     from lmstream_mlx.cpu_decoder import serves_rows
 
@@ -260,7 +260,9 @@ def test_numpy_rows_verify_in_one_call_and_caches_hold_the_fed_ids(
     caches = [numpy_context.new_cache() for _ in NUMPY_PROMPTS]
     got, _ = run_rows(numpy_context, [request(i, p, caches[i]) for i, p in enumerate(NUMPY_PROMPTS)], TAKE, drafts)
     assert got == expected
-    assert calls and calls[0] == (len(NUMPY_PROMPTS), True)  # all rows, one call, own caches
+    # the drafting rows in one call on their own caches (the row without drafts may take a
+    # plain step of its own when the cost plan finds that cheaper: verify._plan)
+    assert calls and calls[0][0] >= len(NUMPY_PROMPTS) - 1 and calls[0][1]
     assert all(rows >= 2 and own for rows, own in calls)  # never row by row
     for i, prompt in enumerate(NUMPY_PROMPTS):
         assert caches[i].tokens == prompt + expected[i][:-1]  # the last token was never fed
@@ -333,9 +335,12 @@ def test_padding_pays_only_when_enough_rows_draft() -> None:
 def test_numpy_rows_with_one_drafting_row_verify_it_alone(
         numpy_context: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Few drafting rows go through their own call (the others take one plain step): same tokens."""
+    from lmstream_mlx.verify import _plan
+
     expected = REFERENCE.setdefault("numpy", run_rows(
         numpy_context, [request(i, p) for i, p in enumerate(NUMPY_PROMPTS)], TAKE)[0])
-    good = from_reference(expected, 4)
+    good = from_reference(expected, 8)
+    assert _plan([8, 0, 0, 0]) != "padded"  # grouped or split: one drafting row is its own call
     calls = _count_calls(monkeypatch)
 
     def drafts(seq_id: int, so_far: list[int]) -> list[int]:
@@ -343,20 +348,20 @@ def test_numpy_rows_with_one_drafting_row_verify_it_alone(
 
     got, _ = run_rows(numpy_context, [request(i, p) for i, p in enumerate(NUMPY_PROMPTS)], TAKE, drafts)
     assert got == expected
-    assert calls[0] == (1, False)  # its 4 drafts: a call of its own, not a padded one over all rows
+    assert calls[0] == (1, False)  # its 8 drafts: a call of its own, not a padded one over all rows
 
 
 def test_numpy_rows_where_half_draft_long_group_the_drafting_rows() -> None:
     """Two of four rows drafting 6 tokens: a plain step for two rows plus one call for the
     drafting two feeds fewer positions than padding all four; ``verify_cost`` reports it."""
-    from lmstream_mlx.verify import CALL_POSITIONS, _plan, verify_cost
+    from lmstream_mlx.verify import CALL_POSITIONS, _plan, call_cost, verify_cost
 
     assert _plan([6, 6, 0, 0]) == "grouped"
     assert _plan([6, 6, 6, 6]) == "padded"
-    assert verify_cost([6, 6, 0, 0], own_caches=True) == 2 * CALL_POSITIONS + 2 + 2 * 7
+    assert verify_cost([6, 6, 0, 0], own_caches=True) == call_cost(2) + call_cost(2 * 7)
     assert verify_cost([6, 6, 0, 0], own_caches=False) == CALL_POSITIONS + 4 * 7  # shared batch caches pad
-    assert verify_cost([0] * 8, own_caches=True) == CALL_POSITIONS + 8
-    assert verify_cost([3], own_caches=True) == CALL_POSITIONS + 4
+    assert verify_cost([0] * 8, own_caches=True) == call_cost(8)
+    assert verify_cost([3], own_caches=True) == call_cost(4)
 
 
 def test_numpy_rows_grouped_verification_gives_the_same_tokens(
