@@ -7,8 +7,9 @@ process, alternating run by run so machine load hits each alike; medians are rep
   numpy's BLAS, numpy KV cache: ``blas_one_row`` and ``cpu_blocks`` on);
 - ``old``: the previous CPU path (``blas_one_row=False, cpu_blocks=False``: only multi-row
   products on BLAS, one-row products and attention on mlx's kernels);
-- ``shared`` (``--shared``): the default path with ``cpu_share=True`` (large products and
-  prefill attention shared with a helper thread; it pays only with a free second core);
+- ``shared`` (``--shared``): the default path with ``cpu_share=True`` (every large product of
+  4+ rows and prefill attention shared with a helper thread, not only batched steps' as by
+  default; it pays only with a free second core);
 - ``llama.cpp``: llama-cpp-python direct (``Llama.generate``, ``reset()`` before each run),
   1 thread unless ``--threads``.
 
@@ -87,7 +88,7 @@ def main() -> None:
     common: dict[str, Any] = {"prefix_cache_bytes": 0}
     if args.prefill_chunk_s is not None:
         common["prefill_chunk_s"] = args.prefill_chunk_s
-    new = lmstream.load(backend="mlx", cpu_share=False, **common)
+    new = lmstream.load(backend="mlx", **common)
     old = lmstream.load(backend="mlx", blas_one_row=False, cpu_blocks=False, **common)
     sides: dict[str, Callable[[list[int], int], tuple[float, float]]] = {}
     eos = list(new.tokenizer.eos_token_ids) if hasattr(new.tokenizer, "eos_token_ids") else []

@@ -33,22 +33,23 @@ from mlx_lm.models.cache import KVCache
 from .blas_scope import limited
 from .cpu_attention import NumpyKVCache, RowCaches, adopt, attend, attend_rows, attend_rows_many
 from .cpu_share import BLOCK_BYTES as BLOCK_BYTES  # re-exported (their home was here)
-from .cpu_share import DOT_ROWS, dot_rows, shared_product, weight_block
+from .cpu_share import DOT_ROWS, Sharing, dot_rows, shared_product, weight_block
 from .cpu_share import SMALL_ROWS as SMALL_ROWS
 
 FUSED_ATTRIBUTE = "_lmstream_fused"
 
 
-def rows_product(x: np.ndarray, weight: np.ndarray, shared: bool = False) -> np.ndarray:
+def rows_product(x: np.ndarray, weight: np.ndarray, shared: Sharing = Sharing.OFF) -> np.ndarray:
     """``x @ weight.T`` for a few rows of ``x``: up to ``DOT_ROWS`` rows as dot products
     (cpu_share.dot_rows), up to ``SMALL_ROWS`` one product per block of weight rows, each
     block read once while it sits in the L2 cache (see the module docstring); others plain.
-    ``shared``: a large weight's blocks are shared with the helper thread (cpu_share.py)."""
-    if shared:
+    ``shared``: which products' blocks of a large weight are shared with the helper thread
+    (cpu_share.py)."""
+    rows = x.shape[0]
+    if shared.shares(rows):
         product = shared_product(x, weight)
         if product is not None:
             return product
-    rows = x.shape[0]
     if rows <= DOT_ROWS:
         return dot_rows(x, weight)
     if rows > SMALL_ROWS:
@@ -135,13 +136,14 @@ class Fused:
     """Float32 weights of one block: ``first`` (rows of several projections stacked), ``second``."""
 
     def __init__(self, first: np.ndarray, first_bias: np.ndarray | None,
-                 second: np.ndarray, second_bias: np.ndarray | None, threads: int, shared: bool = False) -> None:
+                 second: np.ndarray, second_bias: np.ndarray | None, threads: int,
+                 shared: Sharing = Sharing.OFF) -> None:
         self.first, self.first_bias = first, first_bias
         self.second, self.second_bias = second, second_bias
         self.threads = threads
         """numpy's BLAS threads for this block's products (unless a model call set them)."""
         self.shared = shared
-        """Large products and prefill attention shared with the helper thread (cpu_share.py)."""
+        """Which products (and whether prefill attention) are shared with the helper thread."""
 
     def project_first(self, x: np.ndarray) -> np.ndarray:
         """``x @ first.T (+ bias)``."""
@@ -202,7 +204,7 @@ class CpuLlamaAttention(llama.Attention):  # type: ignore[misc]  # mlx-lm is unt
         v = qkv[:, (heads + kv_heads) * dim:].reshape(length, kv_heads, dim).transpose(1, 0, 2)
         q, k = _rope_pair(q, k, offset, self.rope)
         keys, values = (k, v) if store is None else store.append(k, v)
-        return fused.project_second(attend(q, keys, values, self.scale, fused.shared))
+        return fused.project_second(attend(q, keys, values, self.scale, fused.shared.attention))
 
     def rows_call(self, fused: Fused, x: np.ndarray, caches: RowCaches, dtype: mx.Dtype) -> np.ndarray:
         """The block's output for one token of each of several sequences, ``x`` ``(rows, hidden)``,
@@ -286,7 +288,7 @@ def _bias(module: nn.Module) -> np.ndarray | None:
     return np.array(module["bias"].astype(mx.float32)) if "bias" in module else None
 
 
-def fuse_block(block: nn.Module, dense_of: Any, threads: int = 1, shared: bool = False) -> bool:
+def fuse_block(block: nn.Module, dense_of: Any, threads: int = 1, shared: Sharing = Sharing.OFF) -> bool:
     """Give ``block`` (an exact ``CPU_BLOCKS`` class) its fused float32 weights, re-pointing its
     projections' float32 copies at row views of them; False when a projection has no copy."""
     stacked_names, second_name = _PROJECTIONS[type(block)]

@@ -30,6 +30,7 @@ last bits (one GEMM per task instead of one in all) (tests/mlx/test_cpu_share.py
 
 from __future__ import annotations
 
+import enum
 import itertools
 import queue
 import threading
@@ -60,6 +61,30 @@ SMALL_PRODUCT = 1_000_000
 with its small-matrix kernel, without packing the operands: blocks kept under it cost 14-38%
 less CPU for 16-64 rows (a prefill chunk of 16 tokens: 87 -> 54 ms for the 30 layers'
 products, load 10; benchmarks/mlx_cpu_chunks.py --blocks)."""
+
+
+class Sharing(enum.Enum):
+    """Which work a model's numpy products share with the helper thread (``MlxOptions.cpu_share``:
+    False, None, True)."""
+
+    OFF = "off"
+    BATCHED = "batched"
+    """Products of ``DOT_ROWS + 1`` to ``SMALL_ROWS`` rows: batched decode steps and verification,
+    bound by arithmetic (8 rows: a step 70-75 -> 53-55 ms on the quiet machine, 112-120 -> 76-79 ms
+    beside two busy processes). One-row steps and prefill chunks stay with the caller."""
+    ALL = "all"
+    """Every product of more than ``DOT_ROWS`` rows and prefill attention too."""
+
+    def shares(self, rows: int) -> bool:
+        """Whether a product of ``rows`` input rows is shared."""
+        if rows <= DOT_ROWS or self is Sharing.OFF:
+            return False
+        return self is Sharing.ALL or rows <= SMALL_ROWS
+
+    @property
+    def attention(self) -> bool:
+        """Whether prefill attention's blocks are shared."""
+        return self is Sharing.ALL
 
 
 def weight_block(inputs: int, rows: int = 1) -> int:

@@ -35,9 +35,10 @@ class MlxOptions(BackendOptions):
     """Llama attention and MLP blocks on numpy (with ``blas``): fused projections and attention
     over a numpy KV cache; None: on CPU (docs/backends.md)."""
     cpu_share: bool | None = None
-    """Share large BLAS products and prefill attention between the calling thread and one
-    helper thread (with ``blas``; pays with an idle core, loses on a busy machine); None: the
-    backend's default, off (docs/backends.md)."""
+    """Share large BLAS products between the calling thread and one helper thread (with
+    ``blas``): True every product of 4+ rows and prefill attention; None (the default, on CPU
+    with 2+ usable cores): batched decode steps' and verification's products only (4-64 rows,
+    bound by arithmetic; one-row steps read memory as fast alone); False: none (docs/backends.md)."""
     blas_threads: int = Field(1, ge=1)
     """Threads numpy's BLAS may use for those products (1: measured steadier on a shared machine)."""
     lazy: bool = False

@@ -40,6 +40,7 @@ import numpy as np
 from .blas_scope import blas_thread_limit, limited, prefilling
 from .cpu_decoder import fuse_layer
 from .cpu_layers import CPU_BLOCKS, fuse_block, rows_product
+from .cpu_share import Sharing
 from .options import MlxOptions
 
 __all__ = ["FAST_CLASSES", "FastMatmul", "SpeedPlan", "apply_speed_plan", "blas_thread_limit", "speed_up"]
@@ -52,9 +53,9 @@ BLAS_MIN_ROWS = 2
 mlx's kernel (``blas_one_row=False``; the default sends one row to BLAS too: 15x faster)."""
 BLAS_AUTO_MAX_BYTES = 1 << 30
 """``blas=None`` turns BLAS on (CPU only) when the float32 weight copies fit in this."""
-DEFAULT_CPU_SHARE = False
-"""``cpu_share=None`` shares work with a helper thread (2+ usable cores) only when this is True:
-it was not measurable on the shared, loaded machine (docs/backends.md)."""
+DEFAULT_SHARING = Sharing.BATCHED
+"""What ``cpu_share=None`` shares with a helper thread on CPU with 2+ usable cores: batched
+decode steps' products (cpu_share.Sharing; docs/backends.md)."""
 FAST_ATTRIBUTE = "_lmstream_fast"
 THREADS_ATTRIBUTE = "_lmstream_blas_threads"
 
@@ -107,7 +108,7 @@ class FastMatmul:
 
     def __init__(self, source: nn.Module, parts: int, device: mx.Device, blas: bool,
                  blas_threads: int = 1, min_rows: int = BLAS_MIN_ROWS, head: bool = False,
-                 shared: bool = False) -> None:
+                 shared: Sharing = Sharing.OFF) -> None:
         quantized = hasattr(source, "scales")
         names = ("weight", "scales", "biases") if quantized else ("weight",)
         rows = source.weight.shape[0]
@@ -124,7 +125,7 @@ class FastMatmul:
         self.head = head
         """The output head: in a prefill call its logits are never read, so it stays lazy."""
         self.shared = shared
-        """A large product's blocks are shared with the helper thread (cpu_share.py)."""
+        """Which products' blocks are shared with the helper thread (cpu_share.py)."""
         self.dense: np.ndarray | None = None
         if blas:
             weight = dense_weight(source)
@@ -253,8 +254,8 @@ class SpeedPlan:
     """Attention and MLP blocks computed on numpy (cpu_layers.py)."""
     cpu_layers: int = 0
     """Whole decoder layers (norms and residuals too) computed on numpy (cpu_decoder.py)."""
-    cpu_share: bool = False
-    """Whether large BLAS products and prefill attention are shared with a helper thread."""
+    cpu_share: Sharing = Sharing.OFF
+    """Which BLAS products (and whether prefill attention) are shared with a helper thread."""
     applied: list[str] = field(default_factory=list)
 
 
@@ -289,12 +290,12 @@ def blas_threads_of(model: nn.Module) -> int | None:
 
 
 def speed_up(model: nn.Module, parts: int, device: mx.Device, blas: bool, blas_threads: int = 1,
-             one_row: bool = False, blocks: bool = False, share: bool = False) -> SpeedPlan:
+             one_row: bool = False, blocks: bool = False, share: Sharing = Sharing.OFF) -> SpeedPlan:
     """Give every Linear/QuantizedLinear/Embedding/QuantizedEmbedding its fast paths; with
     ``one_row`` one-row products use BLAS too; with ``blocks`` llama attention and MLP blocks
-    run on numpy (cpu_layers.py); with ``share`` large BLAS products and prefill attention are
-    shared with a helper thread (cpu_share.py)."""
-    plan = SpeedPlan(cpu_streams=parts, blas_one_row=blas and one_row, cpu_share=blas and share)
+    run on numpy (cpu_layers.py); ``share``: which large BLAS products (and whether prefill
+    attention) are shared with a helper thread (cpu_share.py)."""
+    plan = SpeedPlan(cpu_streams=parts, blas_one_row=blas and one_row, cpu_share=share if blas else Sharing.OFF)
     min_rows = 1 if one_row else BLAS_MIN_ROWS
     for name, module in _candidates(model):
         fast = FastMatmul(module, parts, device, blas, blas_threads, min_rows, head=_is_head(name, module),
@@ -320,6 +321,14 @@ def speed_up(model: nn.Module, parts: int, device: mx.Device, blas: bool, blas_t
     return plan
 
 
+def sharing_of(cpu_share: bool | None, on_cpu: bool) -> Sharing:
+    """``MlxOptions.cpu_share`` as a ``Sharing``: True all, False none, None ``DEFAULT_SHARING``
+    on CPU with 2+ usable cores (else none)."""
+    if cpu_share is not None:
+        return Sharing.ALL if cpu_share else Sharing.OFF
+    return DEFAULT_SHARING if on_cpu and usable_cores() >= 2 else Sharing.OFF
+
+
 def apply_speed_plan(model: nn.Module, options: MlxOptions, device: mx.Device) -> SpeedPlan:
     """Apply the speed options: on CPU by default the row split over the usable cores, BLAS for
     every product (one row included) when the float32 copies fit in ``BLAS_AUTO_MAX_BYTES``,
@@ -333,8 +342,7 @@ def apply_speed_plan(model: nn.Module, options: MlxOptions, device: mx.Device) -
         blas = on_cpu and not options.compile and float32_bytes([m for _, m in _candidates(model)]) <= BLAS_AUTO_MAX_BYTES
     one_row = options.blas_one_row if options.blas_one_row is not None else on_cpu
     blocks = options.cpu_blocks if options.cpu_blocks is not None else on_cpu
-    share = options.cpu_share if options.cpu_share is not None else (on_cpu and DEFAULT_CPU_SHARE
-                                                                    and usable_cores() >= 2)
+    share = sharing_of(options.cpu_share, on_cpu)
     plan = (speed_up(model, streams, device, blas, options.blas_threads, one_row, blocks, share)
             if streams > 1 or blas else SpeedPlan())
     if plan.split_layers:
@@ -346,8 +354,10 @@ def apply_speed_plan(model: nn.Module, options: MlxOptions, device: mx.Device) -
     if plan.cpu_blocks:
         plan.applied.append(f"{plan.cpu_blocks} attention/MLP blocks on numpy "
                             f"({plan.cpu_layers} whole decoder layers)")
-    if plan.cpu_share:
+    if plan.cpu_share is Sharing.ALL:
         plan.applied.append("large products and prefill attention shared with a helper thread")
+    elif plan.cpu_share is Sharing.BATCHED:
+        plan.applied.append("batched steps' large products shared with a helper thread")
     if options.compile:
         plan.applied.append(f"{compile_mlps(model)} MLP blocks compiled")
     return plan

@@ -12,7 +12,7 @@ import pytest
 from lmstream_mlx import cpu_attention
 from lmstream_mlx.cpu_attention import attend
 from lmstream_mlx.cpu_layers import SMALL_ROWS, rows_product
-from lmstream_mlx.cpu_share import DOT_ROWS, SHARE_MIN_BYTES, share, shared_product
+from lmstream_mlx.cpu_share import DOT_ROWS, SHARE_MIN_BYTES, Sharing, share, shared_product
 
 SHAPES = [(3072, 576), (576, 1536), (49152 // 4, 576)]
 
@@ -29,7 +29,9 @@ def test_a_shared_product_is_the_unshared_one(rows: int, shape: tuple[int, int])
         np.testing.assert_array_equal(got, rows_product(x, weight))
     else:  # a prefill chunk: one GEMM per task instead of one in all
         np.testing.assert_allclose(got, x @ weight.T, rtol=1e-4, atol=1e-3)
-    np.testing.assert_array_equal(rows_product(x, weight, shared=True), got)
+    np.testing.assert_array_equal(rows_product(x, weight, shared=Sharing.ALL), got)
+    batched = rows_product(x, weight, shared=Sharing.BATCHED)
+    np.testing.assert_array_equal(batched, got if rows <= SMALL_ROWS else rows_product(x, weight))
 
 
 @pytest.mark.parametrize("rows", range(1, DOT_ROWS + 1))
@@ -132,7 +134,7 @@ def test_a_shared_model_computes_what_the_unshared_one_does(monkeypatch: pytest.
     from lmstream_mlx import cpu_share
     from lmstream_mlx.blas_scope import model_call
     from lmstream_mlx.options import MlxOptions
-    from lmstream_mlx.speed import apply_speed_plan, speed_up
+    from lmstream_mlx.speed import apply_speed_plan, speed_up, usable_cores
 
     from .test_cpu_blocks import tiny_llama
 
@@ -147,7 +149,7 @@ def test_a_shared_model_computes_what_the_unshared_one_does(monkeypatch: pytest.
     monkeypatch.setattr(cpu_share, "share", counting)
     monkeypatch.setattr(cpu_attention, "share", counting)
     outputs = []
-    for shared in (False, True):
+    for shared in (Sharing.OFF, Sharing.BATCHED, Sharing.ALL):
         mx.random.seed(3)
         model = tiny_llama(layers=2)
         plan = speed_up(model, 1, mx.cpu, blas=True, one_row=True, blocks=True, share=shared)
@@ -157,13 +159,29 @@ def test_a_shared_model_computes_what_the_unshared_one_does(monkeypatch: pytest.
             prefill = np.array(model(mx.array([[5, 9, 200, 17, 3] * 30]), cache=cache)[0, -1])
             decode = np.array(model(mx.array([[42]]), cache=cache)[0, -1])
         outputs.append((prefill, decode))
-        assert any(calls) is shared
+        # a 150-token prefill chunk and a one-row step: shared only when everything is
+        assert any(calls) is (shared is Sharing.ALL)
         calls.clear()
-    for shared_logits, alone_logits in zip(outputs[1], outputs[0], strict=True):
+    for shared_logits, alone_logits in zip(outputs[2], outputs[0], strict=True):
         np.testing.assert_allclose(shared_logits, alone_logits, rtol=1e-4, atol=1e-4)
+    for batched_logits, alone_logits in zip(outputs[1], outputs[0], strict=True):
+        np.testing.assert_array_equal(batched_logits, alone_logits)
     assert MlxOptions().cpu_share is None
-    assert not apply_speed_plan(tiny_llama(), MlxOptions(), mx.Device(mx.cpu)).cpu_share  # off by default
-    assert apply_speed_plan(tiny_llama(), MlxOptions(cpu_share=True), mx.Device(mx.cpu)).cpu_share
+    default = Sharing.BATCHED if usable_cores() >= 2 else Sharing.OFF
+    assert apply_speed_plan(tiny_llama(), MlxOptions(), mx.Device(mx.cpu)).cpu_share is default
+    assert apply_speed_plan(tiny_llama(), MlxOptions(cpu_share=True), mx.Device(mx.cpu)).cpu_share is Sharing.ALL
+    assert apply_speed_plan(tiny_llama(), MlxOptions(cpu_share=False), mx.Device(mx.cpu)).cpu_share is Sharing.OFF
+    assert apply_speed_plan(tiny_llama(), MlxOptions(), mx.Device(mx.gpu)).cpu_share is Sharing.OFF
+
+
+@pytest.mark.parametrize("rows", [1, DOT_ROWS, DOT_ROWS + 1, 8, SMALL_ROWS, SMALL_ROWS + 1, 512])
+def test_batched_sharing_takes_batched_steps_only(rows: int) -> None:
+    """The default (``cpu_share=None``) shares the products of batched steps, bound by
+    arithmetic; one-row steps (memory-bound) and prefill chunks stay with the caller."""
+    assert not Sharing.OFF.shares(rows)
+    assert Sharing.BATCHED.shares(rows) is (DOT_ROWS < rows <= SMALL_ROWS)
+    assert Sharing.ALL.shares(rows) is (rows > DOT_ROWS)
+    assert Sharing.ALL.attention and not Sharing.BATCHED.attention and not Sharing.OFF.attention
 
 
 @pytest.mark.parametrize("inputs", [576, 1536])
