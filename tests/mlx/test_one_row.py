@@ -30,8 +30,8 @@ def test_cache_tokens_match_the_kv_after_close(tiny_context: Any, prompt: list[i
                                                limit: int | None) -> None:
     cache = new_cache(tiny_context)
     out, _ = run_alone(tiny_context, prompt, take=take, cache=cache, max_tokens=limit)
-    fed = out if limit is None or len(out) < limit else out[:-1]
-    assert cache.tokens == prompt + fed
+    # the numpy layers' lone steps are not pipelined: the last sampled token is never fed
+    assert cache.tokens == prompt + out[:-1]
     assert all(layer.offset == len(cache.tokens) for layer in cache.layers)
 
 
@@ -56,7 +56,7 @@ def test_diverging_prompt_trims_to_the_common_prefix(tiny_context: Any) -> None:
     run_alone(tiny_context, [10, 11, 12, 13, 14], take=3, cache=cache)
     out, control = run_alone(tiny_context, [10, 11, 12, 99, 98], take=2, cache=cache)
     assert control.cached_prompt_tokens == 3 and control.prefilled_tokens == 2
-    assert cache.tokens == [10, 11, 12, 99, 98, *out]
+    assert cache.tokens == [10, 11, 12, 99, 98, *out[:-1]]  # the last token was never fed
     same, control = run_alone(tiny_context, [10, 11, 12, 99, 98], take=2, cache=cache)
     assert same == out and control.cached_prompt_tokens == 4  # one prompt token is always prefilled
 
