@@ -21,7 +21,7 @@ side's aggregate, its ratio to the smallest N of the same side (goal on the defa
 request that arrives while 7 others decode, against the same request alone (goal <= 1.5x).
 
     python benchmarks/batching.py [--mode realistic|fixed] [--streams 1,2,4,8,16] [--max-tokens 48]
-                                  [--skip lmstream,serial,runner,mlx-lm,ttft] [--trace]
+                                  [--skip lmstream,serial,runner,mlx-lm,ttft] [--trace] [--option name=true]
 
 ``--trace`` adds, per N and side, what the batch runner did: decode steps, mean rows per step,
 one-prompt prefill calls, ``prefill_many`` calls (several prompts) and the runner's share of the wall time.
@@ -231,6 +231,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="runs per side and N (median)")
     parser.add_argument("--skip", default="", help="comma-separated sides to skip")
     parser.add_argument("--trace", action="store_true", help="print the runner's steps and prefill calls per run")
+    parser.add_argument("--option", action="append", default=[],
+                        help="mlx load option name=true|false (e.g. cpu_share=false)")
     args = parser.parse_args()
     if args.trace:
         trace_runner()
@@ -244,8 +246,10 @@ def main() -> None:
     from lmstream_mlx.convert import gguf_to_mlx_lm
     from lmstream_mlx.loading import default_model_path
 
-    batched = lmstream.load(backend="mlx", prefix_cache_bytes=0)
-    serial = lmstream.load(backend="mlx", batching=False, prefix_cache_bytes=0) if "serial" not in skip else None
+    options = {k: v == "true" for k, _, v in (o.partition("=") for o in args.option)}
+    batched = lmstream.load(backend="mlx", prefix_cache_bytes=0, **options)
+    serial = (lmstream.load(backend="mlx", batching=False, prefix_cache_bytes=0, **options)
+              if "serial" not in skip else None)
     realistic = args.mode == "realistic"
     batch = prompts(batched, max(counts), mixed=realistic)
     suppress = {eos: -1e9 for eos in batched.tokenizer.eos_token_ids}

@@ -10,9 +10,13 @@ sides in one process and reporting medians and the ratio mlx / numpy (> 1: numpy
 - attention: ``mx.fast.scaled_dot_product_attention`` against the numpy attention the
   backend uses (``lmstream_mlx.cpu_attention.attend``), for a decode step over 2,048 keys
   and a 512-query prefill chunk over 2,048 keys;
-- the hand-over costs: ``np.asarray`` of an evaluated mlx array and ``mx.array`` of a numpy one.
+- the hand-over costs: ``np.asarray`` of an evaluated mlx array and ``mx.array`` of a numpy one;
+- with ``--rows 1,2,3,4,8``: a whole decode step's products (the 30 layers' fused Q/K/V, output,
+  gate/up and down projections and the output head, float32, one BLAS thread) for each row
+  count, through ``x @ W.T`` (OpenBLAS's GEMV for one row), the L2-sized blocks of
+  ``cpu_layers.rows_product`` and dot products (``cpu_share.dot_rows``), alternating.
 
-    python benchmarks/mlx_cpu_products.py [--repeats 15]
+    python benchmarks/mlx_cpu_products.py [--repeats 15] [--rows 1,2,3,4,8]
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from lmstream_mlx.cpu_attention import attend
+from lmstream_mlx.cpu_share import dot_rows, weight_block
 
 BLAS = ThreadpoolController().select(user_api="blas")
 
@@ -112,6 +117,45 @@ def attention(repeats: int) -> list[tuple[str, float, float, float]]:
     return rows
 
 
+STEP_SHAPES = ((960, HIDDEN, 30), (HIDDEN, HIDDEN, 30), (2 * MLP, HIDDEN, 30), (HIDDEN, MLP, 30), (VOCAB, HIDDEN, 1))
+"""(outputs, inputs, count) of a decode step's products: fused Q/K/V, output, fused gate/up,
+down (30 layers each) and the tied output head."""
+
+
+def _blocks(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``rows_product``'s blocks of weight rows (whatever the row count)."""
+    block = weight_block(weight.shape[1], x.shape[0])
+    columns = np.ascontiguousarray(x.T)
+    out = np.empty((weight.shape[0], x.shape[0]), dtype=np.float32)
+    for start in range(0, weight.shape[0], block):
+        np.matmul(weight[start:start + block], columns, out=out[start:start + block])
+    return out.T
+
+
+def step_products(row_counts: list[int], repeats: int) -> list[tuple[int, float, float, float]]:
+    """(rows, ms through ``x @ W.T``, ms through blocks, ms through dot products) of a decode
+    step's products, each kernel in turn per round (medians of 3 rounds)."""
+    rng = np.random.default_rng(0)
+    weights = [[rng.standard_normal((o, i), dtype=np.float32) for _ in range(n)] for o, i, n in STEP_SHAPES]
+    result = []
+    for rows in row_counts:
+        xs = [rng.standard_normal((rows, i), dtype=np.float32) for _, i, _ in STEP_SHAPES]
+        kernels: list[Callable[[np.ndarray, np.ndarray], object]] = [
+            lambda x, w: x @ w.T, _blocks, dot_rows]
+        times: list[list[float]] = [[], [], []]
+        for _ in range(3):
+            for k, kernel in enumerate(kernels):
+                def step(kernel: Callable[[np.ndarray, np.ndarray], object] = kernel,
+                         xs: list[np.ndarray] = xs) -> None:
+                    for x, group in zip(xs, weights, strict=True):
+                        for w in group:
+                            kernel(x, w)
+                times[k].append(median_ms(step, max(repeats // 5, 2)))
+        plain, blocks, dots = (statistics.median(t) for t in times)
+        result.append((rows, plain, blocks, dots))
+    return result
+
+
 def hand_over(repeats: int) -> list[tuple[str, float]]:
     """Costs of moving a decode-sized and a prefill-sized activation between mlx and numpy."""
     rows = []
@@ -130,9 +174,16 @@ def main() -> None:
     """Print the tables (medians in ms, ratio mlx / numpy 1 thread)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--rows", default="", help="row counts of the decode-step product table (e.g. 1,2,3,4,8)")
     args = parser.parse_args()
     mx.set_default_device(mx.cpu)
     print(f"load: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if args.rows:
+        print("a decode step's products (ms, one BLAS thread): rows, x @ W.T, blocks, dot products")
+        for rows, plain, blocks, dots in step_products([int(r) for r in args.rows.split(",")], args.repeats):
+            print(f"{rows:4d} {plain:9.1f} {blocks:9.1f} {dots:9.1f}", flush=True)
+        print(f"load: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        return
     print(f"{'op':36} {'mlx ms':>9} {'np 1t ms':>9} {'np 2t ms':>9} {'mlx/np1':>8}")
     for label, mlx_ms, one, two in [*products(args.repeats), *attention(args.repeats)]:
         print(f"{label:36} {mlx_ms:9.3f} {one:9.3f} {two:9.3f} {mlx_ms / one:8.1f}", flush=True)
