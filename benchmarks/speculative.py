@@ -303,8 +303,9 @@ def draft_model_table(backend: str, args: argparse.Namespace) -> None:
         ratio = verify / step
         if ratio > 1:  # cost = call + positions: (call + k + 1) / (call + 1) = ratio
             print(f"a call costs about {(k + 1 - ratio) / (ratio - 1):.1f} positions beyond the ones it "
-                  "feeds, for one row (the backend's verify.CALL_POSITIONS weighs this for the "
-                  "speculation rule)")
+                  "feeds, for one row, if a call's cost were linear in its positions (the backends' "
+                  "verify_cost weighs calls for the speculation rule: MLX's numpy path by "
+                  "lmstream_mlx.verify.call_cost, which is not linear)")
         rate_off, _, _, _ = run_streams(context, prompt, 1, args.max_tokens, False)
         rate_on, _, proposed, accepted = run_streams(context, prompt, 1, args.max_tokens, True)
         share = accepted / proposed if proposed else 0.0
