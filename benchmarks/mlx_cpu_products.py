@@ -13,8 +13,8 @@ sides in one process and reporting medians and the ratio mlx / numpy (> 1: numpy
 - the hand-over costs: ``np.asarray`` of an evaluated mlx array and ``mx.array`` of a numpy one;
 - with ``--rows 1,2,3,4,8``: a whole decode step's products (the 30 layers' fused Q/K/V, output,
   gate/up and down projections and the output head, float32, one BLAS thread) for each row
-  count, through ``x @ W.T`` (OpenBLAS's GEMV for one row), the L2-sized blocks of
-  ``cpu_layers.rows_product`` and dot products (``cpu_share.dot_rows``), alternating.
+  count, through ``x @ W.T`` (OpenBLAS's GEMV for one row), the L2-sized blocks
+  (``cpu_layers.block_product``) and dot products (``cpu_share.dot_rows``), alternating.
 
     python benchmarks/mlx_cpu_products.py [--repeats 15] [--rows 1,2,3,4,8]
 """
@@ -32,7 +32,8 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from lmstream_mlx.cpu_attention import attend
-from lmstream_mlx.cpu_share import dot_rows, weight_block
+from lmstream_mlx.cpu_layers import block_product
+from lmstream_mlx.cpu_share import dot_rows
 
 BLAS = ThreadpoolController().select(user_api="blas")
 
@@ -122,16 +123,6 @@ STEP_SHAPES = ((960, HIDDEN, 30), (HIDDEN, HIDDEN, 30), (2 * MLP, HIDDEN, 30), (
 down (30 layers each) and the tied output head."""
 
 
-def _blocks(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """``rows_product``'s blocks of weight rows (whatever the row count)."""
-    block = weight_block(weight.shape[1], x.shape[0])
-    columns = np.ascontiguousarray(x.T)
-    out = np.empty((weight.shape[0], x.shape[0]), dtype=np.float32)
-    for start in range(0, weight.shape[0], block):
-        np.matmul(weight[start:start + block], columns, out=out[start:start + block])
-    return out.T
-
-
 def step_products(row_counts: list[int], repeats: int) -> list[tuple[int, float, float, float]]:
     """(rows, ms through ``x @ W.T``, ms through blocks, ms through dot products) of a decode
     step's products, each kernel in turn per round (medians of 3 rounds)."""
@@ -141,7 +132,7 @@ def step_products(row_counts: list[int], repeats: int) -> list[tuple[int, float,
     for rows in row_counts:
         xs = [rng.standard_normal((rows, i), dtype=np.float32) for _, i, _ in STEP_SHAPES]
         kernels: list[Callable[[np.ndarray, np.ndarray], object]] = [
-            lambda x, w: x @ w.T, _blocks, dot_rows]
+            lambda x, w: x @ w.T, block_product, dot_rows]
         times: list[list[float]] = [[], [], []]
         for _ in range(3):
             for k, kernel in enumerate(kernels):

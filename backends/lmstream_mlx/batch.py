@@ -61,7 +61,7 @@ class MlxBatchRunner(BatchRunner):
         self._rows: dict[int, Row] = {}
         self._members: list[int] = []  # sequence ids whose keys/values live in ``_batch``, in order
         self._batch: list[BatchKVCache] | None = None
-        self._eager = serves_rows(self._model)  # numpy layers: plain-cache rows not pipelined
+        self._numpy_layers = serves_rows(self._model)  # (decided once) their plain-cache rows: not pipelined
 
     @property
     def _model(self) -> nn.Module:
@@ -120,7 +120,7 @@ class MlxBatchRunner(BatchRunner):
         is raised with its rows' caches cut back to what they held before it."""
         rows = [self._rows[i] for i in seq_ids]
         chunks: dict[int, list[int]] = {}
-        if self._eager:
+        if self._numpy_layers:
             for k, row in enumerate(rows):
                 todo = len(row.rest) - 1 - row.done
                 if not row.prefilled and todo > 0 and prefill_rows.batchable(row):
@@ -172,7 +172,7 @@ class MlxBatchRunner(BatchRunner):
             batched = [i for i in rest if self._rows[i].batchable]
             if len(batched) < 2:
                 batched = []
-            if batched and self._eager:  # numpy layers: each row keeps its own cache
+            if batched and self._numpy_layers:  # numpy layers: each row keeps its own cache
                 self._sync_batch([])
                 results.update(self._step_rows(batched, row_caches([self._rows[i].cache.layers for i in batched])))
             else:
@@ -185,7 +185,7 @@ class MlxBatchRunner(BatchRunner):
         return [results[i] for i in seq_ids]
 
     def _step_alone(self, row: Row) -> StepResult:
-        """A lone sequence's step; pipelined (the next step queued first) unless eager (module doc)."""
+        """A lone sequence's step; pipelined (the next step queued first) unless on numpy layers."""
         if row.failure is not None or row.ahead is not None:
             return self._take_ahead(row, pipeline=True)
         seq_id = row.request.seq_id
@@ -195,7 +195,7 @@ class MlxBatchRunner(BatchRunner):
             row.cache.extend([row.next_input])
         except Exception as exc:
             return StepResult(seq_id, error=exc)
-        return self._read(row, y, pipeline=not (self._eager and row.batchable))
+        return self._read(row, y, pipeline=not (self._numpy_layers and row.batchable))
 
     def _take_ahead(self, row: Row, *, pipeline: bool = False) -> StepResult:
         """The result a queued step computed (or the error it hit)."""
@@ -259,7 +259,7 @@ class MlxBatchRunner(BatchRunner):
 
     def verify_cost(self, lengths: Sequence[int]) -> float:
         """A step where row ``i`` verifies ``lengths[i]`` drafts, in positions (verify.py)."""
-        return verify_cost(lengths, own_caches=self._eager)
+        return verify_cost(lengths, own_caches=self._numpy_layers)
 
     def _step_rows(self, ids: list[int], layers: Any) -> dict[int, StepResult]:
         """Feed each row its next input in one model call; sample every row on its own."""

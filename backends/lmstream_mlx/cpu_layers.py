@@ -55,7 +55,15 @@ def rows_product(x: np.ndarray, weight: np.ndarray, shared: Sharing = Sharing.OF
     if rows > SMALL_ROWS:
         plain: np.ndarray = x @ weight.T
         return plain
+    return block_product(x, weight)
+
+
+def block_product(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``x @ weight.T`` as one product per block of weight rows (``weight_block``: L2-sized and
+    within OpenBLAS's small-matrix kernel), each block read once: ``rows_product``'s path for
+    ``DOT_ROWS + 1`` to ``SMALL_ROWS`` rows."""
     outputs, inputs = weight.shape
+    rows = x.shape[0]
     block = weight_block(inputs, rows)
     columns = np.ascontiguousarray(x.T)
     out = np.empty((outputs, rows), dtype=np.float32)
