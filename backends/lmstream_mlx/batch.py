@@ -38,8 +38,9 @@ from .cache import CacheLayout, MlxPromptCache
 from .cpu_attention import NumpyKVCache, row_caches
 from .cpu_decoder import serves_rows
 from .generation import DecodeSetup, reuse_cache
-from .rows import Row, plain_greedy
-from .sampling import make_processors, make_token_sampler, sequence_logprobs, top_logprobs
+from .prefill_layers import LayerPrefill
+from .rows import Row, plain_greedy, row_result, sample_row
+from .sampling import make_processors, make_token_sampler
 from .speed import blas_threads_of
 from .verify import MAX_DRAFT_TOKENS, verify, verify_cost
 
@@ -98,18 +99,26 @@ class MlxBatchRunner(BatchRunner):
         request.control.prefill_progress(0, len(row.rest))
 
     def prefill(self, seq_id: int, max_tokens: int) -> bool:
-        """Prefill up to ``max_tokens`` more prompt ids; True once the sequence can be stepped."""
+        """Prefill up to ``max_tokens`` more prompt ids (on numpy layers layer by layer: a chunk
+        that stopped at ``interrupt`` goes on first); True once the sequence can be stepped."""
         row = self._rows[seq_id]
         if row.prefilled:
             return True
         todo = len(row.rest) - 1 - row.done  # the last prompt id is fed by the first step
         if todo > 0:
-            n = min(max(int(max_tokens), 1), todo)
             with mx.stream(self._backend.stream()):
-                row.setup.prefill(row.rest[row.done:row.done + n])
+                if row.partial is None:
+                    chunk = row.rest[row.done:row.done + min(max(int(max_tokens), 1), todo)]
+                    row.partial = LayerPrefill(row.setup, chunk) if LayerPrefill.fits(row.setup) else None
+                    if row.partial is None:
+                        row.setup.prefill(chunk)
+                if row.partial is not None:
+                    if not row.partial.run(self.interrupt):
+                        return False  # stopped between two layers: the next call goes on
+                    chunk, row.partial = row.partial.chunk, None
                 memory.clear_cache()
-            row.done += n
-            todo -= n
+            row.done += len(chunk)
+            todo -= len(chunk)
             row.request.control.prefill_progress(row.done, len(row.rest))
         return self._ready(row, todo)
 
@@ -123,7 +132,7 @@ class MlxBatchRunner(BatchRunner):
         if self._numpy_layers:
             for k, row in enumerate(rows):
                 todo = len(row.rest) - 1 - row.done
-                if not row.prefilled and todo > 0 and prefill_rows.batchable(row):
+                if not row.prefilled and todo > 0 and row.partial is None and prefill_rows.batchable(row):
                     n = min(max(int(max_tokens[k]), 1), todo)
                     chunks[k] = row.rest[row.done:row.done + n]
         ready: dict[int, bool] = {}
@@ -281,7 +290,7 @@ class MlxBatchRunner(BatchRunner):
             if seq_id in pending:
                 continue
             try:
-                pending[seq_id] = self._sample(row, logits[index:index + 1], inputs[index])
+                pending[seq_id] = sample_row(row, logits[index:index + 1], inputs[index])
             except Exception as exc:
                 failed[seq_id] = exc
         try:
@@ -295,39 +304,8 @@ class MlxBatchRunner(BatchRunner):
                     del pending[seq_id]
         results = {i: StepResult(i, error=e) for i, e in failed.items()}
         for seq_id, arrays in pending.items():
-            results[seq_id] = self._result(seq_id, arrays)
+            results[seq_id] = row_result(self._rows[seq_id], arrays)
         return results
-
-    def _sample(self, row: Row, logits: mx.array, fed: mx.array) -> tuple[mx.array, ...]:
-        """Lazy arrays for one row: the sampled id, then (when asked) logprobs and top ids."""
-        setup = row.setup
-        setup.record(fed)
-        mask = setup.next_mask(logits, fed)
-        logprobs = sequence_logprobs(logits, setup.processors, setup.history, mask)
-        token = setup.sampler(logprobs).reshape(-1)[:1]
-        parameters = row.request.parameters
-        if not parameters.logprobs:
-            return (token,)
-        chosen = mx.take_along_axis(logprobs, token[:, None], axis=-1).reshape(-1)
-        if not parameters.top_logprobs:
-            return token, chosen
-        return (token, chosen, *top_logprobs(logprobs, parameters.top_logprobs))
-
-    def _result(self, seq_id: int, arrays: tuple[mx.array, ...]) -> StepResult:
-        row = self._rows[seq_id]
-        sampled: list[int] = arrays[0].tolist()  # type: ignore[assignment]
-        token = int(sampled[0])
-        row.next_input = token
-        row.generated += 1
-        if len(arrays) == 1:
-            return StepResult(seq_id, token)
-        top = None
-        if len(arrays) == 4:
-            ids: list[int] = arrays[2].tolist()  # type: ignore[assignment]
-            values: list[float] = arrays[3].tolist()  # type: ignore[assignment]
-            top = tuple(zip(map(int, ids), map(float, values), strict=True))
-        chosen: list[float] = arrays[1].tolist()  # type: ignore[assignment]
-        return StepResult(seq_id, token, float(chosen[0]), top)
 
     def _sync_batch(self, ids: list[int]) -> None:
         """Make the batch caches hold exactly ``ids``' rows: extract leavers, merge newcomers."""
@@ -378,6 +356,8 @@ class MlxBatchRunner(BatchRunner):
                 row.ahead = None
             if seq_id in self._members:
                 self._sync_batch([s for s in self._members if s != seq_id])
+            if row.partial is not None:  # a chunk stopped part-way: its layers' entries go
+                row.partial.discard()
             del self._rows[seq_id]
             if len(self._members) == 1:  # a batch of one is stepped alone
                 self._sync_batch([])

@@ -1,5 +1,5 @@
-"""One sequence's state in the MLX batch runner, shared by the runner (batch.py) and its
-draft verification (verify.py), so neither module imports the other."""
+"""One sequence's state in the MLX batch runner and the sampling of its step, shared by the
+runner (batch.py) and its draft verification (verify.py), so neither module imports the other."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 import mlx.core as mx
 
-from lmstream.backend import SequenceRequest
+from lmstream.backend import SequenceRequest, StepResult
 
 from .cache import MlxPromptCache
 from .generation import DecodeSetup
-from .sampling import greedy
+from .prefill_layers import LayerPrefill
+from .sampling import greedy, sequence_logprobs, top_logprobs
 
 
 @dataclass
@@ -34,6 +35,8 @@ class Row:
     ``next_input``, which ``cache.tokens`` already lists."""
     failure: BaseException | None = None
     """An error the queued step hit: the sequence's next result."""
+    partial: LayerPrefill | None = None
+    """A prefill chunk stopped between two layers (``BatchRunner.interrupt``): it goes on first."""
 
     @property
     def cache(self) -> MlxPromptCache:
@@ -50,3 +53,38 @@ def plain_greedy(row: Row) -> bool:
     setup = row.setup
     return (setup.sampler is greedy and not setup.processors and setup.constraint is None
             and not row.request.parameters.logprobs)
+
+
+def sample_row(row: Row, logits: mx.array, fed: mx.array) -> tuple[mx.array, ...]:
+    """Lazy arrays for one row's step (``fed`` the id it fed): the sampled id, then (when asked)
+    its logprob and the top ids with theirs; the row's history and constraint advance."""
+    setup = row.setup
+    setup.record(fed)
+    mask = setup.next_mask(logits, fed)
+    logprobs = sequence_logprobs(logits, setup.processors, setup.history, mask)
+    token = setup.sampler(logprobs).reshape(-1)[:1]
+    parameters = row.request.parameters
+    if not parameters.logprobs:
+        return (token,)
+    chosen = mx.take_along_axis(logprobs, token[:, None], axis=-1).reshape(-1)
+    if not parameters.top_logprobs:
+        return token, chosen
+    return (token, chosen, *top_logprobs(logprobs, parameters.top_logprobs))
+
+
+def row_result(row: Row, arrays: tuple[mx.array, ...]) -> StepResult:
+    """The row's step result from ``sample_row``'s evaluated arrays (the row counts the token)."""
+    sampled: list[int] = arrays[0].tolist()  # type: ignore[assignment]
+    token = int(sampled[0])
+    row.next_input = token
+    row.generated += 1
+    seq_id = row.request.seq_id
+    if len(arrays) == 1:
+        return StepResult(seq_id, token)
+    top = None
+    if len(arrays) == 4:
+        ids: list[int] = arrays[2].tolist()  # type: ignore[assignment]
+        values: list[float] = arrays[3].tolist()  # type: ignore[assignment]
+        top = tuple(zip(map(int, ids), map(float, values), strict=True))
+    chosen: list[float] = arrays[1].tolist()  # type: ignore[assignment]
+    return StepResult(seq_id, token, float(chosen[0]), top)

@@ -41,7 +41,7 @@ from .blas_scope import model_call
 from .cpu_attention import row_caches
 from .cpu_decoder import serves_rows
 from .cpu_share import DOT_ROWS
-from .rows import Row, plain_greedy
+from .rows import Row, plain_greedy, row_result, sample_row
 from .speed import blas_threads_of
 
 
@@ -61,8 +61,6 @@ class MlxBatchRunner(Protocol):
     def step(self, seq_ids: Sequence[int]) -> list[StepResult]: ...
     def _step_rows(self, ids: list[int], layers: Any) -> dict[int, StepResult]: ...
     def _sync_batch(self, ids: list[int]) -> None: ...
-    def _sample(self, row: Row, logits: mx.array, fed: mx.array) -> tuple[mx.array, ...]: ...
-    def _result(self, seq_id: int, arrays: tuple[mx.array, ...]) -> StepResult: ...
 
 MAX_DRAFT_TOKENS = 8
 """Draft tokens per row one ``verify`` scores at most (the runner's ``max_draft_tokens``)."""
@@ -216,7 +214,7 @@ def _verify_rows(runner: MlxBatchRunner, ids: list[int], layers: Any,
         if k in greedy_rows:
             result = _accept_greedy(row, seq_id, drafts[k], greedy_rows[k])
         else:
-            result = _accept_sampled(runner, row, seq_id, fed[k], logits[k:k + 1])
+            result = _accept_sampled(row, seq_id, fed[k], logits[k:k + 1])
         results[seq_id] = result
         keep = 1 + len(result.accepted)
         row.cache.extend(fed[k][:keep])
@@ -241,15 +239,14 @@ def _accept_greedy(row: Row, seq_id: int, draft: list[int], best: list[int]) -> 
     return StepResult(seq_id, token, accepted=tuple(draft[:accepted]))
 
 
-def _accept_sampled(runner: MlxBatchRunner, row: Row, seq_id: int, fed: list[int],
-                    logits: mx.array) -> StepResult:
+def _accept_sampled(row: Row, seq_id: int, fed: list[int], logits: mx.array) -> StepResult:
     """Sample position after position as ``step`` does (processors, mask, sampler); keep a
     draft while it equals its position's sample. An error ends the row (drafts kept so far
     are reported with it)."""
     accepted: list[int] = []
     for position, token in enumerate(fed):
         try:
-            arrays = runner._sample(row, logits[:, position, :], mx.array([token], dtype=mx.uint32))
+            arrays = sample_row(row, logits[:, position, :], mx.array([token], dtype=mx.uint32))
             mx.eval(list(arrays))
         except Exception as exc:
             return StepResult(seq_id, error=exc, accepted=tuple(accepted))
@@ -257,8 +254,8 @@ def _accept_sampled(runner: MlxBatchRunner, row: Row, seq_id: int, fed: list[int
         if position + 1 < len(fed) and int(sampled[0]) == fed[position + 1]:
             accepted.append(fed[position + 1])
             continue
-        row.generated += len(accepted)  # _result counts the sampled token
-        result = runner._result(seq_id, arrays)
+        row.generated += len(accepted)  # row_result counts the sampled token
+        result = row_result(row, arrays)
         return StepResult(seq_id, result.token, result.logprob, result.top_logprobs,
                           accepted=tuple(accepted))
     raise AssertionError("unreachable: the last position always ends the row")

@@ -39,6 +39,10 @@ class _Row:
     done: int = 0
     index: int = 0
     previous: int | None = None
+    chunk: list[int] | None = None
+    """The chunk being prefilled when the runner stopped part-way (``prefill_parts``)."""
+    parts: int = 0
+    """Parts of ``chunk`` computed so far."""
 
 
 class ScriptedBatchRunner(BatchRunner):
@@ -67,12 +71,23 @@ class ScriptedBatchRunner(BatchRunner):
         self._rows[request.seq_id] = _Row(request, prompt[cached:], cached, source, fails)
 
     def prefill(self, seq_id: int, max_tokens: int) -> bool:
-        """Prefill up to ``max_tokens`` prompt tokens (``prefill_delay`` each, cancellable)."""
+        """Prefill up to ``max_tokens`` prompt tokens (``prefill_delay`` each, cancellable), in
+        ``prefill_parts`` parts; a chunk stopped part-way (``interrupt``) goes on first."""
         row = self._rows[seq_id]
         control = row.request.control
-        chunk = row.todo[row.done:row.done + max_tokens]
-        if chunk and not control.sleep(self._model.options.prefill_delay * len(chunk)):
-            return False
+        options = self._model.options
+        if row.chunk is None:
+            row.chunk, row.parts = row.todo[row.done:row.done + max_tokens], 0
+        chunk, ran = row.chunk, False
+        while chunk and row.parts < options.prefill_parts:
+            if ran and self.interrupt is not None and self.interrupt():
+                return False  # the next call goes on with this chunk
+            ran = True
+            if not control.sleep(options.prefill_delay * len(chunk) / options.prefill_parts):
+                row.chunk = None
+                return False
+            row.parts += 1
+        row.chunk = None
         if row.request.cache is not None:
             row.request.cache.tokens.extend(chunk)
         row.done += len(chunk)

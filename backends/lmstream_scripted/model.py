@@ -54,6 +54,9 @@ class ScriptedOptions(BackendOptions):
     """Seconds before each generated token."""
     prefill_delay: float = Field(0.0, ge=0.0)
     """Seconds per prompt token prefilled (cancellable between prefill chunks)."""
+    prefill_parts: int = Field(1, ge=1, le=1000)
+    """Parts each prefill chunk is computed in (as a model's layers): between two parts the
+    runner stops when the scheduler's ``interrupt`` says so, and goes on at the next call."""
     fail_at: int | None = Field(None, ge=0)
     """Raise ScriptedFailure when producing the token with this 0-based index."""
     fail_prompt: str | None = None

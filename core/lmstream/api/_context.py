@@ -150,6 +150,7 @@ class ModelContext(GenerationHost):
         self.scheduler = scheduler
         """Admits generations and steps them in batches on the worker thread."""
         worker.set_pump(scheduler)
+        scheduler.interrupt_when(worker.has_jobs)
         self.max_buffered_events = max_buffered_events
         info = backend_model.info
         if options:

@@ -12,7 +12,7 @@ instead: the core runs it through an adapter, one sequence at a time (``lmstream
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..protocol import GenerationParameters
@@ -109,6 +109,13 @@ class BatchRunner(ABC):
     shares_prefill: bool = False
     """Whether ``prefill_many`` prefills several sequences in shared model calls; False (the
     default): the core prefills one sequence at a time and never calls it."""
+    interrupt: Callable[[], bool] | None = None
+    """Set by the scheduler: True while the running ``prefill`` chunk should stop early (work
+    waits for the worker, such as a newcomer, or the chunk has run well past its time). A runner
+    that can stop part-way (the MLX runner on CPU: between decoder layers) returns from
+    ``prefill`` with no new progress and goes on where it stopped at that sequence's next
+    ``prefill`` (whatever its ``max_tokens``); ``remove`` drops an unfinished chunk. Others
+    ignore it: a chunk is then one indivisible call, as before."""
 
     @abstractmethod
     def add(self, request: SequenceRequest) -> None:

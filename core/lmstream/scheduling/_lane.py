@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from ..model import BatchRunner, StepResult
 from ._burst import Burst
+from ._interrupt import ChunkInterrupt
 from ._iterator_runner import IteratorRunner
 from ._prefill_policy import PrefillPolicy
 from ._sequence import ActiveSequence
@@ -29,6 +30,9 @@ class Lane:
         self.prefill_many: Callable[[list[int], list[int]], list[bool]] | None = (
             runner.prefill_many if runner.shares_prefill else None)
         """Prefills several sequences in shared model calls (the MLX runner has it)."""
+        self.interrupt = ChunkInterrupt()
+        """When a running prefill chunk stops part-way (runners that can stop ask it)."""
+        runner.interrupt = self.interrupt
 
     def active(self) -> int:
         """Sequences admitted (prefilling or decoding)."""

@@ -53,7 +53,7 @@ a shorter one costs about a second of CPU prefill or less, a pause the younger s
 class _Entry:
     """What the policy remembers of one prefilling sequence."""
 
-    __slots__ = ("cached", "paced", "skipped")
+    __slots__ = ("cached", "paced", "partial", "skipped")
 
     def __init__(self, cached: int, left: int) -> None:
         self.cached = cached
@@ -62,6 +62,8 @@ class _Entry:
         """Chunks given to other sequences since this one last had one."""
         self.paced = left > PACED_PROMPT
         """A long prompt: paced beside younger streams (see the module docstring)."""
+        self.partial = 0.0
+        """Seconds of a chunk the runner stopped part-way (``BatchRunner.interrupt``) so far."""
 
 
 class PrefillPolicy:
@@ -128,8 +130,16 @@ class PrefillPolicy:
             chosen.append(other)
         return chosen
 
-    def learn(self, tokens: int, seconds: float) -> None:
-        """Fold a chunk's measured speed into ``rate`` (chunks too small to time are skipped)."""
+    def learn(self, tokens: int, seconds: float, sequence: ActiveSequence | None = None) -> None:
+        """Fold a chunk's measured speed into ``rate`` (chunks too small to time are skipped).
+        A call of ``sequence``'s that made no progress (a chunk stopped part-way) is timed
+        with the call that finishes its chunk."""
+        if sequence is not None:
+            entry = self._entry(sequence)
+            if tokens == 0:
+                entry.partial += seconds
+                return
+            seconds, entry.partial = seconds + entry.partial, 0.0
         if tokens < MIN_PREFILL_CHUNK or seconds <= 0:
             return
         rate = tokens / seconds

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from ..model import BackendModel, Drafter, PromptCache, SequenceEnded, StepResult
 from ..protocol import StopReason
+from ._cache_jobs import CacheJobs
 from ._iterator_runner import IteratorRunner, open_runner
 from ._lane import Lane as _Lane
 from ._sequence import ActiveSequence, SequencePlan
@@ -55,13 +56,18 @@ class Scheduler:
         self._lanes = (self._backend_lane, self._iterator_lane)
         self._next_id = 1
         self._prefill_chunk_s = prefill_chunk_s
-        self._deferred: list[tuple[int, PromptCache, Callable[[], None]]] = []
-        """Cache jobs waiting for the generations submitted before them: (barrier, cache, job)."""
+        self._cache_jobs = CacheJobs(self._sequences)
+        """Cache jobs waiting for the generations submitted before them."""
 
     @property
     def max_batch_size(self) -> int:
         """Sequences the backend steps together at most."""
         return self._backend_lane.capacity
+
+    def interrupt_when(self, jobs_waiting: Callable[[], bool]) -> None:
+        """Let prefill chunks stop part-way while ``jobs_waiting()`` (the worker's queue)."""
+        for lane in self._lanes:
+            lane.interrupt.jobs_waiting = jobs_waiting
 
     # -- submission (worker thread) -------------------------------------------------------
     def admit(self, plan: SequencePlan) -> None:
@@ -79,21 +85,12 @@ class Scheduler:
         Generations submitted after it with the same cache start only after the job ran, so
         cache edits (a chat turn's snapshot, a rollback's trim) keep submission order.
         """
-        barrier = self._next_id
-        if self._uses(cache, barrier) or any(c is cache for _, c, _ in self._deferred):
-            self._deferred.append((barrier, cache, job))
-        else:
-            job()
+        self._cache_jobs.add(self._next_id, cache, job)
 
-    def _uses(self, cache: PromptCache, before: int) -> bool:
-        return any(s.plan.cache is cache and s.seq_id < before for lane in self._lanes
-                   for group in (lane.waiting, lane.prefilling, lane.decoding) for s in group)
-
-    def _blocked(self, sequence: ActiveSequence) -> bool:
-        """True while a cache job submitted before this sequence has not run yet."""
-        cache = sequence.plan.cache
-        return cache is not None and any(
-            c is cache and barrier <= sequence.seq_id for barrier, c, _ in self._deferred)
+    def _sequences(self) -> Iterator[ActiveSequence]:
+        for lane in self._lanes:
+            for group in (lane.waiting, lane.prefilling, lane.decoding):
+                yield from group
 
     # -- the Pump protocol (worker thread) ------------------------------------------------
     def has_work(self) -> bool:
@@ -145,8 +142,8 @@ class Scheduler:
                 continue  # an idle lane (the user-iterator one, mostly) costs nothing per token
             self._step(lane)  # retires cancelled decoding sequences itself
             lane.burst.end()
-        if self._deferred:
-            self._run_deferred()
+        if self._cache_jobs:
+            self._cache_jobs.run_ready()
 
     # -- slices ---------------------------------------------------------------------------
     def _admit(self, lane: _Lane) -> None:
@@ -155,7 +152,7 @@ class Scheduler:
         for sequence in list(lane.waiting):
             if lane.active() >= lane.capacity:
                 return
-            if self._deferred and self._blocked(sequence):
+            if self._cache_jobs and self._cache_jobs.blocks(sequence):
                 continue
             lane.waiting.remove(sequence)
             try:
@@ -186,6 +183,8 @@ class Scheduler:
             seconds = self._prefill_chunk_s - spent
             if not burst:
                 seconds = policy.budget(sequence, lane.decoding, seconds)
+            elif lane.decoding and not policy.fits([sequence], lane.burst.left()):
+                return  # the burst does not wait for this prompt: its prefilled streams step first
             if sequence.cancelled or seconds <= 0 or (
                     not first and policy.waits(sequence, seconds, self._prefill_chunk_s)):
                 return  # no fragment at the round's end: a whole chunk next round
@@ -204,17 +203,19 @@ class Scheduler:
     def _prefill_chunk(self, lane: _Lane, sequence: ActiveSequence, seconds: float, burst: bool) -> None:
         size = lane.policy.chunk_size(sequence, seconds, alone=_alone(lane, sequence, burst))
         before = sequence.control.progress_tokens or 0
-        started = time.perf_counter()
+        started = lane.interrupt.start(seconds)
         try:
             done = lane.runner.prefill(sequence.seq_id, size)
         except BaseException as exc:
             lane.prefilling.remove(sequence)
             self._end(lane, sequence, StopReason.ERROR, exc)
             return
+        finally:
+            lane.interrupt.stop()
+        progress = (sequence.control.progress_tokens or 0) - before
         if lane is self._backend_lane and self.batching:
-            lane.policy.learn((sequence.control.progress_tokens or 0) - before,
-                              time.perf_counter() - started)
-        if sequence.share_key is not None and self.batching:
+            lane.policy.learn(progress, time.perf_counter() - started, sequence)
+        if sequence.share_key is not None and self.batching and (progress or done):
             self._sharing.snapshot(sequence, done)  # checkpoints of caches that cannot trim
         if done:
             self._prefilled(lane, sequence)
@@ -360,22 +361,6 @@ class Scheduler:
         except BaseException:
             logger.exception("ending a generation failed")
 
-    def _run_deferred(self) -> None:
-        """Run cache jobs, in order, whose earlier generations have all ended."""
-        while self._deferred:
-            barrier, cache, job = self._deferred[0]
-            if self._uses(cache, barrier):
-                # a later job for another cache may be ready: look past this one
-                rest = [d for d in self._deferred[1:] if d[1] is not cache]
-                for entry in rest:
-                    if not self._uses(entry[1], entry[0]) and not any(
-                            d[1] is entry[1] and d[0] < entry[0] for d in self._deferred):
-                        self._deferred.remove(entry)
-                        _run_job(entry[2])
-                return
-            self._deferred.pop(0)
-            _run_job(job)
-
     def close(self) -> None:
         """Close the runners and drop the prefix cache's entries (the context is closing)."""
         for lane in self._lanes:
@@ -391,10 +376,3 @@ def _alone(lane: _Lane, sequence: ActiveSequence, burst: bool) -> bool:
     none decodes), or a stream admitted after it decodes already (let ahead by shortest-first,
     as a burst's leftovers are): only a newcomer behind decoding streams is chunked by time."""
     return burst or not lane.decoding or any(s.seq_id > sequence.seq_id for s in lane.decoding)
-
-
-def _run_job(job: Callable[[], None]) -> None:
-    try:
-        job()
-    except BaseException:
-        logger.exception("a deferred cache job failed")

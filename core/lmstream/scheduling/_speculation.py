@@ -181,6 +181,15 @@ class SpeculativeRunner(BatchRunner):
         """seq_id -> drafting state, for the sequences that draft."""
         self.shares_prefill = runner.shares_prefill
 
+    @property  # type: ignore[override]  # a class attribute on BatchRunner
+    def interrupt(self) -> Callable[[], bool] | None:
+        """The backend runner's ``interrupt`` (the scheduler sets it through this wrapper)."""
+        return self.inner.interrupt
+
+    @interrupt.setter
+    def interrupt(self, check: Callable[[], bool] | None) -> None:
+        self.inner.interrupt = check
+
     def __getattr__(self, name: str) -> Any:
         """What else the backend's runner offers (its own figures, test hooks)."""
         if name == "inner":

@@ -142,6 +142,10 @@ class Worker:
         if not self._stopped.is_set():
             self._jobs.put(_noop)
 
+    def has_jobs(self) -> bool:
+        """True while a job waits (the pump's prefill chunks stop part-way for it)."""
+        return not self._jobs.empty()
+
     def wait_stopped(self, timeout: float | None = None) -> bool:
         """Wait until the worker has finished its last job after ``close``; True once stopped."""
         return self._stopped.wait(timeout)
