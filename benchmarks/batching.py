@@ -93,8 +93,10 @@ def trace_line(wall: float) -> str:
     shared = sum(1 for kind, _, _ in TRACE if kind == "shared")
     busy = sum(seconds for kind, _, seconds in TRACE if kind != "nested")
     mean = statistics.mean(steps) if steps else 0.0
-    return (f"{len(steps)} steps of {mean:.1f} rows, {alone} one-prompt prefill calls, {shared} prefill_many "
-            f"calls, runner busy {busy / wall:.0%} of the wall time")
+    seconds = {kind: sum(s for k, _, s in TRACE if k == kind) for kind in ("step", "prefill", "shared")}
+    return (f"{len(steps)} steps of {mean:.1f} rows ({seconds['step']:.2f} s), {alone} one-prompt prefill calls "
+            f"({seconds['prefill']:.2f} s), {shared} prefill_many calls ({seconds['shared']:.2f} s), "
+            f"runner busy {busy / wall:.0%} of the {wall:.2f} s wall")
 
 
 def prompts(context: Any, count: int, mixed: bool) -> list[list[int]]:
