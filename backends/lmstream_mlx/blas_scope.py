@@ -51,11 +51,13 @@ def limited(threads: int) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def model_call(threads: int | None, prefill: bool = False) -> Iterator[None]:
+def model_call(threads: int | None, prefill: bool = False, batched: bool = False) -> Iterator[None]:
     """Around one model call: BLAS limited to ``threads`` (None: left alone, products limit
-    themselves), and ``prefilling()`` true when ``prefill`` (the logits will not be read)."""
-    outer = (getattr(_local, "scoped", False), getattr(_local, "prefill", False))
-    _local.prefill = prefill
+    themselves), ``prefilling()`` true when ``prefill`` (the logits will not be read) and
+    ``batched_call()`` when ``batched`` (it serves several sequences: a shared prefill call)."""
+    outer = (getattr(_local, "scoped", False), getattr(_local, "prefill", False),
+             getattr(_local, "batched", False))
+    _local.prefill, _local.batched = prefill, batched
     try:
         if threads is None:
             yield
@@ -64,9 +66,14 @@ def model_call(threads: int | None, prefill: bool = False) -> Iterator[None]:
             _local.scoped = True
             yield
     finally:
-        _local.scoped, _local.prefill = outer
+        _local.scoped, _local.prefill, _local.batched = outer
 
 
 def prefilling() -> bool:
     """Whether this thread is inside a prefill model call (output-head products can stay lazy)."""
     return bool(getattr(_local, "prefill", False))
+
+
+def batched_call() -> bool:
+    """Whether this thread is inside a model call serving several sequences' prompts at once."""
+    return bool(getattr(_local, "batched", False))

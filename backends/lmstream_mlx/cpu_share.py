@@ -38,6 +38,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from .blas_scope import batched_call
+
 SHARE_MIN_BYTES = 2 * 1024 * 1024
 """Products whose weight is smaller than this run on the caller alone (the hand-over to the
 helper, tens of microseconds, would cost about what it saves)."""
@@ -71,7 +73,9 @@ class Sharing(enum.Enum):
     BATCHED = "batched"
     """Products of ``DOT_ROWS + 1`` to ``SMALL_ROWS`` rows: batched decode steps and verification,
     bound by arithmetic (8 rows: a step 70-75 -> 53-55 ms on the quiet machine, 112-120 -> 76-79 ms
-    beside two busy processes). One-row steps and prefill chunks stay with the caller."""
+    beside two busy processes); and every product of a call prefilling several prompts at once
+    (``blas_scope.batched_call``: a burst's shared prefill). One-row steps and one prompt's
+    prefill chunks stay with the caller."""
     ALL = "all"
     """Every product of more than ``DOT_ROWS`` rows and prefill attention too."""
 
@@ -79,7 +83,7 @@ class Sharing(enum.Enum):
         """Whether a product of ``rows`` input rows is shared."""
         if rows <= DOT_ROWS or self is Sharing.OFF:
             return False
-        return self is Sharing.ALL or rows <= SMALL_ROWS
+        return self is Sharing.ALL or rows <= SMALL_ROWS or batched_call()
 
     @property
     def attention(self) -> bool:

@@ -59,7 +59,7 @@ def prefill_together(model: nn.Module, rows: Sequence[Row], chunks: Sequence[lis
     layers = row_caches([row.cache.layers for row in rows], counts)
     offsets = [[c.offset for c in row.cache.layers or ()] for row in rows]
     try:
-        with model_call(blas_threads_of(model), prefill=True):
+        with model_call(blas_threads_of(model), prefill=True, batched=True):
             model(inputs, cache=layers)
     except BaseException:
         for row, before in zip(rows, offsets, strict=True):

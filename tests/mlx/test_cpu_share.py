@@ -4,6 +4,7 @@ alone, and the softmax without its max pass (cpu_attention.SAFE_EXPONENT) stays 
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -182,6 +183,50 @@ def test_batched_sharing_takes_batched_steps_only(rows: int) -> None:
     assert Sharing.BATCHED.shares(rows) is (DOT_ROWS < rows <= SMALL_ROWS)
     assert Sharing.ALL.shares(rows) is (rows > DOT_ROWS)
     assert Sharing.ALL.attention and not Sharing.BATCHED.attention and not Sharing.OFF.attention
+    from lmstream_mlx.blas_scope import model_call
+
+    with model_call(None, prefill=True, batched=True):  # a call prefilling several prompts
+        assert Sharing.BATCHED.shares(rows) is (rows > DOT_ROWS)
+        assert not Sharing.OFF.shares(rows)
+        with model_call(None, prefill=True):  # a call nested in it is its own
+            assert Sharing.BATCHED.shares(rows) is (DOT_ROWS < rows <= SMALL_ROWS)
+        assert Sharing.BATCHED.shares(rows) is (rows > DOT_ROWS)
+    assert Sharing.BATCHED.shares(rows) is (DOT_ROWS < rows <= SMALL_ROWS)
+
+
+def test_a_shared_prefill_call_shares_its_products(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under the default sharing, ``prefill_many``'s call (several prompts, bound by arithmetic)
+    shares its products; one prompt's prefill does not; the caches match to float32 rounding."""
+    import mlx.core as mx
+
+    from lmstream_mlx import cpu_share, prefill_rows
+    from lmstream_mlx.cpu_attention import NumpyKVCache
+    from lmstream_mlx.speed import speed_up
+
+    from .test_cpu_blocks import tiny_llama
+
+    monkeypatch.setattr(cpu_share, "SHARE_MIN_BYTES", 1)
+    calls: list[int] = []
+    real_share = cpu_share.share
+
+    def counting(tasks: list[Any], enabled: bool = True) -> None:
+        calls.append(len(tasks))
+        real_share(tasks, enabled)
+
+    monkeypatch.setattr(cpu_share, "share", counting)
+    keys = []
+    for shared in (Sharing.OFF, Sharing.BATCHED):
+        mx.random.seed(3)
+        model = tiny_llama(layers=2)
+        speed_up(model, 1, mx.cpu, blas=True, one_row=True, blocks=True, share=shared)
+        rows = [SimpleNamespace(cache=SimpleNamespace(layers=[NumpyKVCache() for _ in model.layers], extend=lambda ids: None),
+                                setup=SimpleNamespace(record=lambda ids: None)) for _ in range(2)]
+        prefill_rows.prefill_together(model, rows, [[5, 9, 200, 17] * 20, [7, 3, 11] * 27])  # type: ignore[arg-type]
+        assert bool(calls) is (shared is Sharing.BATCHED)
+        calls.clear()
+        keys.append([np.array(c._k[:, :c.offset]) for row in rows for c in row.cache.layers])
+    for batched, alone in zip(keys[1], keys[0], strict=True):
+        np.testing.assert_allclose(batched, alone, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("inputs", [576, 1536])
