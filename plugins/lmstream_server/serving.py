@@ -10,6 +10,7 @@ before the banner. Neither launcher imports the other's module for these (no imp
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -118,8 +119,20 @@ def serve_app(app: Any, args: argparse.Namespace, limits: ConnectionLimits, bann
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"{banner}: {name!r} on http://{shown}:{port} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    freeze_start_up_heap()
     server.run(sockets=[sock])
 
 
+def freeze_start_up_heap() -> None:
+    """Collect once, then move every object the start-up made (models, tokenizers, templates,
+    the app) to the garbage collector's permanent generation. Each full collection walks every
+    tracked object and holds the GIL meanwhile: the default model's server starts with ~67,000
+    of them, 26-30 ms a full collection, and a request that allocates much (a hostile 3 MB
+    JSON schema) starts several, each pausing every stream and the event loop. Frozen, a full
+    collection walks only what requests made since (docs/server.md)."""
+    gc.collect()
+    gc.freeze()
+
+
 __all__ = ["API_KEY_ENV", "allowed_hosts", "api_key_of", "app_options", "check_backend",
-           "configure_logging", "connection_limits", "load_options", "serve_app"]
+           "configure_logging", "connection_limits", "freeze_start_up_heap", "load_options", "serve_app"]

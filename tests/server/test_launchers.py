@@ -113,3 +113,29 @@ def test_no_import_cycle_between_the_launchers() -> None:
     tree = ast.parse((PACKAGE / "ray" / "launch.py").read_text())
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     assert "command" not in {name.rsplit(".", 1)[-1] for name in imported}, imported
+
+
+def test_the_server_freezes_its_start_up_heap_before_serving(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the start-up made leaves the collector's full passes (each walks every tracked
+    object with the GIL held, pausing every stream): ``serve_app`` freezes it before serving."""
+    import gc
+
+    import uvicorn
+
+    frozen: list[int] = []
+
+    def run(self: Any, sockets: Any = None) -> None:
+        frozen.append(gc.get_freeze_count())
+        for sock in sockets or ():
+            sock.close()
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    monkeypatch.setattr(serving, "configure_logging", lambda level: None)  # no handler left behind
+    gc.unfreeze()
+    junk = [[i] for i in range(10_000)]  # tracked objects alive at start-up
+    try:
+        serving.serve_app(object(), _args("--backend", "scripted", "--port", "0"),
+                          serving.connection_limits(_args()), "test", "m")
+    finally:
+        gc.unfreeze()
+    assert frozen and frozen[0] >= len(junk)
