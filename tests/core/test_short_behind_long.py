@@ -116,6 +116,24 @@ def test_a_burst_with_a_prompt_too_long_for_its_window_does_not_hold_the_others(
     _text(long_stream)
 
 
+@pytest.mark.parametrize("parts", [1, 50])
+def test_a_newcomer_does_not_wait_for_the_rest_of_a_chunk_that_can_stop(scripted, parts):
+    # 2 s of long prefill in chunks of 0.1 s (the burst window, 8 chunks, cannot cover it); the
+    # runner computes a chunk in ``prefill_parts`` parts and stops between them for a newcomer
+    context = scripted(_reply, prefill_delay=0.001, token_delay=0.002, prefill_chunk_s=0.1,
+                       prefill_parts=parts)
+    log, _, _ = _long_then_short(context)
+    submitted = next(k for k, (name, done) in enumerate(log) if name == "prefill" and done)
+    first = log.index(("short", "token"))
+    chunks = sum(1 for name, _ in log[submitted + 1:first] if name == "prefill")
+    if parts == 1:
+        # a chunk that cannot stop runs to its end first; then the short one is prefilled and
+        # steps at once: the round's rest does not go to a prompt the burst will not wait for
+        assert chunks == 1
+    else:
+        assert chunks == 0  # stopped part-way: the short one was answered before it ended
+
+
 # -- the policy alone: ordering, ageing, cache order ----------------------------------------
 def _sequence(seq_id: int, prompt: int, cache: object = None) -> Any:
     """A stand-in ActiveSequence with what the policy reads."""
