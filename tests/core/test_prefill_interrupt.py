@@ -101,3 +101,17 @@ def test_the_context_lets_its_worker_queue_interrupt_prefill(scripted):
     lane = context.scheduler._backend_lane
     assert lane.runner.interrupt is lane.interrupt
     assert lane.interrupt.jobs_waiting == context.worker.has_jobs
+
+
+def test_a_runner_that_cannot_take_the_interrupt_still_runs():
+    from lmstream.scheduling._lane import Lane
+    from lmstream_scripted.batch import ScriptedBatchRunner
+
+    class Fixed(ScriptedBatchRunner):
+        @property  # type: ignore[override]
+        def interrupt(self) -> None:
+            return None
+
+    runner = Fixed(SimpleNamespace(options=SimpleNamespace()))
+    lane = Lane(runner, 4, 0.25)
+    assert runner.interrupt is None and lane.interrupt is not None

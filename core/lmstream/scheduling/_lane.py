@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import Callable
 
@@ -32,7 +33,8 @@ class Lane:
         """Prefills several sequences in shared model calls (the MLX runner has it)."""
         self.interrupt = ChunkInterrupt()
         """When a running prefill chunk stops part-way (runners that can stop ask it)."""
-        runner.interrupt = self.interrupt
+        with contextlib.suppress(AttributeError):  # one that cannot take it runs chunks whole
+            runner.interrupt = self.interrupt
 
     def active(self) -> int:
         """Sequences admitted (prefilling or decoding)."""
