@@ -13,7 +13,9 @@ a row whose cache cannot batch (rotating ``max_kv_size``, quantized ``kv_bits``,
 model with non-attention caches) is stepped alone in the same ``step`` call.
 
 A step feeds each row one token (the last prompt token first, then its last sampled
-token), so ``cache.tokens`` always lists exactly the ids whose keys/values were written;
+token; on numpy layers the last prefill chunk feeds the last prompt token and samples the
+first token, which the first step reads: ``first_token_ready``), so ``cache.tokens`` always
+lists exactly the ids whose keys/values were written;
 ``remove`` moves a row's keys/values back into its MlxPromptCache, so a ChatSession's next
 turn reuses them as it does without batching.
 """
@@ -39,7 +41,7 @@ from .cpu_attention import NumpyKVCache, row_caches
 from .cpu_decoder import serves_rows
 from .generation import DecodeSetup, reuse_cache
 from .prefill_layers import LayerPrefill
-from .rows import Row, plain_greedy, row_result, sample_row
+from .rows import Row, plain_greedy, row_result, sample_first_token, sample_row
 from .sampling import make_processors, make_token_sampler
 from .speed import blas_threads_of
 from .verify import MAX_DRAFT_TOKENS, verify, verify_cost
@@ -104,18 +106,25 @@ class MlxBatchRunner(BatchRunner):
         row = self._rows[seq_id]
         if row.prefilled:
             return True
-        todo = len(row.rest) - 1 - row.done  # the last prompt id is fed by the first step
+        todo = len(row.rest) - 1 - row.done  # the last prompt id: fed by the first step...
         if todo > 0:
             with mx.stream(self._backend.stream()):
                 if row.partial is None:
-                    chunk = row.rest[row.done:row.done + min(max(int(max_tokens), 1), todo)]
-                    row.partial = LayerPrefill(row.setup, chunk) if LayerPrefill.fits(row.setup) else None
-                    if row.partial is None:
+                    n = min(max(int(max_tokens), 1), todo)
+                    chunk = row.rest[row.done:row.done + n]
+                    if LayerPrefill.fits(row.setup):  # ...or by the last chunk, sampling the first token
+                        last = n == todo and not row.request.parameters.logprobs
+                        row.partial = LayerPrefill(row.setup, row.rest[row.done:row.done + n + last], last)
+                    else:
                         row.setup.prefill(chunk)
                 if row.partial is not None:
-                    if not row.partial.run(self.interrupt):
+                    partial, row.partial = row.partial, None
+                    if not partial.run(self.interrupt):
+                        row.partial = partial
                         return False  # stopped between two layers: the next call goes on
-                    chunk, row.partial = row.partial.chunk, None
+                    chunk = partial.chunk
+                    if partial.logits is not None:
+                        sample_first_token(row, partial.logits, partial.ids[-1:])
                 memory.clear_cache()
             row.done += len(chunk)
             todo -= len(chunk)
@@ -151,6 +160,11 @@ class MlxBatchRunner(BatchRunner):
                 ready[k] = self._ready(row, len(row.rest) - 1 - row.done)
         return [ready[k] if k in ready else self.prefill(seq_id, max_tokens[k])
                 for k, seq_id in enumerate(seq_ids)]
+
+    def first_token_ready(self, seq_id: int) -> bool:
+        """Whether the last prefill chunk sampled the sequence's first token (``step`` reads it)."""
+        row = self._rows.get(seq_id)
+        return row is not None and row.generated == 0 and (row.ahead is not None or row.failure is not None)
 
     def _ready(self, row: Row, todo: int) -> bool:
         """Mark ``row`` prefilled once no prompt id is left to prefill (``todo``)."""
@@ -195,8 +209,9 @@ class MlxBatchRunner(BatchRunner):
 
     def _step_alone(self, row: Row) -> StepResult:
         """A lone sequence's step; pipelined (the next step queued first) unless on numpy layers."""
+        pipeline = not (self._numpy_layers and row.batchable)
         if row.failure is not None or row.ahead is not None:
-            return self._take_ahead(row, pipeline=True)
+            return self._take_ahead(row, pipeline=pipeline)
         seq_id = row.request.seq_id
         try:
             y = row.setup.step(mx.array([row.next_input], dtype=mx.uint32))
@@ -204,7 +219,7 @@ class MlxBatchRunner(BatchRunner):
             row.cache.extend([row.next_input])
         except Exception as exc:
             return StepResult(seq_id, error=exc)
-        return self._read(row, y, pipeline=not (self._numpy_layers and row.batchable))
+        return self._read(row, y, pipeline=pipeline)
 
     def _take_ahead(self, row: Row, *, pipeline: bool = False) -> StepResult:
         """The result a queued step computed (or the error it hit)."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import mlx.core as mx
+import mlx.nn as nn
 from mlx_lm.models.base import create_attention_mask
 from mlx_lm.models.cache import KVCache
 
@@ -33,9 +34,13 @@ from .speed import blas_threads_of
 class LayerPrefill:
     """One prefill chunk of one sequence, computed layer by layer (see the module docstring)."""
 
-    def __init__(self, setup: DecodeSetup, chunk: Sequence[int]) -> None:
+    def __init__(self, setup: DecodeSetup, chunk: Sequence[int], sample_last: bool = False) -> None:
         self.setup = setup
         self.chunk = list(chunk)
+        self.sample_last = sample_last
+        """The chunk ends with the prompt's last id: compute its logits (``logits``) too."""
+        self.logits: mx.array | None = None
+        """With ``sample_last``, once run: the logits after the last id, ``(1, vocab)``."""
         self.ids = mx.array(self.chunk, dtype=mx.uint32)
         inner = setup.model.model
         self._hidden = inner.embed_tokens(self.ids[None])
@@ -50,7 +55,7 @@ class LayerPrefill:
         model, layers = setup.model, setup.cache.layers
         inner = getattr(model, "model", None)
         return (layers is not None and serves_rows(model) and inner is not None
-                and getattr(inner, "swa_idx", None) is None
+                and getattr(inner, "swa_idx", None) is None and hasattr(model, "args")
                 and setup.parameters.kv_bits is None and len(layers) == len(inner.layers)
                 and all(type(c) in (KVCache, NumpyKVCache) for c in layers))
 
@@ -69,8 +74,14 @@ class LayerPrefill:
                 index = self.layers_done
                 self._hidden = layers[index](self._hidden, self._mask, cache=caches[index])
                 self.layers_done += 1
-        mx.eval([c.state for c in caches if not isinstance(c, NumpyKVCache)])
-        setup.record(self.ids)
+            mx.eval([c.state for c in caches if not isinstance(c, NumpyKVCache)])
+        if self.sample_last:
+            with model_call(blas_threads_of(setup.model)):  # read logits: the head through BLAS
+                self.logits = _last_logits(setup.model, self._hidden)
+            if len(self.chunk) > 1:
+                setup.record(self.ids[:-1])  # sampling records the last id it feeds
+        else:
+            setup.record(self.ids)
         setup.cache.extend(self.chunk)
         return True
 
@@ -80,3 +91,15 @@ class LayerPrefill:
         for cache in caches[:self.layers_done]:
             cache.trim(len(self.chunk))
         self.layers_done = 0
+
+
+def _last_logits(model: nn.Module, hidden: mx.array) -> mx.array:
+    """What mlx-lm's llama model call returns for the last position: final norm, then the
+    output head (the tied embedding's ``as_linear`` or ``lm_head``), ``(1, vocab)``."""
+    out = model.model.norm(hidden[:, -1:, :])
+    if getattr(model.args, "tie_word_embeddings", False):
+        logits = model.model.embed_tokens.as_linear(out)
+    else:
+        logits = model.lm_head(out)
+    last: mx.array = logits[:, -1, :]
+    return last

@@ -72,6 +72,19 @@ def sample_row(row: Row, logits: mx.array, fed: mx.array) -> tuple[mx.array, ...
     return (token, chosen, *top_logprobs(logprobs, parameters.top_logprobs))
 
 
+def sample_first_token(row: Row, logits: mx.array, fed: mx.array) -> None:
+    """Sample the first token from the last prompt chunk's logits (``fed``: the prompt's last
+    id): the row's first step takes it (``ahead``) instead of feeding that id in a model call
+    of its own; a sampling error is the row's first result (``failure``)."""
+    try:
+        token = sample_row(row, logits, fed)[0]
+        mx.eval(token)
+    except Exception as exc:
+        row.failure = exc
+    else:
+        row.ahead = token
+
+
 def row_result(row: Row, arrays: tuple[mx.array, ...]) -> StepResult:
     """The row's step result from ``sample_row``'s evaluated arrays (the row counts the token)."""
     sampled: list[int] = arrays[0].tolist()  # type: ignore[assignment]

@@ -45,6 +45,19 @@ def _caches(runner: Any, count: int) -> list[list[tuple[np.ndarray, np.ndarray]]
              for c in runner._rows[i].cache.layers] for i in range(count)]
 
 
+def _assert_same_prefix(shared: list[list[tuple[np.ndarray, np.ndarray]]],
+                        alone: list[list[tuple[np.ndarray, np.ndarray]]]) -> None:
+    """Rows prefilled together hold what each prefilled alone holds, to float32 rounding. Alone,
+    the last chunk also feeds the prompt's last id (sampling the first token from it); a shared
+    call leaves that id to the first step: one entry less."""
+    for row_shared, row_alone in zip(shared, alone, strict=True):
+        for (k1, v1), (k2, v2) in zip(row_shared, row_alone, strict=True):
+            length = k1.shape[-2]
+            assert k2.shape[-2] == length + 1 and k1.shape[:-2] == k2.shape[:-2]
+            np.testing.assert_allclose(k1, k2[..., :length, :], atol=2e-3)
+            np.testing.assert_allclose(v1, v2[..., :length, :], atol=2e-3)
+
+
 def test_rows_prefilled_together_hold_what_each_alone_holds(tiny_context: Any) -> None:
     def job() -> tuple[Any, Any, list[bool], list[list[int]], list[int]]:
         together = tiny_context.backend_model.new_batch_runner()
@@ -63,11 +76,7 @@ def test_rows_prefilled_together_hold_what_each_alone_holds(tiny_context: Any) -
 
     shared, alone, ready, tokens, held_ids = tiny_context.worker.call(job)
     assert ready == [True] * len(PROMPTS)
-    for row_shared, row_alone in zip(shared, alone, strict=True):
-        for (k1, v1), (k2, v2) in zip(row_shared, row_alone, strict=True):
-            assert k1.shape == k2.shape
-            np.testing.assert_allclose(k1, k2, atol=2e-3)
-            np.testing.assert_allclose(v1, v2, atol=2e-3)
+    _assert_same_prefix(shared, alone)
     assert held_ids == [len(p) + 2 for p in PROMPTS]  # the prompt and the ids fed after it
     solo = [run_alone(tiny_context, p, take=3)[0] for p in PROMPTS]
     by_row = [[step[i] for step in tokens] for i in range(len(PROMPTS))]
@@ -169,9 +178,5 @@ def test_a_row_with_a_cached_prefix_shares_a_call_at_its_own_positions(tiny_cont
     caches = {True: cached(), False: cached()}
     together = tiny_context.worker.call(lambda: job(True))
     alone = tiny_context.worker.call(lambda: job(False))
-    for row_shared, row_alone in zip(together, alone, strict=True):
-        for (k1, v1), (k2, v2) in zip(row_shared, row_alone, strict=True):
-            assert k1.shape == k2.shape
-            np.testing.assert_allclose(k1, k2, atol=2e-3)
-            np.testing.assert_allclose(v1, v2, atol=2e-3)
+    _assert_same_prefix(together, alone)
     assert [layers[0][0].shape[-2] for layers in together] == [len(prompt) - 1, len(fresh) - 1]

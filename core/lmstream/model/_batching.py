@@ -141,6 +141,12 @@ class BatchRunner(ABC):
         same sequences one by one with ``prefill``. The default does exactly that."""
         return [self.prefill(seq_id, count) for seq_id, count in zip(seq_ids, max_tokens, strict=True)]
 
+    def first_token_ready(self, seq_id: int) -> bool:
+        """Whether the prefilled sequence's first token is already sampled (the last prefill
+        chunk computed it), so its first ``step`` only reads it: the core then steps it alone
+        at once instead of in the next batched step of the others. The default: False."""
+        return False
+
     @abstractmethod
     def step(self, seq_ids: Sequence[int]) -> list[StepResult]:
         """One decode step of these prefilled sequences together; one result per id, in order.

@@ -245,10 +245,20 @@ class Scheduler:
                 self._prefilled(lane, sequence)
 
     def _prefilled(self, lane: _Lane, sequence: ActiveSequence) -> None:
-        """Move a sequence whose prompt is in its cache to the decoding ones."""
+        """Move a sequence whose prompt is in its cache to the decoding ones; when its first
+        token is ready (``first_token_ready``) beside streams already decoding, hand it over
+        at once rather than after the next batched step of all of them."""
         lane.prefilling.remove(sequence)
         sequence.prefilled = True
         lane.decoding.append(sequence)
+        if any(s.generated for s in lane.decoding) and lane.runner.first_token_ready(sequence.seq_id):
+            try:
+                results = lane.runner.step([sequence.seq_id])
+            except BaseException as exc:
+                self._leave(lane, sequence, StopReason.ERROR, exc)
+                return
+            for result in results:
+                self._accept(lane, sequence, result)
 
     def _step(self, lane: _Lane) -> None:
         """Step every decoding sequence whose buffer has room (cancelled ones leave first)."""

@@ -218,6 +218,9 @@ class SpeculativeRunner(BatchRunner):
     def prefill_many(self, seq_ids: Sequence[int], max_tokens: Sequence[int]) -> list[bool]:
         return self.inner.prefill_many(seq_ids, max_tokens)
 
+    def first_token_ready(self, seq_id: int) -> bool:
+        return self.inner.first_token_ready(seq_id)
+
     def verify_cost(self, lengths: Sequence[int]) -> float:
         """A step's cost where row ``i`` verifies ``lengths[i]`` drafts: the backend's runner's."""
         return self.inner.verify_cost(lengths)
