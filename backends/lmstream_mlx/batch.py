@@ -141,7 +141,7 @@ class MlxBatchRunner(BatchRunner):
         if self._numpy_layers:
             for k, row in enumerate(rows):
                 todo = len(row.rest) - 1 - row.done
-                if not row.prefilled and todo > 0 and row.partial is None and prefill_rows.batchable(row):
+                if not row.prefilled and todo > 0 and prefill_rows.batchable(row):
                     n = min(max(int(max_tokens[k]), 1), todo)
                     chunks[k] = row.rest[row.done:row.done + n]
         ready: dict[int, bool] = {}

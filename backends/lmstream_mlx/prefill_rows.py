@@ -45,8 +45,9 @@ def groups(lengths: Sequence[int]) -> list[list[int]]:
 
 def batchable(row: Row) -> bool:
     """Whether ``row`` can be prefilled in a call with others: plain caches of its own (not
-    merged into a batch cache), no rotating or quantized ones (``Row.batchable``)."""
-    return row.batchable and bool(row.cache.layers)
+    merged into a batch cache), no rotating or quantized ones (``Row.batchable``), and no chunk
+    stopped part-way (``Row.partial``: it goes on alone first)."""
+    return row.batchable and row.partial is None and bool(row.cache.layers)
 
 
 def prefill_together(model: nn.Module, rows: Sequence[Row], chunks: Sequence[list[int]]) -> None:

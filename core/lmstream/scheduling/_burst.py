@@ -50,6 +50,11 @@ class Burst:
             return room
         return policy.fits(prefilling, self.left())
 
+    def waits_for(self, policy: PrefillPolicy, sequence: ActiveSequence) -> bool:
+        """Whether the burst would hold its first step for ``sequence``: its rest fits what is
+        left of the window (the rule ``holds`` applies to the shortest prompt left)."""
+        return policy.fits([sequence], self.left())
+
     def end(self) -> None:
         """The lane stepped: the next arrivals on an idle lane start a new burst."""
         self.started = None

@@ -183,7 +183,7 @@ class Scheduler:
             seconds = self._prefill_chunk_s - spent
             if not burst:
                 seconds = policy.budget(sequence, lane.decoding, seconds)
-            elif lane.decoding and not policy.fits([sequence], lane.burst.left()):
+            elif lane.decoding and not lane.burst.waits_for(policy, sequence):
                 return  # the burst does not wait for this prompt: its prefilled streams step first
             if sequence.cancelled or seconds <= 0 or (
                     not first and policy.waits(sequence, seconds, self._prefill_chunk_s)):
