@@ -16,6 +16,13 @@ HAS_MLX = importlib.util.find_spec("mlx") is not None and importlib.util.find_sp
 NO_MLX_REASON = "mlx and mlx-lm are not installed (pip install 'lmstream[mlx]')"
 
 
+def request(seq_id: int, prompt: Sequence[int], cache: Any = None, max_tokens: int = 6,
+            **parameters: Any) -> SequenceRequest:
+    """A ``SequenceRequest`` for a runner driven directly (its own cancel event and token limit)."""
+    return SequenceRequest(seq_id, tuple(prompt), GenerationParameters(max_tokens=max_tokens, **parameters),
+                           cache, GenerationControl(threading.Event(), max_tokens=max_tokens))
+
+
 def run_alone(context: Any, prompt: Sequence[int], *, take: int, cache: Any = None,
                  cancel_after: int | None = None,
                  on_progress: Callable[[int, int], None] | None = None,

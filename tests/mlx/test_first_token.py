@@ -9,7 +9,6 @@ rows that ask for logprobs (and a shared ``prefill_many`` call) keep the first s
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
@@ -19,16 +18,15 @@ from hypothesis import strategies as st
 pytest.importorskip("mlx")
 pytest.importorskip("mlx_lm")
 
-from lmstream.model import GenerationControl, SequenceRequest
-from lmstream.protocol import GenerationParameters
+from helpers import request
+
 from lmstream_mlx import rows as rows_module
 
 VOCAB = 268
 
 
-def _request(seq_id: int, prompt: list[int], **parameters: Any) -> SequenceRequest:
-    params = GenerationParameters(max_tokens=8, **parameters)
-    return SequenceRequest(seq_id, tuple(prompt), params, None, GenerationControl(threading.Event(), max_tokens=8))
+def _request(seq_id: int, prompt: list[int], **parameters: Any) -> Any:
+    return request(seq_id, prompt, max_tokens=8, **parameters)
 
 
 def _model_calls(runner: Any) -> list[int]:

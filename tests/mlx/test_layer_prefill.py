@@ -11,7 +11,6 @@ than feeding its ids again.
 from __future__ import annotations
 
 import itertools
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,20 +22,13 @@ pytest.importorskip("mlx")
 pytest.importorskip("mlx_lm")
 
 import numpy as np
+from helpers import request as _request
 from helpers import run_alone
 
-from lmstream.model import GenerationControl, SequenceRequest
-from lmstream.protocol import GenerationParameters
 from lmstream_mlx.prefill_layers import LayerPrefill
 
 VOCAB = 268
 prompts = st.lists(st.integers(3, VOCAB - 1), min_size=2, max_size=40)
-
-
-def _request(seq_id: int, prompt: list[int], cache: Any = None, **parameters: Any) -> SequenceRequest:
-    params = GenerationParameters(max_tokens=6, **parameters)
-    return SequenceRequest(seq_id, tuple(prompt), params, cache,
-                           GenerationControl(threading.Event(), max_tokens=6))
 
 
 def _pattern(stops: list[bool], answers: list[bool] | None = None) -> Callable[[], bool]:

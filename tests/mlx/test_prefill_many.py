@@ -18,7 +18,7 @@ pytest.importorskip("mlx")
 pytest.importorskip("mlx_lm")
 
 import numpy as np
-from helpers import run_alone
+from helpers import request, run_alone
 
 from lmstream.model import GenerationControl, SequenceRequest
 from lmstream.protocol import GenerationParameters
@@ -36,8 +36,7 @@ def test_prompts_share_a_call_only_when_their_padding_costs_less_than_a_call():
 
 def _add(runner: Any, prompts: list[list[int]]) -> None:
     for i, prompt in enumerate(prompts):
-        runner.add(SequenceRequest(i, tuple(prompt), GenerationParameters(max_tokens=4), None,
-                                   GenerationControl(threading.Event(), max_tokens=4)))
+        runner.add(request(i, prompt, max_tokens=4))
 
 
 def _caches(runner: Any, count: int) -> list[list[tuple[np.ndarray, np.ndarray]]]:
