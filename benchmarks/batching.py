@@ -306,7 +306,7 @@ def main() -> None:
               flush=True)
 
     names = {"lmstream": "lmstream (batched)", "serial": "lmstream batching=False",
-             "runner": "MlxBatchRunner alone", "mlx-lm": "mlx-lm batch_generate"}
+             "runner": "batch runner alone", "mlx-lm": "mlx-lm batch_generate"}
     print("\n| streams | " + " | ".join(names[n] for n in sides) + " |")
     print("|---" * (len(sides) + 1) + "|")
     for n in counts:
