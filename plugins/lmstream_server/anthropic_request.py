@@ -33,7 +33,7 @@ from .anthropic_wire import (
 from .billing import strip_billing
 from .bodycheck import check_body
 from .errors import APIError, bad_request, field_path, unsupported
-from .wire import WireLimits, check_count
+from .wire import WireLimits, check_count, kind_of
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -144,7 +144,7 @@ def _blocks(message: RawMessage, where: str) -> list[Block]:
         if not isinstance(raw, dict):
             raise bad_request(f"{at} must be a content block object, not {type(raw).__name__}", at,
                               code="invalid_value")
-        kind = raw.get("type")
+        kind = kind_of(raw, at)
         if kind not in allowed:
             if kind == "image":
                 raise unsupported(f"{at}.type", "image blocks; this server serves text models")

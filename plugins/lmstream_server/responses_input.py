@@ -58,7 +58,7 @@ class FunctionCallItem(WireModel):
     type: Literal["function_call"]
     id: str | None = None
     call_id: str
-    name: str
+    name: str = Field(min_length=1)
     arguments: str
     namespace: str | None = None
     status: str | None = None
@@ -70,7 +70,7 @@ class CustomToolCallItem(WireModel):
     type: Literal["custom_tool_call"]
     id: str | None = None
     call_id: str
-    name: str
+    name: str = Field(min_length=1)
     input: str
     namespace: str | None = None
     status: str | None = None

@@ -25,7 +25,7 @@ from pydantic import Field, ValidationError, field_validator
 from lmstream import ToolSpec
 
 from .errors import APIError, bad_request, from_validation, unsupported
-from .wire import WireModel, check_count
+from .wire import WireModel, check_count, kind_of
 
 HOSTED_TOOL_TYPES = frozenset({
     "web_search", "web_search_preview", "web_search_preview_2025_03_11", "web_search_2025_08_26",
@@ -306,7 +306,7 @@ def _allowed(choice: dict[str, Any], tools: ToolSet) -> Choice:
     for index, item in enumerate(listed):
         where = f"tool_choice.tools[{index}]"
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-            if isinstance(item, dict) and item.get("type") in HOSTED_TOOL_TYPES:
+            if isinstance(item, dict) and kind_of(item, where) in HOSTED_TOOL_TYPES:
                 continue  # a hosted tool: left out like the tool itself
             raise bad_request(f"{where} must name a tool", where, "invalid_value")
         name = tools.model_name(item["name"], item.get("namespace"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sized
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -45,3 +46,14 @@ def check_count(values: Sized | None, limit: int, param: str) -> None:
     if values is not None and len(values) > limit:
         raise APIError(400, f"{param} has {len(values)} entries; this server allows at most {limit}",
                        param=param, code="too_many_items")
+
+
+def kind_of(raw: dict[str, Any], where: str, default: str | None = None) -> str | None:
+    """The ``type`` of a raw object (a content block, an input item, a tool) before it is
+    dispatched on: a string, ``default`` when absent, and a 400 naming ``{where}.type`` for
+    any other value (a list or an object there must not reach a lookup by type)."""
+    kind = raw.get("type", default)
+    if kind is None or isinstance(kind, str):
+        return kind
+    raise APIError(400, f"{where}.type must be a string, not {type(kind).__name__}", param=f"{where}.type",
+                   code="invalid_value")
