@@ -49,6 +49,19 @@ MESSAGES = {
     "tools": [{"name": "get_weather", "description": "d", "input_schema": SCHEMA}],
     "tool_choice": {"type": "auto"}, "metadata": {"user_id": "u"},
 }
+MESSAGES_MORE = {
+    "model": "scripted", "system": "be brief", "stream": False,
+    "messages": [
+        {"role": "user", "content": [
+            {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "a note"}},
+            {"type": "text", "text": "weather?", "cache_control": {"type": "ephemeral"}}]},
+        {"role": "assistant", "content": [{"type": "redacted_thinking", "data": "x"},
+                                          {"type": "tool_use", "id": "t1", "name": "get_weather", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "sunny", "is_error": False}]}],
+    "tools": [{"name": "get_weather", "input_schema": SCHEMA}],
+    "tool_choice": {"type": "tool", "name": "get_weather"},
+    "thinking": {"type": "enabled", "budget_tokens": 1024}, "max_tokens": 1100,
+}
 COUNT_TOKENS = {key: value for key, value in MESSAGES.items()
                 if key not in ("max_tokens", "temperature", "stop_sequences", "metadata")}
 RESPONSES = {
@@ -61,12 +74,37 @@ RESPONSES = {
     "tool_choice": {"type": "allowed_tools", "mode": "auto", "tools": [{"type": "function", "name": "get_weather"}]},
     "text": {"format": {"type": "text"}},
 }
+RESPONSES_MORE = {
+    "model": "scripted", "max_output_tokens": 8, "store": False,
+    "input": [
+        {"role": "developer", "content": "be brief"},
+        {"type": "message", "role": "user", "content": "write a haiku"},
+        {"type": "reasoning", "summary": [{"type": "summary_text", "text": "think"}], "content": None},
+        {"type": "custom_tool_call", "call_id": "c2", "name": "apply", "input": "diff"},
+        {"type": "custom_tool_call_output", "call_id": "c2", "output": [{"type": "input_text", "text": "ok"}]}],
+    "tools": [{"type": "custom", "name": "apply", "description": "d"},
+              {"type": "namespace", "name": "ns", "description": "d",
+               "tools": [{"type": "function", "name": "f", "parameters": SCHEMA}]}],
+    "tool_choice": {"type": "function", "name": "f", "namespace": "ns"},
+}
+CHAT_MORE = {
+    "model": "scripted", "max_completion_tokens": 8, "stream_options": None, "n": 1,
+    "messages": [
+        {"role": "developer", "content": [{"type": "text", "text": "be brief"}]},
+        {"role": "user", "content": "weather?", "name": "ann"},
+        {"role": "assistant", "content": [{"type": "text", "text": "calling"}], "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": [{"type": "text", "text": "sunny"}]}],
+    "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": SCHEMA, "strict": True}}],
+    "tool_choice": "none", "parallel_tool_calls": False, "response_format": {"type": "json_object"},
+}
 TOKENIZE = {"model": "scripted", "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]}
 DETOKENIZE = {"model": "scripted", "tokens": [1, 2, 3]}
 
 CASES = [("/v1/chat/completions", CHAT_TOOLS), ("/v1/chat/completions", CHAT_FORMAT),
-         ("/v1/completions", COMPLETIONS), ("/v1/messages", MESSAGES),
-         ("/v1/messages/count_tokens", COUNT_TOKENS), ("/v1/responses", RESPONSES),
+         ("/v1/chat/completions", CHAT_MORE), ("/v1/completions", COMPLETIONS), ("/v1/messages", MESSAGES),
+         ("/v1/messages", MESSAGES_MORE), ("/v1/messages/count_tokens", COUNT_TOKENS),
+         ("/v1/responses", RESPONSES), ("/v1/responses", RESPONSES_MORE),
          ("/tokenize", TOKENIZE), ("/detokenize", DETOKENIZE)]
 
 DELETE = object()
