@@ -170,7 +170,7 @@ class CompletionAnswer:
         try:
             for lm_input in self.plan.inputs:
                 streams += await open_streams(self.state, self.plan.served, lm_input, self.plan.params,
-                                              self.plan.n, cache_key=self.plan.cache_key)
+                                              self.plan.n, input_param="prompt", cache_key=self.plan.cache_key)
         except BaseException:
             for stream in streams:
                 stream.cancel()

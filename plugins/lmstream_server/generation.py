@@ -76,10 +76,12 @@ def _creation_error(error: APIError, params: GenerationParameters, format_param:
 
 
 async def open_stream(state: ServerState, served: ServedModel, user_input: UserInput | LMInput,
-                      params: GenerationParameters, *, format_param: str | None = None) -> EventStream[Event]:
+                      params: GenerationParameters, *, format_param: str | None = None,
+                      input_param: str = "messages") -> EventStream[Event]:
     """Start one generation; creation errors are API errors (nothing generated yet).
 
-    ``format_param``: the request field holding ``response_format`` (errors compiling it name it).
+    ``format_param``: the request field holding ``response_format`` (errors compiling it name it);
+    ``input_param``: the field holding the prompt (a prompt too long for the context names it).
     """
     context = served.context
     lm_input = await prepare(served, user_input, state.work)
@@ -92,7 +94,7 @@ async def open_stream(state: ServerState, served: ServedModel, user_input: UserI
             return await served.source.open(lm_input, params)
         return await state.work.run(create)
     except ContextLengthError as exc:
-        raise APIError(400, str(exc), param="messages", code="context_length_exceeded") from None
+        raise APIError(400, str(exc), param=input_param, code="context_length_exceeded") from None
     except ValidationError as exc:
         raise core_param(from_validation(exc)) from None
     except RecursionError:
@@ -114,7 +116,7 @@ def choice_parameters(params: GenerationParameters, index: int) -> GenerationPar
 
 async def open_streams(state: ServerState, served: ServedModel, user_input: UserInput | LMInput,
                        params: GenerationParameters, n: int, *,
-                       format_param: str | None = None,
+                       format_param: str | None = None, input_param: str = "messages",
                        cache_key: str | None = None) -> list[EventStream[Event]]:
     """``n`` generations of one input (``n`` > 1 with a seed: seed, seed+1, ...).
 
@@ -127,7 +129,7 @@ async def open_streams(state: ServerState, served: ServedModel, user_input: User
     try:
         for index in range(n):
             streams.append(await open_stream(state, served, lm_input, choice_parameters(params, index),
-                                             format_param=format_param))
+                                             format_param=format_param, input_param=input_param))
     except BaseException:
         for stream in streams:
             stream.cancel()

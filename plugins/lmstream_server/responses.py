@@ -159,7 +159,7 @@ async def _open(state: ServerState, prepared: Prepared, served: Any, params: Any
         if key is not None:  # a routing / prefix-cache hint for sources that place generations
             lm_input = dataclasses.replace(lm_input, metadata={**lm_input.metadata, "prompt_cache_key": key})
         try:
-            return lm_input, await open_stream(state, served, lm_input, params)
+            return lm_input, await open_stream(state, served, lm_input, params, input_param="input")
         except APIError as error:
             head = 1 if messages and messages[0].role == "system" else 0
             droppable = len(messages) - head - 1

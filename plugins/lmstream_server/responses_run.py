@@ -140,7 +140,7 @@ class ResponseRun:
         """Generate a custom call's input again under its grammar (same conversation)."""
         params = self.params.with_overrides(response_format=grammar.response_format(), tool_parser="none",
                                             tool_choice=None, stream_tool_calls=False)
-        stream = await open_stream(self.state, self.served, self.lm_input, params)
+        stream = await open_stream(self.state, self.served, self.lm_input, params, input_param="input")
         try:
             async for event in stream:
                 if isinstance(event, Chunk) and event.channel == "content" and event.text:

@@ -58,10 +58,18 @@ class _Literals:
 
 def closed(schema: dict[str, Any]) -> dict[str, Any]:
     """A tool's parameter schema without undeclared arguments unless it allows them itself
-    (as OpenAI's strict mode): a model must not invent argument names."""
-    if schema.get("type", "object") == "object" and "additionalProperties" not in schema:
-        return {**schema, "additionalProperties": False}
-    return schema
+    (as OpenAI's strict mode): a model must not invent argument names. A name the schema
+    requires without declaring it (``{"required": ["city"]}`` and no ``properties``: valid
+    JSON Schema, any value) is declared with an empty schema, so closing keeps it possible."""
+    if schema.get("type", "object") != "object" or "additionalProperties" in schema:
+        return schema
+    properties = schema.get("properties")
+    properties = dict(properties) if isinstance(properties, dict) else {}
+    required = schema.get("required")
+    for name in required if isinstance(required, list) else ():
+        if isinstance(name, str):
+            properties.setdefault(name, {})
+    return {**schema, "properties": properties, "additionalProperties": False}
 
 
 def _call_object(tools: Sequence[ToolSpec], arguments_key: str) -> dict[str, Any]:

@@ -40,11 +40,11 @@ class ToolBox:
         self.schemas: dict[str, dict[str, Any]] = {
             name: spec.json_schema() for name, spec in self.tools.items()}
         """Each tool's schema with type aliases (``"float"``, ``"dict"``) mapped to JSON types."""
-        for spec in self.tools.values():
+        for index, spec in enumerate(specs or ()):
             try:
                 _validator(_schema_key(self.schemas[spec.name]))
             except Exception as exc:  # jsonschema.SchemaError, or a schema json cannot hold
-                raise ValueError(f"tool {spec.name!r} has an invalid parameters schema: "
+                raise ValueError(f"tools[{index}]: tool {spec.name!r} has an invalid parameters schema: "
                                  f"{getattr(exc, 'message', exc)}") from exc
 
     def parameter_schema(self, tool: str, parameter: str) -> dict[str, Any] | None:

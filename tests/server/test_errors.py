@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from typing import Any
 
 import pytest
@@ -67,6 +68,38 @@ async def test_context_length_exceeded(served: Any) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         await client.chat.completions.create(model="scripted", messages=[{"role": "user", "content": "x" * 200}])
     assert caught.value.code == "context_length_exceeded"
+    assert caught.value.param == "messages"
+
+
+@pytest.mark.parametrize(("path", "body", "param"), [
+    ("/v1/completions", {"model": "scripted", "prompt": "x" * 200}, "prompt"),
+    ("/v1/responses", {"model": "scripted", "input": "x" * 200}, "input"),
+])
+async def test_context_length_exceeded_names_the_route_s_prompt_field(served: Any, path: str, body: dict[str, Any],
+                                                                       param: str) -> None:
+    response = await _post(served(context_length=64), path, body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "context_length_exceeded"
+    assert response.json()["error"]["param"] == param
+
+
+ENDLESS = {"type": "object", "required": ["a"], "properties": {"a": {"$ref": "#/$defs/A"}},
+           "$defs": {"A": {"type": "object", "required": ["b"], "properties": {"b": {"$ref": "#/$defs/A"}}}}}
+
+
+@pytest.mark.parametrize(("parameters", "choice", "says"), [
+    ({"type": "object", "properties": 5}, "auto", "invalid parameters schema"),
+    ({"type": "object", "properties": {"a": {"type": "number", "maximum": 1e400}}}, "auto", "parameters"),
+    (ENDLESS, "required", "cannot be satisfied"),
+])
+async def test_bad_tool_schemas_are_400s_naming_tools(served: Any, parameters: Any, choice: str, says: str) -> None:
+    body = {**CHAT, "tools": [{"type": "function", "function": {"name": "f", "parameters": parameters}}],
+            "tool_choice": choice}
+    response = await _post(served(tool_parser="json"), "/v1/chat/completions",
+                           json.dumps(body).replace("1e+400", "Infinity").encode())
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert says in error["message"] and error["param"] is not None and error["param"].startswith("tools"), error
 
 
 def _strict(app: Any) -> Any:

@@ -115,3 +115,29 @@ def test_a_json_answer_with_a_format_without_call_grammar_keeps_the_schema(scrip
         "q", tools=TOOLS, tool_parser="harmony", response_format=ANSWER_FORMAT, constrain_reasoning=True,
         max_tokens=300)
     assert result.parsed == {"summary": "sunny"}
+
+
+def test_a_required_argument_the_schema_does_not_declare_stays_possible(scripted: Scripted) -> None:
+    """``{"type": "object", "required": ["city"]}`` (no ``properties``) is valid JSON Schema
+    (``city`` may hold anything): closing the schema against invented names keeps ``city``."""
+    loose = [{"type": "function", "function": {"name": "get_weather",
+                                               "parameters": {"type": "object", "required": ["city"]}}}]
+    result = scripted(reply=CALLS["json"]).generate("q", tools=loose, tool_parser="json", tool_choice="required",
+                                                    parallel_tool_calls=False, max_tokens=100)
+    assert [c.name for c in result.tool_calls] == ["get_weather"], result
+    assert "city" in result.tool_calls[0].arguments and set(result.tool_calls[0].arguments) == {"city"}
+
+
+def test_a_forced_call_to_a_tool_no_finite_value_satisfies_is_refused_at_creation(scripted: Scripted) -> None:
+    """A tool whose parameters require themselves through $ref can never be called: forcing a
+    call to it is an error naming the tool at creation, not a failure of the generation."""
+    endless = {"type": "object", "required": ["a"], "properties": {"a": {"$ref": "#/$defs/A"}},
+               "$defs": {"A": {"type": "object", "required": ["b"], "properties": {"b": {"$ref": "#/$defs/A"}}}}}
+    tools = [*TOOLS, {"type": "function", "function": {"name": "endless", "parameters": endless}}]
+    context = scripted(reply=CALLS["json"])
+    for choice in ("required", {"type": "function", "function": {"name": "endless"}}):
+        with pytest.raises(ValueError, match=r"tools\[2\] \('endless'\).*cannot be satisfied"):
+            context.generate_stream("q", tools=tools, tool_parser="json", tool_choice=choice)
+    named = context.generate("q", tools=tools, tool_parser="json", max_tokens=100,
+                             tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    assert [c.name for c in named.tool_calls] == ["get_weather"]

@@ -167,6 +167,9 @@ def constraint_spec(response_format: Any, tool_choice: Any, tools: Sequence[Tool
         if tool_format is None:
             raise ValueError(f"tool_choice={tool_choice!r} needs a tool-call format: pass "
                              "GenerationParameters(tool_parser=...) or load(..., tool_parser=...)")
+        for tool in chosen:  # a call the grammar forces must be writable
+            index = next(i for i, t in enumerate(tools) if t is tool)
+            check_schema_bounds(tool.parameters, f"tools[{index}] ({tool.name!r}).parameters")
         return ConstraintSpec("tool_call", tools=chosen, tool_format=tool_format)
     if not wants_format:
         return None
