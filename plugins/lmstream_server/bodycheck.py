@@ -3,13 +3,16 @@
 JSON allows ``"\\ud800"`` (a lone surrogate) in any string, and no tokenizer, template or JSON
 encoder downstream can handle one: caught deep inside, it used to become a 500 with a Python
 exception text. Nesting hundreds of levels deep makes recursive consumers (schema checkers,
-template engines) hit Python's recursion limit. ``check_body`` walks the whole body once,
+template engines) hit Python's recursion limit. NaN and infinity (Python's JSON
+reader accepts ``NaN``, ``Infinity``) are refused anywhere too, also inside free-form objects
+(a tool call's ``input``, a schema) that no typed field checks. ``check_body`` walks the whole body once,
 without recursion (work bounded by the body size, which the server already bounds), and
 refuses the first such value with a 400 naming its path (``messages[2].content``).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .errors import APIError
@@ -38,8 +41,8 @@ def _path(parts: list[str | int]) -> str:
 
 @gc_paused()  # a walk of a million values must not trigger full collections (GIL held)
 def check_body(body: Any, max_depth: int = MAX_BODY_DEPTH) -> None:
-    """A 400 for the first string (or key), in document order, holding a lone surrogate, or the
-    first value nested deeper than ``max_depth`` levels; the message names its whole path, the
+    """A 400 for the first string (or key), in document order, holding a lone surrogate, the
+    first number that is NaN or infinite, or the first value nested deeper than ``max_depth`` levels; the message names its whole path, the
     ``param`` the path (a surrogate) or the top-level field (nesting). Walks iteratively: no
     recursion, whatever the depth. Every route calls this one walk."""
     stack: list[tuple[Any, list[str | int]]] = [(body, [])]
@@ -63,3 +66,7 @@ def check_body(body: Any, max_depth: int = MAX_BODY_DEPTH) -> None:
             stack.extend((child, [*parts, key]) for key, child in reversed(list(node.items())))
         elif isinstance(node, list):
             stack.extend((child, [*parts, index]) for index, child in reversed(list(enumerate(node))))
+        elif isinstance(node, float) and not math.isfinite(node):
+            where = _path(parts)
+            raise APIError(400, f"{where} is {node!r}: JSON numbers must be finite", param=where,
+                           code="invalid_value")

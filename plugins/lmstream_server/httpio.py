@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import sys
 from typing import Any
 
 from starlette.requests import Request
@@ -70,7 +71,10 @@ def parse_json_body(body: bytes, max_depth: int) -> dict[str, Any]:
     except (RecursionError, TooDeep):
         raise too_deep from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise APIError(400, f"the request body is not valid JSON: {exc}", param="body",
+        why = str(exc)
+        if "integer string conversion" in why:  # Python's digit limit, with advice for its own users
+            why = f"an integer has more than {sys.get_int_max_str_digits()} digits"
+        raise APIError(400, f"the request body is not valid JSON: {why}", param="body",
                        code="invalid_json") from None
     if not isinstance(value, dict):
         raise APIError(400, "the request body must be a JSON object", param="body", code="invalid_json")

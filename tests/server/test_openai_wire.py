@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import math
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -166,6 +167,31 @@ def test_lone_surrogates_are_400_naming_the_field(app: Any, path: str, body: dic
 def test_lone_surrogate_in_a_key_names_the_object(app: Any) -> None:
     error = _assert_400(_run(_post(app, "/v1/chat/completions", {**CHAT, "metadata": {LONE: "v"}})), "metadata")
     assert "surrogate" in error["message"]
+
+
+@pytest.mark.parametrize(("path", "body", "param"), [
+    ("/v1/chat/completions", {**CHAT, "response_format": {"type": "json_schema",
+                                                          "json_schema": {"name": math.nan, "schema": {}}}},
+     "response_format.json_schema.name"),
+    ("/v1/chat/completions", {**CHAT, "tools": [{"type": "function", "function": {
+        "name": "f", "parameters": {"type": "object", "properties": {"a": {"type": "number", "maximum": math.inf}}}}}]},
+     "tools[0].function.parameters.properties.a.maximum"),
+    ("/v1/messages", {"model": "scripted", "max_tokens": 4, "messages": [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {"x": -math.inf}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "ok"}]}]},
+     "messages[1].content[0].input.x"),
+])
+def test_nan_and_infinity_are_400_anywhere(app: Any, path: str, body: dict[str, Any], param: str) -> None:
+    """Python's JSON reader takes ``NaN`` and ``Infinity``; JSON has neither: refused wherever
+    they are, free-form objects (a schema, a tool call's input) included."""
+    response = _run(_post(app, path, body))
+    if path == "/v1/messages":  # the Anthropic error shape has no param: the message names the field
+        assert response.status_code == 400 and param in response.json()["error"]["message"], response.text
+        assert "finite" in response.json()["error"]["message"]
+        return
+    error = _assert_400(response, param)
+    assert "finite" in error["message"]
 
 
 # -- logit_bias ----------------------------------------------------------------------------------

@@ -162,9 +162,9 @@ async def test_prompt_cache_key_reaches_the_prepared_input(served: Any, monkeypa
     seen: list[dict[str, Any]] = []
     original = responses.open_stream
 
-    async def spy(state: Any, served_model: Any, lm_input: Any, params: Any) -> Any:
+    async def spy(state: Any, served_model: Any, lm_input: Any, params: Any, **options: Any) -> Any:
         seen.append(dict(lm_input.metadata))
-        return await original(state, served_model, lm_input, params)
+        return await original(state, served_model, lm_input, params, **options)
 
     monkeypatch.setattr(responses, "open_stream", spy)
     async with http_client(served("ok")) as http:
