@@ -65,11 +65,18 @@ TRACE: list[tuple[str, int, float]] = []
 (``prefill_many``) or "nested" (a ``prefill`` that ``prefill_many`` made for a row it did not share)."""
 
 
-def trace_runner(context: Any) -> None:
-    """Record every step and prefill call of ``context``'s batch runner class in ``TRACE`` (``--trace``)."""
-    probe = context.backend_model.new_batch_runner()
-    runner_class = type(probe)
-    probe.close()
+RUNNER_CLASSES = {"mlx": ("lmstream_mlx.batch", "MlxBatchRunner"),
+                  "llama_cpp": ("lmstream_llama_cpp.runner", "LlamaCppBatchRunner")}
+"""The batch runner class ``--trace`` wraps per backend (before any context exists: a lane keeps
+its runner's bound methods from the start)."""
+
+
+def trace_runner(backend: str) -> None:
+    """Record every step and prefill call of ``backend``'s batch runner class in ``TRACE`` (``--trace``)."""
+    import importlib
+
+    module, class_name = RUNNER_CLASSES[backend]
+    runner_class = getattr(importlib.import_module(module), class_name)
 
     def wrap(name: str, kind: str, rows: Callable[[Any], int]) -> None:
         original = getattr(runner_class, name, None)
@@ -258,11 +265,13 @@ def main() -> None:
     from lmstream_mlx.loading import default_model_path
 
     options = {k: v == "true" for k, _, v in (o.partition("=") for o in args.option)}
+    if args.trace:
+        if args.backend not in RUNNER_CLASSES:
+            parser.error(f"--trace needs --backend {' or '.join(RUNNER_CLASSES)}")
+        trace_runner(args.backend)
     batched = lmstream.load(backend=args.backend, prefix_cache_bytes=0, **options)
     serial = (lmstream.load(backend=args.backend, batching=False, prefix_cache_bytes=0, **options)
               if "serial" not in skip else None)
-    if args.trace:
-        trace_runner(batched)
     realistic = args.mode == "realistic"
     batch = prompts(batched, max(counts), mixed=realistic)
     suppress = {eos: -1e9 for eos in batched.tokenizer.eos_token_ids}
