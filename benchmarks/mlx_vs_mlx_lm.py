@@ -119,7 +119,7 @@ def main() -> None:
     from lmstream_mlx.memory import tree_nbytes
 
     options = {"prefix_cache_bytes": 0, **dict(args.option)}
-    context = lmstream.load(**options)
+    context = lmstream.load(backend="mlx", **options)  # not "auto": llama.cpp where it is installed
     prompt = list(context.prepare(lmstream.UserInput(messages=PROMPT)).tokens)
     bias = {eos: -1e9 for eos in context.tokenizer.eos_token_ids}
     with tempfile.TemporaryDirectory() as tmp:
