@@ -142,7 +142,10 @@ class LlamaCppBatchRunner(BatchRunner):
             return True
         engine = self.engine
         done = len(seq.fed)
-        n = max(1, min(max_tokens, engine.n_batch, len(seq.prompt) - done))
+        rest = len(seq.prompt) - done
+        if rest > engine.n_ctx - engine.used_cells and engine.used_cells > engine.held(seq.slot):
+            return False  # the shared cells are taken by other sequences: wait until they free some
+        n = max(1, min(max_tokens, engine.n_batch, rest))
         chunk = seq.prompt[done:done + n]
         last = done + n == len(seq.prompt)
         (index,) = engine.decode([DecodeItem(seq.slot, chunk, done, last)])
@@ -183,6 +186,7 @@ class LlamaCppBatchRunner(BatchRunner):
             else:
                 self._shift_if_full(seq)
                 batch.append(seq)
+        self._yield_cells(batch, results)
         if batch:
             items = [DecodeItem(s.slot, (s.next_token,), len(s.fed), True) for s in batch]
             try:
@@ -195,6 +199,23 @@ class LlamaCppBatchRunner(BatchRunner):
                     seq.fed.append(seq.next_token)
                     results[seq.request.seq_id] = self._sample(seq, index)
         return [results[seq_id] for seq_id in seq_ids]
+
+    def _yield_cells(self, batch: list[RunningSequence], results: dict[int, StepResult]) -> None:
+        """Every row of a step takes one more of the KV cells all sequences share: when they
+        are too few, the longest row stops (an error naming why) and its cells go to the
+        others at once, instead of the whole step failing. Its prompt cache keeps nothing."""
+        engine = self.engine
+        while batch and len(batch) > engine.n_ctx - engine.used_cells:
+            longest = max(batch, key=lambda s: len(s.fed))
+            batch.remove(longest)
+            held = len(longest.fed)
+            engine.trim(longest.slot, 0)
+            longest.fed.clear()
+            seq_id = longest.request.seq_id
+            results[seq_id] = StepResult(seq_id, error=DecodeError(
+                f"the context's {engine.n_ctx} KV cells are full (they are shared by all running "
+                f"sequences): this sequence, the longest ({held} tokens), stopped so the others "
+                "could go on; load with a larger n_ctx or run fewer sequences together"))
 
     def _shift_if_full(self, seq: RunningSequence) -> None:
         """With ``max_kv_size``: once the window is full, drop the older half of what follows

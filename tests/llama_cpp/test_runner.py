@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import lmstream
 from lmstream.model import GenerationControl, SequenceRequest
 from lmstream.protocol import GenerationParameters
 from lmstream_llama_cpp.engine import DecodeError
@@ -199,10 +200,13 @@ def test_slots_and_kv_cells_are_bounded(small_context: Any) -> None:
                 runner.add(request(i, prompt))
             assert runner.prefill(4, 64) is False and runner.prefill(4, 64) is True
             assert runner.prefill(5, 64) is False and runner.prefill(5, 64) is True
-            with pytest.raises(DecodeError, match="256 cells are full"):
-                runner.prefill(6, 64)
+            used = model.engine.used_cells
+            # the third prompt does not fit the cells left: it waits, holding none, not an error
+            assert runner.prefill(6, 64) is False and model.engine.used_cells == used
             (result,) = runner.step([4])  # the others carry on
             assert result.error is None
+            runner.remove(4)
+            assert runner.prefill(6, 64) is False and runner.prefill(6, 64) is True  # room again
         finally:
             runner.close()
         assert model.engine.busy_slots == 0 and model.engine.used_cells == 0
@@ -216,6 +220,67 @@ def test_slots_and_kv_cells_are_bounded(small_context: Any) -> None:
         model.validate(prompt, GenerationParameters(logit_bias={-1: 1.0}))
     with pytest.raises(ValueError, match="context holds 256"):
         model.validate(prompt * 3, GenerationParameters())
+
+
+def test_a_step_without_enough_shared_cells_stops_only_the_longest_rows(small_context: Any) -> None:
+    """Every decoding row takes a cell per step from the cells all sequences share: when they
+    run out, the longest row stops with an error saying why and the others keep stepping
+    (the whole step used to fail, every stream with it)."""
+    runner = small_context.backend_model.new_batch_runner()
+    engine = small_context.backend_model.engine
+    no_eos = {eos: -100.0 for eos in small_context.tokenizer.eos_token_ids}
+    words = small_context.tokenizer.encode("word " * 200)
+
+    def job() -> tuple[list[Any], int]:
+        try:
+            runner.add(request(0, words[:120], logit_bias=no_eos))
+            runner.add(request(1, words[:20], logit_bias=no_eos))
+            for seq_id in (0, 1):
+                while not runner.prefill(seq_id, 64):
+                    pass
+            active, stopped = [0, 1], []
+            for _ in range(200):
+                if not active:
+                    break
+                for result in runner.step(active):
+                    if result.error is not None:
+                        stopped.append(result)
+                        active.remove(result.seq_id)
+                        runner.remove(result.seq_id)
+                if len(stopped) == 1:
+                    # the survivor steps on into the freed cells
+                    (after,) = runner.step(active)
+                    assert after.error is None, after.error
+                    return stopped, engine.used_cells
+            return stopped, engine.used_cells
+        finally:
+            runner.close()
+
+    stopped, used = on_worker(small_context, job)
+    assert [r.seq_id for r in stopped] == [0], stopped
+    assert isinstance(stopped[0].error, DecodeError)
+    assert "KV cells are full" in str(stopped[0].error) and "the longest" in str(stopped[0].error)
+    assert used <= engine.n_ctx
+
+
+def test_a_prompt_that_does_not_fit_the_cells_left_waits_for_them(small_context: Any) -> None:
+    """Through the scheduler: a long prompt arriving while another stream holds most of the
+    shared cells is served once they are free, not failed."""
+    no_eos = {eos: -100.0 for eos in small_context.tokenizer.eos_token_ids}
+    words = small_context.tokenizer.encode("word " * 300)
+
+    def tokens(prompt: list[int], max_tokens: int) -> Any:
+        return lmstream.generate_tokens(lmstream.LMInput(tokens=tuple(prompt)), context=small_context,
+                                        parameters={"max_tokens": max_tokens, "logit_bias": no_eos})
+
+    hog = iter(tokens(words[:20], 10_000))
+    for _ in range(60):  # the hog holds ~80 of the 256 cells
+        next(hog)
+    late = list(tokens(words[:200], 4))  # its 200 tokens do not fit the ~176 left
+    rest = list(hog)
+    assert sum(isinstance(e, lmstream.Token) for e in late) == 4, late
+    assert isinstance(late[-1], lmstream.Info) and late[-1].stop_reason == "length", late[-1]
+    assert isinstance(rest[-1], lmstream.Info) and rest[-1].stop_reason == "length"  # its own context limit
 
 
 def test_max_kv_size_shifts_the_context(small_context: Any) -> None:
