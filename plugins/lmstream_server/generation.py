@@ -49,9 +49,11 @@ def new_id(prefix: str) -> str:
     return f"{prefix}{secrets.token_hex(12)}"
 
 
-async def prepare(served: ServedModel, user_input: UserInput | LMInput, work: WorkPool | None = None) -> LMInput:
+async def prepare(served: ServedModel, user_input: UserInput | LMInput, work: WorkPool | None = None,
+                  input_param: str = "messages") -> LMInput:
     """Render and tokenize off the loop (on ``work`` when given: admission-controlled); bad input
-    (template, tools, empty prompt) is a 400."""
+    (template, tools, empty prompt) is a 400. ``input_param``: the request field holding the
+    prompt, named when nothing narrower is known (a surrogate or a nesting found in rendering)."""
     if isinstance(user_input, LMInput):
         return user_input
     try:
@@ -61,7 +63,12 @@ async def prepare(served: ServedModel, user_input: UserInput | LMInput, work: Wo
     except ValidationError as exc:
         raise core_param(from_validation(exc)) from None
     except RecursionError:
-        raise APIError(400, "the input nests too deeply to render", code="invalid_request") from None
+        raise APIError(400, "the input nests too deeply to render", param=input_param,
+                       code="invalid_request") from None
+    except UnicodeError:  # the body walk refuses raw ones: this came escaped inside a JSON string
+        raise APIError(400, "the input holds a lone surrogate (\\ud800-\\udfff) inside a JSON string "
+                       "(a tool call's arguments, say): not valid Unicode text", param=input_param,
+                       code="invalid_value") from None
     except (UnknownNameError, TemplateError, ValueError, TypeError) as exc:
         raise core_param(APIError(400, str(exc), code="invalid_request")) from None
 
@@ -84,7 +91,7 @@ async def open_stream(state: ServerState, served: ServedModel, user_input: UserI
     ``input_param``: the field holding the prompt (a prompt too long for the context names it).
     """
     context = served.context
-    lm_input = await prepare(served, user_input, state.work)
+    lm_input = await prepare(served, user_input, state.work, input_param)
 
     def create() -> EventStream[Event]:
         return generate(lm_input, parameters=params, context=context, observers=state.metrics.observers)
@@ -122,7 +129,7 @@ async def open_streams(state: ServerState, served: ServedModel, user_input: User
 
     ``cache_key`` (the request's ``prompt_cache_key``) goes into the input's metadata: a
     routing / prefix-cache hint for sources that place generations (Ray's PrefixRouter)."""
-    lm_input = await prepare(served, user_input, state.work)
+    lm_input = await prepare(served, user_input, state.work, input_param)
     if cache_key is not None:
         lm_input = dataclasses.replace(lm_input, metadata={**lm_input.metadata, "prompt_cache_key": cache_key})
     streams: list[EventStream[Event]] = []

@@ -154,7 +154,7 @@ async def _open(state: ServerState, prepared: Prepared, served: Any, params: Any
             user_input = UserInput(messages=messages, tools=prepared.choice.specs, template_options=prepared.template)
         except ValidationError as exc:
             raise from_validation(exc, prefix="input.") from None
-        lm_input = await prepare(served, user_input)
+        lm_input = await prepare(served, user_input, input_param="input")
         key = prepared.request.prompt_cache_key
         if key is not None:  # a routing / prefix-cache hint for sources that place generations
             lm_input = dataclasses.replace(lm_input, metadata={**lm_input.metadata, "prompt_cache_key": key})

@@ -164,6 +164,24 @@ def test_lone_surrogates_are_400_naming_the_field(app: Any, path: str, body: dic
     assert "surrogate" in error["message"]
 
 
+@pytest.mark.parametrize(("path", "body", "param"), [
+    ("/v1/chat/completions", {**CHAT, "messages": [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c", "type": "function", "function": {"name": "f", "arguments": '{"a": "\\ud800"}'}}]},
+        {"role": "tool", "tool_call_id": "c", "content": "ok"}]}, "messages"),
+    ("/v1/responses", {"model": "scripted", "input": [
+        {"type": "function_call", "call_id": "c", "name": "f", "arguments": '{"a": "\\ud800"}'},
+        {"type": "function_call_output", "call_id": "c", "output": "ok"}]}, "input"),
+])
+def test_a_surrogate_escaped_inside_a_json_string_names_the_input(app: Any, path: str, body: dict[str, Any],
+                                                                  param: str) -> None:
+    """The body walk refuses raw lone surrogates; one escaped inside a string the server
+    parses itself (a tool call's arguments) surfaces when the prompt is rendered."""
+    error = _assert_400(_run(_post(app, path, body)), param)
+    assert "surrogate" in error["message"]
+
+
 def test_lone_surrogate_in_a_key_names_the_object(app: Any) -> None:
     error = _assert_400(_run(_post(app, "/v1/chat/completions", {**CHAT, "metadata": {LONE: "v"}})), "metadata")
     assert "surrogate" in error["message"]
