@@ -200,6 +200,16 @@ def create_app(contexts: ModelContext | Mapping[str, ModelContext], *, api_key: 
         except APIError as error:
             return error_response(error, anthropic="anthropic-version" in request.headers)
 
+    async def stored_response(request: Request) -> Response:  # openai responses.retrieve / delete
+        try:
+            check_key(request, state)
+            response_id = request.path_params["response_id"]
+            if request.method == "DELETE":
+                return JSONResponse(responses.delete_stored(state, response_id))
+            return JSONResponse(responses.stored_response(state, response_id))
+        except APIError as error:
+            return error_response(error)
+
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "models": sorted(state.models), "in_flight": state.in_flight})
 
@@ -217,6 +227,7 @@ def create_app(contexts: ModelContext | Mapping[str, ModelContext], *, api_key: 
         Route("/v1/chat/completions", _post(state, "/v1/chat/completions", chat.chat_completions), methods=["POST"]),
         Route("/v1/completions", _post(state, "/v1/completions", completions.completions), methods=["POST"]),
         Route("/v1/responses", _post(state, "/v1/responses", responses.responses), methods=["POST"]),
+        Route("/v1/responses/{response_id}", stored_response, methods=["GET", "DELETE"]),
         Route("/v1/messages", _post(state, "/v1/messages", messages.messages, anthropic=True), methods=["POST"]),
         Route("/v1/messages/count_tokens", _post(state, "/v1/messages/count_tokens", messages.count_tokens,
                                                  anthropic=True), methods=["POST"]),

@@ -1,10 +1,12 @@
-"""A bounded, expiring in-memory store of responses, for ``previous_response_id``.
+"""A bounded, expiring in-memory store of responses, for ``previous_response_id``,
+``GET /v1/responses/{id}`` and ``DELETE /v1/responses/{id}``.
 
 A response created with ``store`` true (the API's default) keeps its conversation: the input
 items it was given (after its own ``previous_response_id`` was expanded) and its output
-items. A later request naming it continues that conversation. Bounded three ways: a count of
-responses, a total size (the items' JSON length) and a time to live; the oldest go first.
-Nothing survives a restart; an unknown or expired id is a 404.
+items, and the response object as it was returned. A later request naming it continues that
+conversation. Bounded three ways: a count of responses, a total size (the JSON length of
+items and object) and a time to live; the oldest go first. Nothing survives a restart; an
+unknown, expired or deleted id is a 404.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from typing import Any
 
 @dataclass(frozen=True)
 class StoredResponse:
-    """One stored response: its conversation items and when it expires."""
+    """One stored response: its conversation items, its response object and when it expires."""
 
     id: str
     items: tuple[dict[str, Any], ...]
     size: int
     expires: float
+    response: dict[str, Any] | None = None
 
 
 class ResponseStore:
@@ -53,13 +56,16 @@ class ResponseStore:
         """The stored items' total JSON size."""
         return self._bytes
 
-    def put(self, response_id: str, items: list[dict[str, Any]]) -> bool:
-        """Keep ``items`` under ``response_id``; False when they alone exceed the size bound."""
+    def put(self, response_id: str, items: list[dict[str, Any]], response: dict[str, Any] | None = None) -> bool:
+        """Keep ``items`` (and the ``response`` object) under ``response_id``; False when they
+        alone exceed the size bound."""
         size = len(json.dumps(items, ensure_ascii=False))
+        if response is not None:
+            size += len(json.dumps(response, ensure_ascii=False))
         if size > self.max_bytes or self.max_responses == 0:
             return False
         now = self._clock()
-        entry = StoredResponse(response_id, tuple(items), size, now + self.ttl_s)
+        entry = StoredResponse(response_id, tuple(items), size, now + self.ttl_s, response)
         with self._lock:
             self._expire(now)
             self._drop(response_id)
@@ -76,6 +82,21 @@ class ResponseStore:
             self._expire(self._clock())
             entry = self._entries.get(response_id)
             return None if entry is None else list(entry.items)
+
+    def response(self, response_id: str) -> dict[str, Any] | None:
+        """The response object of a stored response, or None (unknown, expired or deleted)."""
+        with self._lock:
+            self._expire(self._clock())
+            entry = self._entries.get(response_id)
+            return None if entry is None or entry.response is None else dict(entry.response)
+
+    def delete(self, response_id: str) -> bool:
+        """Forget a stored response; False when there was none to forget."""
+        with self._lock:
+            self._expire(self._clock())
+            found = response_id in self._entries
+            self._drop(response_id)
+            return found
 
     def _drop(self, response_id: str) -> None:
         entry = self._entries.pop(response_id, None)

@@ -227,7 +227,7 @@ class ResponseAnswer:
             pass
         info = raise_if_failed(self.run.info)
         result = self.builder.response(final_status(info), info)
-        await _store(self.state, self.prepared, self.builder)
+        await _store(self.state, self.prepared, self.builder, result)
         return result
 
     def closing_events(self, message: str) -> bytes:
@@ -235,13 +235,14 @@ class ResponseAnswer:
         return self.builder.closing_events(message)
 
 
-async def _store(state: ServerState, prepared: Prepared, builder: ResponseBuilder) -> None:
-    """Keep the conversation for ``previous_response_id`` (sized on the work pool: it may be MBs)."""
+async def _store(state: ServerState, prepared: Prepared, builder: ResponseBuilder, response: dict[str, Any]) -> None:
+    """Keep the conversation for ``previous_response_id`` and the response object for
+    ``GET /v1/responses/{id}`` (sized on the work pool: they may be MBs)."""
     if not prepared.echo["store"]:
         return
     items = prepared.history + [dict(item) for item in builder.output]
     try:
-        await state.work.run(state.responses.put, builder.id, items)
+        await state.work.run(state.responses.put, builder.id, items, response)
     except APIError:  # the pool is full: this response is not stored (a later continuation 404s)
         logger.warning("/v1/responses: the server is busy; response %s was not stored", builder.id)
 
@@ -268,5 +269,25 @@ async def _stream(run: ResponseRun, stream: EventStream[Event], prepared: Prepar
         for piece in builder.failure_events(f"the generation failed: {info.error}"):
             yield piece
         return
-    await _store(run.state, prepared, builder)
+    await _store(run.state, prepared, builder, builder.response(final_status(info), info))
     yield builder.final_event(info)
+
+
+def stored_response(state: ServerState, response_id: str) -> dict[str, Any]:
+    """``GET /v1/responses/{id}``: a stored response object; 404 when none is stored."""
+    found = state.responses.response(response_id)
+    if found is None:
+        raise _not_stored(response_id)
+    return found
+
+
+def delete_stored(state: ServerState, response_id: str) -> dict[str, Any]:
+    """``DELETE /v1/responses/{id}``: forget a stored response; 404 when none is stored."""
+    if not state.responses.delete(response_id):
+        raise _not_stored(response_id)
+    return {"id": response_id, "object": "response", "deleted": True}
+
+
+def _not_stored(response_id: str) -> APIError:
+    return APIError(404, f"no stored response {response_id!r} (unknown, expired, deleted, or created with "
+                    "store: false)", code="not_found")

@@ -72,3 +72,13 @@ def test_bounds_always_hold(ops: list[tuple[str, int, float]]) -> None:
         clock.now += step
         store.put(name, [{"c": "x" * size}])
         assert len(store) <= 3 and 0 <= store.bytes <= 150
+
+
+def test_the_response_object_is_kept_counted_and_deleted() -> None:
+    store = ResponseStore()
+    assert store.put("r1", ITEM, {"id": "r1", "output": []})
+    assert store.response("r1") == {"id": "r1", "output": []} and store.get("r1") == ITEM
+    assert store.bytes > len('[{"type": "message", "role": "user", "content": "hello"}]')
+    assert store.delete("r1") and not store.delete("r1")
+    assert store.response("r1") is None and store.get("r1") is None and store.bytes == 0
+    assert store.put("r2", ITEM) and store.response("r2") is None  # stored without its object
