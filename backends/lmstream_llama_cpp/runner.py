@@ -202,11 +202,13 @@ class LlamaCppBatchRunner(BatchRunner):
 
     def _yield_cells(self, batch: list[RunningSequence], results: dict[int, StepResult]) -> None:
         """Every row of a step takes one more of the KV cells all sequences share: when they
-        are too few, the longest row stops (an error naming why) and its cells go to the
-        others at once, instead of the whole step failing. Its prompt cache keeps nothing."""
+        are too few, the row that has generated the most stops (an error naming why; ties: the
+        longest) and its cells go to the others at once, instead of the whole step failing. A
+        request with a long prompt and a short answer is thus not the one cut for a stream
+        generating without bound. Its prompt cache keeps nothing."""
         engine = self.engine
         while batch and len(batch) > engine.n_ctx - engine.used_cells:
-            longest = max(batch, key=lambda s: len(s.fed))
+            longest = max(batch, key=lambda s: (s.generated, len(s.fed)))
             batch.remove(longest)
             held = len(longest.fed)
             engine.trim(longest.slot, 0)
@@ -214,8 +216,9 @@ class LlamaCppBatchRunner(BatchRunner):
             seq_id = longest.request.seq_id
             results[seq_id] = StepResult(seq_id, error=DecodeError(
                 f"the context's {engine.n_ctx} KV cells are full (they are shared by all running "
-                f"sequences): this sequence, the longest ({held} tokens), stopped so the others "
-                "could go on; load with a larger n_ctx or run fewer sequences together"))
+                f"sequences): this sequence, the one that generated the most ({longest.generated} of "
+                f"{held} tokens), stopped so the others could go on; load with a larger n_ctx or run "
+                "fewer sequences together"))
 
     def _shift_if_full(self, seq: RunningSequence) -> None:
         """With ``max_kv_size``: once the window is full, drop the older half of what follows

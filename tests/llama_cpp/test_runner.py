@@ -222,10 +222,11 @@ def test_slots_and_kv_cells_are_bounded(small_context: Any) -> None:
         model.validate(prompt * 3, GenerationParameters())
 
 
-def test_a_step_without_enough_shared_cells_stops_only_the_longest_rows(small_context: Any) -> None:
+def test_a_step_without_enough_shared_cells_stops_only_the_row_that_generated_most(small_context: Any) -> None:
     """Every decoding row takes a cell per step from the cells all sequences share: when they
-    run out, the longest row stops with an error saying why and the others keep stepping
-    (the whole step used to fail, every stream with it)."""
+    run out, the row that generated the most stops with an error saying why and the others
+    keep stepping (the whole step used to fail, every stream with it). Row 0 has the short
+    prompt and starts generating first: it is stopped, not row 1 with its long prompt."""
     runner = small_context.backend_model.new_batch_runner()
     engine = small_context.backend_model.engine
     no_eos = {eos: -100.0 for eos in small_context.tokenizer.eos_token_ids}
@@ -233,11 +234,15 @@ def test_a_step_without_enough_shared_cells_stops_only_the_longest_rows(small_co
 
     def job() -> tuple[list[Any], int]:
         try:
-            runner.add(request(0, words[:120], logit_bias=no_eos))
-            runner.add(request(1, words[:20], logit_bias=no_eos))
-            for seq_id in (0, 1):
-                while not runner.prefill(seq_id, 64):
-                    pass
+            runner.add(request(0, words[:20], logit_bias=no_eos))
+            while not runner.prefill(0, 64):
+                pass
+            for _ in range(30):  # row 0 generates alone first
+                (alone,) = runner.step([0])
+                assert alone.error is None, alone.error
+            runner.add(request(1, words[:150], logit_bias=no_eos))
+            while not runner.prefill(1, 64):
+                pass
             active, stopped = [0, 1], []
             for _ in range(200):
                 if not active:
@@ -259,7 +264,7 @@ def test_a_step_without_enough_shared_cells_stops_only_the_longest_rows(small_co
     stopped, used = on_worker(small_context, job)
     assert [r.seq_id for r in stopped] == [0], stopped
     assert isinstance(stopped[0].error, DecodeError)
-    assert "KV cells are full" in str(stopped[0].error) and "the longest" in str(stopped[0].error)
+    assert "KV cells are full" in str(stopped[0].error) and "generated the most" in str(stopped[0].error)
     assert used <= engine.n_ctx
 
 
