@@ -216,9 +216,10 @@ class ResponseBuilder:
             out += self._close_open("incomplete")
         return out + self.text(text, "content")
 
-    def finish(self) -> list[bytes]:
-        """Close the item still open."""
-        return self._close_open()
+    def finish(self, status: str = "completed") -> list[bytes]:
+        """Close the item still open (``incomplete`` when the output was cut at the token limit,
+        as the API marks it)."""
+        return self._close_open(status)
 
 
 def final_status(info: Info) -> str:

@@ -29,7 +29,7 @@ from lmstream import (
 
 from .generation import new_id, open_stream
 from .responses_custom import call_input, grammar_accepts
-from .responses_output import ResponseBuilder
+from .responses_output import ResponseBuilder, final_status
 from .responses_tools import Grammar, ToolSet
 from .state import ServedModel, ServerState
 
@@ -68,7 +68,7 @@ class ResponseRun:
                         async for more in self._regenerate(event, regenerate):
                             yield more
                 elif isinstance(event, Info):
-                    yield self._finish_forced() + self.builder.finish()
+                    yield self._finish_forced() + self.builder.finish(final_status(event))
                     self.infos.insert(0, event)
         finally:
             stream.cancel()

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from lmstream import GenerationStats, Info, StopReason
 from lmstream_server.responses_output import ResponseBuilder
 
-from .conftest import http_client, openai_client
+from .conftest import http_client, openai_client, sse_events
 
 ECHO_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
@@ -168,3 +168,18 @@ def test_usage_reports_cached_prompt_tokens() -> None:
     usage = builder.response("completed", info)["usage"]
     assert usage["input_tokens"] == 100 and usage["input_tokens_details"] == {"cached_tokens": 95}
     assert usage["output_tokens"] == 7 and usage["total_tokens"] == 107
+
+
+async def test_a_message_cut_at_the_token_limit_is_incomplete(served: Any) -> None:
+    """``max_output_tokens`` reached: the response and its message item are ``incomplete``,
+    streamed (``output_item.done``) and not, as the API marks them."""
+    app = served("one two three four five six seven eight")
+    whole = (await _post(app, {"input": "count", "max_output_tokens": 3, "stream": False})).json()
+    assert whole["status"] == "incomplete" and [i["status"] for i in whole["output"]] == ["incomplete"]
+    raw = await _post(app, {"input": "count", "max_output_tokens": 3, "stream": True})
+    events = [json.loads(data) for _, data in sse_events(raw.content)]
+    done = [e["item"]["status"] for e in events if e["type"] == "response.output_item.done"]
+    assert done == ["incomplete"] and events[-1]["type"] == "response.incomplete"
+    assert events[-1]["response"]["output"][0]["status"] == "incomplete"
+    finished = (await _post(app, {"input": "count", "max_output_tokens": 100, "stream": False})).json()
+    assert finished["status"] == "completed" and finished["output"][0]["status"] == "completed"
