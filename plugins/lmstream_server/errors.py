@@ -78,6 +78,8 @@ def field_path(loc: tuple[Any, ...], where: str = "") -> str:
     for part in loc:
         if isinstance(part, int):
             text += f"[{part}]"
+        elif part == "":  # an empty key: shown as JSON writes it, so the error still names it
+            text += '[""]'
         elif not _is_union_tag(part):
             text += f".{part}" if text else str(part)
     return text

@@ -28,6 +28,7 @@ async def _post(app: Any, path: str, body: Any, **headers: str) -> Any:
     ({"messages": USER}, "model", "invalid_value"),
     ({**CHAT, "messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role", "invalid_value"),
     ({**CHAT, "frobnicate": True}, "frobnicate", "unsupported_parameter"),
+    ({**CHAT, "": 1}, '[""]', "unsupported_parameter"),
     ({**CHAT, "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
      "messages[0].content[0].type", "unsupported_parameter"),
     ({**CHAT, "n": 99}, "n", None),
