@@ -109,6 +109,9 @@ def _prefill(turns: list[Turn]) -> tuple[list[Turn], str]:
     if text != text.rstrip():
         raise bad_request("final assistant content cannot end with trailing whitespace",
                           f"{turns[-1].where}.content", code="invalid_value")
+    if len(turns) == 1:
+        raise bad_request("messages: the only message is an assistant prefill; a user message must come "
+                          "before it", "messages", code="invalid_value")
     return turns[:-1], text
 
 

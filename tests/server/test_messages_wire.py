@@ -121,6 +121,7 @@ BAD_BODIES: list[tuple[dict[str, Any], str]] = [
     ({**BASE, "container": "container_1"}, "container"),
     ({**BASE, "service_tier": "priority"}, "service_tier"),
     ({**BASE, "frobnicate": 1}, "frobnicate"),
+    ({**BASE, "messages": [{"role": "assistant", "content": "Once"}]}, "a user message must come before it"),
     ({**BASE, "messages": [{"role": "user", "content": [{"type": "document", "source": {
         "type": "base64", "media_type": "application/pdf", "data": "x"}}]}]}, "messages[0].content[0].source.type"),
 ]
