@@ -157,20 +157,19 @@ def constraint_spec(response_format: Any, tool_choice: Any, tools: Sequence[Tool
             raise ValueError("response_format and a required tool_choice cannot be combined")
         if not tools:
             raise ValueError(f"tool_choice={tool_choice!r} needs tools")
-        chosen = tuple(tools)
+        chosen = list(enumerate(tools))
         if isinstance(tool_choice, dict):
             name = tool_choice["function"]["name"]
-            chosen = tuple(t for t in tools if t.name == name)
+            chosen = [(i, t) for i, t in chosen if t.name == name]
             if not chosen:
                 known = ", ".join(t.name for t in tools)
                 raise ValueError(f"tool_choice names {name!r}, which is not among the tools ({known})")
         if tool_format is None:
             raise ValueError(f"tool_choice={tool_choice!r} needs a tool-call format: pass "
                              "GenerationParameters(tool_parser=...) or load(..., tool_parser=...)")
-        for tool in chosen:  # a call the grammar forces must be writable
-            index = next(i for i, t in enumerate(tools) if t is tool)
+        for index, tool in chosen:  # a call the grammar forces must be writable
             check_schema_bounds(tool.parameters, f"tools[{index}] ({tool.name!r}).parameters")
-        return ConstraintSpec("tool_call", tools=chosen, tool_format=tool_format)
+        return ConstraintSpec("tool_call", tools=tuple(t for _, t in chosen), tool_format=tool_format)
     if not wants_format:
         return None
     kind = fmt["type"]
