@@ -208,15 +208,15 @@ class LlamaCppBatchRunner(BatchRunner):
         generating without bound. Its prompt cache keeps nothing."""
         engine = self.engine
         while batch and len(batch) > engine.n_ctx - engine.used_cells:
-            longest = max(batch, key=lambda s: (s.generated, len(s.fed)))
-            batch.remove(longest)
-            held = len(longest.fed)
-            engine.trim(longest.slot, 0)
-            longest.fed.clear()
-            seq_id = longest.request.seq_id
+            victim = max(batch, key=lambda s: (s.generated, len(s.fed)))
+            batch.remove(victim)
+            held = len(victim.fed)
+            engine.trim(victim.slot, 0)
+            victim.fed.clear()
+            seq_id = victim.request.seq_id
             results[seq_id] = StepResult(seq_id, error=DecodeError(
                 f"the context's {engine.n_ctx} KV cells are full (they are shared by all running "
-                f"sequences): this sequence, the one that generated the most ({longest.generated} of "
+                f"sequences): this sequence, the one that generated the most ({victim.generated} of "
                 f"{held} tokens), stopped so the others could go on; load with a larger n_ctx or run "
                 "fewer sequences together"))
 
