@@ -269,8 +269,9 @@ async def _stream(run: ResponseRun, stream: EventStream[Event], prepared: Prepar
         for piece in builder.failure_events(f"the generation failed: {info.error}"):
             yield piece
         return
-    await _store(run.state, prepared, builder, builder.response(final_status(info), info))
-    yield builder.final_event(info)
+    final = builder.response(final_status(info), info)
+    await _store(run.state, prepared, builder, final)
+    yield builder.final_event(final)
 
 
 def stored_response(state: ServerState, response_id: str) -> dict[str, Any]:

@@ -72,12 +72,12 @@ class ResponseBuilder:
         return [self.event("response.created", response=self.response("in_progress")),
                 self.event("response.in_progress", response=self.response("in_progress"))]
 
-    def final_event(self, info: Info) -> bytes:
-        """The terminal ``response.completed`` / ``response.incomplete`` event."""
+    def final_event(self, response: dict[str, Any]) -> bytes:
+        """The terminal ``response.completed`` / ``response.incomplete`` event carrying
+        ``response`` (``self.response(final_status(info), info)``: the object also stored)."""
         self.finished = True
-        status = final_status(info)
-        kind = "response.incomplete" if status == "incomplete" else "response.completed"
-        return self.event(kind, response=self.response(status, info))
+        kind = "response.incomplete" if response["status"] == "incomplete" else "response.completed"
+        return self.event(kind, response=response)
 
     def failure_events(self, message: str, code: str = "generation_failed") -> list[bytes]:
         """An ``error`` event, then the terminal ``response.failed`` (once; later calls: nothing)."""

@@ -4,11 +4,12 @@ response can no longer be continued."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from .conftest import openai, openai_client
+from .conftest import http_client, openai, openai_client, sse_events
 
 
 async def test_a_stored_response_is_retrieved_as_returned(served: Any) -> None:
@@ -20,7 +21,8 @@ async def test_a_stored_response_is_retrieved_as_returned(served: Any) -> None:
 
 
 async def test_a_streamed_response_is_retrieved_as_its_completed_event(served: Any) -> None:
-    client = openai_client(served("Sunny."))
+    app = served("Sunny.")
+    client = openai_client(app)
     completed = None
     async with client.responses.stream(model="scripted", input="weather?") as stream:
         async for event in stream:
@@ -29,6 +31,12 @@ async def test_a_streamed_response_is_retrieved_as_its_completed_event(served: A
     assert completed is not None
     got = await client.responses.retrieve(completed.id)
     assert got.status == "completed" and got.output_text == "Sunny." and got.id == completed.id
+    async with http_client(app) as http:  # the wire objects: the very one the event carried
+        raw = await http.post("/v1/responses", json={"model": "scripted", "input": "weather?", "stream": True})
+        final = [json.loads(data) for _, data in sse_events(raw.content)][-1]
+        assert final["type"] == "response.completed"
+        stored = await http.get(f"/v1/responses/{final['response']['id']}")
+    assert stored.status_code == 200 and stored.json() == final["response"]
 
 
 async def test_delete_forgets_it_and_unstored_ones_are_404(served: Any) -> None:
